@@ -1,0 +1,1 @@
+"""Simulator backends behind one protocol, and the gymnasium env."""
