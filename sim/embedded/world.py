@@ -1,0 +1,361 @@
+"""The embedded backend: a CARLA-compatible world on one CPU process.
+
+carla.Map parses the OpenDRIVE town, libsumo drives NPC traffic and traffic lights, a kinematic bicycle drives
+the ego, moderngl renders the cameras and numpy builds Occ3D occupancy. Everything is seeded: the same seed
+and the same controls give bit-identical frames and actor states.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import carla
+import numpy as np
+
+from sim.blueprints import classify
+from sim.embedded.collision import obb_overlap
+from sim.embedded.vehicle import VehicleModel
+from sim.geo import geo_reference, location_to_gnss
+from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
+from sim.sensors import CAMERA_TYPES, CameraSpec, camera_spec_from_dict, nuscenes_rig, validate_sensors
+from sim.types import (FIXED_DELTA_SECONDS, OCC, ActorState, GroundTruth, Pose, SimEvent, StaticScene,
+                       StopSign)
+from sim.weather import validate_weather
+
+GRAVITY = 9.81
+_OCC_DEPTH_SIZE = (200, 113)  # width, height of the depth-only rig used for mask_camera when no rig is attached
+_STATIC_CATEGORY_CLASSES = {OCC["manmade"], OCC["vegetation"], OCC["barrier"], OCC["others"], OCC["traffic_cone"]}
+
+# Static scenes are costly to build and immutable: share them between simulators of one process.
+_SCENE_CACHE: dict[tuple[str, int], StaticScene] = {}
+
+
+@dataclass
+class _ScriptedActor:
+    state: ActorState
+    behaviour: Behaviour | None
+
+
+def _seeded_color(seed: int, actor_id: int) -> tuple[float, float, float]:
+    h = hashlib.sha256(f"{seed}:{actor_id}".encode()).digest()
+    return (0.15 + 0.7 * h[0] / 255.0, 0.15 + 0.7 * h[1] / 255.0, 0.15 + 0.7 * h[2] / 255.0)
+
+
+class EmbeddedSimulator(Simulator):
+    """The default simulator. One per process (libsumo is a process-wide singleton)."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self._town = None
+        self._scene: StaticScene | None = None
+        self._traffic = None
+        self._renderer = None
+        self._occ_builder = None
+        self._occ_renderer = None
+        self._ego: VehicleModel | None = None
+        self._control = carla.VehicleControl()
+        self._weather = carla.WeatherParameters.ClearNoon
+        self._sensors: list[dict[str, Any]] = []
+        self._cameras: list[CameraSpec] = []
+        self._frame = 0
+        self._scripted: dict[int, _ScriptedActor] = {}
+        self._next_id = 1_000_000  # scenario actor ids never clash with traffic ids
+        self._gt: GroundTruth | None = None
+        self._last_render: dict[str, Any] = {}
+        self._contacts: set[int] = set()
+        self._lane_key: tuple[int, int, int] | None = None
+        self._off_road = False
+        self._stop_signs: list[StopSign] = []
+        self._geo = (0.0, 0.0)
+        self._closed = False
+
+    # ------------------------------------------------------------------ world set-up
+    def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
+        from sim.embedded.maps import load_town
+        from sim.embedded.occupancy import OccupancyBuilder
+        from sim.embedded.scene import build_static_scene
+        from sim.embedded.traffic import TrafficSim
+
+        if self._traffic is not None:
+            self._traffic.close()
+            self._traffic = None
+        map_dir = map_dir if map_dir is not None else self.config.map_dir
+        town = load_town(name, map_dir)
+        key = (hashlib.sha256(town.xodr_text.encode()).hexdigest(), self.config.seed)
+        if key not in _SCENE_CACHE:
+            _SCENE_CACHE[key] = build_static_scene(town, seed=self.config.seed)
+        self._town, self._scene = town, _SCENE_CACHE[key]
+        self._geo = geo_reference(town.xodr_text)
+        self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic)
+        self._occ_builder = OccupancyBuilder(self._scene)
+        self._renderer = self._occ_renderer = None
+        self._stop_signs = self._find_stop_signs(town.map)
+        self._frame = 0
+        self._scripted.clear()
+        self._gt = None
+        return town.map
+
+    @property
+    def map(self) -> carla.Map:
+        if self._town is None:
+            raise SimulatorError("no town loaded: call load_town() first")
+        return self._town.map
+
+    @property
+    def town_name(self) -> str:
+        return self._town.name if self._town else ""
+
+    @property
+    def frame(self) -> int:
+        return self._frame
+
+    def static_scene(self) -> StaticScene | None:
+        return self._scene
+
+    def spawn_ego(self, transform: carla.Transform) -> None:
+        self._require_town()
+        loc, rot = transform.location, transform.rotation
+        if not all(math.isfinite(v) for v in (loc.x, loc.y, loc.z, rot.yaw)):
+            raise SimulatorError(f"ego transform is not finite: {transform}")
+        ground_z = 0.0
+        wp = self.map.get_waypoint(loc, project_to_road=True)
+        if wp is not None:
+            ground_z = wp.transform.location.z
+        self._ego = VehicleModel(Pose(loc.x, loc.y, ground_z, rot.yaw))
+        self._control = carla.VehicleControl()
+        self._contacts.clear()
+        self._lane_key = None
+        self._traffic.set_ego(self._ego.pose, 0.0)
+        self._gt = self._make_gt([])
+
+    def attach_sensors(self, sensors: list[dict[str, Any]]) -> None:
+        from sim.embedded.render import Renderer
+
+        self._require_town()
+        validate_sensors(sensors)
+        self._sensors = [dict(s) for s in sensors]
+        self._cameras = [camera_spec_from_dict(s) for s in sensors if s["type"] in CAMERA_TYPES]
+        self._renderer = Renderer(self._scene, self._cameras) if self._cameras else None
+
+    def set_weather(self, weather: carla.WeatherParameters) -> None:
+        validate_weather(weather)
+        self._weather = weather
+
+    def get_weather(self) -> carla.WeatherParameters:
+        return self._weather
+
+    # ------------------------------------------------------------------ scenario actors
+    def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
+                    source: str = "scenario") -> int:
+        self._require_town()
+        category, vclass, extent = classify(type_id)
+        actor_id = self._next_id
+        self._next_id += 1
+        loc, rot = transform.location, transform.rotation
+        state = ActorState(actor_id, type_id, category, vclass, loc.x, loc.y, 0.0, rot.yaw, extent,
+                           color=_seeded_color(self.config.seed, actor_id), source=source)
+        self._scripted[actor_id] = _ScriptedActor(state, behaviour)
+        return actor_id
+
+    def destroy_actor(self, actor_id: int) -> None:
+        if self._scripted.pop(actor_id, None) is None:
+            raise SimulatorError(f"no scenario actor with id {actor_id}")
+
+    def set_traffic_light_state(self, tl_id: int, state: str) -> None:
+        self._traffic.set_traffic_light_state(tl_id, state)
+
+    def freeze_traffic_lights(self, frozen: bool) -> None:
+        self._traffic.freeze_traffic_lights(frozen)
+
+    # ------------------------------------------------------------------ stepping
+    def apply_control(self, control: carla.VehicleControl) -> None:
+        self._control = control
+
+    def tick(self) -> dict[str, tuple[int, Any]]:
+        self._require_ego()
+        dt = FIXED_DELTA_SECONDS
+        self._ego.step(self._control, dt)
+        for sa in self._scripted.values():
+            if sa.behaviour is None:
+                continue
+            s = sa.state
+            pose, (vx, vy) = sa.behaviour.step(Pose(s.x, s.y, s.z, s.yaw), self._gt, dt)
+            s.x, s.y, s.yaw, s.vx, s.vy = pose.x, pose.y, pose.yaw, vx, vy
+        self._traffic.set_ego(self._ego.pose, self._ego.speed)
+        self._traffic.step()
+        self._frame += 1
+        actors = self._traffic.actors() + [sa.state for sa in self._scripted.values()]
+        events = self._detect_events(actors)
+        self._gt = self._make_gt(actors, events)
+        return self._read_sensors()
+
+    def ground_truth(self) -> GroundTruth:
+        self._require_ego()
+        return self._gt
+
+    def occupancy(self) -> OccupancyFrame:
+        """Occ3D labels around the ego; mask_camera from depth of the six nuScenes rig cameras."""
+        self._require_ego()
+        gt = self._gt
+        depth_views = self._rig_depth_views(gt)
+        return self._occ_builder.compute(gt.ego.pose, gt.actors, depth_views)
+
+    def close(self) -> None:
+        if self._traffic is not None:
+            self._traffic.close()
+            self._traffic = None
+        for r in (self._renderer, self._occ_renderer):
+            if r is not None and hasattr(r, "release"):
+                r.release()
+        self._renderer = self._occ_renderer = None
+        self._closed = True
+
+    # ------------------------------------------------------------------ internals
+    def _require_town(self) -> None:
+        if self._town is None:
+            raise SimulatorError("no town loaded: call load_town() first")
+
+    def _require_ego(self) -> None:
+        self._require_town()
+        if self._ego is None:
+            raise SimulatorError("no ego vehicle: call spawn_ego() first")
+
+    def _make_gt(self, actors: list[ActorState], events: list[SimEvent] | None = None) -> GroundTruth:
+        return GroundTruth(
+            frame=self._frame, timestamp=self._frame * FIXED_DELTA_SECONDS, ego=self._ego.state(),
+            actors=actors, traffic_lights=self._traffic.traffic_lights(), stop_signs=self._stop_signs,
+            events=events or [],
+        )
+
+    def _find_stop_signs(self, cmap: carla.Map) -> list[StopSign]:
+        signs: list[StopSign] = []
+        for i, lm in enumerate(cmap.get_all_landmarks_of_type("206")):
+            loc = lm.transform.location
+            wp = cmap.get_waypoint(loc, project_to_road=True, lane_type=carla.LaneType.Driving)
+            if wp is None:
+                continue
+            c, yaw = wp.transform.location, wp.transform.rotation.yaw
+            r = math.radians(yaw + 90.0)
+            hw = wp.lane_width / 2.0
+            line = ((c.x - hw * math.cos(r), c.y - hw * math.sin(r)), (c.x + hw * math.cos(r), c.y + hw * math.sin(r)))
+            signs.append(StopSign(i, loc.x, loc.y, loc.z, lm.transform.rotation.yaw, line, yaw))
+        return signs
+
+    def _detect_events(self, actors: list[ActorState]) -> list[SimEvent]:
+        ego = self._ego
+        p = ego.pose
+        ex, ey, _ = ego.params.extent
+        events: list[SimEvent] = []
+        contacts: set[int] = set()
+        near = [a for a in actors if abs(a.x - p.x) < 12.0 and abs(a.y - p.y) < 12.0]
+        if near:
+            hit = obb_overlap((p.x, p.y, ex, ey, p.yaw), np.array([a.x for a in near]), np.array([a.y for a in near]),
+                              np.array([a.extent[0] for a in near]), np.array([a.extent[1] for a in near]),
+                              np.array([a.yaw for a in near]))
+            for a, h in zip(near, hit):
+                if h:
+                    contacts.add(a.id)
+                    if a.id not in self._contacts:
+                        events.append(SimEvent(self._frame, "collision", p.x, p.y, a.id, a.category, a.type_id))
+        props = self._scene.props
+        if len(props):
+            c = props.centers
+            sel = np.nonzero((np.abs(c[:, 0] - p.x) < 20.0) & (np.abs(c[:, 1] - p.y) < 20.0)
+                             & (c[:, 2] - props.extents[:, 2] < 1.5))[0]
+            if len(sel):
+                hit = obb_overlap((p.x, p.y, ex, ey, p.yaw), c[sel, 0], c[sel, 1], props.extents[sel, 0],
+                                  props.extents[sel, 1], props.yaws[sel])
+                for i in sel[hit]:
+                    key = -1 - int(i)  # props get negative ids
+                    contacts.add(key)
+                    if key not in self._contacts:
+                        events.append(SimEvent(self._frame, "collision", p.x, p.y, key, "static",
+                                               "static.prop.building" if props.classes[i] == OCC["manmade"]
+                                               else "static.prop.vegetation"))
+        if any(e.kind == "collision" and e.other_category in ("vehicle", "static") for e in events):
+            ego.stop()  # an inelastic crash: the ego loses its speed
+        self._contacts = contacts
+
+        loc = carla.Location(p.x, p.y, p.z)
+        wp = self.map.get_waypoint(loc, project_to_road=False, lane_type=carla.LaneType.Any)
+        if wp is not None:
+            key = (wp.road_id, wp.section_id, wp.lane_id)
+            prev = self._lane_key
+            if prev is not None and key != prev and key[0] == prev[0] and key[1] == prev[1] and wp.lane_type == carla.LaneType.Driving:
+                marking = wp.left_lane_marking if abs(key[2]) > abs(prev[2]) else wp.right_lane_marking
+                if (key[2] > 0) != (prev[2] > 0):
+                    marking = wp.left_lane_marking
+                events.append(SimEvent(self._frame, "lane_invasion", p.x, p.y, detail=str(marking.type)))
+            self._lane_key = key
+        ground = int(self._scene.ground.lookup(np.array([p.x]), np.array([p.y]))[0])
+        off = ground != OCC["driveable_surface"]
+        if off and not self._off_road:
+            events.append(SimEvent(self._frame, "off_road", p.x, p.y, detail=f"ground class {ground}"))
+        self._off_road = off
+        return events
+
+    def _render(self, want_depth: bool) -> dict[str, Any]:
+        if self._renderer is None:
+            return {}
+        gt = self._gt
+        return self._renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
+                                     want_depth=want_depth)
+
+    def _rig_depth_views(self, gt: GroundTruth) -> list[tuple[CameraSpec, np.ndarray]]:
+        rig_ids = {c.id for c in nuscenes_rig()}
+        have = {c.id: c for c in self._cameras if c.id in rig_ids and c.kind == "rgb"}
+        frames = self._last_render
+        if len(have) == len(rig_ids) and all(frames.get(i) is not None and frames[i].depth is not None for i in have):
+            return [(have[i], frames[i].depth) for i in rig_ids]
+        from sim.embedded.render import Renderer
+        if self._occ_renderer is None:
+            self._occ_renderer = Renderer(self._scene, nuscenes_rig(*_OCC_DEPTH_SIZE))
+        out = self._occ_renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
+                                        want_depth=True)
+        return [(spec, out[spec.id].depth) for spec in nuscenes_rig(*_OCC_DEPTH_SIZE)]
+
+    def _read_sensors(self) -> dict[str, tuple[int, Any]]:
+        f = self._frame
+        data: dict[str, tuple[int, Any]] = {}
+        frames = self._render(self.config.render_depth) if self._cameras else {}
+        self._last_render = frames
+        ego = self._ego.state()
+        for s in self._sensors:
+            sid, stype = s["id"], s["type"]
+            if stype in CAMERA_TYPES:
+                data[sid] = (f, frames[sid].bgra)
+            elif stype == "sensor.speedometer":
+                data[sid] = (f, {"speed": abs(ego.speed)})
+            elif stype == "sensor.other.imu":
+                data[sid] = (f, self._imu(ego))
+            elif stype == "sensor.other.gnss":
+                x, y, z = self._sensor_world(s, ego.pose)
+                data[sid] = (f, np.array(location_to_gnss(x, y, z, *self._geo), dtype=np.float64))
+            elif stype == "sensor.lidar.ray_cast":
+                data[sid] = (f, self._lidar())
+            elif stype == "sensor.opendrive_map":
+                data[sid] = (f, {"opendrive": self._town.xodr_text})
+        return data
+
+    @staticmethod
+    def _sensor_world(s: dict[str, Any], pose: Pose) -> tuple[float, float, float]:
+        yaw = math.radians(pose.yaw)
+        sx, sy = float(s.get("x", 0.0)), float(s.get("y", 0.0))
+        return (pose.x + sx * math.cos(yaw) - sy * math.sin(yaw), pose.y + sx * math.sin(yaw) + sy * math.cos(yaw),
+                pose.z + float(s.get("z", 0.0)))
+
+    @staticmethod
+    def _imu(ego) -> np.ndarray:
+        """CARLA IMU: accelerometer (m/s^2, with gravity), gyroscope (rad/s), compass (rad, 0 = north = -y)."""
+        compass = math.radians(ego.pose.yaw + 90.0) % (2.0 * math.pi)
+        ax, ay, _ = ego.accel
+        return np.array([ax, ay, GRAVITY, 0.0, 0.0, math.radians(ego.yaw_rate), compass], dtype=np.float64)
+
+    def _lidar(self) -> np.ndarray:
+        from sim.embedded.lidar import lidar_points
+        occ = self._occ_builder.compute(self._gt.ego.pose, self._gt.actors, None, with_lidar_mask=False)
+        return lidar_points(occ.semantics)
