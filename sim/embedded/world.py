@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ class EmbeddedSimulator(Simulator):
         self._stop_signs: list[StopSign] = []
         self._geo = (0.0, 0.0)
         self._closed = False
+        self.timings: dict[str, float] = {}  # seconds per phase of the last tick (for benchmarks)
 
     # ------------------------------------------------------------------ world set-up
     def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
@@ -178,6 +180,7 @@ class EmbeddedSimulator(Simulator):
     def tick(self) -> dict[str, tuple[int, Any]]:
         self._require_ego()
         dt = FIXED_DELTA_SECONDS
+        t0 = time.perf_counter()
         self._ego.step(self._control, dt)
         for sa in self._scripted.values():
             if sa.behaviour is None:
@@ -185,13 +188,19 @@ class EmbeddedSimulator(Simulator):
             s = sa.state
             pose, (vx, vy) = sa.behaviour.step(Pose(s.x, s.y, s.z, s.yaw), self._gt, dt)
             s.x, s.y, s.yaw, s.vx, s.vy = pose.x, pose.y, pose.yaw, vx, vy
+        t1 = time.perf_counter()
         self._traffic.set_ego(self._ego.pose, self._ego.speed)
         self._traffic.step()
         self._frame += 1
         actors = self._traffic.actors() + [sa.state for sa in self._scripted.values()]
+        t2 = time.perf_counter()
         events = self._detect_events(actors)
         self._gt = self._make_gt(actors, events)
-        return self._read_sensors()
+        t3 = time.perf_counter()
+        data = self._read_sensors()
+        t4 = time.perf_counter()
+        self.timings = {"vehicles": t1 - t0, "traffic": t2 - t1, "events": t3 - t2, "sensors": t4 - t3}
+        return data
 
     def ground_truth(self) -> GroundTruth:
         self._require_ego()

@@ -1,0 +1,193 @@
+"""SUMO networks from OpenDRIVE towns, and the SUMO <-> CARLA coordinate transform.
+
+netconvert turns the same .xodr that `carla.Map` reads into a SUMO network, so SUMO lanes coincide with
+CARLA lanes (measured on Town01: driving-lane centre lines within 0.06 m of the carla.Map lane polylines,
+see tests/sim/test_traffic.py). Conversions are cached by the content hash of the .xodr and the options.
+
+Frames: SUMO nets are right-handed (x east, y north) and shifted by `netOffset` so the network's
+bounding box starts at (0, 0); CARLA is left-handed (x east, y south). SUMO angles are degrees clockwise
+from north; CARLA yaw is degrees from +x towards +y (south), i.e. also clockwise seen from above.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.protocol import SimulatorError
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "occvla-drive" / "sumo"
+_CACHE_VERSION = "1"  # bump when the conversion semantics change without an option change
+
+
+class NetConvertError(SimulatorError):
+    """netconvert is missing or failed on a map."""
+
+
+def sumo_home() -> Path:
+    """SUMO's data/tools root: $SUMO_HOME, else the one bundled with the `sumo` (eclipse-sumo) package."""
+    env = os.environ.get("SUMO_HOME")
+    if env and Path(env, "data").is_dir():
+        return Path(env)
+    try:
+        import sumo  # eclipse-sumo wheel
+    except ImportError as exc:
+        raise NetConvertError("SUMO not found: set SUMO_HOME or `pip install eclipse-sumo`") from exc
+    return Path(sumo.SUMO_HOME)
+
+
+def _typemap_files() -> list[Path]:
+    """Standard OpenDRIVE lane-type map plus its pedestrian add-on, so the map's own sidewalk lanes are kept."""
+    typemap = sumo_home() / "data" / "typemap"
+    files = [typemap / "opendriveNetconvert.typ.xml", typemap / "opendriveNetconvertPedestrians.typ.xml"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise NetConvertError(f"SUMO type map not found: {missing[0]}")
+    return files
+
+
+# Why each option:
+# --type-files (opendrive + pedestrians): import the map's own `sidewalk` lanes (default netconvert drops them);
+#     on Town01 every SUMO sidewalk point then lies on a carla.Map sidewalk lane.
+# --sidewalks.guess: towns without sidewalk lanes still get sidewalks (edges that have one are left alone).
+# --crossings.guess: zebra crossings at junctions, so pedestrians can cross (signalled where a tls is).
+# --junctions.join: OpenDRIVE junctions often become clusters of nodes; one SUMO junction per real junction.
+# --tls.guess: signalise junctions the map leaves unsignalled (OpenDRIVE signals are imported as well).
+# --no-turnarounds.except-deadend: no U-turn connections mid-network (as CARLA's own Town01.net.xml).
+# netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
+# SumoCoords reads whatever offset the net has.
+NETCONVERT_OPTIONS: tuple[str, ...] = (
+    "--junctions.join", "true",
+    "--tls.guess", "true",
+    "--sidewalks.guess", "true",
+    "--crossings.guess", "true",
+    "--no-turnarounds.except-deadend", "true",
+)
+
+
+def find_netconvert() -> Path:
+    """The netconvert binary: $SUMO_HOME/bin, the `sumo` package's bin, the venv's bin, then $PATH."""
+    candidates = []
+    env = os.environ.get("SUMO_HOME")
+    if env:
+        candidates.append(Path(env) / "bin" / "netconvert")
+    try:
+        import sumo
+
+        candidates.append(Path(sumo.SUMO_HOME) / "bin" / "netconvert")
+    except ImportError:
+        pass
+    candidates.append(Path(sys.executable).parent / "netconvert")
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which("netconvert")
+    if found:
+        return Path(found)
+    raise NetConvertError("netconvert not found: set SUMO_HOME or `pip install eclipse-sumo`")
+
+
+def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
+    """Convert an OpenDRIVE file to a SUMO .net.xml (cached by content hash; written atomically).
+
+    Returns the path of the cached network. Raises NetConvertError (one line, with netconvert's last
+    error line) when the file is missing or netconvert fails.
+    """
+    xodr_path = Path(xodr_path)
+    if not xodr_path.is_file():
+        raise NetConvertError(f"OpenDRIVE file not found: {xodr_path}")
+    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    typemaps = _typemap_files()
+    h = hashlib.sha256()
+    h.update(xodr_path.read_bytes())
+    h.update("\0".join((_CACHE_VERSION, *NETCONVERT_OPTIONS)).encode())
+    for f in typemaps:
+        h.update(f.read_bytes())
+    out = cache_dir / f"{xodr_path.stem}-{h.hexdigest()[:16]}.net.xml"
+    if out.is_file():
+        return out
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{xodr_path.stem}-", suffix=".net.xml", dir=cache_dir)
+    os.close(fd)
+    cmd = [
+        str(find_netconvert()), "--opendrive", str(xodr_path), "-o", tmp_name,
+        "--type-files", ",".join(str(f) for f in typemaps), *NETCONVERT_OPTIONS,
+        "--no-warnings", "true", "--xml-validation", "never",
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0 or os.path.getsize(tmp_name) == 0:
+            lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+            last = lines[-1] if lines else f"exit code {proc.returncode}"
+            raise NetConvertError(f"netconvert failed on {xodr_path}: {last}")
+        os.replace(tmp_name, out)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return out
+
+
+_LOCATION_RE = re.compile(r"<location\b[^>]*\bnetOffset=\"([-\d.eE+]+),([-\d.eE+]+)\"")
+
+
+@dataclass(frozen=True)
+class SumoCoords:
+    """SUMO net coordinates <-> CARLA world coordinates for one network.
+
+    carla_x = sumo_x - off_x, carla_y = -(sumo_y - off_y); carla_yaw = sumo_angle - 90 (wrapped to
+    [-180, 180)), sumo_angle = carla_yaw + 90 (wrapped to [0, 360)).
+    """
+
+    off_x: float
+    off_y: float
+
+    @staticmethod
+    def from_net_file(net_path: Path) -> "SumoCoords":
+        """Read `<location netOffset="x,y">` from the head of a .net.xml."""
+        with open(net_path, encoding="utf-8") as f:
+            head = f.read(1 << 16)  # the location element comes first, before any edge
+        m = _LOCATION_RE.search(head)
+        if m is None:
+            raise NetConvertError(f"no <location netOffset=...> in SUMO network {net_path}")
+        return SumoCoords(float(m.group(1)), float(m.group(2)))
+
+    # ---- points
+    def to_carla(self, x: float, y: float) -> tuple[float, float]:
+        return x - self.off_x, -(y - self.off_y)
+
+    def to_sumo(self, x: float, y: float) -> tuple[float, float]:
+        return x + self.off_x, self.off_y - y
+
+    def to_carla_xy(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) SUMO points -> (N, 2) CARLA points (float64)."""
+        xy = np.asarray(xy, np.float64)
+        return np.stack([xy[..., 0] - self.off_x, self.off_y - xy[..., 1]], axis=-1)
+
+    def to_sumo_xy(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) CARLA points -> (N, 2) SUMO points (float64)."""
+        xy = np.asarray(xy, np.float64)
+        return np.stack([xy[..., 0] + self.off_x, self.off_y - xy[..., 1]], axis=-1)
+
+    # ---- angles (degrees); scalars or arrays
+    @staticmethod
+    def to_carla_yaw(sumo_angle: float | np.ndarray) -> float | np.ndarray:
+        """SUMO angle (clockwise from north) -> CARLA yaw in [-180, 180)."""
+        return (np.asarray(sumo_angle, np.float64) - 90.0 + 180.0) % 360.0 - 180.0 if isinstance(
+            sumo_angle, np.ndarray) else (float(sumo_angle) - 90.0 + 180.0) % 360.0 - 180.0
+
+    @staticmethod
+    def to_sumo_angle(carla_yaw: float | np.ndarray) -> float | np.ndarray:
+        """CARLA yaw -> SUMO angle in [0, 360)."""
+        if isinstance(carla_yaw, np.ndarray):
+            return (carla_yaw.astype(np.float64) + 90.0) % 360.0
+        return (float(carla_yaw) + 90.0) % 360.0
