@@ -165,9 +165,11 @@ class VectorQuantizer(nn.Module):
         super().__init__()
         self.cfg = cfg
         k, c = cfg.codebook_size, cfg.latent_dim
-        self.register_buffer("embedding", torch.randn(k, c) * 0.1) if cfg.ema else None
-        if not cfg.ema:
-            self.embedding = nn.Parameter(torch.randn(k, c) * 0.1)
+        init = torch.randn(k, c) * 0.1  # (K, C)
+        if cfg.ema:
+            self.register_buffer("embedding", init)
+        else:
+            self.embedding = nn.Parameter(init)
         self.register_buffer("cluster_size", torch.zeros(k))
         self.register_buffer("embed_avg", self.embedding.detach().clone())
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))

@@ -182,8 +182,9 @@ class SumoCoords:
     @staticmethod
     def to_carla_yaw(sumo_angle: float | np.ndarray) -> float | np.ndarray:
         """SUMO angle (clockwise from north) -> CARLA yaw in [-180, 180)."""
-        return (np.asarray(sumo_angle, np.float64) - 90.0 + 180.0) % 360.0 - 180.0 if isinstance(
-            sumo_angle, np.ndarray) else (float(sumo_angle) - 90.0 + 180.0) % 360.0 - 180.0
+        if isinstance(sumo_angle, np.ndarray):
+            return (sumo_angle.astype(np.float64) + 90.0) % 360.0 - 180.0
+        return (float(sumo_angle) + 90.0) % 360.0 - 180.0
 
     @staticmethod
     def to_sumo_angle(carla_yaw: float | np.ndarray) -> float | np.ndarray:

@@ -1,0 +1,126 @@
+"""Tunables of the privileged expert (agent/expert.py), in one dataclass.
+
+Units: metres, seconds, m/s, m/s^2, km/h where the name says so. `ExpertConfig.from_file` reads a YAML or JSON
+file (the leaderboard's --agent-config) with any subset of these fields; unknown keys are an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agent.controllers import LateralConfig, LongitudinalConfig
+
+
+@dataclass
+class ExpertConfig:
+    # ---- cruise speed
+    default_speed_limit_kmh: float = 30.0  # before the route passes any '274' speed-limit sign
+    max_speed_kmh: float = 36.0  # cap on the map's limits (Town01 has 90 km/h signs on town streets)
+    curve_lateral_accel: float = 2.0  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
+    curve_window_m: float = 3.0  # half-window for the route curvature estimate
+    min_curve_speed: float = 3.0  # m/s floor of the curve speed
+    junction_turn_speed: float = 4.5  # m/s cap on LEFT / RIGHT turns inside junctions
+    lane_change_speed: float = 6.0  # m/s cap while the route changes lane
+    comfort_decel: float = 2.0  # m/s^2 used to slow ahead of a lower cap (curve, limit, turn)
+    preview_m: float = 45.0  # how far ahead speed caps are looked at
+
+    # ---- stop lines (traffic lights and stop signs)
+    stop_line_margin: float = 1.0  # m between the ego front and the stop line when standing
+    stop_line_extend: float = 1.0  # m each side: stop lines are lengthened so a route off-centre still hits them
+    stop_line_heading_tol_deg: float = 60.0  # route heading vs the approach's lane_yaw
+    yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices
+    stop_sign_stop_speed: float = 0.1  # m/s: speed counted as "stopped" at a stop sign (as CARLA's criterion)
+    stop_sign_wait_s: float = 1.0  # stand this long at a stop sign before going
+    stop_sign_zone_m: float = 4.0  # the stop counts when the front is within this of the line
+
+    # ---- IDM (car following and every virtual obstacle)
+    idm_max_accel: float = 1.5  # m/s^2 (a)
+    idm_comfort_decel: float = 3.0  # m/s^2 (b)
+    idm_time_headway: float = 1.2  # s (T) behind vehicles
+    idm_min_gap_vehicle: float = 4.0  # m (s0) standstill gap behind vehicles
+    idm_min_gap_walker: float = 3.0  # m (s0) in front of pedestrians / cyclists
+    idm_delta: float = 4.0
+    idm_tau: float = 0.6  # s: target speed = v + a_idm * tau
+
+    # ---- path corridor and actor prediction
+    lookahead_m: float = 50.0  # corridor length ahead of the ego (also capped by the route end)
+    corridor_margin_vehicle: float = 0.45  # m added to the ego half width for vehicles
+    corridor_margin_walker: float = 0.9  # m added for pedestrians and cyclists
+    detect_radius_m: float = 60.0  # actors farther than this are ignored
+    predict_horizon_vehicle_s: float = 2.5  # constant-velocity prediction horizon for vehicles
+    predict_horizon_walker_s: float = 3.0  # ... for pedestrians and cyclists
+    predict_step_s: float = 0.25
+    min_predict_speed_vehicle: float = 0.5  # m/s: slower vehicles are not extrapolated
+    min_predict_speed_walker: float = 0.2
+    same_direction_deg: float = 35.0  # a vehicle within this of the route heading is followed, not crossed
+    crossing_time_buffer_s: float = 1.0  # ego must clear a conflict point this long before the other arrives
+    min_ego_speed_for_clearing: float = 2.0  # m/s used to estimate the ego's clearing time when slow
+
+    # ---- unstick
+    stuck_speed: float = 0.1  # m/s
+    unstick_after_s: float = 20.0  # standing still this long with nothing legal to wait for -> creep
+    creep_speed: float = 1.5  # m/s
+    creep_duration_s: float = 4.0
+    creep_min_gap_m: float = 1.5  # even creeping, stop when something is this close in the corridor
+
+    # ---- route end
+    route_end_overrun_m: float = 4.0  # stop this far past the last route point
+
+    # ---- controllers
+    lateral: LateralConfig = field(default_factory=LateralConfig)
+    longitudinal: LongitudinalConfig = field(default_factory=LongitudinalConfig)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and (not math.isfinite(v) or v < 0):
+                raise ValueError(f"ExpertConfig.{f.name} must be a finite number >= 0, got {v}")
+        if self.max_speed_kmh <= 0:
+            raise ValueError(f"ExpertConfig.max_speed_kmh must be > 0, got {self.max_speed_kmh}")
+        if self.predict_step_s <= 0:
+            raise ValueError(f"ExpertConfig.predict_step_s must be > 0, got {self.predict_step_s}")
+
+    @property
+    def max_speed(self) -> float:
+        return self.max_speed_kmh / 3.6
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExpertConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown expert config key(s): {', '.join(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("lateral"), dict):
+            data["lateral"] = LateralConfig(**data["lateral"])
+        if isinstance(data.get("longitudinal"), dict):
+            data["longitudinal"] = LongitudinalConfig(**data["longitudinal"])
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> "ExpertConfig":
+        """Defaults for None / '' ; otherwise a .yaml/.yml/.json file of overrides."""
+        if path is None or str(path) == "":
+            return cls()
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"expert config file not found: {p}")
+        text = p.read_text()
+        if p.suffix in (".yaml", ".yml"):
+            from omegaconf import OmegaConf
+
+            data = OmegaConf.to_container(OmegaConf.create(text), resolve=True) or {}
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ValueError(f"expert config must be .yaml, .yml or .json, got {p.name}")
+        if not isinstance(data, dict):
+            raise ValueError(f"expert config {p} must be a mapping of field -> value")
+        return cls.from_dict(data)

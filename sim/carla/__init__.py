@@ -1,0 +1,1 @@
+"""The real-CARLA backend (needs a running CARLA server)."""

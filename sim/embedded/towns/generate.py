@@ -1,0 +1,508 @@
+"""Generate the built-in OpenDRIVE towns (OccTown01, OccTown02) with a small, deterministic writer.
+
+Why our own writer: the towns need exact control over junction connectors (one connecting road per
+lane-to-lane movement, sidewalk corners on right turns) and byte-identical output on regeneration,
+which a generic API with timestamps and float noise does not give.
+
+A town is a graph: junction nodes (degree >= 3) and edges (roads) between them, optionally bent
+through `via` points whose corners are rounded with circular fillets. Node positions are given in
+CARLA's world frame (x east, y south); the writer flips y into OpenDRIVE's frame (y north).
+Right-hand traffic: OpenDRIVE right lanes (negative ids) drive along the road's reference direction.
+
+    python -m sim.embedded.towns.generate            # rewrite the .xodr files beside this module
+    python -m sim.embedded.towns.generate --check    # exit 1 if a committed file is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.embedded.towns import TOWNS_DIR
+
+EPS = 1e-9
+GEO_REFERENCE = "+lat_0=49.000000 +lon_0=8.000000"  # same origin as CARLA's towns
+
+
+# ----------------------------------------------------------------------------- specification
+@dataclass(frozen=True)
+class RoadStyle:
+    """Cross-section of a road: `lanes` driving lanes per direction, then shoulder, then sidewalk."""
+
+    lanes: int = 1
+    lane_width: float = 3.5
+    shoulder: float = 0.5  # 0 = no shoulder lane
+    sidewalk: float = 2.5
+    centre_mark: str = "solid"  # OpenDRIVE roadMark type of the yellow centre line
+    speed_kmh: float = 50.0
+
+    @property
+    def half_width(self) -> float:
+        return self.lanes * self.lane_width + self.shoulder + self.sidewalk
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """A road from node `a` to node `b` (CARLA frame), bent through `via` points with `fillet` radius."""
+
+    a: str
+    b: str
+    style: RoadStyle
+    via: tuple[tuple[float, float], ...] = ()
+    fillet: float = 25.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class TownSpec:
+    name: str
+    nodes: dict[str, tuple[float, float]]  # junction centres, CARLA frame (x east, y south), metres
+    edges: tuple[EdgeSpec, ...]
+    junction_margin: float = 3.0  # extra distance between a crossing road's edge and the junction border
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------- plane geometry
+@dataclass
+class Geom:
+    """One planView record in OpenDRIVE's frame: a line (curvature 0) or an arc."""
+
+    x: float
+    y: float
+    hdg: float
+    length: float
+    curvature: float = 0.0
+
+    def end(self) -> tuple[float, float, float]:
+        k, s, h = self.curvature, self.length, self.hdg
+        if abs(k) < EPS:
+            return self.x + s * math.cos(h), self.y + s * math.sin(h), h
+        return (self.x + (math.sin(h + k * s) - math.sin(h)) / k,
+                self.y - (math.cos(h + k * s) - math.cos(h)) / k, h + k * s)
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _chain(start: tuple[float, float, float], pieces: list[tuple[float, float]]) -> list[Geom]:
+    """Geoms from a start pose and (length, curvature) pieces, skipping zero-length pieces."""
+    out: list[Geom] = []
+    x, y, h = start
+    for length, k in pieces:
+        if length < 1e-6:
+            continue
+        g = Geom(x, y, h, length, k)
+        out.append(g)
+        x, y, h = g.end()
+    return out
+
+
+def fillet_path(points: list[tuple[float, float]], radius: float) -> list[Geom]:
+    """Lines through `points` (OpenDRIVE frame) with every interior corner rounded by a `radius` arc."""
+    dirs = [math.atan2(q[1] - p[1], q[0] - p[0]) for p, q in zip(points, points[1:])]
+    seg = [math.dist(p, q) for p, q in zip(points, points[1:])]
+    turns = [_wrap(d1 - d0) for d0, d1 in zip(dirs, dirs[1:])]
+    tang = [radius * math.tan(abs(t) / 2) for t in turns]
+    pieces: list[tuple[float, float]] = []
+    for i, length in enumerate(seg):
+        straight = length - (tang[i - 1] if i > 0 else 0.0) - (tang[i] if i < len(tang) else 0.0)
+        if straight < -1e-6:
+            raise ValueError(f"fillet radius {radius} too large for the corner at {points[i + 1]}")
+        pieces.append((max(straight, 0.0), 0.0))
+        if i < len(turns) and abs(turns[i]) > 1e-9:
+            pieces.append((radius * abs(turns[i]), math.copysign(1.0 / radius, turns[i])))
+    return _chain((points[0][0], points[0][1], dirs[0]), pieces)
+
+
+def connector_path(a: tuple[float, float, float], b: tuple[float, float, float]) -> list[Geom]:
+    """Line-arc-line from pose `a` to pose `b` (the arc tangent to both headings), or a line if aligned."""
+    turn = _wrap(b[2] - a[2])
+    ca, sa = math.cos(a[2]), math.sin(a[2])
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    if abs(turn) < 1e-6:
+        lateral = -sa * dx + ca * dy
+        if abs(lateral) > 1e-4:
+            raise ValueError(f"parallel connector with lateral offset {lateral:.3f} m")
+        return _chain(a, [(ca * dx + sa * dy, 0.0)])
+    cb, sb = math.cos(b[2]), math.sin(b[2])
+    den = ca * sb - sa * cb  # intersection of the two tangent rays: a + ta*da = b - tb*db
+    ta = (dx * sb - dy * cb) / den
+    tb = (ca * dy - sa * dx) / den
+    if ta < -1e-6 or tb < -1e-6:
+        raise ValueError("connector end poses do not meet ahead of each other")
+    t = min(ta, tb)
+    r = t / math.tan(abs(turn) / 2)
+    return _chain(a, [(ta - t, 0.0), (r * abs(turn), math.copysign(1.0 / r, turn)), (tb - t, 0.0)])
+
+
+def path_end(geoms: list[Geom]) -> tuple[float, float, float]:
+    return geoms[-1].end()
+
+
+# ----------------------------------------------------------------------------- the road network
+@dataclass
+class _Lane:
+    id: int
+    type: str  # driving | shoulder | sidewalk
+    width: float
+    mark: str = "none"  # roadMark at the lane's outer border
+    mark_color: str = "standard"
+    pred: int | None = None
+    succ: int | None = None
+    width_end: float | None = None  # linear width change along the road (junction sidewalk corners)
+
+
+@dataclass
+class _Road:
+    id: int
+    name: str
+    geoms: list[Geom]
+    lanes: list[_Lane]  # non-zero ids
+    centre_mark: str = "none"
+    speed_kmh: float = 50.0
+    junction: int = -1
+    pred: tuple[str, int, str | None] | None = None  # (elementType, elementId, contactPoint)
+    succ: tuple[str, int, str | None] | None = None
+
+    @property
+    def length(self) -> float:
+        return sum(g.length for g in self.geoms)
+
+
+@dataclass
+class _Approach:
+    """One road end at a junction; `h_in` points into the junction (OpenDRIVE frame)."""
+
+    road: _Road
+    contact: str  # 'start' | 'end'
+    x: float
+    y: float
+    h_in: float
+    style: RoadStyle
+
+    def lane_id(self, k: int, incoming: bool) -> int:
+        sign = -1 if (self.contact == "end") == incoming else 1
+        return sign * k
+
+    def border(self, k: int, incoming: bool) -> tuple[float, float, float]:
+        """Pose of the left border of incoming/outgoing lane k (1 = next to the centre line)."""
+        rx, ry = math.sin(self.h_in), -math.cos(self.h_in)  # right of h_in
+        off = (k - 1) * self.style.lane_width * (1 if incoming else -1)
+        h = self.h_in if incoming else self.h_in + math.pi
+        return self.x + off * rx, self.y + off * ry, _wrap(h)
+
+
+@dataclass
+class _Junction:
+    id: int
+    name: str
+    connections: list[tuple[int, int, str, list[tuple[int, int]]]] = field(default_factory=list)
+    # (incomingRoad, connectingRoad, contactPoint, [(from lane, to lane)])
+
+
+def _road_lanes(style: RoadStyle) -> list[_Lane]:
+    lanes: list[_Lane] = []
+    for side in (1, -1):
+        k = 0
+        for i in range(1, style.lanes + 1):
+            k += 1
+            outer = i == style.lanes
+            lanes.append(_Lane(side * k, "driving", style.lane_width, "solid" if outer else "broken"))
+        if style.shoulder > 0:
+            k += 1
+            lanes.append(_Lane(side * k, "shoulder", style.shoulder, "curb"))
+        if style.sidewalk > 0:
+            k += 1
+            lanes.append(_Lane(side * k, "sidewalk", style.sidewalk))
+    return lanes
+
+
+def _classify(turn: float) -> str:
+    if abs(turn) < math.radians(30):
+        return "straight"
+    if abs(turn) > math.radians(150):
+        return "uturn"
+    return "left" if turn > 0 else "right"  # OpenDRIVE frame is counter-clockwise positive
+
+
+def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
+    """Roads (edges trimmed at junction borders) plus connecting roads and junction records."""
+    degree: dict[str, list[int]] = {n: [] for n in spec.nodes}
+    for i, e in enumerate(spec.edges):
+        for n in (e.a, e.b):
+            if n not in spec.nodes:
+                raise ValueError(f"{spec.name}: edge {e.a}-{e.b} names unknown node {n!r}")
+            degree[n].append(i)
+    for n, inc in degree.items():
+        if len(inc) < 3:
+            raise ValueError(f"{spec.name}: node {n!r} has degree {len(inc)}; junctions need >= 3")
+
+    def trim(node: str, edge_idx: int) -> float:
+        """Distance from a node to where edge `edge_idx` ends: clear of every crossing road's sidewalk."""
+        others = [spec.edges[i].style.half_width for i in degree[node] if i != edge_idx]
+        return max(others) + spec.junction_margin
+
+    odr = lambda p: (float(p[0]), -float(p[1]))  # noqa: E731  CARLA (y south) -> OpenDRIVE (y north)
+    roads: list[_Road] = []
+    approaches: dict[str, list[_Approach]] = {n: [] for n in spec.nodes}
+    junction_ids = {n: 1000 + i for i, n in enumerate(spec.nodes)}
+    for i, e in enumerate(spec.edges):
+        pts = [odr(spec.nodes[e.a]), *(odr(v) for v in e.via), odr(spec.nodes[e.b])]
+        da, db = trim(e.a, i), trim(e.b, i)
+        (x0, y0), (x1, y1) = pts[0], pts[1]
+        l0 = math.dist(pts[0], pts[1])
+        pts[0] = (x0 + (x1 - x0) * da / l0, y0 + (y1 - y0) * da / l0)
+        (x0, y0), (x1, y1) = pts[-1], pts[-2]
+        l1 = math.dist(pts[-1], pts[-2])
+        pts[-1] = (x0 + (x1 - x0) * db / l1, y0 + (y1 - y0) * db / l1)
+        geoms = fillet_path(pts, e.fillet)
+        road = _Road(i + 1, e.name or f"{e.a}-{e.b}", geoms, _road_lanes(e.style), e.style.centre_mark,
+                     e.style.speed_kmh, pred=("junction", junction_ids[e.a], None),
+                     succ=("junction", junction_ids[e.b], None))
+        roads.append(road)
+        g0 = geoms[0]
+        approaches[e.a].append(_Approach(road, "start", g0.x, g0.y, _wrap(g0.hdg + math.pi), e.style))
+        xe, ye, he = path_end(geoms)
+        approaches[e.b].append(_Approach(road, "end", xe, ye, _wrap(he), e.style))
+
+    junctions: list[_Junction] = []
+    next_id = 1 + len(roads)
+    for node, apps in approaches.items():
+        junc = _Junction(junction_ids[node], node)
+        for a in apps:
+            moves = {id(b): _classify(_wrap((b.h_in + math.pi) - a.h_in)) for b in apps if b is not a}
+            kinds = set(moves.values())
+            walk_move = "right" if "right" in kinds else "straight"  # which move carries the sidewalk
+            for b in apps:
+                if b is a or moves[id(b)] == "uturn":
+                    continue
+                kind = moves[id(b)]
+                na, nb = a.style.lanes, b.style.lanes
+                if kind == "straight":
+                    pairs = [(k, k) for k in range(1, min(na, nb) + 1)]  # lanes that end turn instead
+                elif kind == "right":
+                    pairs = [(na, nb)]
+                else:
+                    pairs = [(1, 1)]
+                for ka, kb in pairs:
+                    geoms = connector_path(a.border(ka, True), b.border(kb, False))
+                    lanes = [_Lane(-1, "driving", a.style.lane_width, pred=a.lane_id(ka, True),
+                                   succ=b.lane_id(kb, False))]
+                    if kind == walk_move and ka == na and kb == nb:
+                        extra = [("shoulder", a.style.shoulder, b.style.shoulder),
+                                 ("sidewalk", a.style.sidewalk, b.style.sidewalk)]
+                        ia, ib = na, nb
+                        for typ, wa, wb in extra:
+                            if wa <= 0:
+                                continue
+                            ia, ib = ia + 1, ib + (1 if wb > 0 else 0)
+                            lanes.append(_Lane(-len(lanes) - 1, typ, wa, pred=a.lane_id(ia, True),
+                                               succ=b.lane_id(ib, False) if wb > 0 else None,
+                                               width_end=wb if wb > 0 else wa))
+                    conn = _Road(next_id, f"{node}:{a.road.id}>{b.road.id}:{ka}>{kb}", geoms, lanes,
+                                 speed_kmh=min(a.style.speed_kmh, b.style.speed_kmh), junction=junc.id,
+                                 pred=("road", a.road.id, a.contact), succ=("road", b.road.id, b.contact))
+                    roads.append(conn)
+                    junc.connections.append((a.road.id, conn.id, "start",
+                                             [(ln.pred, ln.id) for ln in lanes if ln.pred is not None]))
+                    next_id += 1
+        junctions.append(junc)
+    return roads, junctions
+
+
+# ----------------------------------------------------------------------------- XML writer
+def _f(v: float) -> str:
+    s = f"{v:.6f}"
+    return "0.000000" if s == "-0.000000" else s
+
+
+def _link_xml(tag: str, ref: tuple[str, int, str | None]) -> str:
+    kind, rid, contact = ref
+    cp = f' contactPoint="{contact}"' if contact else ""
+    return f'<{tag} elementType="{kind}" elementId="{rid}"{cp}/>'
+
+
+def _lane_xml(lane: _Lane, length: float, ind: str) -> list[str]:
+    out = [f'{ind}<lane id="{lane.id}" type="{lane.type}" level="false">']
+    links = []
+    if lane.pred is not None:
+        links.append(f'<predecessor id="{lane.pred}"/>')
+    if lane.succ is not None:
+        links.append(f'<successor id="{lane.succ}"/>')
+    out.append(f"{ind}  <link>{''.join(links)}</link>" if links else f"{ind}  <link/>")
+    slope = 0.0 if lane.width_end is None else (lane.width_end - lane.width) / length
+    out.append(f'{ind}  <width sOffset="0.000000" a="{_f(lane.width)}" b="{slope:.9f}" c="0.000000" '
+               f'd="0.000000"/>')
+    color = "standard" if lane.mark in ("none", "curb") else lane.mark_color
+    width = "0.150000" if lane.mark not in ("none",) else "0.000000"
+    out.append(f'{ind}  <roadMark sOffset="0.000000" type="{lane.mark}" weight="standard" color="{color}" '
+               f'width="{width}" laneChange="{"both" if lane.mark == "broken" else "none"}"/>')
+    out.append(f"{ind}</lane>")
+    return out
+
+
+def write_xodr(spec: TownSpec) -> str:
+    """The OpenDRIVE 1.4 text of a town (deterministic: same spec, same bytes)."""
+    roads, junctions = build_network(spec)
+    xs = [v for r in roads for g in r.geoms for v in (g.x, g.end()[0])]
+    ys = [v for r in roads for g in r.geoms for v in (g.y, g.end()[1])]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<OpenDRIVE>",
+             f'  <header revMajor="1" revMinor="4" name="{spec.name}" version="1" date="2026-01-01T00:00:00" '
+             f'north="{_f(max(ys))}" south="{_f(min(ys))}" east="{_f(max(xs))}" west="{_f(min(xs))}" '
+             f'vendor="OccVLA-Drive">',
+             f"    <geoReference><![CDATA[{GEO_REFERENCE}]]></geoReference>",
+             "  </header>"]
+    if spec.description:
+        lines.insert(2, f"  <!-- {spec.description} -->")
+    for r in roads:
+        lines.append(f'  <road name="{r.name}" length="{_f(r.length)}" id="{r.id}" junction="{r.junction}">')
+        links = [_link_xml(t, ref) for t, ref in (("predecessor", r.pred), ("successor", r.succ)) if ref]
+        lines.append(f"    <link>{''.join(links)}</link>")
+        lines.append(f'    <type s="0.000000" type="town"><speed max="{_f(r.speed_kmh)}" unit="km/h"/></type>')
+        lines.append("    <planView>")
+        s = 0.0
+        for g in r.geoms:
+            shape = "<line/>" if abs(g.curvature) < EPS else f'<arc curvature="{g.curvature:.9f}"/>'
+            lines.append(f'      <geometry s="{_f(s)}" x="{_f(g.x)}" y="{_f(g.y)}" hdg="{g.hdg:.9f}" '
+                         f'length="{_f(g.length)}">{shape}</geometry>')
+            s += g.length
+        lines.append("    </planView>")
+        lines.append('    <elevationProfile><elevation s="0.000000" a="0.000000" b="0.000000" c="0.000000" '
+                     'd="0.000000"/></elevationProfile>')
+        lines.append("    <lateralProfile/>")
+        lines.append("    <lanes>")
+        lines.append('      <laneSection s="0.000000">')
+        left = sorted((ln for ln in r.lanes if ln.id > 0), key=lambda ln: -ln.id)
+        right = sorted((ln for ln in r.lanes if ln.id < 0), key=lambda ln: -ln.id)
+        if left:
+            lines.append("        <left>")
+            for ln in left:
+                lines += _lane_xml(ln, r.length, "          ")
+            lines.append("        </left>")
+        lines.append("        <center>")
+        cmark = r.centre_mark
+        ccolor = "yellow" if cmark != "none" else "standard"
+        lines.append(f'          <lane id="0" type="none" level="false"><link/><roadMark sOffset="0.000000" '
+                     f'type="{cmark}" weight="standard" color="{ccolor}" '
+                     f'width="{"0.150000" if cmark != "none" else "0.000000"}" laneChange="none"/></lane>')
+        lines.append("        </center>")
+        if right:
+            lines.append("        <right>")
+            for ln in right:
+                lines += _lane_xml(ln, r.length, "          ")
+            lines.append("        </right>")
+        lines.append("      </laneSection>")
+        lines.append("    </lanes>")
+        lines.append("  </road>")
+    for j in junctions:
+        lines.append(f'  <junction id="{j.id}" name="{j.name}">')
+        for cid, (inc, conn, cp, lane_links) in enumerate(j.connections):
+            lines.append(f'    <connection id="{cid}" incomingRoad="{inc}" connectingRoad="{conn}" '
+                         f'contactPoint="{cp}">')
+            for fr, to in lane_links:
+                lines.append(f'      <laneLink from="{fr}" to="{to}"/>')
+            lines.append("    </connection>")
+        lines.append("  </junction>")
+    lines.append("</OpenDRIVE>")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the towns
+STREET = RoadStyle(lanes=1, lane_width=3.5, shoulder=0.5, sidewalk=2.5, centre_mark="solid", speed_kmh=40.0)
+AVENUE = RoadStyle(lanes=2, lane_width=3.5, shoulder=0.5, sidewalk=3.0, centre_mark="solid solid",
+                   speed_kmh=50.0)
+SUBURB = RoadStyle(lanes=1, lane_width=3.25, shoulder=0.0, sidewalk=2.0, centre_mark="broken", speed_kmh=30.0)
+
+
+def occtown01() -> TownSpec:
+    """A 300 m x 300 m grid: 4 signalised 4-way junctions, 8 T-junctions, curved corners, 2+2 avenues."""
+    nodes = {"C11": (100.0, 100.0), "C21": (200.0, 100.0), "C12": (100.0, 200.0), "C22": (200.0, 200.0),
+             "N1": (100.0, 0.0), "N2": (200.0, 0.0), "E1": (300.0, 100.0), "E2": (300.0, 200.0),
+             "S2": (200.0, 300.0), "S1": (100.0, 300.0), "W2": (0.0, 200.0), "W1": (0.0, 100.0)}
+    E = EdgeSpec
+    edges = (
+        # boundary ring: straight sides, rounded corners, a gentle bend on the north side
+        E("N1", "N2", STREET, via=((125.0, 0.0), (150.0, -10.0), (175.0, 0.0)), fillet=40.0, name="North Rd"),
+        E("N2", "E1", AVENUE, via=((300.0, 0.0),), fillet=30.0, name="NE Bend"),
+        E("E1", "E2", STREET, name="East Rd"),
+        E("E2", "S2", STREET, via=((300.0, 300.0),), fillet=25.0, name="SE Bend"),
+        E("S2", "S1", STREET, name="South Rd"),
+        E("S1", "W2", STREET, via=((0.0, 300.0),), fillet=25.0, name="SW Bend"),
+        E("W2", "W1", STREET, name="West Rd"),
+        E("W1", "N1", STREET, via=((0.0, 0.0),), fillet=25.0, name="NW Bend"),
+        # the 2+2 avenues: y = 100 (east-west) and x = 200 (north-south)
+        E("W1", "C11", AVENUE, name="Main Ave W"),
+        E("C11", "C21", AVENUE, name="Main Ave"),
+        E("C21", "E1", AVENUE, name="Main Ave E"),
+        E("N2", "C21", AVENUE, name="Second Ave N"),
+        E("C21", "C22", AVENUE, name="Second Ave"),
+        E("C22", "S2", AVENUE, name="Second Ave S"),
+        # 1+1 streets
+        E("W2", "C12", STREET, name="Park St W"),
+        E("C12", "C22", STREET, name="Park St"),
+        E("C22", "E2", STREET, name="Park St E"),
+        E("N1", "C11", STREET, name="First St N"),
+        E("C11", "C12", STREET, name="First St"),
+        E("C12", "S1", STREET, name="First St S"),
+    )
+    return TownSpec("OccTown01", nodes, edges, description="OccVLA-Drive grid town, generated")
+
+
+def occtown02() -> TownSpec:
+    """A ~200 m x 140 m suburban loop: curved corners, an S-bend, T-junctions and one 4-way."""
+    nodes = {"N": (100.0, 0.0), "S": (100.0, 140.0), "W": (0.0, 70.0), "C": (100.0, 70.0), "E": (200.0, 70.0)}
+    E = EdgeSpec
+    edges = (
+        E("W", "N", SUBURB, via=((0.0, 0.0),), fillet=30.0, name="Maple Crescent NW"),
+        E("N", "E", SUBURB, via=((200.0, 0.0),), fillet=30.0, name="Maple Crescent NE"),
+        E("E", "S", SUBURB, via=((200.0, 140.0),), fillet=30.0, name="Maple Crescent SE"),
+        E("S", "W", SUBURB, via=((0.0, 140.0),), fillet=30.0, name="Maple Crescent SW"),
+        E("N", "C", SUBURB, name="Oak Lane N"),
+        E("C", "S", SUBURB, name="Oak Lane S"),
+        E("W", "C", SUBURB, name="Elm Way"),
+        E("C", "E", SUBURB, via=((120.0, 70.0), (140.0, 58.0), (160.0, 82.0), (180.0, 70.0)), fillet=15.0,
+          name="Willow Bend"),
+    )
+    return TownSpec("OccTown02", nodes, edges, junction_margin=2.5,
+                    description="OccVLA-Drive suburban town, generated")
+
+
+TOWNS = {"OccTown01": occtown01, "OccTown02": occtown02}
+
+
+def generate(out_dir: Path = TOWNS_DIR) -> dict[str, Path]:
+    """Write every built-in town to `out_dir`; returns name -> path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, make in TOWNS.items():
+        path = out_dir / f"{name}.xodr"
+        path.write_text(write_xodr(make()), encoding="utf-8")
+        paths[name] = path
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=TOWNS_DIR, help="output folder (default: beside this module)")
+    ap.add_argument("--check", action="store_true", help="only verify the files in --out are up to date")
+    args = ap.parse_args(argv)
+    if args.check:
+        stale = [n for n, make in TOWNS.items()
+                 if not (args.out / f"{n}.xodr").is_file()
+                 or (args.out / f"{n}.xodr").read_text(encoding="utf-8") != write_xodr(make())]
+        if stale:
+            print(f"out of date in {args.out}: {', '.join(stale)}; run python -m sim.embedded.towns.generate")
+            return 1
+        print("built-in towns are up to date")
+        return 0
+    for name, path in generate(args.out).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
