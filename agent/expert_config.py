@@ -45,6 +45,7 @@ class ExpertConfig:
     idm_min_gap_walker: float = 3.0  # m (s0) in front of pedestrians / cyclists
     idm_delta: float = 4.0
     idm_tau: float = 0.6  # s: target speed = v + a_idm * tau
+    idm_reason_threshold: float = 0.05  # (s*/gap)^2 above which an obstacle is reported as the reason
 
     # ---- path corridor and actor prediction
     lookahead_m: float = 50.0  # corridor length ahead of the ego (also capped by the route end)
@@ -70,6 +71,11 @@ class ExpertConfig:
     # ---- route end
     route_end_overrun_m: float = 4.0  # stop this far past the last route point
 
+    # ---- sensors (recorded by the data collector; the expert itself ignores them)
+    cameras: bool = True  # declare the six nuScenes rig cameras
+    camera_width: int = 400
+    camera_height: int = 225
+
     # ---- controllers
     lateral: LateralConfig = field(default_factory=LateralConfig)
     longitudinal: LongitudinalConfig = field(default_factory=LongitudinalConfig)
@@ -81,6 +87,8 @@ class ExpertConfig:
                 raise ValueError(f"ExpertConfig.{f.name} must be a finite number >= 0, got {v}")
         if self.max_speed_kmh <= 0:
             raise ValueError(f"ExpertConfig.max_speed_kmh must be > 0, got {self.max_speed_kmh}")
+        if self.camera_width < 1 or self.camera_height < 1:
+            raise ValueError(f"ExpertConfig camera size must be positive, got {self.camera_width}x{self.camera_height}")
         if self.predict_step_s <= 0:
             raise ValueError(f"ExpertConfig.predict_step_s must be > 0, got {self.predict_step_s}")
 
@@ -92,7 +100,7 @@ class ExpertConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExpertConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ExpertConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -105,7 +113,7 @@ class ExpertConfig:
         return cls(**data)
 
     @classmethod
-    def from_file(cls, path: str | Path | None) -> "ExpertConfig":
+    def from_file(cls, path: str | Path | None) -> ExpertConfig:
         """Defaults for None / '' ; otherwise a .yaml/.yml/.json file of overrides."""
         if path is None or str(path) == "":
             return cls()
@@ -122,5 +130,5 @@ class ExpertConfig:
         else:
             raise ValueError(f"expert config must be .yaml, .yml or .json, got {p.name}")
         if not isinstance(data, dict):
-            raise ValueError(f"expert config {p} must be a mapping of field -> value")
+            raise TypeError(f"expert config {p} must be a mapping of field -> value")
         return cls.from_dict(data)

@@ -116,8 +116,10 @@ class OccVLAConfig:
     text_loss_weight: float = 1.0
     occ_loss_weight: float = 1.0
     plan_loss_weight: float = 1.0
-    max_new_tokens: int = 8  # greedy meta-action budget ("turn left" "," "decelerate" = 3 tokens here)
-    inference_bf16: bool = True  # bf16 autocast in OccVLAPolicy.predict (2.4x faster on CPU, see README)
+    max_new_tokens: int = 8  # greedy meta-action budget ("turn left" ", decelerate" = 2 tokens here)
+    # bf16 autocast in OccVLAPolicy.predict: a win only on CPUs with native bf16 (AVX512-BF16/AMX) or GPUs; on the
+    # AVX2 machines here it measured 5-10x slower than fp32 (README), so presets default to fp32.
+    inference_bf16: bool = False
     pretrained_path: str | None = None  # local PaliGemma checkpoint directory (paper preset); never a hub id
     image_token_id: int | None = None  # None: taken from the tokenizer (the <image> token)
 
@@ -198,9 +200,9 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> An
 def _tiny() -> OccVLAConfig:
     return OccVLAConfig(
         preset="tiny",
-        vision=VisionConfig(hidden_size=192, num_layers=3, num_heads=4, intermediate_size=768, patch_size=16,
+        vision=VisionConfig(hidden_size=192, num_layers=3, num_heads=4, intermediate_size=512, patch_size=16,
                             image_size=64, token_pool=1),
-        text=TextConfig(arch="gemma", hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=1, head_dim=64,
+        text=TextConfig(arch="gemma", hidden_size=256, num_layers=3, num_heads=4, num_kv_heads=1, head_dim=64,
                         intermediate_size=1024, vocab_size=512),
         occ=OccConfig(grid=(32, 32, 8), hidden_size=128, num_layers=2, num_heads=4,
                       vqvae={"latent_dim": 32, "downsample": 2, "hidden": (32, 64), "codebook_size": 128}),
@@ -212,9 +214,9 @@ def _tiny() -> OccVLAConfig:
 def _small() -> OccVLAConfig:
     return OccVLAConfig(
         preset="small",
-        vision=VisionConfig(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1536, patch_size=14,
+        vision=VisionConfig(hidden_size=256, num_layers=6, num_heads=4, intermediate_size=1024, patch_size=14,
                             image_size=112, token_pool=2),
-        text=TextConfig(arch="gemma", hidden_size=384, num_layers=6, num_heads=6, num_kv_heads=1, head_dim=64,
+        text=TextConfig(arch="gemma", hidden_size=384, num_layers=8, num_heads=6, num_kv_heads=1, head_dim=64,
                         intermediate_size=1536, vocab_size=1024),
         occ=OccConfig(grid=(50, 50, 16), hidden_size=192, num_layers=2, num_heads=4,
                       vqvae={"latent_dim": 64, "downsample": 2, "hidden": (64, 128), "codebook_size": 512}),
@@ -236,7 +238,6 @@ def _paper() -> OccVLAConfig:
         planner=PlannerConfig(hidden_size=1024, visual_dim=256),
         lora=LoraConfig(r=16, alpha=32),
         image_token_id=257152,
-        inference_bf16=True,
     )
 
 

@@ -5,8 +5,9 @@ Why project-built: no pretrained tokenizer is reachable here, and the small pres
 - Llama-style normalisation (spaces become "▁", one "▁" prepended) so decoding restores the exact text.
 - The initial alphabet is printable ASCII, so any ASCII text (unseen QA words) still tokenizes, letter by letter.
 - Digits are split one per token (speeds read as digits, like Gemma's tokenizer).
-- Each lateral and longitudinal meta-action phrase ("turn left", "keep speed", ...) is ONE token: a meta-action
-  "turn left, decelerate" is 3 tokens, so greedy decoding at inference costs 3 LM steps (see README latency table).
+- Each lateral phrase ("turn left") and each ", <longitudinal>" phrase (", decelerate") is ONE token: a
+  meta-action "turn left, decelerate" is 2 tokens, so greedy decoding at inference costs 2 LM steps (README
+  latency table). The bare longitudinal phrases are single tokens too, for QA text.
 - Special tokens PaliGemma needs: <pad>=0, <eos>=1, <bos>=2, <unk>=3, <image>=4.
 The paper preset uses the checkpoint's own (Gemma) tokenizer instead; the processor treats both alike.
 """
@@ -73,13 +74,15 @@ def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> P
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
     alphabet = list(string.ascii_letters + string.digits + string.punctuation + "\n") + ["▁"]
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(LATERAL) - len(LONGITUDINAL),
+        vocab_size=vocab_size - len(LATERAL) - 2 * len(LONGITUDINAL),
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=alphabet,
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(extra_texts), trainer)
-    # normalized=True: the phrase is matched after "▁" normalisation, i.e. as a whole word sequence.
+    # normalized=True: matched after "▁" normalisation, i.e. as whole words; normalized=False: matched on the raw
+    # text first (", keep speed" must win over the bare "keep speed").
+    tok.add_tokens([AddedToken(f", {p}", normalized=False) for p in LONGITUDINAL])
     tok.add_tokens([AddedToken(p, normalized=True) for p in (*LATERAL, *LONGITUDINAL)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,

@@ -66,11 +66,16 @@ def _typemap_files() -> list[Path]:
 # netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
 # SumoCoords reads whatever offset the net has.
 NETCONVERT_OPTIONS: tuple[str, ...] = (
-    "--junctions.join", "true",
-    "--tls.guess", "true",
-    "--sidewalks.guess", "true",
-    "--crossings.guess", "true",
-    "--no-turnarounds.except-deadend", "true",
+    "--junctions.join",
+    "true",
+    "--tls.guess",
+    "true",
+    "--sidewalks.guess",
+    "true",
+    "--crossings.guess",
+    "true",
+    "--no-turnarounds.except-deadend",
+    "true",
 )
 
 
@@ -120,12 +125,21 @@ def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{xodr_path.stem}-", suffix=".net.xml", dir=cache_dir)
     os.close(fd)
     cmd = [
-        str(find_netconvert()), "--opendrive", str(xodr_path), "-o", tmp_name,
-        "--type-files", ",".join(str(f) for f in typemaps), *NETCONVERT_OPTIONS,
-        "--no-warnings", "true", "--xml-validation", "never",
+        str(find_netconvert()),
+        "--opendrive",
+        str(xodr_path),
+        "-o",
+        tmp_name,
+        "--type-files",
+        ",".join(str(f) for f in typemaps),
+        *NETCONVERT_OPTIONS,
+        "--no-warnings",
+        "true",
+        "--xml-validation",
+        "never",
     ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0 or os.path.getsize(tmp_name) == 0:
             lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
             last = lines[-1] if lines else f"exit code {proc.returncode}"
@@ -152,7 +166,7 @@ class SumoCoords:
     off_y: float
 
     @staticmethod
-    def from_net_file(net_path: Path) -> "SumoCoords":
+    def from_net_file(net_path: Path) -> SumoCoords:
         """Read `<location netOffset="x,y">` from the head of a .net.xml."""
         with open(net_path, encoding="utf-8") as f:
             head = f.read(1 << 16)  # the location element comes first, before any edge

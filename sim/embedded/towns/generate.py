@@ -19,12 +19,13 @@ import argparse
 import math
 import sys
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from sim.embedded.towns import TOWNS_DIR
 
 EPS = 1e-9
-GEO_REFERENCE = "+lat_0=49.000000 +lon_0=8.000000"  # same origin as CARLA's towns
+GEO_REFERENCE = "+proj=tmerc +lat_0=49.000000 +lon_0=8.000000 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
 
 
 # ----------------------------------------------------------------------------- specification
@@ -62,6 +63,7 @@ class TownSpec:
     nodes: dict[str, tuple[float, float]]  # junction centres, CARLA frame (x east, y south), metres
     edges: tuple[EdgeSpec, ...]
     junction_margin: float = 3.0  # extra distance between a crossing road's edge and the junction border
+    signalised: tuple[str, ...] | None = None  # nodes with traffic lights; None = every 4-way node
     description: str = ""
 
 
@@ -103,9 +105,9 @@ def _chain(start: tuple[float, float, float], pieces: list[tuple[float, float]])
 
 def fillet_path(points: list[tuple[float, float]], radius: float) -> list[Geom]:
     """Lines through `points` (OpenDRIVE frame) with every interior corner rounded by a `radius` arc."""
-    dirs = [math.atan2(q[1] - p[1], q[0] - p[0]) for p, q in zip(points, points[1:])]
-    seg = [math.dist(p, q) for p, q in zip(points, points[1:])]
-    turns = [_wrap(d1 - d0) for d0, d1 in zip(dirs, dirs[1:])]
+    dirs = [math.atan2(q[1] - p[1], q[0] - p[0]) for p, q in pairwise(points)]
+    seg = [math.dist(p, q) for p, q in pairwise(points)]
+    turns = [_wrap(d1 - d0) for d0, d1 in pairwise(dirs)]
     tang = [radius * math.tan(abs(t) / 2) for t in turns]
     pieces: list[tuple[float, float]] = []
     for i, length in enumerate(seg):
@@ -167,6 +169,7 @@ class _Road:
     junction: int = -1
     pred: tuple[str, int, str | None] | None = None  # (elementType, elementId, contactPoint)
     succ: tuple[str, int, str | None] | None = None
+    signals: list[tuple[float, float, str]] = field(default_factory=list)  # traffic lights: (s, t, orientation)
 
     @property
     def length(self) -> float:
@@ -246,7 +249,7 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
         others = [spec.edges[i].style.half_width for i in degree[node] if i != edge_idx]
         return max(others) + spec.junction_margin
 
-    odr = lambda p: (float(p[0]), -float(p[1]))  # noqa: E731  CARLA (y south) -> OpenDRIVE (y north)
+    odr = lambda p: (float(p[0]), -float(p[1]))  # CARLA (y south) -> OpenDRIVE (y north)
     roads: list[_Road] = []
     approaches: dict[str, list[_Approach]] = {n: [] for n in spec.nodes}
     junction_ids = {n: 1000 + i for i, n in enumerate(spec.nodes)}
@@ -269,6 +272,17 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
         xe, ye, he = path_end(geoms)
         approaches[e.b].append(_Approach(road, "end", xe, ye, _wrap(he), e.style))
 
+    signalised = spec.signalised
+    if signalised is None:
+        signalised = tuple(n for n, apps in approaches.items() if len(apps) >= 4)
+    for node in signalised:
+        for a in approaches[node]:  # one traffic light per approach, on the right, at the stop line
+            t = a.style.lanes * a.style.lane_width + a.style.shoulder + 0.5
+            if a.contact == "end":
+                a.road.signals.append((a.road.length - 0.5, -t, "+"))
+            else:
+                a.road.signals.append((0.5, t, "-"))
+
     junctions: list[_Junction] = []
     next_id = 1 + len(roads)
     for node, apps in approaches.items():
@@ -277,6 +291,7 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
             moves = {id(b): _classify(_wrap((b.h_in + math.pi) - a.h_in)) for b in apps if b is not a}
             kinds = set(moves.values())
             walk_move = "right" if "right" in kinds else "straight"  # which move carries the sidewalk
+            plan: list[tuple[_Approach, str, list[tuple[int, int]]]] = []
             for b in apps:
                 if b is a or moves[id(b)] == "uturn":
                     continue
@@ -288,6 +303,21 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
                     pairs = [(na, nb)]
                 else:
                     pairs = [(1, 1)]
+                plan.append((b, kind, pairs))
+            # an incoming lane with no movement would be a dead end: let it turn (left first) instead
+            covered = {ka for _, _, pairs in plan for ka, _ in pairs}
+            for ka in range(1, a.style.lanes + 1):
+                if ka in covered:
+                    continue
+                for b, kind, pairs in sorted(plan, key=lambda p: ("left", "right").index(p[1])
+                                             if p[1] != "straight" else 2):
+                    if kind != "straight":
+                        pairs.append((ka, min(ka, b.style.lanes)))
+                        break
+                else:
+                    raise ValueError(f"{spec.name}: lane {ka} into junction {node} has no movement")
+            for b, kind, pairs in plan:
+                na, nb = a.style.lanes, b.style.lanes
                 for ka, kb in pairs:
                     geoms = connector_path(a.border(ka, True), b.border(kb, False))
                     lanes = [_Lane(-1, "driving", a.style.lane_width, pred=a.lane_id(ka, True),
@@ -351,9 +381,9 @@ def write_xodr(spec: TownSpec) -> str:
     xs = [v for r in roads for g in r.geoms for v in (g.x, g.end()[0])]
     ys = [v for r in roads for g in r.geoms for v in (g.y, g.end()[1])]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<OpenDRIVE>",
-             f'  <header revMajor="1" revMinor="4" name="{spec.name}" version="1" date="2026-01-01T00:00:00" '
-             f'north="{_f(max(ys))}" south="{_f(min(ys))}" east="{_f(max(xs))}" west="{_f(min(xs))}" '
-             f'vendor="OccVLA-Drive">',
+             (f'  <header revMajor="1" revMinor="4" name="{spec.name}" version="1" date="2026-01-01T00:00:00" '
+              f'north="{_f(max(ys))}" south="{_f(min(ys))}" east="{_f(max(xs))}" west="{_f(min(xs))}" '
+              f'vendor="OccVLA-Drive">'),
              f"    <geoReference><![CDATA[{GEO_REFERENCE}]]></geoReference>",
              "  </header>"]
     if spec.description:
@@ -397,6 +427,14 @@ def write_xodr(spec: TownSpec) -> str:
             lines.append("        </right>")
         lines.append("      </laneSection>")
         lines.append("    </lanes>")
+        if r.signals:
+            lines.append("    <signals>")
+            for sid, (ss, tt, orient) in enumerate(r.signals):
+                lines.append(f'      <signal s="{_f(ss)}" t="{_f(tt)}" id="{r.id * 10 + sid}" '
+                             f'name="TrafficLight{r.id}_{sid}" dynamic="yes" orientation="{orient}" '
+                             f'zOffset="0.000000" country="OpenDRIVE" type="1000001" subtype="-1" '
+                             f'value="-1" height="3.000000" width="0.500000" hOffset="0.000000"/>')
+            lines.append("    </signals>")
         lines.append("  </road>")
     for j in junctions:
         lines.append(f'  <junction id="{j.id}" name="{j.name}">')
@@ -427,7 +465,7 @@ def occtown01() -> TownSpec:
     edges = (
         # boundary ring: straight sides, rounded corners, a gentle bend on the north side
         E("N1", "N2", STREET, via=((125.0, 0.0), (150.0, -10.0), (175.0, 0.0)), fillet=40.0, name="North Rd"),
-        E("N2", "E1", AVENUE, via=((300.0, 0.0),), fillet=30.0, name="NE Bend"),
+        E("N2", "E1", STREET, via=((300.0, 0.0),), fillet=30.0, name="NE Bend"),
         E("E1", "E2", STREET, name="East Rd"),
         E("E2", "S2", STREET, via=((300.0, 300.0),), fillet=25.0, name="SE Bend"),
         E("S2", "S1", STREET, name="South Rd"),

@@ -1,0 +1,541 @@
+"""The privileged expert's decision logic: ground truth + route (+ map) -> target speed and a reason.
+
+Everything here is plain numpy on sim.types ground truth, so it is unit-testable without a simulator.
+The design is rule based and explicit:
+
+1. A static speed-cap profile along the route: the map's speed limits, curvature (v = sqrt(a_lat / kappa)),
+   junction turns and lane changes; looked ahead with a comfortable deceleration.
+2. Virtual obstacles on the route, each with a gap and a speed, all handled by one IDM law:
+   red / yellow lights and stop signs at their stop lines, vehicles and pedestrians inside the route corridor
+   (ego half width + a margin, following the route's curves), and actors whose constant-velocity prediction
+   enters the corridor before the ego can clear the conflict point (crossing traffic at junctions, pedestrians
+   stepping out from behind parked cars: ground truth sees them all).
+3. The target speed is the minimum over (1) and (2); its reason is the winning constraint.
+4. Unstick: standing still for long with nothing legal to wait for triggers a short creep that ignores
+   predictions (never red lights, never something already close in the corridor).
+
+Frames: CARLA world (x east, y south, yaw degrees); the route is a polyline in that frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import carla
+import numpy as np
+
+from agent.controllers import RouteFollower
+from agent.expert_config import ExpertConfig
+from sim.types import ActorState, GroundTruth
+
+# CARLA's RoadOption values (sim/route_planner.RoadOption is an IntEnum with the same numbers).
+VOID, LEFT, RIGHT, STRAIGHT, LANEFOLLOW, CHANGELANELEFT, CHANGELANERIGHT = -1, 1, 2, 3, 4, 5, 6
+
+# Reasons for the speed cap per route point (index into CAP_REASONS).
+CAP_REASONS = ("cruise", "speed_limit", "curve", "junction_turn", "lane_change")
+LEGAL_WAITS = ("red_light", "yellow_light", "stop_sign")  # standing still for these is never "stuck"
+
+
+# ------------------------------------------------------------------------------------------ route
+@dataclass
+class RoutePlan:
+    """A dense route with per-point attributes. Arrays have N entries, N >= 2."""
+
+    xy: np.ndarray  # (N, 2) world points, metres
+    heading: np.ndarray  # (N,) travel direction, radians (CARLA yaw convention)
+    option: np.ndarray  # (N,) int RoadOption
+    s: np.ndarray  # (N,) arc length from the first point, metres
+    speed_limit: np.ndarray  # (N,) m/s, the map's limit (capped by config.max_speed)
+    speed_cap: np.ndarray  # (N,) m/s, min(limit, curve, junction turn, lane change)
+    cap_reason: np.ndarray  # (N,) int index into CAP_REASONS
+    junction: np.ndarray  # (N,) bool
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    @property
+    def length(self) -> float:
+        return float(self.s[-1])
+
+    @classmethod
+    def build(cls, xy: np.ndarray, options: Sequence[int] | None = None, speed_limits: np.ndarray | None = None,
+              junction: np.ndarray | None = None, config: ExpertConfig | None = None) -> RoutePlan:
+        """From raw points: drops duplicates, computes headings, arc length, curvature caps.
+
+        speed_limits: (N,) m/s per point or None for the config's default limit.
+        """
+        cfg = config or ExpertConfig()
+        pts = np.asarray(xy, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2:
+            raise ValueError(f"a route needs at least 2 points of shape (N, 2), got {pts.shape}")
+        if not np.all(np.isfinite(pts)):
+            raise ValueError("route points contain non-finite values")
+        n = len(pts)
+        opts = np.full(n, LANEFOLLOW, np.int64) if options is None else np.asarray(options, np.int64)
+        lim = (np.full(n, cfg.default_speed_limit_kmh / 3.6) if speed_limits is None
+               else np.asarray(speed_limits, np.float64))
+        jn = np.zeros(n, bool) if junction is None else np.asarray(junction, bool)
+        for name, arr in (("options", opts), ("speed_limits", lim), ("junction", jn)):
+            if len(arr) != n:
+                raise ValueError(f"route {name} has {len(arr)} entries for {n} points")
+        keep = np.concatenate([[True], np.hypot(*np.diff(pts, axis=0).T) > 1e-3])
+        pts, opts, lim, jn = pts[keep], opts[keep], lim[keep], jn[keep]
+        if len(pts) < 2:
+            raise ValueError("a route needs at least 2 distinct points")
+        seg = np.diff(pts, axis=0)  # (N-1, 2)
+        seg_len = np.hypot(seg[:, 0], seg[:, 1])
+        s = np.concatenate([[0.0], np.cumsum(seg_len)])  # (N,)
+        seg_heading = np.arctan2(seg[:, 1], seg[:, 0])
+        heading = np.concatenate([seg_heading, seg_heading[-1:]])  # (N,)
+
+        # Curvature from the heading change over +-w metres of arc.
+        w = cfg.curve_window_m
+        lo = np.searchsorted(s, s - w, side="left")
+        hi = np.minimum(np.searchsorted(s, s + w, side="right") - 1, len(s) - 1)
+        dh = _wrap(heading[hi] - heading[lo])
+        ds = np.maximum(s[hi] - s[lo], 1e-3)
+        kappa = np.abs(dh) / ds  # (N,) 1/m
+        curve = np.sqrt(cfg.curve_lateral_accel / np.maximum(kappa, 1e-6))
+        curve = np.maximum(curve, cfg.min_curve_speed)
+
+        limit = np.minimum(lim, cfg.max_speed)
+        turn = np.where(jn & np.isin(opts, (LEFT, RIGHT)), cfg.junction_turn_speed, np.inf)
+        lane_change = np.where(np.isin(opts, (CHANGELANELEFT, CHANGELANERIGHT)), cfg.lane_change_speed, np.inf)
+        cruise = np.full(len(pts), cfg.max_speed)
+        stack = np.stack([cruise, limit, curve, turn, lane_change])  # (5, N), rows follow CAP_REASONS
+        reason = np.argmin(stack, axis=0)
+        cap = stack[reason, np.arange(len(pts))]
+        return cls(pts, heading, opts, s, limit, cap, reason, jn)
+
+    @classmethod
+    def from_dense_route(cls, dense_route: Sequence[tuple[Any, Any]], cmap: carla.Map | None = None,
+                         config: ExpertConfig | None = None) -> RoutePlan:
+        """From the leaderboard's dense plan [(carla.Transform, RoadOption)], with limits/junctions from cmap."""
+        cfg = config or ExpertConfig()
+        if len(dense_route) < 2:
+            raise ValueError(f"the dense route has {len(dense_route)} points; at least 2 are needed")
+        xy = np.array([[t.location.x, t.location.y] for t, _ in dense_route], dtype=np.float64)
+        options = [int(getattr(o, "value", o)) for _, o in dense_route]
+        limits = junction = None
+        if cmap is not None:
+            limits, junction = _map_attributes(cmap, xy, cfg)
+        return cls.build(xy, options, limits, junction, cfg)
+
+    def segments(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment starts (K, 2), ends (K, 2) and start arc lengths (K,) for points i0..i1 (inclusive)."""
+        i0 = max(0, min(i0, len(self) - 2))
+        i1 = max(i0 + 1, min(i1, len(self) - 1))
+        return self.xy[i0:i1], self.xy[i0 + 1:i1 + 1], self.s[i0:i1]
+
+    def index_at(self, s: float) -> int:
+        return int(min(max(np.searchsorted(self.s, s, side="right") - 1, 0), len(self) - 1))
+
+
+def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-point speed limits (m/s, from '274' landmarks the route drives past) and junction flags."""
+    n = len(xy)
+    junction = np.zeros(n, bool)
+    changes: dict[int, tuple[int, float]] = {}  # landmark id -> (route index, km/h)
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+    step = 8  # query every few points with an overlapping window
+    for i in range(n):
+        wp = cmap.get_waypoint(carla.Location(float(xy[i, 0]), float(xy[i, 1]), 0.0), project_to_road=True,
+                               lane_type=carla.LaneType.Driving)
+        if wp is None:
+            continue
+        junction[i] = wp.is_junction
+        if i % step or wp.is_junction:
+            continue
+        window = float(s[min(i + step, n - 1)] - s[i]) + 2.0
+        for lm in wp.get_landmarks_of_type(window, "274", False):
+            j = int(min(np.searchsorted(s, s[i] + lm.distance), n - 1))
+            if lm.id not in changes:
+                changes[lm.id] = (j, float(lm.value))
+    limits_kmh = np.full(n, cfg.default_speed_limit_kmh)
+    for j, value in sorted(changes.values()):
+        if value > 0:  # CARLA's '274' values are km/h (the xodr says mph; CARLA reads km/h)
+            limits_kmh[j:] = value
+    return limits_kmh / 3.6, junction
+
+
+def _wrap(a: np.ndarray | float) -> np.ndarray | float:
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+# ------------------------------------------------------------------------------------- decisions
+@dataclass
+class PlannerMemory:
+    """What the expert remembers between ticks (copied, never mutated, by `decide`)."""
+
+    route_index: int = 0
+    last_time: float | None = None
+    stopped_time: float = 0.0  # s standing still with no legal reason
+    creep_until: float = -1.0  # timestamp the current creep ends
+    stop_sign_waited: dict[int, float] = field(default_factory=dict)  # sign id -> s stood at its line
+    stop_sign_cleared: set[int] = field(default_factory=set)
+    yellow_go: set[int] = field(default_factory=set)  # lights we committed to pass on yellow
+
+
+@dataclass
+class Obstacle:
+    """A virtual obstacle on the route: `gap` metres from the ego front, moving at `speed` along the route."""
+
+    gap: float
+    speed: float
+    min_gap: float  # IDM s0
+    headway: float  # IDM T
+    reason: str
+    actor_id: int = -1
+    predicted: bool = False
+
+
+@dataclass
+class Decision:
+    """The debug record of one expert step."""
+
+    target_speed: float  # m/s
+    reason: str  # cruise | speed_limit | curve | junction_turn | lane_change | red_light | yellow_light | stop_sign | creep
+    #              | lead_vehicle | vehicle_crossing | pedestrian | cyclist | obstacle | route_end (+ creeping flag)
+    hazard_id: int = -1
+    hazard_distance: float = math.inf
+    speed_limit: float = 0.0
+    route_index: int = 0
+    route_s: float = 0.0  # ego progress along the route, metres
+    creeping: bool = False
+    obstacles: list[Obstacle] = field(default_factory=list)
+
+
+def idm_target_speed(v: float, v0: float, gap: float, v_lead: float, min_gap: float, headway: float,
+                     cfg: ExpertConfig) -> tuple[float, float]:
+    """Speed to command next (m/s) from the Intelligent Driver Model's acceleration over `cfg.idm_tau`.
+
+    Also returns the interaction ratio (s*/gap)^2: how much the obstacle (not free-road acceleration) matters.
+    """
+    if gap <= 0.0:
+        return 0.0, math.inf
+    v = max(v, 0.0)
+    a, b = cfg.idm_max_accel, cfg.idm_comfort_decel
+    s_star = min_gap + max(0.0, v * headway + v * (v - max(v_lead, 0.0)) / (2.0 * math.sqrt(a * b)))
+    interaction = (s_star / gap) ** 2
+    acc = a * (1.0 - (v / max(v0, 0.1)) ** cfg.idm_delta - interaction)
+    return float(min(max(v + acc * cfg.idm_tau, 0.0), v0)), interaction
+
+
+def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
+           config: ExpertConfig | None = None) -> tuple[Decision, PlannerMemory]:
+    """One decision: pure in (gt, route, memory, config); returns the decision and the next memory."""
+    cfg = config or ExpertConfig()
+    mem = copy.deepcopy(memory)
+    ego = gt.ego
+    dt = 0.0 if mem.last_time is None else max(0.0, gt.timestamp - mem.last_time)
+    mem.last_time = gt.timestamp
+    v = max(float(ego.speed), 0.0)
+    ex, ey = float(ego.extent[0]), float(ego.extent[1])
+
+    idx, s_ego = _progress(route, ego.pose.x, ego.pose.y, mem.route_index)
+    mem.route_index = idx
+    i_end = route.index_at(s_ego + cfg.lookahead_m) + 1
+
+    # 1. speed caps ahead (limit, curves, turns, lane changes), approached at a comfortable deceleration
+    j_hi = route.index_at(s_ego + cfg.preview_m) + 1
+    ahead = slice(idx, j_hi + 1)
+    dist = np.maximum(route.s[ahead] - s_ego, 0.0)
+    reachable = np.sqrt(route.speed_cap[ahead] ** 2 + 2.0 * cfg.comfort_decel * dist)  # (K,)
+    k = int(np.argmin(reachable))
+    cruise, cruise_reason = float(reachable[k]), CAP_REASONS[int(route.cap_reason[idx + k])]
+    v0 = max(cruise, 0.1)
+
+    creeping = gt.timestamp < mem.creep_until
+    obstacles: list[Obstacle] = []
+    end_gap = route.length + cfg.route_end_overrun_m - s_ego - ex
+    obstacles.append(Obstacle(end_gap, 0.0, 0.0, 0.0, "route_end"))
+    obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt)
+    obstacles += _actor_obstacles(gt, route, idx, i_end, s_ego, v, ex, ey, cfg, creeping)
+
+    target, reason, hazard = cruise, cruise_reason, None
+    for ob in obstacles:
+        vt, interaction = idm_target_speed(v, v0, ob.gap, ob.speed, ob.min_gap, ob.headway, cfg)
+        if vt < target - 1e-9:
+            target = vt
+            # A far obstacle only limits acceleration; name it when it really acts.
+            if interaction >= cfg.idm_reason_threshold:
+                reason, hazard = ob.reason, ob
+
+    # 4. unstick: count standing time that has no legal reason, then creep for a while
+    if v < cfg.stuck_speed and target < cfg.creep_speed and reason not in LEGAL_WAITS and reason != "route_end":
+        mem.stopped_time += dt
+    else:
+        mem.stopped_time = 0.0
+    if not creeping and mem.stopped_time >= cfg.unstick_after_s:
+        mem.creep_until = gt.timestamp + cfg.creep_duration_s
+        mem.stopped_time = 0.0
+    if creeping and reason not in LEGAL_WAITS and reason != "route_end":
+        # Obstacles were already filtered for creeping (only close, current ones remain): crawl.
+        if target >= cfg.creep_speed:
+            target, reason = cfg.creep_speed, "creep"
+
+    dec = Decision(
+        target_speed=float(target), reason=reason, hazard_id=hazard.actor_id if hazard else -1,
+        hazard_distance=float(hazard.gap) if hazard else math.inf, speed_limit=float(route.speed_limit[idx]),
+        route_index=idx, route_s=float(s_ego), creeping=creeping, obstacles=obstacles,
+    )
+    return dec, mem
+
+
+def _progress(route: RoutePlan, x: float, y: float, prev_index: int) -> tuple[int, float]:
+    """Nearest route point in a forward window (monotonic progress) and the ego's arc length."""
+    lo = max(prev_index - 2, 0)
+    hi = route.index_at(route.s[min(prev_index, len(route) - 1)] + 30.0) + 2
+    a, b, s0 = route.segments(lo, hi)
+    s, _, _seg, _ = _project(np.array([[x, y]]), a, b, s0)
+    s_ego = float(s[0])
+    idx = max(route.index_at(s_ego), prev_index)
+    return idx, s_ego
+
+
+def _project(pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Project points (M, 2) onto segments a->b (K, 2). Returns arc length (M,), |lateral| (M,), segment (M,),
+    and the along-segment parameter t (M,)."""
+    d = b - a  # (K, 2)
+    l2 = np.maximum(np.sum(d * d, axis=1), 1e-12)  # (K,)
+    rel = pts[:, None, :] - a[None, :, :]  # (M, K, 2)
+    t = np.clip(np.sum(rel * d[None], axis=2) / l2[None], 0.0, 1.0)  # (M, K)
+    proj = a[None] + t[..., None] * d[None]  # (M, K, 2)
+    dist = np.hypot(pts[:, None, 0] - proj[..., 0], pts[:, None, 1] - proj[..., 1])  # (M, K)
+    k = np.argmin(dist, axis=1)  # (M,)
+    rows = np.arange(len(pts))
+    tk = t[rows, k]
+    s = s0[k] + tk * np.sqrt(l2[k])
+    return s, dist[rows, k], k, tk
+
+
+# ------------------------------------------------------------------------------------ stop lines
+def _line_crossing(route: RoutePlan, i0: int, i1: int, p: tuple[float, float], q: tuple[float, float],
+                   extend: float) -> tuple[float, int] | None:
+    """Arc length and segment index where the route (points i0..i1) first crosses segment p-q (lengthened)."""
+    p_, q_ = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    u = q_ - p_
+    n = float(np.hypot(*u))
+    if n < 1e-6:
+        return None
+    u /= n
+    p_, q_ = p_ - u * extend, q_ + u * extend
+    a, b, s0 = route.segments(i0, i1)
+    r = b - a  # (K, 2)
+    e = q_ - p_
+    den = r[:, 0] * e[1] - r[:, 1] * e[0]  # (K,)
+    ok = np.abs(den) > 1e-9
+    diff = p_[None] - a  # (K, 2)
+    t = np.where(ok, (diff[:, 0] * e[1] - diff[:, 1] * e[0]) / np.where(ok, den, 1.0), -1.0)
+    w = np.where(ok, (diff[:, 0] * r[:, 1] - diff[:, 1] * r[:, 0]) / np.where(ok, den, 1.0), -1.0)
+    hit = np.nonzero(ok & (t >= 0) & (t <= 1) & (w >= 0) & (w <= 1))[0]
+    if len(hit) == 0:
+        return None
+    k = int(hit[0])
+    return float(s0[k] + t[k] * np.hypot(*r[k])), k + max(0, min(i0, len(route) - 2))
+
+
+def _stop_line_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float,
+                         ex: float, cfg: ExpertConfig, mem: PlannerMemory, dt: float) -> list[Obstacle]:
+    out: list[Obstacle] = []
+    i0 = max(idx - 4, 0)
+    tol = math.radians(cfg.stop_line_heading_tol_deg)
+    ex_x, ex_y = gt.ego.pose.x, gt.ego.pose.y
+    reach = cfg.lookahead_m + 10.0
+
+    for tl in gt.traffic_lights:
+        if math.hypot(tl.x - ex_x, tl.y - ex_y) > reach + 30.0:
+            continue
+        cross = _line_crossing(route, i0, i_end, tl.stop_line[0], tl.stop_line[1], cfg.stop_line_extend)
+        if cross is None:
+            continue
+        s_line, k = cross
+        if abs(float(_wrap(route.heading[k] - math.radians(tl.lane_yaw)))) > tol:
+            continue
+        gap = s_line - s_ego - ex - cfg.stop_line_margin
+        if s_line - s_ego - ex < -0.5:  # the front is past the line: committed
+            mem.yellow_go.discard(tl.id)
+            continue
+        state = tl.state
+        if state == "Yellow":
+            if tl.id in mem.yellow_go:
+                continue
+            need = v * v / (2.0 * max(gap, 0.1))
+            if need > cfg.yellow_max_decel:
+                mem.yellow_go.add(tl.id)  # too late to stop comfortably: go through
+                continue
+            out.append(Obstacle(gap, 0.0, 0.0, 0.0, "yellow_light", tl.id))
+        elif state == "Red":
+            if tl.id in mem.yellow_go and gap < v * v / (2.0 * cfg.idm_comfort_decel * 2.0):
+                continue  # committed on yellow and cannot stop any more
+            out.append(Obstacle(gap, 0.0, 0.0, 0.0, "red_light", tl.id))
+        else:
+            mem.yellow_go.discard(tl.id)
+
+    ahead_signs: set[int] = set()
+    for sg in gt.stop_signs:
+        if math.hypot(sg.x - ex_x, sg.y - ex_y) > reach + 30.0:
+            continue
+        cross = _line_crossing(route, i0, i_end, sg.stop_line[0], sg.stop_line[1], cfg.stop_line_extend)
+        if cross is None:
+            continue
+        s_line, k = cross
+        if abs(float(_wrap(route.heading[k] - math.radians(sg.lane_yaw)))) > tol:
+            continue
+        front_to_line = s_line - s_ego - ex
+        if front_to_line < -ex:  # the centre is past the line
+            continue
+        ahead_signs.add(sg.id)
+        if sg.id in mem.stop_sign_cleared:
+            continue
+        if v < cfg.stop_sign_stop_speed and front_to_line < cfg.stop_sign_zone_m:
+            mem.stop_sign_waited[sg.id] = mem.stop_sign_waited.get(sg.id, 0.0) + dt
+            if mem.stop_sign_waited[sg.id] >= cfg.stop_sign_wait_s:
+                mem.stop_sign_cleared.add(sg.id)
+                continue
+        out.append(Obstacle(max(front_to_line - cfg.stop_line_margin, 0.0) if front_to_line > 0 else 0.0,
+                            0.0, 0.0, 0.0, "stop_sign", sg.id))
+    mem.stop_sign_cleared &= ahead_signs
+    mem.stop_sign_waited = {k: t for k, t in mem.stop_sign_waited.items() if k in ahead_signs}
+    return out
+
+
+# ---------------------------------------------------------------------------------------- actors
+def _actor_reason(a: ActorState) -> str:
+    if a.category == "walker" or a.vclass == "pedestrian":
+        return "pedestrian"
+    if a.vclass in ("bicycle", "motorcycle"):
+        return "cyclist"
+    if a.category == "vehicle":
+        return "lead_vehicle"
+    return "obstacle"
+
+
+def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float,
+                     ex: float, ey: float, cfg: ExpertConfig, creeping: bool) -> list[Obstacle]:
+    """Actors in the route corridor now, or predicted (constant velocity) to enter it before the ego clears."""
+    ego = gt.ego.pose
+    near = [a for a in gt.actors
+            if abs(a.x - ego.x) < cfg.detect_radius_m and abs(a.y - ego.y) < cfg.detect_radius_m]
+    if not near:
+        return []
+    a_seg, b_seg, s0_seg = route.segments(max(idx - 1, 0), i_end)
+    seg_heading = np.arctan2(b_seg[:, 1] - a_seg[:, 1], b_seg[:, 0] - a_seg[:, 0])  # (K,)
+    s_max = float(s0_seg[-1] + np.hypot(*(b_seg[-1] - a_seg[-1])))
+
+    m = len(near)
+    pos = np.array([[a.x, a.y] for a in near])  # (M, 2)
+    vel = np.array([[a.vx, a.vy] for a in near])  # (M, 2)
+    yaw = np.radians([a.yaw for a in near])  # (M,)
+    ext = np.array([[a.extent[0], a.extent[1]] for a in near])  # (M, 2)
+    reasons = [_actor_reason(a) for a in near]
+    soft = np.array([r in ("pedestrian", "cyclist") for r in reasons])  # (M,)
+    margin = np.where(soft, cfg.corridor_margin_walker, cfg.corridor_margin_vehicle)
+    if creeping:
+        margin = np.full(m, 0.15)
+    half_w = ey + margin  # (M,)
+
+    out: list[Obstacle] = []
+
+    # -- current occupancy of the corridor
+    s, lat, k, _ = _project(pos, a_seg, b_seg, s0_seg)  # (M,)
+    rel = yaw - seg_heading[k]  # (M,)
+    half_lat = np.abs(ext[:, 0] * np.sin(rel)) + np.abs(ext[:, 1] * np.cos(rel))  # (M,)
+    half_long = np.abs(ext[:, 0] * np.cos(rel)) + np.abs(ext[:, 1] * np.sin(rel))  # (M,)
+    tangent = np.stack([np.cos(seg_heading[k]), np.sin(seg_heading[k])], axis=1)  # (M, 2)
+    v_along = np.sum(vel * tangent, axis=1)  # (M,)
+    inside = (lat - half_lat < half_w) & (s > s_ego) & (s - half_long < s_max)
+    occupied = np.zeros(m, bool)
+    for i in np.nonzero(inside)[0]:
+        gap = float(s[i] - half_long[i] - s_ego - ex)
+        if creeping and gap > cfg.creep_min_gap_m:
+            continue
+        occupied[i] = True
+        r = reasons[i]
+        if soft[i]:
+            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_walker, 0.5, r, near[i].id))
+        else:
+            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
+                                r if near[i].category == "vehicle" else "obstacle", near[i].id))
+    if creeping:
+        return out
+
+    # -- predicted intrusions (constant velocity)
+    speed = np.hypot(vel[:, 0], vel[:, 1])
+    movers = np.nonzero(~occupied & (speed > np.where(soft, cfg.min_predict_speed_walker,
+                                                            cfg.min_predict_speed_vehicle)))[0]
+    if len(movers) == 0:
+        return out
+    horizon = max(cfg.predict_horizon_vehicle_s, cfg.predict_horizon_walker_s)
+    times = np.arange(cfg.predict_step_s, horizon + 1e-9, cfg.predict_step_s)  # (T,)
+    fut = pos[movers, None, :] + vel[movers, None, :] * times[None, :, None]  # (P, T, 2)
+    p_n, t_n = fut.shape[:2]
+    fs, flat, fk, _ = _project(fut.reshape(-1, 2), a_seg, b_seg, s0_seg)
+    fs, flat, fk = fs.reshape(p_n, t_n), flat.reshape(p_n, t_n), fk.reshape(p_n, t_n)  # (P, T)
+    frel = yaw[movers, None] - seg_heading[fk]  # (P, T)
+    fhalf_lat = np.abs(ext[movers, 0, None] * np.sin(frel)) + np.abs(ext[movers, 1, None] * np.cos(frel))
+    fhalf_long = np.abs(ext[movers, 0, None] * np.cos(frel)) + np.abs(ext[movers, 1, None] * np.sin(frel))
+    t_lim = np.where(soft[movers], cfg.predict_horizon_walker_s, cfg.predict_horizon_vehicle_s)  # (P,)
+    fin = ((flat - fhalf_lat < half_w[movers, None]) & (fs - fhalf_long > s_ego + ex * 0.5)
+           & (fs < s_max) & (times[None, :] <= t_lim[:, None] + 1e-9))  # (P, T)
+    for row in np.nonzero(fin.any(axis=1))[0]:
+        i = int(movers[row])
+        j = int(np.argmax(fin[row]))
+        t_hit = float(times[j])
+        gap = float(fs[row, j] - fhalf_long[row, j] - s_ego - ex)
+        if gap < 0:
+            continue  # the conflict point is beside the ego: braking does not help
+        heading_diff = abs(float(_wrap(yaw[i] - seg_heading[fk[row, j]])))
+        same_dir = heading_diff < math.radians(cfg.same_direction_deg) and not soft[i]
+        along = float(np.dot(vel[i], [math.cos(seg_heading[fk[row, j]]), math.sin(seg_heading[fk[row, j]])]))
+        if same_dir:
+            # A cut-in: follow it from where it will join the corridor.
+            out.append(Obstacle(gap, max(along, 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
+                                "lead_vehicle", near[i].id, predicted=True))
+            continue
+        # Crossing / oncoming: yield unless the ego clears the conflict point well before the other arrives.
+        t_clear = (gap + 2.0 * ex + 2.0 * float(fhalf_long[row, j])) / max(v, cfg.min_ego_speed_for_clearing)
+        if t_clear + cfg.crossing_time_buffer_s < t_hit and not soft[i]:
+            continue
+        r = reasons[i] if soft[i] else "vehicle_crossing"
+        out.append(Obstacle(gap, 0.0, cfg.idm_min_gap_walker if soft[i] else 2.0, 0.0, r, near[i].id,
+                            predicted=True))
+    return out
+
+
+# ------------------------------------------------------------------------------------- planner
+class ExpertPlanner:
+    """Stateful wrapper: keeps the memory and the PID controllers; step(gt) -> (control, decision)."""
+
+    def __init__(self, route: RoutePlan, config: ExpertConfig | None = None) -> None:
+        self.cfg = config or ExpertConfig()
+        self.route = route
+        self.memory = PlannerMemory()
+        self.follower = RouteFollower(self.cfg.lateral, self.cfg.longitudinal)
+        self.last_decision: Decision | None = None
+
+    def step(self, gt: GroundTruth) -> tuple[carla.VehicleControl, Decision]:
+        decision, self.memory = decide(gt, self.route, self.memory, self.cfg)
+        self.last_decision = decision
+        e = gt.ego
+        path = self.path_ahead(decision.route_index)
+        control = self.follower.control(path, e.pose.x, e.pose.y, e.pose.yaw, max(e.speed, 0.0),
+                                        decision.target_speed)
+        return control, decision
+
+    def path_ahead(self, index: int, length: float = 30.0) -> np.ndarray:
+        """Route points from just behind `index` to `length` metres ahead, extended straight past the end. (K, 2)"""
+        r = self.route
+        i0 = max(index - 1, 0)
+        i1 = r.index_at(r.s[index] + length) + 1
+        pts = r.xy[i0:i1 + 1]
+        if i1 >= len(r) - 1:
+            h = r.heading[-1]
+            ext = r.xy[-1] + np.outer(np.arange(1.0, length + 1.0, 2.0), [math.cos(h), math.sin(h)])
+            pts = np.vstack([pts, ext])
+        return pts

@@ -1,0 +1,310 @@
+"""The evaluation loop: routes x repetitions, one simulator per process, resumable results, report at the end.
+
+Sequential by default (one simulator in this process); `workers > 1` fans routes out over local Ray actors,
+each owning its own simulator (libsumo is a per-process singleton). Results are written by this process only,
+atomically, after every finished route.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leaderboard.registry import AgentLoadError, load_agent_class
+from leaderboard.report import lane_polylines, save_route_artifacts, write_markdown_report
+from leaderboard.results import ResultsFile
+from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from sim.protocol import SimConfig, SimulatorError, TrafficConfig
+from sim.routes import RouteConfig, RouteFileError, load_scenario_annotations, parse_routes_file
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILTIN_ROUTES = ROOT / "scenarios" / "routes" / "routes_occtown.xml"
+V1_SCENARIO_FILE = "all_towns_traffic_scenarios_public.json"
+
+
+class EvaluationError(RuntimeError):
+    """A bad input detected before any route runs (one line)."""
+
+
+@dataclass
+class EvalConfig:
+    """Everything `leaderboard/run.py` controls."""
+
+    agent: str
+    routes: str | None = None  # None: the built-in route set
+    routes_subset: str = ""
+    repetitions: int = 1
+    scenarios: str | None = None  # leaderboard 1.0 scenario JSON (default: the one beside a 1.0 route file)
+    checkpoint: str = "./simulation_results.json"
+    debug_checkpoint: str = "./live_results.txt"
+    resume: bool = False
+    simulator: str = "embedded"
+    workers: int = 1
+    traffic_manager_port: int = 8000
+    vehicles: int = 40
+    walkers: int = 20
+    report: bool = True
+    progress: bool = True
+    command: str = ""
+    options: RouteOptions = field(default_factory=lambda: RouteOptions(agent=""))
+
+
+def build_route_list(cfg: EvalConfig) -> list[RouteConfig]:
+    """Parse the route file and expand repetitions, numbering runs as the leaderboard's RouteIndexer."""
+    path = Path(cfg.routes) if cfg.routes else BUILTIN_ROUTES
+    if cfg.repetitions < 1:
+        raise EvaluationError(f"--repetitions must be >= 1, got {cfg.repetitions}")
+    routes = parse_routes_file(path, cfg.routes_subset)
+    out = []
+    for i, r in enumerate(routes):
+        for rep in range(cfg.repetitions):
+            out.append(dataclasses.replace(r, index=i * cfg.repetitions + rep, repetition_index=rep))
+    return out
+
+
+def _check_towns(routes: list[RouteConfig], cfg: EvalConfig) -> None:
+    if cfg.simulator != "embedded":
+        return
+    from sim.embedded.maps import resolve_town
+
+    for town in sorted({r.town for r in routes}):
+        try:
+            resolve_town(town, cfg.options.map_dir)
+        except SimulatorError as exc:
+            raise EvaluationError(f"{exc}") from None
+
+
+def _scenario_annotations(cfg: EvalConfig, routes: list[RouteConfig]) -> dict[str, Any] | None:
+    if cfg.scenarios:
+        return load_scenario_annotations(cfg.scenarios)
+    if any(r.format == "1.0" for r in routes) and cfg.routes:
+        beside = Path(cfg.routes).with_name(V1_SCENARIO_FILE)
+        if beside.is_file():
+            return load_scenario_annotations(beside)
+    return None
+
+
+def _make_sim(cfg: EvalConfig):
+    from sim.factory import make_simulator
+
+    o = cfg.options
+    sc = SimConfig(map_dir=o.map_dir, seed=o.seed,
+                   traffic=TrafficConfig(vehicles=cfg.vehicles, walkers=cfg.walkers, seed=o.seed))
+    return make_simulator(cfg.simulator, sc, host=o.host, port=o.port, timeout=o.timeout,
+                          traffic_manager_port=cfg.traffic_manager_port)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_evaluation(cfg: EvalConfig) -> int:
+    """Run every route; return the exit code (0 ok, 1 the run stopped on a crash/rejection, 2 bad input)."""
+    try:
+        routes = build_route_list(cfg)
+        _check_towns(routes, cfg)
+        agent_class = load_agent_class(cfg.options.agent)
+        annotations = _scenario_annotations(cfg, routes)
+    except (RouteFileError, AgentLoadError, EvaluationError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    opts = dataclasses.replace(cfg.options, scenario_annotations=annotations)
+    results = ResultsFile(cfg.checkpoint, [r.route_id for r in routes], resume=cfg.resume)
+    if results.resume_note:
+        _say(results.resume_note)
+    todo = [r for r in routes if not results.done(r.route_id)]
+    if cfg.resume and len(todo) < len(routes):
+        _say(f"resuming: {len(routes) - len(todo)} of {len(routes)} routes already finished")
+    results.write()
+    if cfg.workers > 1 and len(todo) > 1:
+        stopped = _run_ray(cfg, opts, todo, results)
+    else:
+        stopped = _run_local(cfg, opts, agent_class, todo, results)
+    data = results.write(final=True)
+    if cfg.report:
+        md = write_markdown_report(cfg.checkpoint, data, cfg.command)
+        _say(f"results: {cfg.checkpoint}   report: {md}")
+    print_score_table(data)
+    return 1 if stopped else 0
+
+
+def _finish(results: ResultsFile, outcome: RouteOutcome, cfg: EvalConfig, lanes_cache: dict[str, Any],
+            cmap=None) -> bool:
+    """Store one outcome (results JSON, trace, plot); True when the run must stop."""
+    results.add(outcome.record)
+    results.save_sensors(outcome.sensors)
+    results.write()
+    if outcome.message:
+        _say(f"{outcome.record['status']}: {outcome.message}")
+    if cfg.report and cmap is not None:
+        if outcome.town not in lanes_cache:
+            lanes_cache[outcome.town] = lane_polylines(cmap)
+        save_route_artifacts(cfg.checkpoint, outcome, lanes_cache[outcome.town])
+    _write_live(cfg.debug_checkpoint, outcome)
+    return outcome.stop_run
+
+
+def _write_live(path: str, outcome: RouteOutcome) -> None:
+    """The leaderboard's live-results text file (last finished route)."""
+    if not path:
+        return
+    r = outcome.record
+    try:
+        Path(path).write_text(
+            f"Route id: {r['route_id']}\n\nScores:\n    Driving score:      {r['scores']['score_composed']:.3f}\n"
+            f"    Route completion:   {r['scores']['score_route']:.3f}\n"
+            f"    Infraction penalty: {r['scores']['score_penalty']:.3f}\n\n"
+            f"    Route length:    {r['meta']['route_length']:.3f}\n    Game duration:   {r['meta']['duration_game']:.3f}\n"
+            f"    System duration: {r['meta']['duration_system']:.3f}\n\nStatus: {r['status']}\n"
+            f"Total infractions: {r['num_infractions']}\n")
+    except OSError:
+        pass
+
+
+def _run_local(cfg: EvalConfig, opts: RouteOptions, agent_class: type, todo: list[RouteConfig],
+               results: ResultsFile) -> bool:
+    if not todo:
+        return False
+    try:
+        sim = _make_sim(cfg)
+    except SimulatorError as exc:
+        _say(f"error: {exc}")
+        return True
+    lanes: dict[str, Any] = {}
+    try:
+        for config in todo:
+            bar = _bar(cfg, config)
+            try:
+                outcome = run_route(sim, agent_class, config, opts, progress=bar.update_to if bar else None)
+            finally:
+                if bar:
+                    bar.close()
+            try:
+                cmap = sim.map
+            except SimulatorError:
+                cmap = None
+            if _finish(results, outcome, cfg, lanes, cmap):
+                return True
+    finally:
+        sim.close()
+    return False
+
+
+class _Bar:
+    """A tqdm bar of route completion (percent)."""
+
+    def __init__(self, desc: str) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=100.0, desc=desc, unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                         "{n:.1f}/100 [{elapsed}<{remaining}]", leave=True, file=sys.stderr)
+        self._last = 0.0
+
+    def update_to(self, pct: float) -> None:
+        if pct - self._last >= 0.5 or (pct >= 100 and self._last < 100):
+            self._bar.update(pct - self._last)
+            self._last = pct
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _bar(cfg: EvalConfig, config: RouteConfig) -> _Bar | None:
+    return _Bar(f"{config.route_id} ({config.town})") if cfg.progress else None
+
+
+def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], results: ResultsFile) -> bool:
+    import ray
+
+    n = min(cfg.workers, len(todo))
+    if not ray.is_initialized():
+        ray.init(num_cpus=n, include_dashboard=False, log_to_driver=bool(opts.debug), ignore_reinit_error=True,
+                 configure_logging=False)
+    worker_cls = ray.remote(num_cpus=1)(RouteWorker)
+    workers = [worker_cls.remote(cfg) for _ in range(n)]
+    pending: dict[Any, Any] = {}
+    queue = list(todo)
+    idle = list(workers)
+    stopped = False
+    order = {r.route_id: i for i, r in enumerate(todo)}
+    done_bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        done_bar = tqdm(total=len(todo), desc=f"routes on {n} workers", unit="route", file=sys.stderr)
+    try:
+        while (queue and not stopped) or pending:
+            while idle and queue and not stopped:
+                w = idle.pop()
+                config = queue.pop(0)
+                pending[w.run.remote(config, opts)] = w
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                w = pending.pop(ref)
+                idle.append(w)
+                outcome: RouteOutcome = ray.get(ref)
+                if _finish(results, outcome, cfg, {}, None):
+                    stopped = True
+                if done_bar:
+                    done_bar.update(1)
+        del order
+    finally:
+        if done_bar:
+            done_bar.close()
+        for w in workers:
+            try:
+                ray.get(w.close.remote())
+            except Exception:  # noqa: BLE001
+                pass
+            ray.kill(w)
+    return stopped
+
+
+class RouteWorker:
+    """A Ray actor owning one simulator; routes run on it one after another. Plots are drawn here."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg = cfg
+        self.sim = _make_sim(cfg)
+        self.agent_class = load_agent_class(cfg.options.agent)
+        self.lanes: dict[str, Any] = {}
+
+    def run(self, config: RouteConfig, opts: RouteOptions) -> RouteOutcome:
+        outcome = run_route(self.sim, self.agent_class, config, opts)
+        if self.cfg.report and outcome.route_xy is not None and len(outcome.route_xy):
+            try:
+                if outcome.town not in self.lanes:
+                    self.lanes[outcome.town] = lane_polylines(self.sim.map)
+                save_route_artifacts(self.cfg.checkpoint, outcome, self.lanes[outcome.town])
+            except Exception as exc:  # noqa: BLE001 - a plot never fails a route
+                print(f"warning: could not plot {config.route_id}: {exc}")
+        return outcome
+
+    def close(self) -> None:
+        self.sim.close()
+
+
+def print_score_table(data: dict[str, Any]) -> None:
+    """The run's scores as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Leaderboard results", show_lines=False)
+    for col in ("route", "status", "DS", "RC", "IP", "length m", "infractions"):
+        t.add_column(col, justify="right" if col in ("DS", "RC", "IP", "length m") else "left")
+    for r in data["_checkpoint"]["records"]:
+        s = r["scores"]
+        inf = ", ".join(f"{k}:{len(v)}" for k, v in r["infractions"].items() if v) or "-"
+        t.add_row(r["route_id"], r["status"], f"{s['score_composed']:.2f}", f"{s['score_route']:.2f}",
+                  f"{s['score_penalty']:.3f}", f"{r['meta']['route_length']:.0f}", inf)
+    g = data["_checkpoint"].get("global_record") or {}
+    if g:
+        m = g["scores_mean"]
+        t.add_row("mean", g["status"], f"{m['score_composed']:.2f}", f"{m['score_route']:.2f}",
+                  f"{m['score_penalty']:.3f}", f"{g['meta']['total_length']:.0f}", "", style="bold")
+    Console().print(t)
+    _ = time  # keep the import for callers timing runs

@@ -1,0 +1,268 @@
+"""Run one route: load the town, densify the route, set up the agent, tick until a criterion ends it, score it.
+
+Failures follow the leaderboard: an agent that cannot be set up or that raises while driving fails its own route
+('Failed - Agent couldn't be set up' / 'Failed - Agent crashed') and the run goes on; invalid sensors fail the
+route as 'Agent's sensors were invalid' and stop the run (entry status Rejected); a simulator error fails the
+route as 'Simulation crashed' and stops the run (entry status Crashed; --resume repeats that route).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import carla
+import numpy as np
+
+from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_configuration
+from leaderboard.criteria import RouteCriteria
+from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
+from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from sim.geo import geo_reference
+from sim.protocol import Simulator
+from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
+from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
+from sim.sensors import SensorConfigError
+from sim.types import FIXED_DELTA_SECONDS
+from sim.weather import weather_from_name
+
+HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
+MAX_TRACE_POINTS = 4000
+
+
+@dataclass
+class RouteOptions:
+    """What every route of a run shares (plain data: it travels to Ray workers)."""
+
+    agent: str  # registered name or file path
+    agent_config: str = ""
+    track: str = "SENSORS"
+    host: str = "localhost"
+    port: int = 2000
+    timeout: float = 300.0  # seconds an agent step (or set-up) may take
+    debug: int = 0
+    map_dir: str | None = None
+    weather: str | None = None  # preset overriding the route's weather
+    seed: int = 0
+    record_dir: str | None = None
+    scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
+    max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
+
+
+@dataclass
+class RouteOutcome:
+    """A finished route: its results-JSON record plus what the report draws (plain, picklable data)."""
+
+    record: dict[str, Any]
+    entry_status: str = "Started"  # 'Started' (ok / agent failure), 'Rejected', 'Crashed'
+    stop_run: bool = False
+    message: str = ""  # one line when something failed
+    town: str = ""
+    route_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (N, 2) dense route
+    trace_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (T, 2) driven path
+    infractions: list[tuple[str, float, float]] = field(default_factory=list)  # (kind, x, y)
+    sensors: list[dict[str, Any]] | None = None
+    scenarios: list[ScenarioConfig] = field(default_factory=list)
+    video: str | None = None
+
+
+def route_seed(seed: int, config: RouteConfig) -> int:
+    """A per-route seed that does not depend on which worker runs the route or in which order."""
+    h = hashlib.sha256(f"{seed}:{config.id}:{config.repetition_index}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
+@contextmanager
+def _deadline(seconds: float, what: str) -> Iterator[None]:
+    """Raise AgentError when the body runs longer than `seconds` (SIGALRM in the main thread; else checked after)."""
+    t0 = time.monotonic()
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer") and seconds > 0
+
+    def _fire(signum: int, frame: Any) -> None:
+        raise AgentError(f"{what} took longer than {seconds:g} s")
+
+    old = None
+    if use_alarm:
+        old = signal.signal(signal.SIGALRM, _fire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    if seconds > 0 and time.monotonic() - t0 > seconds:
+        raise AgentError(f"{what} took longer than {seconds:g} s")
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+def run_route(sim: Simulator, agent_class: type, config: RouteConfig, opts: RouteOptions,
+              progress: Callable[[float], None] | None = None) -> RouteOutcome:
+    """Drive one route with a fresh agent on `sim` and return its scored outcome."""
+    t_start = time.time()
+    rid = config.route_id
+
+    # --------------------------------------------------------------- world and route
+    try:
+        if hasattr(sim, "config") and hasattr(sim.config, "traffic"):
+            sim.config.seed = opts.seed
+            sim.config.traffic.seed = route_seed(opts.seed, config)
+        cmap = sim.load_town(config.town, opts.map_dir)
+        lat0, lon0 = geo_reference(cmap.to_opendrive())
+        planner = GlobalRoutePlanner(cmap, HOP_RESOLUTION)
+        gps_route, route = interpolate_trajectory(cmap, config.keypoint_locations(), HOP_RESOLUTION, (lat0, lon0),
+                                                  planner=planner)
+        if len(route) < 2:
+            raise RoutePlanningError(f"route {config.id} densifies to {len(route)} point(s)")
+        length = route_length(route)
+        scenarios = list(config.scenarios)
+        if config.format == "1.0" and opts.scenario_annotations:
+            scenarios = match_scenarios_to_route(config.town, route, opts.scenario_annotations)
+        weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
+        sim.set_weather(weather)
+        start = route[0][0]
+        sim.spawn_ego(carla.Transform(carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
+                                      carla.Rotation(yaw=start.rotation.yaw)))
+    except Exception as exc:  # noqa: BLE001 - the scenario could not be loaded: the run stops
+        entry, msg = FAILURE_MESSAGES["Simulation"]
+        return RouteOutcome(failed_route_record(rid, config.index, msg), entry, True,
+                            f"{rid}: the route could not be loaded: {_one_line(exc)}", config.town)
+    route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
+
+    def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
+        entry, msg = FAILURE_MESSAGES[kind]
+        return RouteOutcome(failed_route_record(rid, config.index, msg, length), entry, stop, f"{rid}: {message}",
+                            config.town, route_xy, sensors=sensors, scenarios=scenarios)
+
+    # --------------------------------------------------------------- agent
+    agent = None
+    try:
+        with _deadline(opts.timeout, "agent set-up"):
+            agent = agent_class(opts.host, opts.port, bool(opts.debug))
+            agent.set_global_plan(gps_route, route)
+            agent.setup(opts.agent_config)
+            sensors = agent.sensors()
+            validate_sensor_configuration(sensors, agent.track, opts.track)
+    except SensorConfigurationInvalid as exc:
+        _destroy(agent)
+        return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True)
+    except Exception as exc:  # noqa: BLE001
+        if opts.debug:
+            traceback.print_exc()
+        _destroy(agent)
+        return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
+    try:
+        for s in sensors:
+            agent.sensor_interface.register_sensor(s["id"], s["type"])
+        sim.attach_sensors(_with_recording_cameras(sensors, opts))
+    except (SensorConfigError, SensorConfigurationInvalid) as exc:
+        _destroy(agent)
+        return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True, sensors=sensors)
+    try:
+        if getattr(agent, "privileged", False) and hasattr(agent, "set_privileged"):
+            agent.set_privileged(sim, route)
+    except Exception as exc:  # noqa: BLE001
+        _destroy(agent)
+        return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}", sensors=sensors)
+
+    # --------------------------------------------------------------- drive
+    criteria = RouteCriteria(route, cmap)
+    recorder = None
+    if opts.record_dir:
+        from leaderboard.recording import RouteRecorder
+
+        recorder = RouteRecorder(opts.record_dir, rid, cmap, route_xy)
+    trace: list[tuple[float, float]] = []
+    failure_kind = ""
+    failure_text = ""
+    multi_weather = len(config.weathers) > 1 and not opts.weather
+    last_pct = -1
+    frame = sim.frame
+    try:
+        while True:
+            try:
+                input_data = sim.tick()
+                gt = sim.ground_truth()
+            except Exception as exc:  # noqa: BLE001
+                failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
+                break
+            frame = gt.frame
+            criteria.update(gt)
+            trace.append((gt.ego.pose.x, gt.ego.pose.y))
+            pct = criteria.completion.actual_value
+            if progress is not None:
+                progress(pct)
+            if multi_weather and int(pct) != last_pct:
+                last_pct = int(pct)
+                sim.set_weather(config.weather_at(pct))
+            if recorder is not None:
+                recorder.add(input_data, gt, frame)
+            if criteria.done or (opts.max_ticks is not None and frame >= opts.max_ticks):
+                break
+            agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
+            try:
+                agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
+                with _deadline(opts.timeout, "agent step"):
+                    control = agent()
+                if not isinstance(control, carla.VehicleControl):
+                    raise AgentError(f"run_step returned {type(control).__name__}, not carla.VehicleControl")
+            except Exception as exc:  # noqa: BLE001
+                if opts.debug:
+                    traceback.print_exc()
+                failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
+                break
+            sim.apply_control(control)
+    finally:
+        _destroy(agent)
+        video = recorder.close() if recorder is not None else None
+    criteria.terminate()
+    events = criteria.events()
+    entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
+    record = compute_route_record(rid, config.index, events, criteria.completion.actual_value, length,
+                                  frame * FIXED_DELTA_SECONDS, time.time() - t_start,
+                                  timed_out=criteria.timeout.timed_out, failure_message=msg)
+    infractions = [(ev.type.name, float(ev.data["x"]), float(ev.data["y"])) for ev in events
+                   if "x" in ev.data and ev.type != TrafficEventType.ROUTE_COMPLETION]
+    if criteria.outside_lanes.event is not None and trace:
+        infractions.append((TrafficEventType.OUTSIDE_ROUTE_LANES_INFRACTION.name, *trace[-1]))
+    stride = max(1, math.ceil(len(trace) / MAX_TRACE_POINTS))
+    return RouteOutcome(record, entry, failure_kind == "Simulation", f"{rid}: {failure_text}" if failure_text else "",
+                        config.town, route_xy, np.array(trace[::stride] or np.zeros((0, 2))), infractions,
+                        sensors=sensors, scenarios=scenarios, video=video)
+
+
+_REC_PREFIX = "_record_"
+
+
+def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -> list[dict[str, Any]]:
+    """The agent's sensors, plus the six rig cameras under private ids when a video is recorded."""
+    if not opts.record_dir:
+        return list(sensors)
+    from leaderboard.recording import recording_cameras
+    from sim.sensors import MAX_RGB_CAMERAS
+
+    have = {s["id"] for s in sensors}
+    extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX):] not in have]
+    n_rgb = sum(1 for s in sensors if s.get("type") == "sensor.camera.rgb")
+    if n_rgb + len(extra) > MAX_RGB_CAMERAS:  # no room: the video shows the agent's own cameras only
+        extra = []
+    return list(sensors) + extra
+
+
+def _destroy(agent: Any) -> None:
+    if agent is None:
+        return
+    try:
+        agent.destroy()
+    except Exception as exc:  # noqa: BLE001 - as the leaderboard: report and go on
+        print(f"warning: the agent's destroy() failed: {_one_line(exc)}")

@@ -1,0 +1,367 @@
+"""OccVLA: PaliGemma (SigLIP + Gemma/Gemma2) + occupancy branch + frozen VQ-VAE decoder + planning head.
+
+Data flow for one sample (V = 6 cameras, N image tokens per camera, D = LM width):
+  pixel_values (V, 3, H, W) -> SigLIP -> (V, P, Dv) -> k x k token pool -> projector -> (V, N, D)
+  -> scattered into the V*N <image> slots of the prompt -> Gemma LM (bidirectional prefix, causal suffix)
+  - text: the LM head on the suffix (the meta-action, generated greedily at inference);
+  - occupancy (training, or ``compute_occupancy``): image-token rows of LM layer ``occ.source_layer``
+    -> OccupancyBranch -> (C, h, w) latent -> frozen VQ-VAE decoder -> (18, X, Y, Z) voxel logits;
+  - planning: final hidden state at the last meta-action token + ego velocity + per-camera mean of final
+    image-token hidden states -> PlanningHead -> (6, 2) waypoints.
+The occupancy branch only reads LM hidden states, so skipping it changes nothing else, bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from transformers import (
+    DynamicCache,
+    Gemma2Config,
+    GemmaConfig,
+    PaliGemmaConfig,
+    PaliGemmaForConditionalGeneration,
+    SiglipVisionConfig,
+)
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from occvla.config import LoraConfig, OccVLAConfig, apply_overrides, preset_config
+from occvla.occ_branch import OccupancyBranch, occupancy_loss
+from occvla.planning import PlanningHead, planning_loss
+from occvla.vqvae import OccVQVAE, VQVAEConfig
+
+DEFAULT_IMAGE_TOKEN_ID = 4  # <image> in the offline tokenizer (occvla/tokenizer.py)
+
+
+@dataclass
+class OccVLAOutput:
+    """Result of ``OccVLAModel.forward``. Losses are None when their targets are absent from the batch."""
+
+    loss: torch.Tensor | None = None
+    text_loss: torch.Tensor | None = None
+    occ_loss: torch.Tensor | None = None
+    plan_loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (B, T - logits_start, vocab): text-region logits only
+    logits_start: int = 0  # sequence position of logits[:, 0]
+    occ_logits: torch.Tensor | None = None  # (B, 18, X, Y, Z)
+    waypoints: torch.Tensor | None = None  # (B, 6, 2) ego frame, metres
+
+
+@dataclass
+class GenerationOutput:
+    """Result of ``OccVLAModel.generate``: greedy meta-action ids and the planner's waypoints."""
+
+    token_ids: list[list[int]]
+    waypoints: torch.Tensor  # (B, 6, 2)
+    occ_logits: torch.Tensor | None = None  # (B, 18, X, Y, Z) when asked for
+
+
+def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
+    """transformers PaliGemmaConfig for our sizes (SigLIP + Gemma or Gemma2)."""
+    v, t = cfg.vision, cfg.text
+    vision = SiglipVisionConfig(
+        hidden_size=v.hidden_size,
+        intermediate_size=v.intermediate_size,
+        num_hidden_layers=v.num_layers,
+        num_attention_heads=v.num_heads,
+        patch_size=v.patch_size,
+        image_size=v.image_size,
+        vision_use_head=False,
+    )
+    common = dict(
+        vocab_size=t.vocab_size,
+        hidden_size=t.hidden_size,
+        intermediate_size=t.intermediate_size,
+        num_hidden_layers=t.num_layers,
+        num_attention_heads=t.num_heads,
+        num_key_value_heads=t.num_kv_heads,
+        head_dim=t.head_dim,
+        max_position_embeddings=t.max_position_embeddings,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+    text = Gemma2Config(**common) if t.arch == "gemma2" else GemmaConfig(**common)
+    pg = PaliGemmaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token_id,
+        vocab_size=t.vocab_size,
+        projection_dim=t.hidden_size,
+        hidden_size=t.hidden_size,
+    )
+    # Gemma2 runs eager attention only in transformers 5.x; Gemma (v1) and SigLIP run SDPA.
+    pg._attn_implementation = "eager" if t.arch == "gemma2" else "sdpa"
+    pg.text_config._attn_implementation = pg._attn_implementation
+    pg.vision_config._attn_implementation = "sdpa"
+    return pg
+
+
+class OccVLAModel(nn.Module):
+    """The OccVLA model (see module docstring). Build with ``occvla.build_model``."""
+
+    def __init__(self, cfg: OccVLAConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.config = cfg
+        self.image_token_id = cfg.image_token_id if cfg.image_token_id is not None else DEFAULT_IMAGE_TOKEN_ID
+        if cfg.pretrained_path:
+            self.vlm = _load_pretrained_vlm(cfg, self.image_token_id)
+        else:
+            self.vlm = PaliGemmaForConditionalGeneration(paligemma_config(cfg, self.image_token_id))
+        d = cfg.text.hidden_size
+        if cfg.occ.enabled:
+            vq_cfg = VQVAEConfig(grid=tuple(cfg.occ.grid), num_classes=cfg.occ.num_classes, **cfg.occ.vqvae)
+            self.vqvae: OccVQVAE | None = OccVQVAE(vq_cfg)
+            self._freeze_vqvae()
+            self.occ_branch: OccupancyBranch | None = OccupancyBranch(
+                cfg.occ, d, cfg.image_tokens, self.vqvae.latent_shape
+            )
+        else:
+            self.vqvae, self.occ_branch = None, None
+        self.planner = PlanningHead(cfg.planner, d, cfg.num_cameras, cfg.num_waypoints)
+        self.lora: LoraConfig | None = None  # set by occvla.peft_utils.wrap_with_peft
+
+    # ---- parts -------------------------------------------------------------------------------------------------
+    @property
+    def language_model(self) -> nn.Module:
+        return self.vlm.model.language_model
+
+    @property
+    def vision_tower(self) -> nn.Module:
+        return self.vlm.model.vision_tower
+
+    def _freeze_vqvae(self) -> None:
+        self.vqvae.requires_grad_(False)
+        self.vqvae.eval()
+
+    def set_vqvae(self, vqvae: OccVQVAE) -> None:
+        """Plug in a stage-0-trained VQ-VAE (frozen from here on). Its grid and latent shape must match."""
+        if self.occ_branch is None:
+            raise ValueError("this model was built with occ.enabled=False; it has no occupancy branch")
+        if tuple(vqvae.cfg.grid) != tuple(self.config.occ.grid) or vqvae.latent_shape != self.vqvae.latent_shape:
+            raise ValueError(
+                f"VQ-VAE grid {tuple(vqvae.cfg.grid)} / latent {vqvae.latent_shape} does not match the model's "
+                f"grid {tuple(self.config.occ.grid)} / latent {self.vqvae.latent_shape}"
+            )
+        self.vqvae = vqvae.to(next(self.parameters()).device)
+        self._freeze_vqvae()
+
+    def load_vqvae(self, path: str) -> None:
+        """Load a VQ-VAE saved by ``OccVQVAE.save`` and plug it in (frozen)."""
+        self.set_vqvae(OccVQVAE.load(path))
+
+    def train(self, mode: bool = True) -> OccVLAModel:
+        super().train(mode)
+        if self.vqvae is not None:
+            self.vqvae.eval()  # frozen: its codebook EMA must never update
+        return self
+
+    # ---- encoders ----------------------------------------------------------------------------------------------
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B*V, 3, H, W) -> projected image tokens (B*V, N, D)."""
+        feats = self.vision_tower(pixel_values).last_hidden_state  # (B*V, P, Dv)
+        k = self.config.vision.token_pool
+        if k > 1:
+            n, p, dv = feats.shape
+            s = int(round(p**0.5))
+            grid = feats.transpose(1, 2).reshape(n, dv, s, s)  # (B*V, Dv, s, s)
+            feats = F.avg_pool2d(grid, k).flatten(2).transpose(1, 2)  # (B*V, (s/k)^2, Dv)
+        return self.vlm.model.multi_modal_projector(feats)  # (B*V, N, D)
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """LM head (+ Gemma2's final logit soft-capping): (..., D) -> (..., vocab)."""
+        logits = self.vlm.lm_head(hidden)
+        cap = getattr(self.vlm.config.get_text_config(), "final_logit_softcapping", None)
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _run_lm(self, batch: dict, pixel_values: torch.Tensor, hidden_states: bool, cache: DynamicCache | None):
+        image_feats = self.encode_images(pixel_values)  # (B*V, N, D)
+        return self.vlm.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"],
+            position_ids=batch.get("position_ids"),
+            mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=image_feats)},
+            output_hidden_states=hidden_states,
+            past_key_values=cache,
+            use_cache=cache is not None,
+        )
+
+    def _image_rows(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> image-token rows (B, V*N, D), in prompt (= camera) order."""
+        b = hidden.shape[0]
+        return hidden[input_ids == self.image_token_id].view(b, self.config.image_tokens, hidden.shape[-1])
+
+    def _occupancy(self, hidden_states: tuple[torch.Tensor, ...], input_ids: torch.Tensor) -> torch.Tensor:
+        src = self._image_rows(hidden_states[self.config.occ.source_layer], input_ids)  # (B, V*N, D)
+        latent = self.occ_branch(src)  # (B, C, h, w)
+        return self.vqvae.decode(latent.float())  # (B, 18, X, Y, Z)
+
+    def _plan(self, last: torch.Tensor, input_ids: torch.Tensor, meta_hidden: torch.Tensor, ego_velocity):
+        b, d = last.shape[0], last.shape[-1]
+        visual = self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)  # (B, V, D)
+        return self.planner(meta_hidden, ego_velocity, visual)  # (B, 6, 2)
+
+    # ---- training forward --------------------------------------------------------------------------------------
+    def forward(self, batch: dict, compute_occupancy: bool = True) -> OccVLAOutput:
+        """Teacher-forced pass over a processor batch; losses for whatever targets the batch holds.
+
+        ``compute_occupancy=False`` skips the occupancy branch entirely (no hidden states kept, no decoder).
+        """
+        self.check_batch(batch)
+        input_ids = batch["input_ids"]  # (B, T)
+        b, t = input_ids.shape
+        want_occ = compute_occupancy and self.occ_branch is not None
+        out = self._run_lm(batch, batch["pixel_values"], want_occ, None)
+        last = out.last_hidden_state  # (B, T, D)
+
+        # text: logits only where the suffix begins (a 257k vocab over 1.6k image tokens would not fit)
+        suffix = batch["token_type_ids"].bool()  # (B, T)
+        start = int(suffix.float().argmax(-1).min()) - 1 if bool(suffix.any(-1).all()) else t - 1
+        start = max(start, 0)
+        logits = self.lm_logits(last[:, start:])  # (B, T-start, V)
+        res = OccVLAOutput(logits=logits, logits_start=start)
+        losses = []
+        labels = batch.get("labels")
+        if labels is not None and bool((labels[:, start + 1:] != -100).any()):
+            res.text_loss = F.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, start + 1:].reshape(-1),
+                ignore_index=-100,
+            )
+            losses.append(self.config.text_loss_weight * res.text_loss)
+        if want_occ:
+            res.occ_logits = self._occupancy(out.hidden_states, input_ids)
+            if "occupancy" in batch:
+                res.occ_loss = occupancy_loss(
+                    res.occ_logits, batch["occupancy"], batch.get("mask_camera"), self.config.occ.lovasz_weight
+                )
+                losses.append(self.config.occ_loss_weight * res.occ_loss)
+        if "meta_end_index" in batch:
+            meta_hidden = last[torch.arange(b), batch["meta_end_index"]]  # (B, D)
+            res.waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"]).float()
+            if "trajectory" in batch:
+                res.plan_loss = planning_loss(res.waypoints, batch["trajectory"])
+                losses.append(self.config.plan_loss_weight * res.plan_loss)
+        if losses:
+            res.loss = torch.stack([x.float() for x in losses]).sum()
+        return res
+
+    # ---- inference ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        batch: dict,
+        stop_ids: set[int] | list[int],
+        max_new_tokens: int | None = None,
+        return_occupancy: bool = False,
+        pad_id: int = 0,
+    ) -> GenerationOutput:
+        """Greedy meta-action decoding with a KV cache, then the planning head.
+
+        ``batch`` is a prompt-only processor batch (``train=False``, left padded). Decoding stops per sample at a
+        stop token (``<eos>`` or the QA separator); the planner reads the hidden state of the last token fed
+        before it, i.e. the last meta-action token, exactly as in training.
+        """
+        self.check_batch(batch)
+        input_ids = batch["input_ids"]  # (B, T)
+        b = input_ids.shape[0]
+        max_new = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
+        want_occ = return_occupancy and self.occ_branch is not None
+        if return_occupancy and self.occ_branch is None:
+            raise ValueError("return_occupancy=True but this model was built without the occupancy branch")
+        cache = DynamicCache(config=self.vlm.config.get_text_config())
+        out = self._run_lm(batch, batch["pixel_values"], want_occ, cache)
+        last = out.last_hidden_state  # (B, T, D)
+        cur = last[:, -1]  # (B, D) hidden of the last fed token
+        meta_hidden = cur.clone()
+        attn = batch["attention_mask"]
+        pos = batch["position_ids"][:, -1:] if "position_ids" in batch else attn.sum(-1, keepdim=True)  # (B, 1)
+        stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
+        done = torch.zeros(b, dtype=torch.bool)
+        tokens: list[list[int]] = [[] for _ in range(b)]
+        for _ in range(max_new):
+            nxt = self.lm_logits(cur).argmax(-1)  # (B,)
+            stop = torch.isin(nxt, stops) & ~done
+            meta_hidden[stop] = cur[stop]
+            done |= stop
+            if bool(done.all()):
+                break
+            for i in torch.nonzero(~done).flatten().tolist():
+                tokens[i].append(int(nxt[i]))
+            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+            attn = torch.cat([attn, attn.new_ones(b, 1)], -1)
+            pos = pos + 1
+            step = self.vlm.model(
+                input_ids=nxt[:, None], attention_mask=attn, position_ids=pos, past_key_values=cache, use_cache=True
+            )
+            cur = step.last_hidden_state[:, -1]  # (B, D)
+        meta_hidden[~done] = cur[~done]  # ran out of budget: plan from the last token fed
+        waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"]).float()
+        occ = self._occupancy(out.hidden_states, input_ids) if want_occ else None
+        return GenerationOutput(token_ids=tokens, waypoints=waypoints, occ_logits=occ)
+
+    # ---- checks ------------------------------------------------------------------------------------------------
+    def check_batch(self, batch: dict) -> None:
+        """One-line errors for batches that do not fit this model (cameras, image size, NaNs, token count)."""
+        for key in ("pixel_values", "input_ids", "attention_mask", "token_type_ids", "ego_velocity"):
+            if key not in batch:
+                raise ValueError(f"batch lacks {key!r}; build batches with OccVLAProcessor")
+        px, ids = batch["pixel_values"], batch["input_ids"]
+        b, v, s = ids.shape[0], self.config.num_cameras, self.config.vision.image_size
+        if px.dim() != 4 or px.shape[0] != b * v:
+            raise ValueError(f"pixel_values must be (B*{v}, 3, H, W) = ({b * v}, 3, {s}, {s}), got {tuple(px.shape)}")
+        if tuple(px.shape[1:]) != (3, s, s):
+            raise ValueError(f"pixel_values images must be 3x{s}x{s}, got {tuple(px.shape[1:])}")
+        if not bool(torch.isfinite(px).all()):
+            raise ValueError(f"pixel_values contain {int((~torch.isfinite(px)).sum())} NaN/inf values")
+        n_img = (ids == self.image_token_id).sum(-1)  # (B,)
+        if bool((n_img != self.config.image_tokens).any()):
+            raise ValueError(
+                f"each prompt needs {self.config.image_tokens} <image> tokens ({v} cameras x "
+                f"{self.config.vision.tokens_per_camera}), got {n_img.tolist()}"
+            )
+        if int(ids.max()) >= self.config.text.vocab_size:
+            raise ValueError(f"token id {int(ids.max())} >= model vocab_size {self.config.text.vocab_size}")
+
+
+def _load_pretrained_vlm(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaForConditionalGeneration:
+    """Load PaliGemma weights from a LOCAL directory (never a hub id)."""
+    from pathlib import Path
+
+    path = Path(cfg.pretrained_path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"pretrained_path must be a local PaliGemma checkpoint directory, got {path}")
+    attn = "eager" if cfg.text.arch == "gemma2" else "sdpa"
+    vlm = PaliGemmaForConditionalGeneration.from_pretrained(
+        str(path), local_files_only=True, dtype=torch.float32, attn_implementation=attn
+    )
+    got = (vlm.config.text_config.hidden_size, vlm.config.vision_config.image_size, vlm.config.image_token_id)
+    want = (cfg.text.hidden_size, cfg.vision.image_size, image_token_id)
+    if got != want:
+        raise ValueError(f"checkpoint {path} has (text hidden, image size, image token) {got}, config wants {want}")
+    return vlm
+
+
+def build_model(preset_or_config: str | OccVLAConfig | dict = "small", **overrides) -> OccVLAModel:
+    """Build an OccVLA model from a preset name, a config, or a config dict, with (nested) overrides.
+
+    Example: ``build_model("tiny", occ={"enabled": False}, text={"num_layers": 2})``.
+    """
+    if isinstance(preset_or_config, str):
+        cfg = preset_config(preset_or_config)
+    elif isinstance(preset_or_config, dict):
+        cfg = OccVLAConfig.from_dict(preset_or_config)
+    elif isinstance(preset_or_config, OccVLAConfig):
+        cfg = copy.deepcopy(preset_or_config)
+    else:
+        raise TypeError(f"build_model needs a preset name, OccVLAConfig or dict, got {type(preset_or_config).__name__}")
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    return OccVLAModel(cfg)

@@ -1,0 +1,47 @@
+"""Planning head: an MLP regressing 6 ego-frame waypoints (x forward, y left, metres; 0.5 s .. 3.0 s).
+
+Inputs (OccVLA): the LM's final hidden state at the last meta-action token (what the model decided to do), the ego
+velocity (how fast it is going), and per-camera pooled visual tokens (what it sees; one vector per camera keeps the
+left/right/front/back layout the waypoints depend on).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from occvla.config import PlannerConfig
+
+
+class PlanningHead(nn.Module):
+    """(meta hidden (B, D), ego velocity (B, 2), visual (B, V, D)) -> waypoints (B, W, 2) in metres."""
+
+    def __init__(self, cfg: PlannerConfig, lm_hidden: int, num_cameras: int, num_waypoints: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_waypoints = num_waypoints
+        self.meta_norm = nn.LayerNorm(lm_hidden)
+        self.vis_norm = nn.LayerNorm(lm_hidden)
+        self.vis_proj = nn.Linear(lm_hidden, cfg.visual_dim)
+        dim = lm_hidden + 2 + num_cameras * cfg.visual_dim
+        layers: list[nn.Module] = []
+        for _ in range(cfg.num_layers):
+            layers += [nn.Linear(dim, cfg.hidden_size), nn.GELU()]
+            dim = cfg.hidden_size
+        layers.append(nn.Linear(dim, 2 * num_waypoints))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, meta_hidden: torch.Tensor, ego_velocity: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        b = meta_hidden.shape[0]
+        vis = self.vis_proj(self.vis_norm(visual)).reshape(b, -1)  # (B, V*visual_dim)
+        vel = ego_velocity.to(meta_hidden.dtype) / self.cfg.velocity_scale  # (B, 2)
+        x = torch.cat([self.meta_norm(meta_hidden), vel, vis], dim=-1)  # (B, D + 2 + V*visual_dim)
+        return self.mlp(x).view(b, self.num_waypoints, 2) * self.cfg.output_scale  # (B, W, 2)
+
+
+def planning_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean L1 over waypoints and coordinates (metres), robust to the occasional bad expert label."""
+    if pred.shape != target.shape:
+        raise ValueError(f"trajectory shape {tuple(target.shape)} does not match prediction {tuple(pred.shape)}")
+    return F.l1_loss(pred.float(), target.float())

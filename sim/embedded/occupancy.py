@@ -1,0 +1,460 @@
+"""Occ3D-nuScenes occupancy ground truth from the embedded simulator's exact scene geometry.
+
+The grid is Occ3D's: array index [i, j, k] in the ego frame (nuScenes axes: x forward, y LEFT, z up, origin at
+the ego vehicle origin on the ground), voxel centre at (x_min + (i + 0.5) * voxel, ...). The world is CARLA's
+(x east, y south, z up, left-handed, yaw in degrees), so the ego <-> world conversion flips y; it lives in
+`ego_to_world` / `world_to_ego` and nowhere else in this module.
+
+The grid follows the ego's position, yaw and height (ego.z); pitch and roll are ignored (gravity-aligned
+grid), as on the flat towns the embedded simulator builds. The ego vehicle itself is not labelled (Occ3D
+drops it too); pass only the other actors.
+
+Masks:
+- `mask_camera`: a voxel is seen when its centre projects inside some camera image and lies no farther than
+  the depth buffer at that pixel plus half a voxel diagonal. Without depth buffers it is all False.
+- `mask_lidar`: voxels a simulated 32-beam ray-cast LiDAR traverses up to and including its first hit
+  (sim/embedded/lidar.py), cast through the label grid itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.embedded.lidar import LidarModel, LidarSpec, lidar_model
+from sim.protocol import OccupancyFrame
+from sim.sensors import CameraSpec, nuscenes_rig
+from sim.types import FREE, OCC, ActorState, BoxSet, GroundRaster, Pose, StaticScene
+
+_EPS = 1e-6  # voxel units: a centre exactly on a box face counts as inside
+
+
+class OccupancyError(ValueError):
+    """Bad input to the occupancy builder (one line, names the value)."""
+
+
+@dataclass(frozen=True)
+class OccGridSpec:
+    """The voxel grid in the ego frame (Occ3D-nuScenes defaults: 200 x 200 x 16 voxels of 0.4 m)."""
+
+    x_range: tuple[float, float] = (-40.0, 40.0)
+    y_range: tuple[float, float] = (-40.0, 40.0)
+    z_range: tuple[float, float] = (-1.0, 5.4)
+    voxel: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not (self.voxel > 0 and math.isfinite(self.voxel)):
+            raise OccupancyError(f"voxel size must be a positive number, got {self.voxel}")
+        for name, (lo, hi) in (("x_range", self.x_range), ("y_range", self.y_range), ("z_range", self.z_range)):
+            n = (hi - lo) / self.voxel
+            if not (hi > lo) or abs(n - round(n)) > 1e-6:
+                raise OccupancyError(f"{name} {(lo, hi)} must be increasing and a whole number of "
+                                     f"{self.voxel} m voxels")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(round((hi - lo) / self.voxel))  # type: ignore[return-value]
+                     for lo, hi in (self.x_range, self.y_range, self.z_range))
+
+    @property
+    def mins(self) -> np.ndarray:
+        return np.array([self.x_range[0], self.y_range[0], self.z_range[0]], np.float64)
+
+    def centres(self, axis: int) -> np.ndarray:
+        """Voxel-centre coordinates along one axis (0 x, 1 y, 2 z), ego frame, metres."""
+        return self.mins[axis] + (np.arange(self.shape[axis]) + 0.5) * self.voxel
+
+    def index_of(self, points_ego: np.ndarray) -> np.ndarray:
+        """Voxel index (N, 3) int64 containing each ego-frame point (N, 3); may lie outside the grid."""
+        return np.floor((np.asarray(points_ego, np.float64) - self.mins) / self.voxel).astype(np.int64)
+
+
+# ---------------------------------------------------------------- frames (the one place the y flip lives)
+def ego_to_world(points_ego: np.ndarray, ego: Pose) -> np.ndarray:
+    """Ego-frame points (..., 3) (x fwd, y left, z up) -> CARLA world points (..., 3). Yaw and z only."""
+    p = np.asarray(points_ego, np.float64)
+    c, s = math.cos(math.radians(ego.yaw)), math.sin(math.radians(ego.yaw))
+    # ego y left = -(vehicle y right); vehicle -> world is a rotation by yaw in CARLA's x-east/y-south plane
+    wx = ego.x + p[..., 0] * c + p[..., 1] * s
+    wy = ego.y + p[..., 0] * s - p[..., 1] * c
+    return np.stack([wx, wy, ego.z + p[..., 2]], axis=-1)
+
+
+def world_to_ego(points_world: np.ndarray, ego: Pose) -> np.ndarray:
+    """CARLA world points (..., 3) -> ego-frame points (..., 3); the inverse of `ego_to_world`."""
+    p = np.asarray(points_world, np.float64)
+    c, s = math.cos(math.radians(ego.yaw)), math.sin(math.radians(ego.yaw))
+    dx, dy = p[..., 0] - ego.x, p[..., 1] - ego.y
+    return np.stack([dx * c + dy * s, dx * s - dy * c, p[..., 2] - ego.z], axis=-1)
+
+
+def carla_rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """CARLA local -> parent rotation (3, 3) for angles in degrees (the rotation part of Transform.get_matrix)."""
+    cp, sp = math.cos(math.radians(pitch)), math.sin(math.radians(pitch))
+    cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+    cr, sr = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+    return np.array([
+        [cp * cy, cy * sp * sr - sy * cr, -cy * sp * cr - sy * sr],
+        [cp * sy, sy * sp * sr + cy * cr, -sy * sp * cr + cy * sr],
+        [sp, -cp * sr, cp * cr],
+    ])
+
+
+# ---------------------------------------------------------------- camera visibility lookup
+@dataclass
+class _CameraLUT:
+    """Per-voxel (camera, pixel, depth) entries for a fixed rig, split into layers of unique voxels.
+
+    Layer 0 covers every voxel (pixel = a sentinel that is never 'seen' where no camera sees it) so the
+    common case is one gather and one compare; voxels in the view of 2+ cameras add (vox, pix, depth) rows.
+    """
+
+    pix0: np.ndarray  # (V,) int32 index into the concatenated depth buffer (sentinel = last element)
+    depth0: np.ndarray  # (V,) float32 voxel planar depth minus the margin
+    extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # [(vox (n,), pix (n,), depth (n,))]
+    offsets: list[int]  # start of each camera in the concatenated buffer
+    buffer: np.ndarray  # (sum H*W + 1,) float32, reused every frame
+
+
+def _build_camera_lut(cameras: tuple[CameraSpec, ...], spec: OccGridSpec, margin: float) -> _CameraLUT:
+    nx, ny, nz = spec.shape
+    n_vox = nx * ny * nz
+    # voxel centres in CARLA's vehicle frame (x fwd, y RIGHT, z up): flip the ego y
+    xs, ys, zs = spec.centres(0), -spec.centres(1), spec.centres(2)
+    pts = np.stack(np.meshgrid(xs, ys, zs, indexing="ij"), axis=-1).reshape(-1, 3)  # (V, 3)
+    entries_vox, entries_pix, entries_d = [], [], []
+    offsets, off = [], 0
+    for cam in cameras:
+        rot = carla_rotation(cam.pitch, cam.yaw, cam.roll)
+        pc = (pts - np.array([cam.x, cam.y, cam.z])) @ rot  # (V, 3) camera axes: x fwd, y right, z up
+        depth = pc[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = cam.width / 2.0 + cam.focal * pc[:, 1] / depth
+            v = cam.height / 2.0 - cam.focal * pc[:, 2] / depth
+        ok = (depth > 0.05) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+        vox = np.nonzero(ok)[0]
+        pix = off + np.floor(v[ok]).astype(np.int64) * cam.width + np.floor(u[ok]).astype(np.int64)
+        entries_vox.append(vox)
+        entries_pix.append(pix)
+        entries_d.append(depth[ok] - margin)
+        offsets.append(off)
+        off += cam.width * cam.height
+    sentinel = off
+    vox = np.concatenate(entries_vox) if entries_vox else np.zeros(0, np.int64)
+    pix = np.concatenate(entries_pix) if entries_pix else np.zeros(0, np.int64)
+    dep = np.concatenate(entries_d) if entries_d else np.zeros(0)
+    order = np.argsort(vox, kind="stable")
+    vox, pix, dep = vox[order], pix[order], dep[order]
+    # rank of each entry among the entries of its voxel -> layer
+    first = np.ones(len(vox), bool)
+    first[1:] = vox[1:] != vox[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(vox)), 0))
+    rank = np.arange(len(vox)) - start
+    pix0 = np.full(n_vox, sentinel, np.int32)
+    depth0 = np.zeros(n_vox, np.float32)
+    pix0[vox[rank == 0]] = pix[rank == 0]
+    depth0[vox[rank == 0]] = dep[rank == 0]
+    extra = []
+    for r in range(1, int(rank.max(initial=0)) + 1):
+        sel = rank == r
+        extra.append((vox[sel].astype(np.int32), pix[sel].astype(np.int32), dep[sel].astype(np.float32)))
+    buffer = np.empty(off + 1, np.float32)
+    buffer[-1] = -np.inf  # the sentinel pixel sees nothing
+    return _CameraLUT(pix0, depth0, extra, offsets, buffer)
+
+
+# ---------------------------------------------------------------- box rasterisation
+def _fill_boxes(sem: np.ndarray, spec: OccGridSpec, centre_e: np.ndarray, half: np.ndarray, rel_yaw: np.ndarray,
+                classes: np.ndarray) -> None:
+    """Write `classes` into every voxel whose centre lies in an oriented box (ego frame), plus the voxel column
+    holding the box centre so thin things (poles, pedestrians) never vanish.
+
+    centre_e (M, 3) ego-frame box centres; half (M, 3) half sizes (forward, right, up); rel_yaw (M,) box yaw
+    minus ego yaw, radians (CARLA sense: towards the right); classes (M,) uint8.
+    """
+    if len(centre_e) == 0:
+        return
+    nx, ny, nz = spec.shape
+    v = spec.voxel
+    mins = spec.mins
+    cu = (centre_e[:, 0] - mins[0]) / v - 0.5  # box centre in voxel-index units
+    cv = (centre_e[:, 1] - mins[1]) / v - 0.5
+    hx, hy = half[:, 0] / v, half[:, 1] / v
+    c, s = np.cos(rel_yaw), np.sin(rel_yaw)
+    # in the ego frame (y left) the box forward axis is (c, -s) and its right axis (-s, -c)
+    aw = np.abs(c) * hx + np.abs(s) * hy  # AABB half sizes in index units
+    ah = np.abs(s) * hx + np.abs(c) * hy
+    ic, jc = np.floor(cu + 0.5).astype(np.int64), np.floor(cv + 0.5).astype(np.int64)
+    i0 = np.minimum(np.ceil(cu - aw - _EPS).astype(np.int64), ic)
+    i1 = np.maximum(np.floor(cu + aw + _EPS).astype(np.int64), ic)
+    j0 = np.minimum(np.ceil(cv - ah - _EPS).astype(np.int64), jc)
+    j1 = np.maximum(np.floor(cv + ah + _EPS).astype(np.int64), jc)
+    zlo = (centre_e[:, 2] - half[:, 2] - mins[2]) / v - 0.5
+    zhi = (centre_e[:, 2] + half[:, 2] - mins[2]) / v - 0.5
+    kc = np.floor((centre_e[:, 2] - mins[2]) / v).astype(np.int64)
+    k0 = np.clip(np.minimum(np.ceil(zlo - _EPS).astype(np.int64), kc), 0, None)
+    k1 = np.clip(np.maximum(np.floor(zhi + _EPS).astype(np.int64), kc), None, nz - 1)
+    i0, j0 = np.clip(i0, 0, None), np.clip(j0, 0, None)
+    i1, j1 = np.clip(i1, None, nx - 1), np.clip(j1, None, ny - 1)
+    keep = (i0 <= i1) & (j0 <= j1) & (k0 <= k1)
+    # bucket boxes by window size (powers of two per axis) so each bucket is one vectorised test
+    bi = 2 ** np.ceil(np.log2(np.maximum(i1 - i0 + 1, 1))).astype(np.int64)
+    bj = 2 ** np.ceil(np.log2(np.maximum(j1 - j0 + 1, 1))).astype(np.int64)
+    key = np.where(keep, bi * 4096 + bj, -1)
+    cols, zlo_all, zhi_all, cls_all = [], [], [], []
+    cu32, cv32, c32, s32 = (a.astype(np.float32) for a in (cu, cv, c, s))
+    hx32, hy32 = (hx + _EPS).astype(np.float32), (hy + _EPS).astype(np.float32)
+    for kb in np.unique(key[key >= 0]):
+        sel = np.nonzero(key == kb)[0]
+        ai = np.arange(kb // 4096, dtype=np.int64)
+        aj = np.arange(kb % 4096, dtype=np.int64)
+        ii = i0[sel, None, None] + ai[None, :, None]  # (m, bi, 1)
+        jj = j0[sel, None, None] + aj[None, None, :]  # (m, 1, bj)
+        du = ii.astype(np.float32) - cu32[sel, None, None]
+        dv = jj.astype(np.float32) - cv32[sel, None, None]
+        cs, ss = c32[sel, None, None], s32[sel, None, None]
+        inside = (np.abs(du * cs - dv * ss) <= hx32[sel, None, None])  # along the box forward axis
+        inside &= (np.abs(du * ss + dv * cs) <= hy32[sel, None, None])  # along its right axis
+        inside |= (ii == ic[sel, None, None]) & (jj == jc[sel, None, None])
+        inside &= (ii <= i1[sel, None, None]) & (jj <= j1[sel, None, None])
+        m, a, b = np.nonzero(inside)
+        box = sel[m]
+        cols.append((i0[box] + a) * ny + (j0[box] + b))
+        zlo_all.append(k0[box])
+        zhi_all.append(k1[box])
+        cls_all.append(classes[box])
+    if not cols:
+        return
+    col, lo, hi, cl = (np.concatenate(x) for x in (cols, zlo_all, zhi_all, cls_all))
+    # write the columns grouped by their z span: one slice assignment per distinct (k0, k1)
+    sem2d = sem.reshape(nx * ny, nz)
+    span = lo * nz + hi
+    order = np.argsort(span, kind="stable")
+    span, col, cl = span[order], col[order], cl[order]
+    cuts = np.nonzero(np.diff(span))[0] + 1
+    for part in np.split(np.arange(len(span)), cuts):
+        if len(part) == 0:
+            continue
+        k_lo, k_hi = divmod(int(span[part[0]]), nz)
+        sem2d[col[part], k_lo:k_hi + 1] = cl[part][:, None]
+
+
+# ---------------------------------------------------------------- the builder
+class OccupancyBuilder:
+    """Builds Occ3D labels (semantics + camera and LiDAR masks) around the ego for one StaticScene.
+
+    Everything constant is precomputed once: voxel-column centres, the LiDAR's ray traversals and, per camera
+    rig (cached by its CameraSpecs), each voxel's pixel and depth, since the rig is fixed to the ego.
+    """
+
+    def __init__(self, scene: StaticScene, spec: OccGridSpec = OccGridSpec(), lidar: LidarSpec = LidarSpec(),
+                 depth_margin: float | None = None) -> None:
+        self.scene = scene
+        self.spec = spec
+        self.lidar_spec = lidar
+        self.depth_margin = 0.5 * math.sqrt(3.0) * spec.voxel if depth_margin is None else float(depth_margin)
+        xs, ys = spec.centres(0), spec.centres(1)
+        col_x, col_y = np.meshgrid(xs, ys, indexing="ij")  # (nx, ny) ego-frame column centres
+        self._col_x, self._col_y = col_x.astype(np.float32), col_y.astype(np.float32)
+        half_x = max(abs(spec.x_range[0]), abs(spec.x_range[1]))
+        half_y = max(abs(spec.y_range[0]), abs(spec.y_range[1]))
+        self._reach = math.hypot(half_x, half_y) + spec.voxel  # farther box centres + radius cannot touch
+        props = scene.props
+        self._prop_xy = np.asarray(props.centers, np.float64)[:, :2] if len(props) else np.zeros((0, 2))
+        self._prop_radius = (np.hypot(props.extents[:, 0], props.extents[:, 1]).astype(np.float64)
+                             if len(props) else np.zeros(0))
+        self._luts: dict[tuple[CameraSpec, ...], _CameraLUT] = {}
+        self._lidar: LidarModel | None = None
+
+    # -------------------------------------------------------------- public
+    def compute(self, ego: Pose, actors: list[ActorState],
+                depth_views: list[tuple[CameraSpec, np.ndarray]] | None = None,
+                with_lidar_mask: bool = True) -> OccupancyFrame:
+        """Occ3D labels around `ego` (world pose) with `actors` (the ego excluded).
+
+        depth_views: (camera, planar depth (H, W) metres along the camera's x axis, row 0 at the top; inf or
+        far values for sky) per camera; None gives an all-False mask_camera. with_lidar_mask=False skips the
+        LiDAR cast (mask_lidar all False), e.g. when only the semantics are wanted.
+        """
+        sem = self.semantics(ego, actors)
+        mask_cam = (self.camera_mask(depth_views) if depth_views is not None
+                    else np.zeros(self.spec.shape, bool))
+        mask_lidar = (self.lidar_model.observed_mask(sem) if with_lidar_mask
+                      else np.zeros(self.spec.shape, bool))
+        return OccupancyFrame(semantics=sem, mask_camera=mask_cam, mask_lidar=mask_lidar)
+
+    @property
+    def lidar_model(self) -> LidarModel:
+        if self._lidar is None:
+            self._lidar = lidar_model(self.lidar_spec, self.spec)
+        return self._lidar
+
+    def semantics(self, ego: Pose, actors: list[ActorState]) -> np.ndarray:
+        """The (nx, ny, nz) uint8 class grid: ground layer, static props, then actors (later ones win)."""
+        for name in ("x", "y", "z", "yaw"):
+            if not math.isfinite(getattr(ego, name)):
+                raise OccupancyError(f"ego pose {name}={getattr(ego, name)} is not finite")
+        sem = np.full(self.spec.shape, FREE, np.uint8)
+        self._fill_ground(sem, ego)
+        self._fill_props(sem, ego)
+        self._fill_actors(sem, ego, actors)
+        return sem
+
+    def camera_mask(self, depth_views: list[tuple[CameraSpec, np.ndarray]]) -> np.ndarray:
+        """(nx, ny, nz) bool: voxel centres inside some image no farther than its depth + margin."""
+        if not depth_views:
+            return np.zeros(self.spec.shape, bool)
+        cams = tuple(cam for cam, _ in depth_views)
+        lut = self._luts.get(cams)
+        if lut is None:
+            lut = self._luts[cams] = _build_camera_lut(cams, self.spec, self.depth_margin)
+        buf = lut.buffer
+        for (cam, depth), off in zip(depth_views, lut.offsets):
+            d = np.asarray(depth)
+            if d.shape != (cam.height, cam.width):
+                raise OccupancyError(f"depth buffer for camera '{cam.id}' has shape {d.shape}, "
+                                     f"expected ({cam.height}, {cam.width})")
+            buf[off:off + d.size] = d.reshape(-1)
+        seen = buf[lut.pix0] >= lut.depth0  # (V,) NaN depth never sees
+        for vox, pix, dep in lut.extra:
+            seen[vox] |= buf[pix] >= dep
+        return seen.reshape(self.spec.shape)
+
+    # -------------------------------------------------------------- parts
+    def _fill_ground(self, sem: np.ndarray, ego: Pose) -> None:
+        """Label the layer holding the ground surface under each column (what GroundRaster.lookup returns)."""
+        g: GroundRaster = self.scene.ground
+        c, s = math.cos(math.radians(ego.yaw)), math.sin(math.radians(ego.yaw))
+        a, b = self._col_x / g.resolution, self._col_y / g.resolution  # (nx, ny) float32, raster cells
+        # world position of each column centre (ego_to_world), in raster cells
+        fc = a * np.float32(c) + b * np.float32(s) + np.float32((ego.x - g.x_min) / g.resolution)
+        fr = a * np.float32(s) - b * np.float32(c) + np.float32((ego.y - g.y_min) / g.resolution)
+        col = np.floor(fc, out=fc).astype(np.int64)
+        row = np.floor(fr, out=fr).astype(np.int64)
+        h, w = g.classes.shape
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        lin = np.where(inside, row * w + col, 0)
+        cls = g.classes.reshape(-1)[lin]
+        cls[~inside] = FREE
+        nz = self.spec.shape[2]
+        if g.height is None:  # flat ground at world z 0: one layer
+            k = math.floor((0.0 - ego.z - self.spec.z_range[0]) / self.spec.voxel)
+            if 0 <= k < nz:
+                np.copyto(sem[:, :, k], cls, where=cls != FREE)
+            return
+        z = g.height.reshape(-1)[lin].astype(np.float64)
+        k = np.floor((z - ego.z - self.spec.z_range[0]) / self.spec.voxel).astype(np.int64)
+        ok = (cls != FREE) & (k >= 0) & (k < nz)
+        ii, jj = np.nonzero(ok)
+        sem[ii, jj, k[ok]] = cls[ok]
+
+    def _near_props(self, ego: Pose) -> np.ndarray:
+        if len(self._prop_xy) == 0:
+            return np.zeros(0, np.int64)
+        d = np.hypot(self._prop_xy[:, 0] - ego.x, self._prop_xy[:, 1] - ego.y)
+        return np.nonzero(d - self._prop_radius <= self._reach)[0]
+
+    def _fill_props(self, sem: np.ndarray, ego: Pose) -> None:
+        idx = self._near_props(ego)
+        if len(idx) == 0:
+            return
+        props: BoxSet = self.scene.props
+        centre_e = world_to_ego(props.centers[idx], ego)
+        rel = np.radians(props.yaws[idx].astype(np.float64) - ego.yaw)
+        _fill_boxes(sem, self.spec, centre_e, props.extents[idx].astype(np.float64), rel,
+                    props.classes[idx].astype(np.uint8))
+
+    def _fill_actors(self, sem: np.ndarray, ego: Pose, actors: list[ActorState]) -> None:
+        if not actors:
+            return
+        arr = np.array([(a.x, a.y, a.z + a.extent[2], a.extent[0], a.extent[1], a.extent[2], a.yaw)
+                        for a in actors], np.float64)  # (M, 7)
+        d = np.hypot(arr[:, 0] - ego.x, arr[:, 1] - ego.y) - np.hypot(arr[:, 3], arr[:, 4])
+        near = d <= self._reach
+        if not near.any():
+            return
+        arr = arr[near]
+        classes = np.array([a.occ_class for a, n in zip(actors, near) if n], np.uint8)
+        _fill_boxes(sem, self.spec, world_to_ego(arr[:, :3], ego), arr[:, 3:6], np.radians(arr[:, 6] - ego.yaw),
+                    classes)
+
+
+# ---------------------------------------------------------------- timing (python -m sim.embedded.occupancy)
+def synthetic_town(seed: int = 0, size: float = 400.0, n_props: int = 3000) -> StaticScene:
+    """A flat random town for timing: a ground raster of road/sidewalk/terrain and props of every size."""
+    from sim.types import Mesh
+    rng = np.random.default_rng(seed)
+    res = 0.5
+    n = int(size / res)
+    cls = np.full((n, n), OCC["terrain"], np.uint8)
+    for r0 in range(0, n, 120):  # a road grid with sidewalks
+        cls[r0:r0 + 30, :] = OCC["sidewalk"]
+        cls[r0 + 4:r0 + 26, :] = OCC["driveable_surface"]
+        cls[:, r0:r0 + 30] = OCC["sidewalk"]
+        cls[:, r0 + 4:r0 + 26] = OCC["driveable_surface"]
+    ground = GroundRaster(cls, -size / 2, -size / 2, res)
+    kind = rng.choice(3, n_props, p=[0.15, 0.5, 0.35])  # building, tree, pole
+    lo = np.array([[4, 4, 3], [1, 1, 2], [0.1, 0.1, 2.5]])[kind]
+    hi = np.array([[8, 8, 10], [2.5, 2.5, 4], [0.1, 0.1, 2.5]])[kind]
+    ext = rng.uniform(lo, hi)
+    ctr = np.column_stack([rng.uniform(-size / 2, size / 2, (n_props, 2)), ext[:, 2]])
+    props = BoxSet(ctr.astype(np.float32), ext.astype(np.float32), rng.uniform(0, 360, n_props).astype(np.float32),
+                   np.array([OCC["manmade"], OCC["vegetation"], OCC["manmade"]], np.uint8)[kind])
+    z3 = np.zeros((0, 3), np.float32)
+    return StaticScene("synthetic", ground, props, Mesh(z3, z3, z3, np.zeros(0, np.uint8)), z3,
+                       (-size / 2, -size / 2, size / 2, size / 2))
+
+
+def synthetic_actors(ego: Pose, n: int = 80, seed: int = 0) -> list[ActorState]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        vclass = ("car", "truck", "pedestrian", "bicycle")[i % 4]
+        r, a = rng.uniform(5, 40), rng.uniform(0, 2 * math.pi)
+        out.append(ActorState(i, "vehicle.x", "vehicle", vclass, ego.x + r * math.cos(a), ego.y + r * math.sin(a),
+                              ego.z, float(rng.uniform(0, 360)), (2.4, 1.0, 0.8) if vclass != "pedestrian"
+                              else (0.25, 0.25, 0.9)))
+    return out
+
+
+def benchmark(iterations: int = 40, width: int = 400, height: int = 225) -> dict[str, float]:
+    """Median milliseconds of each phase on a synthetic town (six depth buffers of a flat ground + far wall)."""
+    scene = synthetic_town()
+    builder = OccupancyBuilder(scene)
+    rig = nuscenes_rig(width, height, kind="depth")
+    rng = np.random.default_rng(1)
+    views = [(cam, rng.uniform(3.0, 60.0, (height, width)).astype(np.float32)) for cam in rig]
+    ego = Pose(5.0, 7.0, 0.0, 30.0)
+    actors = synthetic_actors(ego)
+    t0 = time.perf_counter()
+    builder.compute(ego, actors, views)  # builds the LUTs and the LiDAR traversals
+    setup = time.perf_counter() - t0
+    times: dict[str, list[float]] = {"semantics": [], "mask_camera": [], "mask_lidar": [], "total": [], "points": []}
+    for it in range(iterations):
+        pose = Pose(ego.x + 0.3 * it, ego.y, ego.z, ego.yaw + it)
+        t0 = time.perf_counter()
+        sem = builder.semantics(pose, actors)
+        t1 = time.perf_counter()
+        builder.camera_mask(views)
+        t2 = time.perf_counter()
+        builder.lidar_model.observed_mask(sem)
+        t3 = time.perf_counter()
+        builder.lidar_model.points(sem)
+        t4 = time.perf_counter()
+        times["semantics"].append(t1 - t0)
+        times["mask_camera"].append(t2 - t1)
+        times["mask_lidar"].append(t3 - t2)
+        times["total"].append(t3 - t0)
+        times["points"].append(t4 - t3)
+    out = {f"ms_{k}_median": 1000 * float(np.median(v)) for k, v in times.items()}
+    out["s_setup"] = setup
+    out["n_props_near"] = float(len(builder._near_props(ego)))
+    return out
+
+
+if __name__ == "__main__":
+    import json
+    print(json.dumps(benchmark(), indent=1))

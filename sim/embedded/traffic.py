@@ -1,0 +1,848 @@
+"""NPC traffic for the embedded simulator: libsumo drives vehicles, pedestrians and traffic lights.
+
+The SUMO network is converted from the same OpenDRIVE file the world's carla.Map reads
+(sim/embedded/sumo_net.py), so lanes coincide. Every tick the world pushes the ego pose into SUMO
+(`set_ego`, moveToXY) so NPCs brake behind it and yield to it, then calls `step()` and reads
+`actors()` / `traffic_lights()` in CARLA world coordinates.
+
+Population: `config.vehicles` vehicles of mixed classes and `config.walkers` pedestrians are kept within
+`config.radius` of the ego. Vehicles follow random walks over the network that are extended before they
+end; NPCs that leave the radius, finish their walk or get removed by SUMO are replaced by new ones spawned
+in the outer ring of the radius (so they do not pop up in front of the cameras).
+
+libsumo is one simulation per process: only one TrafficSim may be live at a time; `close()` frees it
+and a new TrafficSim may start afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import libsumo
+import numpy as np
+
+from sim.embedded.sumo_net import SumoCoords, convert_network
+from sim.protocol import SimulatorError, TrafficConfig
+from sim.types import DEFAULT_EXTENTS, EGO_EXTENT, FIXED_DELTA_SECONDS, ActorState, Pose, TrafficLightState
+
+
+class TrafficError(SimulatorError):
+    """A traffic-simulation failure (bad config, libsumo already in use, unknown light id, ...)."""
+
+
+@dataclass(frozen=True)
+class VehicleClassSpec:
+    """How one renderer/occupancy vehicle class maps to SUMO (vClass, dynamics) and CARLA (blueprint id)."""
+
+    sumo_vclass: str
+    type_id: str  # CARLA-style blueprint id
+    share: float  # fraction of spawned NPC vehicles
+    max_speed: float  # m/s
+    accel: float  # m/s^2
+    decel: float  # m/s^2
+    min_gap: float  # m, standstill gap to the leader
+
+
+VEHICLE_CLASSES: dict[str, VehicleClassSpec] = {
+    "car": VehicleClassSpec("passenger", "vehicle.lincoln.mkz_2017", 0.62, 15.0, 2.6, 4.5, 2.0),
+    "van": VehicleClassSpec("delivery", "vehicle.mercedes.sprinter", 0.10, 13.9, 2.0, 4.0, 2.0),
+    "truck": VehicleClassSpec("truck", "vehicle.carlamotors.carlacola", 0.07, 12.5, 1.3, 4.0, 2.5),
+    "bus": VehicleClassSpec("bus", "vehicle.mitsubishi.fusorosa", 0.04, 11.1, 1.2, 4.0, 2.5),
+    "motorcycle": VehicleClassSpec(
+        "motorcycle", "vehicle.harley-davidson.low_rider", 0.09, 15.0, 3.0, 6.0, 1.5
+    ),
+    "bicycle": VehicleClassSpec("bicycle", "vehicle.diamondback.century", 0.08, 5.5, 1.2, 3.0, 1.0),
+}
+WALKER_TYPE_IDS: tuple[str, ...] = tuple(f"walker.pedestrian.{i:04d}" for i in range(1, 15))
+WALKER_SPEED = 1.3  # m/s mean walking speed (SUMO applies its per-person speed factor)
+
+EGO_SUMO_ID = "ego"
+_EGO_TYPE = "occvla_ego"
+_WALKER_TYPE = "occvla_walker"
+_SIGNAL_TO_STATE = {
+    "r": "Red",
+    "s": "Red",
+    "u": "Red",
+    "y": "Yellow",
+    "Y": "Yellow",
+    "G": "Green",
+    "g": "Green",
+    "o": "Off",
+    "O": "Off",
+}
+_STATE_TO_SIGNAL = {"Red": "r", "Yellow": "y", "Green": "G", "Off": "O"}
+_SUBSCRIBED = (libsumo.VAR_POSITION3D, libsumo.VAR_ANGLE, libsumo.VAR_SPEED, libsumo.VAR_WAITING_TIME)
+_MAINTAIN_EVERY = 10  # ticks between radius culls / route extensions (0.5 s)
+_PENDING_TICKS = 4  # a vehicle SUMO could not insert within this many ticks is dropped and re-drawn
+_ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
+_SPAWN_SPACING = 5.0  # m between candidate spawn points along a lane
+_EGO_CLEARANCE = 15.0  # m: never spawn closer than this to the ego
+_SPAWN_SEPARATION = 10.0  # m between a new vehicle and any other vehicle (front to front)
+_STUCK_SECONDS = 60.0  # an NPC vehicle waiting this long (jammed junction) is removed ...
+_STUCK_KEEP_NEAR_EGO = 40.0  # ... unless it is this close to the ego (it may be queueing behind it)
+
+_VEHICLE_COLORS = np.array(
+    [  # albedo 0..1: white, black, silver, grey, red, blue, dark blue, green, beige, yellow
+        (0.92, 0.92, 0.92),
+        (0.05, 0.05, 0.06),
+        (0.7, 0.71, 0.73),
+        (0.38, 0.39, 0.41),
+        (0.7, 0.08, 0.07),
+        (0.1, 0.25, 0.6),
+        (0.06, 0.1, 0.25),
+        (0.12, 0.35, 0.18),
+        (0.78, 0.72, 0.58),
+        (0.9, 0.75, 0.1),
+    ],
+    np.float64,
+)
+_WALKER_COLORS = np.array(
+    [
+        (0.15, 0.15, 0.2),
+        (0.55, 0.1, 0.1),
+        (0.2, 0.3, 0.55),
+        (0.8, 0.8, 0.75),
+        (0.35, 0.45, 0.25),
+        (0.6, 0.45, 0.3),
+        (0.85, 0.55, 0.15),
+        (0.4, 0.2, 0.45),
+    ],
+    np.float64,
+)
+
+_SUMO_ERRORS = (libsumo.TraCIException, libsumo.FatalTraCIError)
+_LIVE: TrafficSim | None = None  # libsumo allows one simulation per process
+
+
+@dataclass
+class _Npc:
+    id: int
+    vclass: str
+    type_id: str
+    extent: tuple[float, float, float]
+    color: tuple[float, float, float]
+    added_tick: int
+
+
+@dataclass
+class _Approach:
+    """One signalised incoming edge of a SUMO traffic-light junction (static geometry + link indices)."""
+
+    id: int
+    tls: str
+    edge: str
+    link_idx: np.ndarray  # (L,) int, every controlled link from this edge
+    state_idx: np.ndarray  # (S,) int, the links whose signal is shown (straight ones when there are any)
+    x: float
+    y: float
+    z: float
+    yaw: float
+    stop_line: tuple[tuple[float, float], tuple[float, float]]
+    lane_yaw: float
+
+
+@dataclass
+class _Held:
+    """A traffic light taken off its programme (frozen or state set by a scenario)."""
+
+    program: str
+    phase: int
+    remaining: float  # s left in `phase` when it was taken over
+    release_time: float  # sim time to resume the programme at the next phase (when not frozen)
+
+
+def _spawn_points(shapes: list[np.ndarray], spacing: float, margin: float) -> tuple[np.ndarray, ...]:
+    """Candidate points every `spacing` m along each lane shape (CARLA coords), `margin` m from lane ends.
+
+    Returns (lane_index (P,), pos_along_lane (P,), xy (P, 2)).
+    """
+    lane_idx, pos, xy = [], [], []
+    for i, s in enumerate(shapes):
+        seg = np.hypot(*np.diff(s, axis=0).T)  # (K-1,)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        if cum[-1] < 2 * margin + 1.0:
+            continue
+        t = np.arange(margin, cum[-1] - margin, spacing)
+        lane_idx.append(np.full(len(t), i))
+        pos.append(t)
+        xy.append(np.stack([np.interp(t, cum, s[:, 0]), np.interp(t, cum, s[:, 1])], axis=1))
+    if not lane_idx:
+        return np.zeros(0, int), np.zeros(0), np.zeros((0, 2))
+    return np.concatenate(lane_idx), np.concatenate(pos), np.concatenate(xy)
+
+
+def _wrap_deg(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+class TrafficSim:
+    """SUMO NPC vehicles, pedestrians and traffic lights on one OpenDRIVE town (CARLA world frame in/out).
+
+    Per tick: `set_ego(pose, speed)` (optional but expected), `step()`, then `actors()` and
+    `traffic_lights()`. Same xodr + config (seed) + ego inputs -> identical actor states.
+    """
+
+    def __init__(
+        self,
+        xodr_path: Path,
+        config: TrafficConfig,
+        cache_dir: Path | None = None,
+        first_actor_id: int = 100_000,
+    ) -> None:
+        global _LIVE
+        if _LIVE is not None:
+            raise TrafficError(
+                "a TrafficSim is already running in this process (libsumo allows one); close() it first"
+            )
+        for name in ("vehicles", "walkers"):
+            v = getattr(config, name)
+            if not isinstance(v, int) or v < 0:
+                raise TrafficError(f"TrafficConfig.{name} must be an int >= 0, got {v!r}")
+        if not config.radius > 0:
+            raise TrafficError(f"TrafficConfig.radius must be > 0, got {config.radius!r}")
+        self.config = config
+        self.net_path = convert_network(Path(xodr_path), cache_dir)
+        self.coords = SumoCoords.from_net_file(self.net_path)
+        self._rng = np.random.default_rng(config.seed)
+        args = [
+            "sumo",
+            "-n",
+            str(self.net_path),
+            "--step-length",
+            str(FIXED_DELTA_SECONDS),
+            "--seed",
+            str(int(config.seed) % (2**31)),
+            "--no-step-log",
+            "true",
+            "--no-warnings",
+            "true",
+            "--duration-log.disable",
+            "true",
+            "--collision.action",
+            "none",  # the world detects ego collisions itself
+            "--time-to-teleport",
+            "-1",  # no jumps; TrafficSim removes long-stuck NPCs away from the ego
+            "--ignore-route-errors",
+            "true",
+            "--xml-validation",
+            "never",
+        ]
+        try:
+            libsumo.start(args)
+        except _SUMO_ERRORS as exc:
+            with contextlib.suppress(*_SUMO_ERRORS):
+                libsumo.close()
+            raise TrafficError(f"libsumo failed to start on {self.net_path}: {exc}") from exc
+        _LIVE = self
+        self._closed = False
+        try:
+            self._setup(first_actor_id)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self, first_actor_id: int) -> None:
+        self._next_id = first_actor_id
+        self._tick = 0
+        self._route_seq = 0
+        self._ego_pose: Pose | None = None
+        self._ego_speed = 0.0
+        self._ego_in_sumo = False
+        self._vehicles: dict[str, _Npc] = {}  # SUMO id -> NPC, inserted or pending
+        self._walkers: dict[str, _Npc] = {}
+        self._pending: dict[
+            str, tuple[int, float, float]
+        ] = {}  # SUMO id -> (tick added, x, y) until inserted
+        self._define_types()
+        self._read_network()
+        self._read_traffic_lights()
+        self._frozen = False
+        self._held: dict[str, _Held] = {}
+
+    def _define_types(self) -> None:
+        vt = libsumo.vehicletype
+        for vclass, spec in VEHICLE_CLASSES.items():
+            ext = DEFAULT_EXTENTS[vclass]
+            tid = f"occvla_{vclass}"
+            vt.copy("DEFAULT_VEHTYPE", tid)
+            vt.setVehicleClass(tid, spec.sumo_vclass)
+            vt.setShapeClass(tid, spec.sumo_vclass)
+            vt.setLength(tid, 2 * ext[0])
+            vt.setWidth(tid, 2 * ext[1])
+            vt.setHeight(tid, 2 * ext[2])
+            vt.setMaxSpeed(tid, spec.max_speed)
+            vt.setAccel(tid, spec.accel)
+            vt.setDecel(tid, spec.decel)
+            vt.setMinGap(tid, spec.min_gap)
+        vt.copy("DEFAULT_VEHTYPE", _EGO_TYPE)
+        vt.setLength(_EGO_TYPE, 2 * EGO_EXTENT[0])
+        vt.setWidth(_EGO_TYPE, 2 * EGO_EXTENT[1])
+        vt.setHeight(_EGO_TYPE, 2 * EGO_EXTENT[2])
+        vt.setMaxSpeed(_EGO_TYPE, 100.0)
+        vt.setMinGap(_EGO_TYPE, 0.5)
+        ped = DEFAULT_EXTENTS["pedestrian"]
+        vt.copy("DEFAULT_PEDTYPE", _WALKER_TYPE)
+        vt.setLength(_WALKER_TYPE, 2 * ped[0])
+        vt.setWidth(_WALKER_TYPE, 2 * ped[1])
+        vt.setHeight(_WALKER_TYPE, 2 * ped[2])
+        vt.setMaxSpeed(_WALKER_TYPE, WALKER_SPEED)
+
+    def _read_network(self) -> None:
+        """Lane tables, successor edges and candidate spawn points (all from libsumo, CARLA coords)."""
+        edges = sorted(e for e in libsumo.edge.getIDList() if not e.startswith(":"))
+        if not edges:
+            raise TrafficError(f"SUMO network {self.net_path} has no edges")
+        veh_lanes: list[str] = []
+        ped_lanes: list[str] = []
+        succ: dict[str, list[str]] = {}
+        self._lane_succ: dict[str, list[str]] = {}
+        for e in edges:
+            nxt: list[str] = []
+            for i in range(libsumo.edge.getLaneNumber(e)):
+                lane = f"{e}_{i}"
+                allowed = libsumo.lane.getAllowed(lane)
+                if allowed == ("pedestrian",):
+                    ped_lanes.append(lane)
+                    continue
+                if allowed and "passenger" not in allowed:
+                    continue
+                veh_lanes.append(lane)
+                lane_next = []
+                for link in libsumo.lane.getLinks(lane):
+                    to_edge = libsumo.lane.getEdgeID(link[0])
+                    if link[6] != "t" and not to_edge.startswith(":") and to_edge not in lane_next:
+                        lane_next.append(to_edge)
+                self._lane_succ[lane] = lane_next
+                nxt += [t for t in lane_next if t not in nxt]
+            succ[e] = sorted(nxt)
+        self._succ = succ
+        self._veh_lanes = veh_lanes
+        self._ped_lanes = ped_lanes
+        self._veh_sp = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], _SPAWN_SPACING, 6.0)
+        self._ped_sp = _spawn_points([self._lane_shape(ln) for ln in ped_lanes], 4.0, 1.0)
+
+    def _lane_shape(self, lane: str) -> np.ndarray:
+        """(K, 2) lane centre line in CARLA coords."""
+        return self.coords.to_carla_xy(np.array(libsumo.lane.getShape(lane), np.float64))
+
+    def _read_traffic_lights(self) -> None:
+        """Group each tls's controlled links by incoming edge: one light head per approach."""
+        self._approaches: list[_Approach] = []
+        self._tls_ids = sorted(libsumo.trafficlight.getIDList())
+        self._tls_phases: dict[str, int] = {}
+        for tls in self._tls_ids:
+            prog = libsumo.trafficlight.getProgram(tls)
+            logics = [lg for lg in libsumo.trafficlight.getAllProgramLogics(tls) if lg.programID == prog]
+            self._tls_phases[tls] = len(logics[0].phases) if logics else 1
+            groups: dict[str, tuple[list[int], list[int], list[str]]] = {}
+            for idx, links in enumerate(libsumo.trafficlight.getControlledLinks(tls)):
+                for in_lane, _out_lane, via in links:
+                    if in_lane.startswith(":") or in_lane not in self._lane_succ:
+                        continue  # pedestrian crossings (from walking areas) and non-vehicle lanes
+                    edge = libsumo.lane.getEdgeID(in_lane)
+                    all_idx, straight_idx, lanes = groups.setdefault(edge, ([], [], []))
+                    if idx not in all_idx:
+                        all_idx.append(idx)
+                    if in_lane not in lanes:
+                        lanes.append(in_lane)
+                    dirs = [lk[6] for lk in libsumo.lane.getLinks(in_lane) if lk[4] == via]
+                    if dirs and dirs[0] == "s" and idx not in straight_idx:
+                        straight_idx.append(idx)
+            for edge in sorted(groups):
+                all_idx, straight_idx, lanes = groups[edge]
+                self._approaches.append(
+                    self._approach_geometry(
+                        len(self._approaches), tls, edge, all_idx, straight_idx or all_idx, lanes
+                    )
+                )
+
+    def _approach_geometry(
+        self, aid: int, tls: str, edge: str, all_idx: list[int], state_idx: list[int], lanes: list[str]
+    ) -> _Approach:
+        ends, dirs, widths = [], [], []
+        for ln in lanes:
+            s = self._lane_shape(ln)  # (K, 2)
+            d = s[-1] - s[-2]
+            dirs.append(d / max(np.hypot(*d), 1e-9))
+            ends.append(s[-1])
+            widths.append(libsumo.lane.getWidth(ln))
+        d = np.mean(dirs, axis=0)
+        d /= max(np.hypot(*d), 1e-9)
+        n = np.array([-d[1], d[0]])  # right of travel in CARLA's frame (y south)
+        ends_a = np.array(ends)  # (L, 2)
+        c = ends_a.mean(axis=0)
+        lat = (ends_a - c) @ n  # (L,)
+        w = np.array(widths)
+        s_min, s_max = float((lat - w / 2).min()), float((lat + w / 2).max())
+        a, b = c + n * s_min, c + n * s_max
+        pole = c + n * (s_max + 1.0) - d * 1.0
+        lane_yaw = math.degrees(math.atan2(d[1], d[0]))
+        return _Approach(
+            id=aid,
+            tls=tls,
+            edge=edge,
+            link_idx=np.array(sorted(all_idx)),
+            state_idx=np.array(sorted(state_idx)),
+            x=float(pole[0]),
+            y=float(pole[1]),
+            z=0.0,
+            yaw=_wrap_deg(lane_yaw + 180.0),
+            stop_line=((float(a[0]), float(a[1])), (float(b[0]), float(b[1]))),
+            lane_yaw=lane_yaw,
+        )
+
+    # ------------------------------------------------------------------ per tick
+    def set_ego(self, pose: Pose, speed: float) -> None:
+        """Where the ego is (CARLA world frame, box-centre origin) and its speed; applied at the next step()."""
+        self._check_open()
+        self._ego_pose = pose
+        self._ego_speed = float(speed)
+
+    def step(self) -> None:
+        """Advance SUMO by 0.05 s, then keep the NPC population up around the ego."""
+        self._check_open()
+        if self._ego_pose is not None:
+            self._push_ego()
+        # population changes go in before the SUMO step, so removed and replacement NPCs swap in one tick
+        if self._tick % _MAINTAIN_EVERY == 0:
+            self._maintain(initial=self._tick == 0)
+        elif self._pending or self._population_short():
+            self._drop_stale_pending()
+            self._top_up(initial=False)
+        libsumo.simulationStep()
+        self._tick += 1
+        self._after_step()
+        if self._held and not self._frozen:
+            self._release_lights()
+
+    def _push_ego(self) -> None:
+        p = self._ego_pose
+        yaw = math.radians(p.yaw)
+        fx = p.x + EGO_EXTENT[0] * math.cos(yaw)  # SUMO positions a vehicle by its front bumper
+        fy = p.y + EGO_EXTENT[0] * math.sin(yaw)
+        sx, sy = self.coords.to_sumo(fx, fy)
+        angle = self.coords.to_sumo_angle(p.yaw)
+        if not self._ego_in_sumo:
+            edge, _pos, _lane = libsumo.simulation.convertRoad(sx, sy, False, "passenger")
+            rid = self._new_route_id()
+            libsumo.route.add(rid, [edge])
+            libsumo.vehicle.add(EGO_SUMO_ID, rid, typeID=_EGO_TYPE, depart="now")
+            libsumo.vehicle.setSpeedMode(EGO_SUMO_ID, 0)
+            libsumo.vehicle.setLaneChangeMode(EGO_SUMO_ID, 0)
+            self._ego_in_sumo = True
+        # SUMO would otherwise derive the speed from the displacement (huge on the first tick after insertion)
+        libsumo.vehicle.setSpeed(EGO_SUMO_ID, max(self._ego_speed, 0.0))
+        libsumo.vehicle.moveToXY(EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0)
+
+    def _after_step(self) -> None:
+        for vid in libsumo.simulation.getDepartedIDList():
+            if vid in self._vehicles:
+                libsumo.vehicle.subscribe(vid, _SUBSCRIBED)
+                self._pending.pop(vid, None)
+        for pid in libsumo.simulation.getDepartedPersonIDList():
+            if pid in self._walkers:
+                libsumo.person.subscribe(pid, _SUBSCRIBED)
+        for vid in libsumo.simulation.getArrivedIDList():
+            if vid == EGO_SUMO_ID:
+                self._ego_in_sumo = False
+            self._vehicles.pop(vid, None)
+        for pid in libsumo.simulation.getArrivedPersonIDList():
+            self._walkers.pop(pid, None)
+
+    def _population_short(self) -> bool:
+        return len(self._vehicles) < self.config.vehicles or len(self._walkers) < self.config.walkers
+
+    # ------------------------------------------------------------------ population
+    def _ego_xy(self) -> np.ndarray | None:
+        return None if self._ego_pose is None else np.array([self._ego_pose.x, self._ego_pose.y])
+
+    def _maintain(self, initial: bool) -> None:
+        ego = self._ego_xy()
+        if not initial:
+            r2 = self.config.radius**2
+            for vid, res in libsumo.vehicle.getAllSubscriptionResults().items():
+                if vid not in self._vehicles:
+                    continue
+                if ego is None:
+                    d2 = 0.0
+                else:
+                    x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
+                    d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
+                stuck = res[libsumo.VAR_WAITING_TIME] > _STUCK_SECONDS and d2 > _STUCK_KEEP_NEAR_EGO**2
+                if d2 > r2 or stuck:
+                    self._remove_vehicle(vid)
+            if ego is not None:
+                for pid, res in libsumo.person.getAllSubscriptionResults().items():
+                    if pid in self._walkers:
+                        x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
+                        if (x - ego[0]) ** 2 + (y - ego[1]) ** 2 > r2:
+                            libsumo.person.unsubscribe(
+                                pid
+                            )  # libsumo errors forever on a removed subscribed id
+                            libsumo.person.remove(pid)
+                            del self._walkers[pid]
+        self._drop_stale_pending()
+        if not initial:
+            self._extend_routes()
+        self._top_up(initial)
+
+    def _drop_stale_pending(self) -> None:
+        for vid, (t0, _, _) in list(self._pending.items()):
+            if self._tick - t0 > _PENDING_TICKS:
+                self._remove_vehicle(vid)
+
+    def _remove_vehicle(self, vid: str) -> None:
+        if vid not in self._pending:
+            libsumo.vehicle.unsubscribe(vid)  # libsumo errors forever on a removed subscribed id
+        libsumo.vehicle.remove(vid)
+        self._pending.pop(vid, None)
+        del self._vehicles[vid]
+
+    def _extend_routes(self) -> None:
+        """Append random-walk edges to vehicles near the end of their route, so they drive on instead of vanishing."""
+        for vid in self._vehicles:
+            if vid in self._pending:
+                continue
+            if libsumo.vehicle.getRoadID(vid).startswith(":"):
+                continue
+            route = libsumo.vehicle.getRoute(vid)
+            idx = libsumo.vehicle.getRouteIndex(vid)
+            if len(route) - idx > 3:
+                continue
+            tail = self._random_walk(route[-1], _ROUTE_HOPS)
+            if len(tail) > 1:
+                try:
+                    libsumo.vehicle.setRoute(vid, list(route[idx:]) + tail[1:])
+                except libsumo.TraCIException:
+                    pass
+
+    def _candidates(self, xy: np.ndarray, initial: bool) -> np.ndarray:
+        """Indices of spawn points allowed now: within the radius of the ego, in its outer ring after start-up."""
+        ego = self._ego_xy()
+        if ego is None:
+            return np.arange(len(xy))
+        d = np.hypot(*(xy - ego).T)  # (P,)
+        r = self.config.radius
+        inside = (d <= r) & (d >= _EGO_CLEARANCE)
+        if not initial:
+            ring = inside & (d >= max(0.6 * r, r - 40.0))
+            if ring.sum() >= 4:
+                return np.flatnonzero(ring)
+            far = inside & (d >= min(40.0, 0.6 * r))
+            if far.sum() >= 4:
+                return np.flatnonzero(far)
+        return np.flatnonzero(inside)
+
+    def _top_up(self, initial: bool) -> None:
+        need_v = self.config.vehicles - len(self._vehicles)
+        if need_v > 0 and len(self._veh_sp[0]):
+            self._spawn_vehicles(need_v, initial)
+        need_w = self.config.walkers - len(self._walkers)
+        if need_w > 0 and len(self._ped_sp[0]):
+            self._spawn_walkers(need_w, initial)
+
+    def _new_route_id(self) -> str:
+        self._route_seq += 1
+        return f"occvla_r{self._route_seq}"
+
+    def _new_npc(self, vclass: str, type_id: str, palette: np.ndarray) -> _Npc:
+        color = palette[self._rng.integers(len(palette))] * self._rng.uniform(0.85, 1.05)
+        npc = _Npc(
+            self._next_id,
+            vclass,
+            type_id,
+            DEFAULT_EXTENTS[vclass],
+            tuple(float(c) for c in np.clip(color, 0.0, 1.0)),
+            self._tick,
+        )
+        self._next_id += 1
+        return npc
+
+    def _random_walk(self, start: str, hops: int, first: list[str] | None = None) -> list[str]:
+        route = [start]
+        options = first if first is not None else self._succ.get(start, [])
+        for _ in range(hops):
+            if not options:
+                break
+            nxt = options[int(self._rng.integers(len(options)))]
+            route.append(nxt)
+            options = self._succ.get(nxt, [])
+        return route
+
+    def _spawn_vehicles(self, n: int, initial: bool) -> None:
+        lane_idx, pos, xy = self._veh_sp
+        cand = self._candidates(xy, initial)
+        if len(cand) == 0:
+            return
+        subs = [
+            (r, self._vehicles[k])
+            for k, r in libsumo.vehicle.getAllSubscriptionResults().items()
+            if k in self._vehicles
+        ]
+        front = self.coords.to_carla_xy(
+            np.array([r[libsumo.VAR_POSITION3D][:2] for r, _ in subs]).reshape(-1, 2)
+        )
+        yaw = np.radians(np.array([r[libsumo.VAR_ANGLE] for r, _ in subs]) - 90.0)  # (M,) CARLA yaw
+        length = np.array([2.0 * n.extent[0] for _, n in subs])  # (M,)
+        rear = front - length[:, None] * np.stack([np.cos(yaw), np.sin(yaw)], axis=1)
+        live = np.concatenate([front, rear])  # (2M, 2) both bumpers of live NPC vehicles
+        if self._ego_pose is not None:
+            live = np.concatenate([live, [[self._ego_pose.x, self._ego_pose.y]]])
+        live = np.concatenate([live, np.array([p[1:] for p in self._pending.values()]).reshape(-1, 2)])
+        if len(live):
+            d_live = np.min(np.hypot(*(xy[cand, None, :] - live[None]).transpose(2, 0, 1)), axis=1)  # (C,)
+            cand = cand[d_live >= _SPAWN_SEPARATION]
+        picks: list[int] = []
+        for p in self._rng.permutation(cand):  # greedy: keep new vehicles on one lane apart
+            if len(picks) == n:
+                break
+            if all(lane_idx[q] != lane_idx[p] or abs(pos[q] - pos[p]) >= _SPAWN_SEPARATION for q in picks):
+                picks.append(int(p))
+        # front-most first on each lane: SUMO inserts in order and checks a new vehicle against its follower
+        picks.sort(key=lambda p: (lane_idx[p], -pos[p]))
+        names = list(VEHICLE_CLASSES)
+        shares = np.array([VEHICLE_CLASSES[k].share for k in names])
+        classes = self._rng.choice(len(names), size=len(picks), p=shares / shares.sum())
+        for p, c in zip(picks, classes):
+            lane = self._veh_lanes[lane_idx[p]]
+            edge, lane_no = lane.rsplit("_", 1)
+            route = self._random_walk(edge, _ROUTE_HOPS, first=self._lane_succ.get(lane, []))
+            vclass = names[int(c)]
+            npc = self._new_npc(vclass, VEHICLE_CLASSES[vclass].type_id, _VEHICLE_COLORS)
+            vid = f"npc{npc.id}"
+            rid = self._new_route_id()
+            try:
+                libsumo.route.add(rid, route)
+                libsumo.vehicle.add(
+                    vid,
+                    rid,
+                    typeID=f"occvla_{vclass}",
+                    depart="now",
+                    departLane=lane_no,
+                    departPos=f"{pos[p]:.2f}",
+                    departSpeed="max",
+                )
+            except libsumo.TraCIException:
+                continue
+            self._vehicles[vid] = npc
+            self._pending[vid] = (self._tick, float(xy[p, 0]), float(xy[p, 1]))
+
+    def _spawn_walkers(self, n: int, initial: bool) -> None:
+        lane_idx, pos, xy = self._ped_sp
+        cand = self._candidates(xy, initial)
+        if len(cand) == 0:
+            return
+        ego = self._ego_xy()
+        dest_pool = (
+            np.arange(len(xy))
+            if ego is None
+            else np.flatnonzero(np.hypot(*(xy - ego).T) <= self.config.radius)
+        )
+        if len(dest_pool) == 0:
+            dest_pool = np.arange(len(xy))
+        picks = self._rng.choice(cand, size=min(n, len(cand)), replace=False)
+        for p in picks:
+            edge = self._ped_lanes[lane_idx[p]].rsplit("_", 1)[0]
+            edges: list[str] = []
+            arrival = 0.0
+            for _ in range(4):  # a few destinations; some sidewalks are not connected to each other
+                q = dest_pool[int(self._rng.integers(len(dest_pool)))]
+                dest = self._ped_lanes[lane_idx[q]].rsplit("_", 1)[0]
+                if dest == edge:
+                    continue
+                stages = libsumo.simulation.findIntermodalRoute(
+                    edge,
+                    dest,
+                    modes="",
+                    departPos=float(pos[p]),
+                    arrivalPos=float(pos[q]),
+                    pType=_WALKER_TYPE,
+                )
+                if stages and stages[0].edges:
+                    edges, arrival = list(stages[0].edges), float(pos[q])
+                    break
+            if not edges:
+                continue
+            wt = WALKER_TYPE_IDS[int(self._rng.integers(len(WALKER_TYPE_IDS)))]
+            npc = self._new_npc("pedestrian", wt, _WALKER_COLORS)
+            pid = f"ped{npc.id}"
+            try:
+                libsumo.person.add(pid, edge, float(pos[p]), typeID=_WALKER_TYPE)
+                libsumo.person.appendWalkingStage(pid, edges, arrival)
+            except libsumo.TraCIException:
+                continue
+            self._walkers[pid] = npc
+
+    # ------------------------------------------------------------------ ground truth
+    def actors(self) -> list[ActorState]:
+        """Every live NPC (vehicles, then walkers; each ordered by id) in the CARLA world frame.
+
+        (x, y, z) is the box centre on the ground (SUMO reports the front bumper), yaw CARLA degrees,
+        (vx, vy) world velocity along the heading.
+        """
+        self._check_open()
+        out: list[ActorState] = []
+        for results, table, category in (
+            (libsumo.vehicle.getAllSubscriptionResults(), self._vehicles, "vehicle"),
+            (libsumo.person.getAllSubscriptionResults(), self._walkers, "walker"),
+        ):
+            ids = [k for k in results if k in table]
+            if not ids:
+                continue
+            npcs = [table[k] for k in ids]
+            order = np.argsort([n.id for n in npcs], kind="stable")
+            pos = np.array([results[k][libsumo.VAR_POSITION3D] for k in ids], np.float64)  # (N, 3) SUMO
+            ang = np.array([results[k][libsumo.VAR_ANGLE] for k in ids], np.float64)  # (N,) SUMO degrees
+            spd = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
+            half_len = np.array([n.extent[0] for n in npcs])  # (N,)
+            xy = self.coords.to_carla_xy(pos[:, :2])  # (N, 2) front bumper
+            yaw = (ang + 90.0) % 360.0 - 180.0  # CARLA degrees
+            c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
+            cx, cy = xy[:, 0] - half_len * c, xy[:, 1] - half_len * s  # box centre
+            vx, vy = spd * c, spd * s
+            for i in order:
+                n = npcs[i]
+                out.append(
+                    ActorState(
+                        id=n.id,
+                        type_id=n.type_id,
+                        category=category,
+                        vclass=n.vclass,
+                        x=float(cx[i]),
+                        y=float(cy[i]),
+                        z=float(pos[i, 2]),
+                        yaw=float(yaw[i]),
+                        extent=n.extent,
+                        vx=float(vx[i]),
+                        vy=float(vy[i]),
+                        color=n.color,
+                        source="traffic",
+                    )
+                )
+        return out
+
+    def traffic_lights(self) -> list[TrafficLightState]:
+        """One head per signalised incoming approach, ids stable for the town (0..K-1)."""
+        self._check_open()
+        states = {tls: libsumo.trafficlight.getRedYellowGreenState(tls) for tls in self._tls_ids}
+        out = []
+        for a in self._approaches:
+            s = states[a.tls]
+            chars = {s[i] for i in a.state_idx if i < len(s)}
+            if chars & {"G", "g"}:
+                st = "Green"
+            elif chars & {"y", "Y"}:
+                st = "Yellow"
+            elif chars and chars <= {"o", "O"}:
+                st = "Off"
+            else:
+                st = "Red"
+            out.append(
+                TrafficLightState(
+                    id=a.id,
+                    state=st,
+                    x=a.x,
+                    y=a.y,
+                    z=a.z,
+                    yaw=a.yaw,
+                    stop_line=a.stop_line,
+                    lane_yaw=a.lane_yaw,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ traffic-light control
+    def _take_over(self, tls: str) -> None:
+        if tls in self._held:
+            return
+        now = libsumo.simulation.getTime()
+        remaining = max(libsumo.trafficlight.getNextSwitch(tls) - now, 0.0)
+        self._held[tls] = _Held(
+            libsumo.trafficlight.getProgram(tls),
+            libsumo.trafficlight.getPhase(tls),
+            remaining,
+            now + remaining,
+        )
+        libsumo.trafficlight.setRedYellowGreenState(tls, libsumo.trafficlight.getRedYellowGreenState(tls))
+
+    def set_traffic_light_state(self, tl_id: int, state: str) -> None:
+        """Force one light ('Red' | 'Yellow' | 'Green' | 'Off').
+
+        As carla.TrafficLight.set_state: unless lights are frozen, its junction resumes the programme
+        (at the next phase) when the phase that was running at the time of the call would have ended.
+        """
+        self._check_open()
+        if not (isinstance(tl_id, int) and 0 <= tl_id < len(self._approaches)):
+            raise TrafficError(f"unknown traffic light id {tl_id!r} (valid: 0..{len(self._approaches) - 1})")
+        if state not in _STATE_TO_SIGNAL:
+            raise TrafficError(f"unknown traffic light state {state!r} (valid: {sorted(_STATE_TO_SIGNAL)})")
+        a = self._approaches[tl_id]
+        self._take_over(a.tls)
+        cur = list(libsumo.trafficlight.getRedYellowGreenState(a.tls))
+        for i in a.link_idx:
+            cur[i] = _STATE_TO_SIGNAL[state]
+        libsumo.trafficlight.setRedYellowGreenState(a.tls, "".join(cur))
+
+    def freeze_traffic_lights(self, frozen: bool) -> None:
+        """Hold every light in its current state (True) or resume the programmes where they were (False)."""
+        self._check_open()
+        if frozen:
+            for tls in self._tls_ids:
+                self._take_over(tls)
+            self._frozen = True
+            return
+        self._frozen = False
+        for tls, h in list(self._held.items()):
+            libsumo.trafficlight.setProgram(tls, h.program)
+            libsumo.trafficlight.setPhase(tls, h.phase)
+            libsumo.trafficlight.setPhaseDuration(tls, max(h.remaining, FIXED_DELTA_SECONDS))
+        self._held.clear()
+
+    def _release_lights(self) -> None:
+        now = libsumo.simulation.getTime()
+        for tls, h in list(self._held.items()):
+            if now + 1e-6 >= h.release_time:
+                libsumo.trafficlight.setProgram(tls, h.program)
+                libsumo.trafficlight.setPhase(tls, (h.phase + 1) % self._tls_phases[tls])
+                del self._held[tls]
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def time(self) -> float:
+        """SUMO simulation time, s."""
+        return float(libsumo.simulation.getTime())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TrafficError("TrafficSim is closed")
+
+    def close(self) -> None:
+        """End the libsumo simulation (idempotent); a new TrafficSim may start afterwards."""
+        global _LIVE
+        if getattr(self, "_closed", True) and _LIVE is not self:
+            return
+        self._closed = True
+        with contextlib.suppress(*_SUMO_ERRORS):
+            # libsumo keeps subscription results across close/start until the next step: drop them
+            for vid in libsumo.vehicle.getAllSubscriptionResults():
+                libsumo.vehicle.unsubscribe(vid)
+            for pid in libsumo.person.getAllSubscriptionResults():
+                libsumo.person.unsubscribe(pid)
+        with contextlib.suppress(*_SUMO_ERRORS):
+            libsumo.close()
+        if _LIVE is self:
+            _LIVE = None
+
+    def __enter__(self) -> TrafficSim:  # noqa: PYI034 (py3.10 target: no typing.Self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if _LIVE is self:
+            self.close()

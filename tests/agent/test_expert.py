@@ -1,0 +1,353 @@
+"""The privileged expert's decisions on constructed ground truth, closed loop with the real ego vehicle model.
+
+`_drive` runs planner + controllers + sim.embedded.vehicle.VehicleModel with scripted actors (functions of time);
+no SUMO, no renderer, so each scenario takes well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import carla
+import numpy as np
+import pytest
+
+from agent.expert_config import ExpertConfig
+from agent.expert_planner import (LANEFOLLOW, LEFT, ExpertPlanner, PlannerMemory, RoutePlan, decide,
+                                  idm_target_speed)
+from sim.embedded.vehicle import VehicleModel
+from sim.types import ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "carla"
+EGO_FRONT = 2.45
+CAR = (2.45, 1.07, 0.76)
+
+
+def _straight(length: float = 250.0) -> np.ndarray:
+    return np.stack([np.arange(0.0, length, 1.0), np.zeros(int(length))], axis=1)
+
+
+def _light(state: str, line_x: float = 60.0, tl_id: int = 1) -> TrafficLightState:
+    return TrafficLightState(tl_id, state, line_x + 2.0, 3.0, 0.0, 180.0, ((line_x, -2.0), (line_x, 2.0)), 0.0)
+
+
+def _car(aid: int, x: float, y: float, yaw: float = 0.0, speed: float = 0.0, source: str = "traffic") -> ActorState:
+    r = math.radians(yaw)
+    return ActorState(aid, "vehicle.audi.a2", "vehicle", "car", x, y, 0.0, yaw, CAR,
+                      speed * math.cos(r), speed * math.sin(r), source=source)
+
+
+def _walker(aid: int, x: float, y: float, vy: float) -> ActorState:
+    return ActorState(aid, "walker.pedestrian.0001", "walker", "pedestrian", x, y, 0.0, 90.0 if vy >= 0 else -90.0,
+                      (0.25, 0.25, 0.9), 0.0, vy)
+
+
+@dataclass
+class Log:
+    t: list[float] = field(default_factory=list)
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    v: list[float] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+    min_gap: float = math.inf  # closest box-to-box distance along x to any actor ahead in the lane
+
+    def reasons(self) -> set[str]:
+        return set(self.reason)
+
+
+def _drive(route: RoutePlan, seconds: float, actors: Callable[[float], list[ActorState]] = lambda t: [],
+           lights: Callable[[float], list[TrafficLightState]] = lambda t: [], signs: list[StopSign] | None = None,
+           start: Pose | None = None, speed0: float = 0.0, cfg: ExpertConfig | None = None) -> Log:
+    cfg = cfg or ExpertConfig()
+    p0 = start or Pose(float(route.xy[0, 0]), float(route.xy[0, 1]), 0.0, math.degrees(route.heading[0]))
+    veh = VehicleModel(p0)
+    veh.speed = speed0
+    planner = ExpertPlanner(route, cfg)
+    log = Log()
+    for f in range(int(seconds / 0.05)):
+        t = f * 0.05
+        acts = actors(t)
+        gt = GroundTruth(f, t, veh.state(), acts, lights(t), signs or [])
+        ctrl, dec = planner.step(gt)
+        veh.step(ctrl)
+        log.t.append(t)
+        log.x.append(veh.pose.x)
+        log.y.append(veh.pose.y)
+        log.v.append(veh.speed)
+        log.reason.append(dec.reason)
+        for a in acts:
+            if abs(a.y - veh.pose.y) < a.extent[1] + 1.07 and a.x > veh.pose.x:
+                log.min_gap = min(log.min_gap, a.x - a.extent[0] - (veh.pose.x + EGO_FRONT))
+    return log
+
+
+@pytest.fixture(scope="module")
+def straight() -> RoutePlan:
+    return RoutePlan.build(_straight())
+
+
+# ----------------------------------------------------------------------------------- traffic lights
+def test_red_light_stops_before_the_line(straight):
+    log = _drive(straight, 25.0, lights=lambda t: [_light("Red")])
+    front = log.x[-1] + EGO_FRONT
+    assert 57.0 < front < 60.0  # stopped just before the stop line at x = 60
+    assert log.v[-1] == 0.0
+    assert log.reason[-1] == "red_light"
+    assert max(x + EGO_FRONT for x in log.x) < 60.0  # never crossed it
+
+
+def test_green_light_goes_through_at_cruise(straight):
+    log = _drive(straight, 15.0, lights=lambda t: [_light("Green")])
+    assert log.x[-1] > 90.0
+    assert "red_light" not in log.reasons()
+    assert max(log.v) > 0.9 * 30 / 3.6
+
+
+def test_red_turning_green_restarts(straight):
+    log = _drive(straight, 30.0, lights=lambda t: [_light("Red" if t < 15.0 else "Green")])
+    i15 = log.t.index(15.0)
+    assert log.v[i15 - 1] == 0.0 and log.x[-1] + EGO_FRONT > 80.0
+
+
+def test_yellow_far_stops_yellow_close_goes(straight):
+    far = _drive(straight, 20.0, lights=lambda t: [_light("Yellow")])
+    assert far.x[-1] + EGO_FRONT < 60.0 and far.v[-1] == 0.0
+    # At 8.3 m/s, 5 m before the line: stopping would need ~7 m/s^2, so it goes through (then red).
+    start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    close = _drive(straight, 4.0, lights=lambda t: [_light("Yellow" if t < 1.0 else "Red")], start=start,
+                   speed0=30 / 3.6)
+    assert close.x[-1] + EGO_FRONT > 70.0
+
+
+def test_light_for_the_crossing_road_is_ignored(straight):
+    # A red light whose approach runs north-south: its stop line crosses our route, but its lane_yaw does not match.
+    other = TrafficLightState(2, "Red", 60.0, -4.0, 0.0, 0.0, ((60.0, -2.0), (60.0, 2.0)), 90.0)
+    log = _drive(straight, 15.0, lights=lambda t: [other])
+    assert log.x[-1] > 90.0
+
+
+# ---------------------------------------------------------------------------------------- stop signs
+def test_stop_sign_stops_then_goes(straight):
+    sign = StopSign(5, 62.0, 3.0, 0.0, 180.0, ((60.0, -2.0), (60.0, 2.0)), 0.0)
+    cfg = ExpertConfig()
+    log = _drive(straight, 25.0, signs=[sign], cfg=cfg)
+    near = [i for i, x in enumerate(log.x) if 60.0 - cfg.stop_sign_zone_m < x + EGO_FRONT < 60.5]
+    assert any(log.v[i] < cfg.stop_sign_stop_speed for i in near)  # a real stop close to the line
+    assert log.x[-1] > 100.0  # then it went on
+    assert "stop_sign" in log.reasons()
+
+
+# ------------------------------------------------------------------------------------------- actors
+def test_pedestrian_stepping_into_the_path_stops_the_car(straight):
+    # A pedestrian steps out 45 m ahead when the ego is ~15 m into its run, crossing at 1.4 m/s.
+    def ped(t: float) -> list[ActorState]:
+        moving = t > 3.0
+        return [_walker(7, 45.0, -6.0 + 1.4 * max(0.0, t - 3.0), 1.4 if moving else 0.0)]
+
+    log = _drive(straight, 20.0, actors=ped)
+    assert "pedestrian" in log.reasons()
+    assert log.min_gap > 1.0  # never reached the pedestrian
+    assert log.x[-1] > 60.0  # and continued once it had crossed
+
+
+def test_pedestrian_hidden_behind_a_parked_car(straight):
+    """A parked car beside the lane hides a pedestrian who walks out in front of it: ground truth sees both."""
+    parked = _car(20, 40.0, -3.6, source="parked")
+
+    def scene(t: float) -> list[ActorState]:
+        moving = t > 3.5
+        return [parked, _walker(8, 43.5, -3.6 + 1.5 * max(0.0, t - 3.5), 1.5 if moving else 0.0)]
+
+    log = _drive(straight, 20.0, actors=scene)
+    assert log.min_gap > 1.0
+    assert "pedestrian" in log.reasons()
+
+
+def test_parked_car_beside_the_lane_does_not_stop_the_car(straight):
+    log = _drive(straight, 12.0, actors=lambda t: [_car(20, 40.0, -3.6, source="parked")])
+    assert log.x[-1] > 70.0
+    assert log.reasons() <= {"speed_limit", "cruise"}
+
+
+def test_follows_a_slower_lead_vehicle_at_a_safe_gap(straight):
+    lead_speed = 4.0
+    log = _drive(straight, 30.0, actors=lambda t: [_car(9, 25.0 + lead_speed * t, 0.0, speed=lead_speed)])
+    cfg = ExpertConfig()
+    assert "lead_vehicle" in log.reasons()
+    assert log.min_gap > cfg.idm_min_gap_vehicle - 1.0
+    assert abs(np.mean(log.v[-100:]) - lead_speed) < 0.5
+    gap_end = 25.0 + lead_speed * log.t[-1] - CAR[0] - (log.x[-1] + EGO_FRONT)
+    assert gap_end < cfg.idm_min_gap_vehicle + lead_speed * cfg.idm_time_headway + 4.0  # keeps up, not far behind
+
+
+def test_stops_behind_a_stopped_vehicle(straight):
+    log = _drive(straight, 20.0, actors=lambda t: [_car(10, 50.0, 0.0)])
+    assert log.v[-1] == 0.0
+    assert 1.5 < log.min_gap < 6.0
+
+
+def test_oncoming_traffic_in_the_other_lane_is_ignored(straight):
+    log = _drive(straight, 10.0, actors=lambda t: [_car(11, 120.0 - 8.0 * t, -4.0, yaw=180.0, speed=8.0)])
+    assert log.reasons() <= {"speed_limit", "cruise"}
+
+
+def test_yields_to_crossing_traffic_predicted_to_cut_the_path(straight):
+    """A car drives south across the route at x = 40; the ego must let it pass, then go."""
+    def crossing(t: float) -> list[ActorState]:
+        return [_car(12, 40.0, -35.0 + 8.0 * t, yaw=90.0, speed=8.0)]
+
+    log = _drive(straight, 15.0, actors=crossing)
+    # Box overlap test along the whole run.
+    for t, x, y in zip(log.t, log.x, log.y):
+        cy = -35.0 + 8.0 * t
+        assert not (abs(x - 40.0) < EGO_FRONT + CAR[1] and abs(y - cy) < 1.07 + CAR[0]), f"collision at t={t}"
+    assert "vehicle_crossing" in log.reasons()
+    assert log.x[-1] > 60.0
+
+
+def test_cut_in_from_the_next_lane_is_followed(straight):
+    # A slower car in the left lane ahead drifting into the ego lane.
+    def cut_in(t: float) -> list[ActorState]:
+        y = -3.5 + min(3.5, 1.0 * max(0.0, t - 2.0))
+        vy = 1.0 if 2.0 < t < 5.5 else 0.0
+        return [ActorState(13, "vehicle.audi.a2", "vehicle", "car", 30.0 + 4.0 * t, y, 0.0,
+                           math.degrees(math.atan2(vy, 4.0)), CAR, 4.0, vy)]
+
+    log = _drive(straight, 15.0, actors=cut_in)
+    assert "lead_vehicle" in log.reasons()
+    assert log.min_gap > 1.0
+
+
+# -------------------------------------------------------------------------------------- route shape
+def _turn_route(radius: float = 10.0) -> RoutePlan:
+    pts = [(x, 0.0) for x in np.arange(0.0, 60.0, 1.0)]
+    opts = [LANEFOLLOW] * len(pts)
+    junction = [False] * len(pts)
+    n_arc = int(radius * math.pi / 2)
+    for a in np.linspace(0.0, math.pi / 2, n_arc)[1:]:
+        pts.append((60.0 + radius * math.sin(a), -radius + radius * math.cos(a)))  # left turn (north, -y)
+        opts.append(LEFT)
+        junction.append(True)
+    pts += [(60.0 + radius, -radius - d) for d in np.arange(1.0, 60.0, 1.0)]
+    opts += [LANEFOLLOW] * (len(pts) - len(opts))
+    junction += [False] * (len(pts) - len(junction))
+    return RoutePlan.build(np.array(pts), opts, junction=np.array(junction))
+
+
+def test_slows_down_for_a_junction_turn():
+    route = _turn_route()
+    cfg = ExpertConfig()
+    in_turn = route.option == LEFT
+    assert route.speed_cap[in_turn].max() <= cfg.junction_turn_speed + 1e-9
+    assert route.speed_cap[~in_turn].max() == pytest.approx(cfg.default_speed_limit_kmh / 3.6)
+    log = _drive(route, 25.0)
+    turning = [v for x, y, v in zip(log.x, log.y, log.v) if x > 61.0 and y > -9.0]
+    assert turning and max(turning) < cfg.junction_turn_speed + 0.6
+    assert max(log.v) > 7.5  # at cruise before and after
+    assert log.y[-1] < -30.0  # came out of the turn heading north
+
+
+def test_curvature_alone_caps_speed():
+    r = 25.0
+    pts = [(r * math.sin(a), r - r * math.cos(a)) for a in np.linspace(0, math.pi, 80)]
+    route = RoutePlan.build(np.array(pts), config=ExpertConfig(max_speed_kmh=60, default_speed_limit_kmh=60))
+    expected = math.sqrt(ExpertConfig().curve_lateral_accel * r)
+    assert route.speed_cap[40] == pytest.approx(expected, rel=0.1)
+
+
+# -------------------------------------------------------------------------------------------- unstick
+def test_creeps_out_of_a_deadlock():
+    """A car sits beside the route claiming to move across it forever; after the timeout the ego creeps past."""
+    route = RoutePlan.build(_straight())
+    ghost = ActorState(14, "vehicle.audi.a2", "vehicle", "car", 30.0, -5.0, 0.0, 90.0, CAR, 0.0, 0.8)
+    cfg = ExpertConfig(unstick_after_s=3.0)
+    log = _drive(route, 25.0, actors=lambda t: [ghost], cfg=cfg)
+    assert "vehicle_crossing" in log.reasons() and "creep" in log.reasons()
+    assert log.x[-1] > 35.0
+
+
+def test_never_creeps_through_a_red_light(straight):
+    cfg = ExpertConfig(unstick_after_s=1.0)
+    log = _drive(straight, 20.0, lights=lambda t: [_light("Red")], cfg=cfg)
+    assert max(x + EGO_FRONT for x in log.x) < 60.0
+
+
+# ---------------------------------------------------------------------------------------- pure parts
+def test_decide_is_pure_and_reports_reasons(straight):
+    ego = EgoState(Pose(10.0, 0.0, 0.0, 0.0), 8.0, 0.0, 8.0)
+    gt = GroundTruth(0, 0.0, ego, [_car(1, 30.0, 0.0)], [_light("Red", 100.0)], [])
+    mem = PlannerMemory()
+    d1, m1 = decide(gt, straight, mem)
+    d2, _ = decide(gt, straight, mem)
+    assert d1.target_speed == d2.target_speed and mem == PlannerMemory()
+    assert d1.reason == "lead_vehicle" and d1.hazard_id == 1
+    assert d1.hazard_distance == pytest.approx(30.0 - 2.45 - 10.0 - EGO_FRONT)
+    assert m1.route_index == 10
+
+
+def test_idm_basics():
+    cfg = ExpertConfig()
+    free, _ = idm_target_speed(5.0, 8.0, 1e6, 0.0, 4.0, 1.2, cfg)
+    assert free > 5.0
+    assert idm_target_speed(5.0, 8.0, 3.0, 0.0, 4.0, 1.2, cfg)[0] == 0.0
+    assert idm_target_speed(5.0, 8.0, -1.0, 0.0, 4.0, 1.2, cfg) == (0.0, math.inf)
+
+
+def test_bad_routes_and_configs_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="at least 2"):
+        RoutePlan.build(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        RoutePlan.build(np.array([[0.0, 0.0], [np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="options"):
+        RoutePlan.build(_straight(10.0), options=[LANEFOLLOW] * 3)
+    with pytest.raises(ValueError, match="max_speed_kmh"):
+        ExpertConfig(max_speed_kmh=-1.0)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_sped_kmh: 20\n")
+    with pytest.raises(ValueError, match="max_sped_kmh"):
+        ExpertConfig.from_file(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("max_speed_kmh: 20\nlateral:\n  lookahead_min: 4.0\n")
+    cfg = ExpertConfig.from_file(good)
+    assert cfg.max_speed_kmh == 20 and cfg.lateral.lookahead_min == 4.0
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        ExpertConfig.from_file(tmp_path / "nope.yaml")
+
+
+# ------------------------------------------------------------------------------------------ with a map
+@pytest.mark.skipif(not (SHARED / "maps" / "Town01.xodr").is_file(), reason="../shared/carla maps absent")
+def test_town01_route_gets_speed_limits_and_junctions_from_the_map():
+    from sim.route_planner import interpolate_trajectory
+
+    cmap = carla.Map("Town01", (SHARED / "maps" / "Town01.xodr").read_text())
+    # Leaderboard-1.0 training route 0's first keypoints: through a junction onto road 22 ...
+    keys = [carla.Location(338.70, 226.75, 0.0), carla.Location(321.99, 194.67, 0.0),
+            carla.Location(108.05, 195.30, 0.0), carla.Location(88.40, 210.58, 0.0)]
+    _, dense = interpolate_trajectory(cmap, keys)
+    route = RoutePlan.from_dense_route(dense, cmap)
+    assert route.junction.any() and not route.junction.all()
+    assert np.all(route.speed_limit <= ExpertConfig().max_speed + 1e-9)
+    turns = np.isin(route.option, (1, 2)) & route.junction
+    assert turns.any() and route.speed_cap[turns].max() <= ExpertConfig().junction_turn_speed + 1e-9
+
+
+def test_agent_contract():
+    pytest.importorskip("leaderboard.autoagents.autonomous_agent")
+    from agent import expert
+    from sim.sensors import validate_sensors
+
+    assert expert.get_entry_point() == "ExpertAgent"
+    cls = getattr(expert, expert.get_entry_point())
+    assert cls.privileged is True
+    agent = cls.__new__(cls)
+    agent.setup("")
+    sensors = agent.sensors()
+    validate_sensors(sensors)
+    types = [s["type"] for s in sensors]
+    assert types.count("sensor.camera.rgb") == 6
+    assert {"sensor.speedometer", "sensor.other.imu", "sensor.other.gnss"} <= set(types)
+    with pytest.raises(RuntimeError, match="set_privileged"):
+        agent.run_step({}, 0.0)

@@ -1,0 +1,353 @@
+"""SUMO traffic for the embedded simulator: network conversion, SUMO<->CARLA alignment, NPC behaviour.
+
+Uses CARLA's Town01 from ../shared/carla (skipped when absent) and the project's own towns when they exist.
+Everything runs the real netconvert, libsumo and carla.Map; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import carla
+import numpy as np
+import pytest
+
+from sim.embedded.sumo_net import NetConvertError, SumoCoords, convert_network
+from sim.embedded.traffic import TrafficError, TrafficSim
+from sim.protocol import TrafficConfig
+from sim.types import DEFAULT_EXTENTS, EGO_EXTENT, Pose
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_MAPS = REPO.parent / "shared" / "carla" / "maps"
+TOWN01 = SHARED_MAPS / "Town01.xodr"
+TOWN01_NET = SHARED_MAPS / "Town01.net.xml"
+OWN_TOWN = REPO / "sim" / "embedded" / "towns" / "OccTown01.xodr"
+ROUTE0_START = Pose(338.70, 226.75, 0.0, 270.0)  # leaderboard-1.0 route 0 start, on a Town01 lane
+
+needs_town01 = pytest.mark.skipif(not TOWN01.is_file(), reason=f"{TOWN01} not present")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sumo_cache")
+
+
+@pytest.fixture(scope="module")
+def town01_map() -> carla.Map:
+    return carla.Map("Town01", TOWN01.read_text())
+
+
+def _some_town() -> Path:
+    if OWN_TOWN.is_file():
+        return OWN_TOWN
+    if TOWN01.is_file():
+        return TOWN01
+    pytest.skip("no town available (neither the project's OccTown01 nor CARLA's Town01)")
+
+
+def _polyline_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance of each point (N, 2) to the nearest of the segments a[i]-b[i] (M, 2)."""
+    d = b - a  # (M, 2)
+    dd = np.maximum((d**2).sum(1), 1e-12)  # (M,)
+    out = np.empty(len(points))
+    for s in range(0, len(points), 256):
+        p = points[s : s + 256, None, :]  # (C, 1, 2)
+        t = np.clip(((p - a) * d).sum(-1) / dd, 0.0, 1.0)  # (C, M)
+        proj = a + t[..., None] * d  # (C, M, 2)
+        out[s : s + 256] = np.sqrt(((proj - p) ** 2).sum(-1)).min(1)
+    return out
+
+
+def _resample(shape: np.ndarray, step: float) -> np.ndarray:
+    seg = np.hypot(*np.diff(shape, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.arange(0.0, cum[-1], step)
+    return np.stack([np.interp(t, cum, shape[:, 0]), np.interp(t, cum, shape[:, 1])], axis=1)
+
+
+def _corners(x: float, y: float, yaw: float, hx: float, hy: float) -> np.ndarray:
+    c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+    f, r = np.array([c, s]) * hx, np.array([-s, c]) * hy
+    p = np.array([x, y])
+    return np.array([p + f + r, p + f - r, p - f - r, p - f + r])  # (4, 2)
+
+
+def _boxes_overlap(p: np.ndarray, q: np.ndarray) -> bool:
+    """Separating-axis test for two convex quads (4, 2)."""
+    for poly in (p, q):
+        for i in range(4):
+            e = poly[(i + 1) % 4] - poly[i]
+            n = np.array([-e[1], e[0]])
+            a, b = p @ n, q @ n
+            if a.max() < b.min() or b.max() < a.min():
+                return False
+    return True
+
+
+# ----------------------------------------------------------------------------- network conversion
+@needs_town01
+def test_convert_network_caches_and_keeps_carla_net_offset(cache_dir: Path) -> None:
+    net = convert_network(TOWN01, cache_dir)
+    assert net.is_file() and net.parent == cache_dir
+    mtime = net.stat().st_mtime_ns
+    assert convert_network(TOWN01, cache_dir) == net and net.stat().st_mtime_ns == mtime  # cache hit
+    ours = SumoCoords.from_net_file(net)
+    assert (ours.off_x, ours.off_y) == pytest.approx((0.06, 328.61), abs=1e-6)
+    if TOWN01_NET.is_file():  # CARLA's own conversion uses the same convention
+        theirs = SumoCoords.from_net_file(TOWN01_NET)
+        assert (ours.off_x, ours.off_y) == pytest.approx((theirs.off_x, theirs.off_y), abs=1e-6)
+
+
+def test_convert_network_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(NetConvertError, match="not found"):
+        convert_network(tmp_path / "missing.xodr", tmp_path)
+    bad = tmp_path / "broken.xodr"
+    bad.write_text("<OpenDRIVE><header/><road id='1' length='oops'>")
+    with pytest.raises(NetConvertError, match="netconvert failed on .*broken.xodr") as err:
+        convert_network(bad, tmp_path)
+    assert "\n" not in str(err.value)
+    assert not list(tmp_path.glob("*.net.xml")) and not list(
+        tmp_path.glob(".*net.xml")
+    )  # nothing half-written
+
+
+def test_sumo_coords_round_trip() -> None:
+    c = SumoCoords(0.06, 328.61)
+    assert c.to_carla(0.06, 328.61) == (0.0, 0.0)
+    assert c.to_carla(10.06, 318.61) == pytest.approx((10.0, 10.0))  # SUMO south (-y) is CARLA +y
+    pts = np.array([[1.0, 2.0], [300.0, -50.0]])
+    np.testing.assert_allclose(c.to_sumo_xy(c.to_carla_xy(pts)), pts)
+    assert c.to_sumo(*c.to_carla(5.0, 7.0)) == pytest.approx((5.0, 7.0))
+    # SUMO 0 deg = north = CARLA -y = yaw -90; SUMO 90 (east) = yaw 0; SUMO 180 (south) = yaw 90
+    assert [c.to_carla_yaw(a) for a in (0.0, 90.0, 180.0, 270.0)] == pytest.approx([-90.0, 0.0, 90.0, -180.0])
+    yaws = np.array([-179.0, -90.0, 0.0, 45.0, 179.0])
+    np.testing.assert_allclose(c.to_carla_yaw(c.to_sumo_angle(yaws)), yaws)
+
+
+@needs_town01
+def test_sumo_lanes_align_with_carla_map(cache_dir: Path, town01_map: carla.Map) -> None:
+    """SUMO lane centre lines (via SumoCoords) lie on the carla.Map lane polylines; sidewalks on sidewalks."""
+    import sumolib
+
+    net_path = convert_network(TOWN01, cache_dir)
+    coords = SumoCoords.from_net_file(net_path)
+    net = sumolib.net.readNet(str(net_path))
+    drive, side = [], []
+    for edge in net.getEdges():
+        for lane in edge.getLanes():
+            pts = _resample(coords.to_carla_xy(np.array(lane.getShape())), 1.0)
+            (side if lane.getPermissions() == {"pedestrian"} else drive).append(pts)
+    drive_pts = np.concatenate(drive)  # (N, 2)
+    seg_a, seg_b = [], []
+    for wp in town01_map.generate_waypoints(1.0):  # the lane polylines: each waypoint joined to wp.next(1 m)
+        for nxt in wp.next(1.0):
+            seg_a.append((wp.transform.location.x, wp.transform.location.y))
+            seg_b.append((nxt.transform.location.x, nxt.transform.location.y))
+    dist = _polyline_distance(drive_pts, np.array(seg_a), np.array(seg_b))
+    print(
+        f"\nTown01 SUMO->CARLA lane alignment over {len(dist)} points: "
+        f"median {np.median(dist):.3f} m, p99 {np.percentile(dist, 99):.3f} m, max {dist.max():.3f} m"
+    )
+    assert np.median(dist) < 0.1
+    assert dist.max() < 0.5
+
+    side_pts = np.concatenate(side)[::5]
+    on_sidewalk = 0
+    for x, y in side_pts:
+        wp = town01_map.get_waypoint(
+            carla.Location(float(x), float(y), 0.0), project_to_road=True, lane_type=carla.LaneType.Sidewalk
+        )
+        loc = wp.transform.location
+        on_sidewalk += math.hypot(loc.x - x, loc.y - y) <= wp.lane_width / 2 + 0.1
+    assert on_sidewalk / len(side_pts) > 0.98, (
+        f"{on_sidewalk}/{len(side_pts)} SUMO sidewalk points on carla sidewalks"
+    )
+
+
+# ----------------------------------------------------------------------------- traffic lights
+@needs_town01
+def test_traffic_lights_cycle_and_sit_on_lanes(cache_dir: Path, town01_map: carla.Map) -> None:
+    with TrafficSim(TOWN01, TrafficConfig(vehicles=0, walkers=0, seed=0), cache_dir) as ts:
+        lights = ts.traffic_lights()
+        assert len(lights) >= 12 and [tl.id for tl in lights] == list(range(len(lights)))
+        for tl in lights:
+            (ax, ay), (bx, by) = tl.stop_line
+            mx, my = (ax + bx) / 2, (ay + by) / 2
+            wp = town01_map.get_waypoint(
+                carla.Location(mx, my, 0.0), project_to_road=True, lane_type=carla.LaneType.Driving
+            )
+            loc = wp.transform.location
+            assert math.hypot(loc.x - mx, loc.y - my) < 2.0, f"light {tl.id} stop line off the driving lanes"
+            dyaw = (wp.transform.rotation.yaw - tl.lane_yaw + 180.0) % 360.0 - 180.0
+            assert abs(dyaw) < 15.0, (
+                f"light {tl.id}: lane_yaw {tl.lane_yaw:.1f} vs waypoint {wp.transform.rotation.yaw:.1f}"
+            )
+            d = np.array([math.cos(math.radians(tl.lane_yaw)), math.sin(math.radians(tl.lane_yaw))])
+            right = np.array([-d[1], d[0]])  # CARLA: y south, so right of travel is (-dy, dx)
+            line = np.array([bx - ax, by - ay])
+            assert abs(line @ d) < 0.2 * np.linalg.norm(line)  # across the lane
+            to_pole = np.array([tl.x - mx, tl.y - my])
+            assert to_pole @ right > 1.0 and to_pole @ d < 0.0  # right-hand side, before the stop line
+            assert abs((tl.yaw - tl.lane_yaw) % 360.0 - 180.0) < 1e-6  # head faces approaching traffic
+
+        history: list[list[str]] = [[tl.state] for tl in lights]
+        for _ in range(int(120 / 0.05)):  # longer than every Town01 programme
+            ts.step()
+            for h, tl in zip(history, ts.traffic_lights()):
+                if tl.state != h[-1]:
+                    h.append(tl.state)
+    cycled = sum("".join(s[0] for s in h).find("GYRG") >= 0 for h in history)
+    assert cycled >= 1, "no light went Green -> Yellow -> Red -> Green in 120 s"
+    both = sum({"Green", "Red"} <= set(h) for h in history)
+    assert both >= 0.9 * len(history), f"only {both}/{len(history)} lights showed both Red and Green"
+
+
+@needs_town01
+def test_set_and_freeze_traffic_lights(cache_dir: Path) -> None:
+    with TrafficSim(TOWN01, TrafficConfig(vehicles=0, walkers=0, seed=0), cache_dir) as ts:
+        ts.step()
+        target = next(tl for tl in ts.traffic_lights() if tl.state == "Green")
+        ts.freeze_traffic_lights(True)
+        before = [tl.state for tl in ts.traffic_lights()]
+        ts.set_traffic_light_state(target.id, "Red")
+        expected = list(before)
+        expected[target.id] = "Red"
+        for _ in range(int(100 / 0.05)):
+            ts.step()
+            assert [tl.state for tl in ts.traffic_lights()] == expected
+        ts.freeze_traffic_lights(False)
+        seen = set()
+        for _ in range(int(100 / 0.05)):
+            ts.step()
+            seen.add(ts.traffic_lights()[target.id].state)
+        assert {"Green", "Red"} <= seen  # the programme runs again
+
+        # without freezing: the forced state shows at once, and the programme takes over again later
+        ts.set_traffic_light_state(target.id, "Yellow")
+        ts.step()
+        assert ts.traffic_lights()[target.id].state == "Yellow"
+        states = set()
+        for _ in range(int(100 / 0.05)):
+            ts.step()
+            states.add(ts.traffic_lights()[target.id].state)
+        assert {"Green", "Red"} <= states
+
+        with pytest.raises(TrafficError, match="unknown traffic light id 9999"):
+            ts.set_traffic_light_state(9999, "Red")
+        with pytest.raises(TrafficError, match="unknown traffic light state 'Blue'"):
+            ts.set_traffic_light_state(target.id, "Blue")
+
+
+# ----------------------------------------------------------------------------- NPCs
+@needs_town01
+def test_npcs_stop_behind_a_parked_ego(cache_dir: Path) -> None:
+    ego = ROUTE0_START
+    yaw = math.radians(ego.yaw)
+    fwd = np.array([math.cos(yaw), math.sin(yaw)])
+    right = np.array([-fwd[1], fwd[0]])
+    ego_box = _corners(ego.x, ego.y, ego.yaw, EGO_EXTENT[0], EGO_EXTENT[1])
+    queued = False
+    with TrafficSim(TOWN01, TrafficConfig(vehicles=50, walkers=0, seed=1), cache_dir) as ts:
+        for _ in range(int(60 / 0.05)):
+            ts.set_ego(ego, 0.0)
+            ts.step()
+            for a in ts.actors():
+                assert not _boxes_overlap(ego_box, _corners(a.x, a.y, a.yaw, a.extent[0], a.extent[1])), (
+                    f"NPC {a.id} ({a.vclass}) drove into the parked ego"
+                )
+                rel = np.array([a.x - ego.x, a.y - ego.y])
+                same_dir = abs((a.yaw - ego.yaw + 180.0) % 360.0 - 180.0) < 10.0
+                gap = -(rel @ fwd) - EGO_EXTENT[0] - a.extent[0]
+                if same_dir and abs(rel @ right) < 1.0 and 0.0 < gap < 5.0 and a.speed < 0.1:
+                    queued = True
+    assert queued, "no NPC stopped behind the parked ego within 60 s"
+
+
+def test_determinism_counts_and_classes(cache_dir: Path) -> None:
+    town = _some_town()
+    cmap = carla.Map(town.stem, town.read_text())
+    wps = [w for w in cmap.generate_waypoints(5.0) if not w.is_junction]
+    xy = np.array([(w.transform.location.x, w.transform.location.y) for w in wps])
+    wp = wps[int(np.argmin(np.hypot(*(xy - xy.mean(0)).T)))]
+    poses = []
+    for _ in range(300):  # the ego drives its lane at 5 m/s
+        t = wp.transform
+        poses.append(Pose(t.location.x, t.location.y, 0.0, t.rotation.yaw))
+        wp = (wp.next(0.25) or [wp])[0]
+    cfg = TrafficConfig(vehicles=30, walkers=15, seed=7, radius=100.0)
+
+    def run() -> list:
+        frames = []
+        with TrafficSim(town, cfg, cache_dir) as ts:
+            for p in poses:
+                ts.set_ego(p, 5.0)
+                ts.step()
+                frames.append((ts.actors(), ts.traffic_lights()))
+        return frames
+
+    a, b = run(), run()
+    assert a == b, "same seed and ego inputs gave different traffic"
+
+    vehicles = [sum(x.category == "vehicle" for x in actors) for actors, _ in a[150:]]
+    walkers = [sum(x.category == "walker" for x in actors) for actors, _ in a[150:]]
+    assert np.median(vehicles) >= cfg.vehicles and min(vehicles) >= cfg.vehicles - 3, vehicles
+    assert np.median(walkers) >= cfg.walkers and min(walkers) >= cfg.walkers - 3, walkers
+    for (actors, _), p in zip(a[150:], poses[150:]):
+        for x in actors:
+            assert math.hypot(x.x - p.x, x.y - p.y) < cfg.radius + 15.0  # culled every 0.5 s
+
+    seen_ids: dict[int, tuple[str, str]] = {}
+    classes = set()
+    for actors, _ in a:
+        for x in actors:
+            assert seen_ids.setdefault(x.id, (x.type_id, x.vclass)) == (x.type_id, x.vclass)  # stable ids
+            assert x.extent == DEFAULT_EXTENTS[x.vclass]
+            assert (x.category == "walker") == (x.vclass == "pedestrian")
+            assert x.type_id.startswith("walker.pedestrian." if x.category == "walker" else "vehicle.")
+            classes.add(x.vclass)
+    assert {"car", "pedestrian"} <= classes and len(classes) >= 4, classes
+
+
+@needs_town01
+def test_walkers_use_sidewalks_and_crossings(cache_dir: Path, town01_map: carla.Map) -> None:
+    checked, bad = 0, []
+    with TrafficSim(TOWN01, TrafficConfig(vehicles=0, walkers=30, seed=3), cache_dir) as ts:
+        for tick in range(600):
+            ts.set_ego(Pose(200.0, 199.1, 0.0, 0.0), 0.0)
+            ts.step()
+            if tick % 20:
+                continue
+            for a in ts.actors():
+                loc = carla.Location(a.x, a.y, 0.0)
+                wp = town01_map.get_waypoint(loc, project_to_road=True, lane_type=carla.LaneType.Sidewalk)
+                w = wp.transform.location
+                on_sidewalk = math.hypot(w.x - a.x, w.y - a.y) <= wp.lane_width / 2 + 0.1
+                road = town01_map.get_waypoint(loc, project_to_road=True, lane_type=carla.LaneType.Driving)
+                if not (on_sidewalk or road.is_junction):  # crossings lie inside junction areas
+                    bad.append((round(a.x, 1), round(a.y, 1)))
+                checked += 1
+    assert checked > 300 and len(bad) <= 0.02 * checked, bad[:10]
+
+
+def test_single_live_instance_and_restart(cache_dir: Path) -> None:
+    town = _some_town()
+    cfg = TrafficConfig(vehicles=5, walkers=2, seed=0)
+    first = TrafficSim(town, cfg, cache_dir)
+    try:
+        first.step()
+        with pytest.raises(TrafficError, match="already running"):
+            TrafficSim(town, cfg, cache_dir)
+    finally:
+        first.close()
+    first.close()  # idempotent
+    with pytest.raises(TrafficError, match="closed"):
+        first.step()
+    with TrafficSim(town, cfg, cache_dir) as second:  # libsumo starts again in the same process
+        for _ in range(40):
+            second.step()
+        assert second.actors()
+    with pytest.raises(TrafficError, match="vehicles must be an int >= 0"):
+        TrafficSim(town, TrafficConfig(vehicles=-1), cache_dir)
+    with pytest.raises(TrafficError, match="radius must be > 0"):
+        TrafficSim(town, TrafficConfig(radius=0.0), cache_dir)
