@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +229,6 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
     queue = list(todo)
     idle = list(workers)
     stopped = False
-    order = {r.route_id: i for i, r in enumerate(todo)}
     done_bar = None
     if cfg.progress:
         from tqdm import tqdm
@@ -251,7 +249,6 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
                     stopped = True
                 if done_bar:
                     done_bar.update(1)
-        del order
     finally:
         if done_bar:
             done_bar.close()
@@ -307,4 +304,3 @@ def print_score_table(data: dict[str, Any]) -> None:
         t.add_row("mean", g["status"], f"{m['score_composed']:.2f}", f"{m['score_route']:.2f}",
                   f"{m['score_penalty']:.3f}", f"{g['meta']['total_length']:.0f}", "", style="bold")
     Console().print(t)
-    _ = time  # keep the import for callers timing runs

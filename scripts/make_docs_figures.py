@@ -57,7 +57,6 @@ def occupancy_top_view(semantics: np.ndarray, path: Path) -> None:
     ax.plot(0, 0, marker="^", color="k", markersize=8)
     ax.set_xlabel("y (m, left +)")
     ax.set_ylabel("x (m, forward +)")
-    ax.invert_xaxis()
     present = sorted(set(np.unique(top).tolist()) - {17})
     handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[c] / 255.0) for c in present]
     ax.legend(handles, [OCC_CLASSES[c] for c in present], loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4,

@@ -521,21 +521,24 @@ class TrafficSim:
                     pass
 
     def _candidates(self, xy: np.ndarray, initial: bool) -> np.ndarray:
-        """Indices of spawn points allowed now: within the radius of the ego, in its outer ring after start-up."""
+        """Spawn-point indices allowed now, in the order to try them (shuffled within each tier).
+
+        Within the radius and clear of the ego. After start-up, points in the outer ring of the radius come
+        first (new NPCs should not appear in front of the cameras), then nearer ones where the ring is
+        sparse (the ego near the edge of the map).
+        """
         ego = self._ego_xy()
         if ego is None:
-            return np.arange(len(xy))
+            return self._rng.permutation(len(xy))
         d = np.hypot(*(xy - ego).T)  # (P,)
         r = self.config.radius
         inside = (d <= r) & (d >= _EGO_CLEARANCE)
-        if not initial:
-            ring = inside & (d >= max(0.6 * r, r - 40.0))
-            if ring.sum() >= 4:
-                return np.flatnonzero(ring)
-            far = inside & (d >= min(40.0, 0.6 * r))
-            if far.sum() >= 4:
-                return np.flatnonzero(far)
-        return np.flatnonzero(inside)
+        if initial:
+            return self._rng.permutation(np.flatnonzero(inside))
+        ring = inside & (d >= max(0.6 * r, r - 40.0))
+        far = inside & ~ring & (d >= min(40.0, 0.6 * r))
+        near = inside & ~ring & ~far
+        return np.concatenate([self._rng.permutation(np.flatnonzero(m)) for m in (ring, far, near)])
 
     def _top_up(self, initial: bool) -> None:
         need_v = self.config.vehicles - len(self._vehicles)
@@ -597,7 +600,7 @@ class TrafficSim:
             d_live = np.min(np.hypot(*(xy[cand, None, :] - live[None]).transpose(2, 0, 1)), axis=1)  # (C,)
             cand = cand[d_live >= _SPAWN_SEPARATION]
         picks: list[int] = []
-        for p in self._rng.permutation(cand):  # greedy: keep new vehicles on one lane apart
+        for p in cand:  # greedy, in priority order: keep new vehicles on one lane apart
             if len(picks) == n:
                 break
             if all(lane_idx[q] != lane_idx[p] or abs(pos[q] - pos[p]) >= _SPAWN_SEPARATION for q in picks):
@@ -644,7 +647,7 @@ class TrafficSim:
         )
         if len(dest_pool) == 0:
             dest_pool = np.arange(len(xy))
-        picks = self._rng.choice(cand, size=min(n, len(cand)), replace=False)
+        picks = cand[:n]
         for p in picks:
             edge = self._ped_lanes[lane_idx[p]].rsplit("_", 1)[0]
             edges: list[str] = []

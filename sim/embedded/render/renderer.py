@@ -233,7 +233,7 @@ class Renderer:
                 ]
             else:
                 content = []
-            self._vaos[key] = (prog, self.ctx.vertex_array(prog, content))
+            self._vaos[key] = (prog, self.ctx.vertex_array(prog, content, skip_errors=True))
         return self._vaos[key]
 
     def _build(self) -> None:
