@@ -178,6 +178,8 @@ class PlannerMemory:
     stop_sign_waited: dict[int, float] = field(default_factory=dict)  # sign id -> s stood at its line
     stop_sign_cleared: set[int] = field(default_factory=set)
     yellow_go: set[int] = field(default_factory=set)  # lights we committed to pass on yellow
+    nudge_offset: float = 0.0  # m, + = left of the route: passing a stalled obstacle inside the lane
+    nudge_end_s: float = 0.0  # route arc length where the nudge ends
 
 
 @dataclass
@@ -191,6 +193,10 @@ class Obstacle:
     reason: str
     actor_id: int = -1
     predicted: bool = False
+    lateral: float = 0.0  # signed offset of the actor centre from the path, + = left (current obstacles)
+    half_width: float = 0.0  # the actor's half extent across the path
+    end_s: float = 0.0  # route arc length of the actor's far end
+    actor_speed: float = 0.0
 
 
 @dataclass
@@ -206,6 +212,7 @@ class Decision:
     route_index: int = 0
     route_s: float = 0.0  # ego progress along the route, metres
     creeping: bool = False
+    nudge_offset: float = 0.0  # m, + = left: lateral offset of the path being followed
     obstacles: list[Obstacle] = field(default_factory=list)
 
 
@@ -249,12 +256,20 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     cruise, cruise_reason = float(reachable[k]), CAP_REASONS[int(route.cap_reason[idx + k])]
     v0 = max(cruise, 0.1)
 
+    if mem.nudge_offset and s_ego > mem.nudge_end_s:
+        mem.nudge_offset = 0.0
+    nudging = mem.nudge_offset != 0.0
+    if nudging:
+        v0 = min(v0, cfg.nudge_speed)
+        cruise = min(cruise, cfg.nudge_speed)
     creeping = gt.timestamp < mem.creep_until
+    path = local_path(route, max(idx - 1, 0), i_end, mem.nudge_offset)
     obstacles: list[Obstacle] = []
     end_gap = route.length + cfg.route_end_overrun_m - s_ego - ex
     obstacles.append(Obstacle(end_gap, 0.0, 0.0, 0.0, "route_end"))
     obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt)
-    obstacles += _actor_obstacles(gt, route, idx, i_end, s_ego, v, ex, ey, cfg, creeping)
+    margin = cfg.nudge_clearance if nudging else None
+    obstacles += _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin)
 
     target, reason, hazard = cruise, cruise_reason, None
     for ob in obstacles:
@@ -271,8 +286,14 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     else:
         mem.stopped_time = 0.0
     if not creeping and mem.stopped_time >= cfg.unstick_after_s:
-        mem.creep_until = gt.timestamp + cfg.creep_duration_s
         mem.stopped_time = 0.0
+        offset = _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg) if hazard else None
+        if offset is not None:
+            # Pass the stalled obstacle inside the lane; the normal rules stay on, at a walking pace.
+            mem.nudge_offset = offset
+            mem.nudge_end_s = hazard.end_s + 2.0 * ex + cfg.nudge_return_m
+        else:
+            mem.creep_until = gt.timestamp + cfg.creep_duration_s
     if creeping and reason not in LEGAL_WAITS and reason != "route_end":
         # Obstacles were already filtered for creeping (only close, current ones remain): crawl.
         if target >= cfg.creep_speed:
@@ -281,7 +302,8 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     dec = Decision(
         target_speed=float(target), reason=reason, hazard_id=hazard.actor_id if hazard else -1,
         hazard_distance=float(hazard.gap) if hazard else math.inf, speed_limit=float(route.speed_limit[idx]),
-        route_index=idx, route_s=float(s_ego), creeping=creeping, obstacles=obstacles,
+        route_index=idx, route_s=float(s_ego), creeping=creeping, nudge_offset=mem.nudge_offset,
+        obstacles=obstacles,
     )
     return dec, mem
 
@@ -300,7 +322,7 @@ def _progress(route: RoutePlan, x: float, y: float, prev_index: int) -> tuple[in
 def _project(pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Project points (M, 2) onto segments a->b (K, 2). Returns arc length (M,), |lateral| (M,), segment (M,),
-    and the along-segment parameter t (M,)."""
+    and the signed lateral offset (M,), + = left of the travel direction (CARLA frame, y south)."""
     d = b - a  # (K, 2)
     l2 = np.maximum(np.sum(d * d, axis=1), 1e-12)  # (K,)
     rel = pts[:, None, :] - a[None, :, :]  # (M, K, 2)
@@ -311,7 +333,9 @@ def _project(pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
     rows = np.arange(len(pts))
     tk = t[rows, k]
     s = s0[k] + tk * np.sqrt(l2[k])
-    return s, dist[rows, k], k, tk
+    cross = d[k, 0] * rel[rows, k, 1] - d[k, 1] * rel[rows, k, 0]  # > 0: right of travel (y points south)
+    signed = np.where(cross > 0, -dist[rows, k], dist[rows, k])
+    return s, dist[rows, k], k, signed
 
 
 # ------------------------------------------------------------------------------------ stop lines

@@ -120,22 +120,6 @@ def _centreline(m: dict, ext: float = 80.0, step: float = 0.5) -> np.ndarray:
     return pts
 
 
-def _road_frame(points: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 2) points -> index of the nearest centreline point and signed lateral offset (left positive)."""
-    best = np.zeros(len(points), int)
-    best_d = np.full(len(points), np.inf)
-    for i0 in range(0, len(line), 256):  # chunked to bound memory
-        seg = line[i0 : i0 + 256]
-        dd = ((points[:, None, :] - seg[None, :, :2]) ** 2).sum(-1)  # (N, chunk)
-        j = dd.argmin(1)
-        better = dd[np.arange(len(points)), j] < best_d
-        best[better], best_d[better] = i0 + j[better], dd[np.arange(len(points)), j][better]
-    ref = line[best]
-    rel = points - ref[:, :2]
-    lat = -rel[:, 0] * np.sin(ref[:, 2]) + rel[:, 1] * np.cos(ref[:, 2])
-    return best, lat
-
-
 def _occupancy(ego: np.ndarray, line: np.ndarray, boxes: list[_Box]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Occ3D labels of the world seen from ego pose [x, y, yaw] (scene frame)."""
     nx, ny, nz = OCC3D_GRID
@@ -143,10 +127,17 @@ def _occupancy(ego: np.ndarray, line: np.ndarray, boxes: list[_Box]) -> tuple[np
     ex, ey = np.meshgrid(c, c, indexing="ij")  # (X, Y) ego-frame cell centres
     cos, sin = math.cos(ego[2]), math.sin(ego[2])
     wx, wy = ego[0] + cos * ex - sin * ey, ego[1] + sin * ex + cos * ey
-    _, lat = _road_frame(np.stack([wx.ravel(), wy.ravel()], 1), line)
-    lat = np.abs(lat).reshape(nx, ny)
+    # ground: rasterise the centreline (ego frame) as thick polylines; array rows = x index, cols = y index
+    dx, dy = line[:, 0] - ego[0], line[:, 1] - ego[1]
+    lx, ly = cos * dx + sin * dy, -sin * dx + cos * dy
+    shift = 4
+    pts = np.stack([(ly + 40.0) / OCC3D_VOXEL_M - 0.5, (lx + 40.0) / OCC3D_VOXEL_M - 0.5], 1)  # (col, row)
+    pts = np.round(pts * (1 << shift)).astype(np.int32).reshape(-1, 1, 2)
+    ground = np.full((nx, ny), 14, np.uint8)
+    for cls, half in ((13, ROAD_HALF_W + SIDEWALK_W), (11, ROAD_HALF_W)):
+        cv2.polylines(ground, [pts], False, cls, thickness=int(round(2 * half / OCC3D_VOXEL_M)), shift=shift)
     sem = np.full(OCC3D_GRID, FREE, np.uint8)
-    sem[..., GROUND_Z] = np.where(lat <= ROAD_HALF_W, 11, np.where(lat <= ROAD_HALF_W + SIDEWALK_W, 13, 14))
+    sem[..., GROUND_Z] = ground
     for b in boxes:
         dx, dy = wx - b.x, wy - b.y
         lon = dx * math.cos(b.yaw) + dy * math.sin(b.yaw)

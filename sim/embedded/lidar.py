@@ -13,7 +13,6 @@ voxel faces (0.4 m quantisation); intensity follows CARLA's model exp(-attenuati
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,7 @@ class LidarSpec:
             raise ValueError(f"LiDAR azimuth_step {self.azimuth_step} must be in (0, 90] degrees")
 
     @staticmethod
-    def from_sensor_dict(s: dict[str, Any]) -> "LidarSpec":
+    def from_sensor_dict(s: dict[str, Any]) -> LidarSpec:
         """From a leaderboard 'sensor.lidar.ray_cast' dict (CARLA vehicle frame: y right, so ego y = -y)."""
         return LidarSpec(channels=int(s.get("channels", 32)), lower_fov=float(s.get("lower_fov", -30.0)),
                          upper_fov=float(s.get("upper_fov", 10.0)),
@@ -57,10 +56,13 @@ class LidarSpec:
     def directions(self) -> np.ndarray:
         """Unit ray directions (R, 3) in the ego frame; azimuth counter-clockwise from x (towards y left)."""
         elev = np.radians(np.linspace(self.lower_fov, self.upper_fov, self.channels))
-        n_az = max(1, int(round(360.0 / self.azimuth_step)))
+        n_az = max(1, round(360.0 / self.azimuth_step))
         az = np.radians(np.arange(n_az) * (360.0 / n_az))
         e, a = np.meshgrid(elev, az, indexing="ij")  # (C, A)
         return np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], -1).reshape(-1, 3)
+
+
+NUSCENES_LIDAR = LidarSpec()
 
 
 @dataclass
@@ -77,7 +79,7 @@ class LidarScan:
 class LidarModel:
     """Precomputed traversals of one LidarSpec through one OccGridSpec; scans any label grid of that spec."""
 
-    def __init__(self, spec: LidarSpec, grid: "OccGridSpec") -> None:
+    def __init__(self, spec: LidarSpec, grid: OccGridSpec) -> None:
         self.spec, self.grid = spec, grid
         self.shape = grid.shape
         self.n_vox = int(np.prod(self.shape))
@@ -115,16 +117,16 @@ class LidarModel:
         alive = np.arange(self.n_rays)
         steps = np.arange(_SEGMENT)
         for s, block in enumerate(self._blocks):  # (R, S)
-            idx = block[alive]  # (A, S) voxel ids along each live ray
-            o = occ[idx]  # (A, S) bool
+            idx = np.take(block, alive, axis=0)  # (A, S) voxel ids along each live ray
+            o = np.take(occ, idx)  # (A, S) bool
             words = o.view(np.uint64)  # (A, S / 8): a fast row-wise any()
             done = (words[:, 0] | words[:, 1]) != 0
             rows = np.nonzero(done)[0]
             first = o[rows].argmax(1)
             if mask is not None:
-                mask[idx[~done].reshape(-1)] = True  # rays still free: the whole segment is seen
+                np.put(mask, np.compress(~done, idx, axis=0), True)  # rays still free: the whole segment is seen
                 stopped = idx[rows]
-                mask[stopped[steps[None, :] <= first[:, None]]] = True  # up to and including the first hit
+                np.put(mask, stopped[steps[None, :] <= first[:, None]], True)  # up to and including the first hit
             hit_step[alive[rows]] = s * _SEGMENT + first
             hit_vox[alive[rows]] = idx[rows, first]
             alive = alive[~done]
@@ -156,7 +158,7 @@ class LidarModel:
         return out
 
 
-def _traverse(origin: np.ndarray, dirs: np.ndarray, grid: "OccGridSpec") -> tuple[np.ndarray, np.ndarray]:
+def _traverse(origin: np.ndarray, dirs: np.ndarray, grid: OccGridSpec) -> tuple[np.ndarray, np.ndarray]:
     """3D DDA of each ray from `origin` until it leaves the grid.
 
     Returns (R, L) int32 flat voxel ids (padded with n_vox) and (R, L) float32 distances at which the ray
@@ -196,13 +198,13 @@ def _traverse(origin: np.ndarray, dirs: np.ndarray, grid: "OccGridSpec") -> tupl
 
 
 @functools.lru_cache(maxsize=4)
-def lidar_model(spec: LidarSpec | None = None, grid: "OccGridSpec | None" = None) -> LidarModel:
+def lidar_model(spec: LidarSpec | None = None, grid: OccGridSpec | None = None) -> LidarModel:
     """A cached LidarModel (building one costs a fraction of a second)."""
     from sim.embedded.occupancy import OccGridSpec
     return LidarModel(spec or LidarSpec(), grid or OccGridSpec())
 
 
-def lidar_points(semantics: np.ndarray, spec: LidarSpec | None = None, grid: "OccGridSpec | None" = None
+def lidar_points(semantics: np.ndarray, spec: LidarSpec | None = None, grid: OccGridSpec | None = None
                  ) -> np.ndarray:
     """Serve 'sensor.lidar.ray_cast' from a label grid: (N, 4) float32 x, y, z, intensity, CARLA sensor frame."""
     return lidar_model(spec, grid).points(semantics)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.embedded.lidar import LidarModel, LidarSpec, lidar_model
+from sim.embedded.lidar import NUSCENES_LIDAR, LidarModel, LidarSpec, lidar_model
 from sim.protocol import OccupancyFrame
 from sim.sensors import CameraSpec, nuscenes_rig
 from sim.types import FREE, OCC, ActorState, BoxSet, GroundRaster, Pose, StaticScene
@@ -56,7 +56,7 @@ class OccGridSpec:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(int(round((hi - lo) / self.voxel))  # type: ignore[return-value]
+        return tuple(round((hi - lo) / self.voxel)  # type: ignore[return-value]
                      for lo, hi in (self.x_range, self.y_range, self.z_range))
 
     @property
@@ -70,6 +70,9 @@ class OccGridSpec:
     def index_of(self, points_ego: np.ndarray) -> np.ndarray:
         """Voxel index (N, 3) int64 containing each ego-frame point (N, 3); may lie outside the grid."""
         return np.floor((np.asarray(points_ego, np.float64) - self.mins) / self.voxel).astype(np.int64)
+
+
+OCC3D_GRID = OccGridSpec()  # Occ3D-nuScenes: 200 x 200 x 16 voxels of 0.4 m
 
 
 # ---------------------------------------------------------------- frames (the one place the y flip lives)
@@ -250,7 +253,7 @@ class OccupancyBuilder:
     rig (cached by its CameraSpecs), each voxel's pixel and depth, since the rig is fixed to the ego.
     """
 
-    def __init__(self, scene: StaticScene, spec: OccGridSpec = OccGridSpec(), lidar: LidarSpec = LidarSpec(),
+    def __init__(self, scene: StaticScene, spec: OccGridSpec = OCC3D_GRID, lidar: LidarSpec = NUSCENES_LIDAR,
                  depth_margin: float | None = None) -> None:
         self.scene = scene
         self.spec = spec
@@ -318,9 +321,9 @@ class OccupancyBuilder:
                 raise OccupancyError(f"depth buffer for camera '{cam.id}' has shape {d.shape}, "
                                      f"expected ({cam.height}, {cam.width})")
             buf[off:off + d.size] = d.reshape(-1)
-        seen = buf[lut.pix0] >= lut.depth0  # (V,) NaN depth never sees
-        for vox, pix, dep in lut.extra:
-            seen[vox] |= buf[pix] >= dep
+        seen = np.take(buf, lut.pix0) >= lut.depth0  # (V,) NaN depth never sees
+        for vox, pix, dep in lut.extra:  # voxels in the view of a second (third) camera
+            np.put(seen, np.compress(np.take(buf, pix) >= dep, vox), True)
         return seen.reshape(self.spec.shape)
 
     # -------------------------------------------------------------- parts

@@ -254,9 +254,9 @@ class TrafficSim:
         self._ego_in_sumo = False
         self._vehicles: dict[str, _Npc] = {}  # SUMO id -> NPC, inserted or pending
         self._walkers: dict[str, _Npc] = {}
-        self._pending: dict[
-            str, tuple[int, float, float]
-        ] = {}  # SUMO id -> (tick added, x, y) until inserted
+        self._retry_tick = 0  # no spawning before this tick (after a spawn attempt fell short)
+        # SUMO id -> (tick added, x, y) of vehicles SUMO has not inserted yet
+        self._pending: dict[str, tuple[int, float, float]] = {}
         self._define_types()
         self._read_network()
         self._read_traffic_lights()
@@ -541,12 +541,18 @@ class TrafficSim:
         return np.concatenate([self._rng.permutation(np.flatnonzero(m)) for m in (ring, far, near)])
 
     def _top_up(self, initial: bool) -> None:
+        """Spawn up to the configured counts. Where the roads near the ego cannot take them all (the map's
+        edge), the next try waits for the next maintenance tick instead of searching again every tick."""
+        if self._tick < self._retry_tick:
+            return
         need_v = self.config.vehicles - len(self._vehicles)
         if need_v > 0 and len(self._veh_sp[0]):
             self._spawn_vehicles(need_v, initial)
         need_w = self.config.walkers - len(self._walkers)
         if need_w > 0 and len(self._ped_sp[0]):
             self._spawn_walkers(need_w, initial)
+        if len(self._vehicles) < self.config.vehicles or len(self._walkers) < self.config.walkers:
+            self._retry_tick = (self._tick // _MAINTAIN_EVERY + 1) * _MAINTAIN_EVERY
 
     def _new_route_id(self) -> str:
         self._route_seq += 1

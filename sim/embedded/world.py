@@ -32,6 +32,7 @@ _OCC_DEPTH_SIZE = (200, 113)  # width, height of the depth-only rig used for mas
 _STATIC_CATEGORY_CLASSES = {OCC["manmade"], OCC["vegetation"], OCC["barrier"], OCC["others"], OCC["traffic_cone"]}
 
 # Static scenes are costly to build and immutable: share them between simulators of one process.
+CONTACT_MEMORY_TICKS = 20  # touching the same thing again within 1 s is the same collision
 _SCENE_CACHE: dict[tuple[str, int], StaticScene] = {}
 
 
@@ -67,12 +68,13 @@ class EmbeddedSimulator(Simulator):
         self._next_id = 1_000_000  # scenario actor ids never clash with traffic ids
         self._gt: GroundTruth | None = None
         self._last_render: dict[str, Any] = {}
-        self._contacts: set[int] = set()
+        self._contacts: dict[int, int] = {}  # other id -> last frame in contact
         self._lane_key: tuple[int, int, int] | None = None
         self._off_road = False
         self._stop_signs: list[StopSign] = []
         self._geo = (0.0, 0.0)
         self._closed = False
+        self._prev_pose = Pose()
         self.timings: dict[str, float] = {}  # seconds per phase of the last tick (for benchmarks)
 
     # ------------------------------------------------------------------ world set-up
@@ -181,6 +183,7 @@ class EmbeddedSimulator(Simulator):
         self._require_ego()
         dt = FIXED_DELTA_SECONDS
         t0 = time.perf_counter()
+        self._prev_pose = Pose(self._ego.pose.x, self._ego.pose.y, self._ego.pose.z, self._ego.pose.yaw)
         self._ego.step(self._control, dt)
         for sa in self._scripted.values():
             if sa.behaviour is None:
@@ -259,7 +262,9 @@ class EmbeddedSimulator(Simulator):
         p = ego.pose
         ex, ey, _ = ego.params.extent
         events: list[SimEvent] = []
-        contacts: set[int] = set()
+        contacts = self._contacts
+        recent = self._frame - CONTACT_MEMORY_TICKS
+        solid: list[tuple[float, float]] = []  # centres of vehicles / static things the ego touches
         near = [a for a in actors if abs(a.x - p.x) < 12.0 and abs(a.y - p.y) < 12.0]
         if near:
             hit = obb_overlap((p.x, p.y, ex, ey, p.yaw), np.array([a.x for a in near]), np.array([a.y for a in near]),
@@ -267,9 +272,11 @@ class EmbeddedSimulator(Simulator):
                               np.array([a.yaw for a in near]))
             for a, h in zip(near, hit):
                 if h:
-                    contacts.add(a.id)
-                    if a.id not in self._contacts:
+                    if a.category != "walker":
+                        solid.append((a.x, a.y))
+                    if contacts.get(a.id, -10**9) < recent:
                         events.append(SimEvent(self._frame, "collision", p.x, p.y, a.id, a.category, a.type_id))
+                    contacts[a.id] = self._frame
         props = self._scene.props
         if len(props):
             c = props.centers
@@ -280,14 +287,15 @@ class EmbeddedSimulator(Simulator):
                                   props.extents[sel, 1], props.yaws[sel])
                 for i in sel[hit]:
                     key = -1 - int(i)  # props get negative ids
-                    contacts.add(key)
-                    if key not in self._contacts:
+                    new = contacts.get(key, -10**9) < recent
+                    contacts[key] = self._frame
+                    solid.append((float(c[i, 0]), float(c[i, 1])))
+                    if new:
                         events.append(SimEvent(self._frame, "collision", p.x, p.y, key, "static",
                                                "static.prop.building" if props.classes[i] == OCC["manmade"]
                                                else "static.prop.vegetation"))
-        if any(e.kind == "collision" and e.other_category in ("vehicle", "static") for e in events):
-            ego.stop()  # an inelastic crash: the ego loses its speed
-        self._contacts = contacts
+        if solid:
+            self._block(solid)
 
         loc = carla.Location(p.x, p.y, p.z)
         wp = self.map.get_waypoint(loc, project_to_road=False, lane_type=carla.LaneType.Any)
@@ -306,6 +314,17 @@ class EmbeddedSimulator(Simulator):
             events.append(SimEvent(self._frame, "off_road", p.x, p.y, detail=f"ground class {ground}"))
         self._off_road = off
         return events
+
+    def _block(self, solid: list[tuple[float, float]]) -> None:
+        """Rigid obstacles: an inelastic crash stops the ego, and it cannot drive further into them.
+
+        A move that brings the ego centre closer to any touched obstacle is undone; backing away is allowed.
+        """
+        p, q = self._ego.pose, self._prev_pose
+        closer = any(math.hypot(p.x - x, p.y - y) < math.hypot(q.x - x, q.y - y) for x, y in solid)
+        if closer:
+            p.x, p.y, p.yaw = q.x, q.y, q.yaw
+            self._ego.stop()
 
     def _render(self, want_depth: bool) -> dict[str, Any]:
         if self._renderer is None:

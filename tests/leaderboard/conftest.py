@@ -12,6 +12,7 @@ MAPS = SHARED / "maps"
 
 # A straight 30 m stretch of OccTown01 (road 20, lane -1, heading +y), used for closed-loop tests.
 STRAIGHT = ((98.25, 209.5), (98.25, 239.5))
+SHORT = ((98.25, 209.5), (98.25, 229.5))  # the crashing agent fails on routes ending before y=232
 
 SLOW_AGENT = '''
 import carla
@@ -55,7 +56,7 @@ class SlowAgent(autonomous_agent.AutonomousAgent):
 CRASHING_AGENT = SLOW_AGENT.replace("'SlowAgent'", "'CrashAgent'").replace(
     "class SlowAgent", "class CrashAgent").replace(
     "        speed = input_data['SPEED'][1]['speed']",
-    "        if timestamp > 0.5 and self._global_plan_world_coord[0][0].location.y < 0:\n"
+    "        if timestamp > 0.5 and self._global_plan_world_coord[-1][0].location.y < 232.0:\n"
     "            raise RuntimeError('boom')\n"
     "        speed = input_data['SPEED'][1]['speed']")
 

@@ -1,10 +1,22 @@
-// Full-screen triangle at the far plane; the ray through each pixel is interpolated linearly (exact).
+// Sky as a GRID x GRID_Y grid of quads at the far plane, generated from gl_VertexID. The smooth parts (gradient,
+// halo, fog) are computed per vertex; the sun disk and clouds per pixel. Rays interpolate exactly (planar).
 uniform vec3 u_cam_fwd;
 uniform vec3 u_ray_x;   // camera right * tan(half fov x)
 uniform vec3 u_ray_y;   // -camera up * tan(half fov y) (GL y is mirrored, see math3d.projection)
 out vec3 v_ray;
+out vec3 v_sky;
+out float v_fog;        // fog transmittance to the horizon along this ray
+const int GRID_X = 16;
+const int GRID_Y = 9;
 void main() {
-    vec2 p = vec2(gl_VertexID == 1 ? 3.0 : -1.0, gl_VertexID == 2 ? 3.0 : -1.0);
+    int cell = gl_VertexID / 6;
+    int corner = gl_VertexID % 6;
+    int cx = cell % GRID_X + ((corner == 1 || corner == 2 || corner == 4) ? 1 : 0);
+    int cy = cell / GRID_X + ((corner == 2 || corner == 4 || corner == 5) ? 1 : 0);
+    vec2 p = vec2(float(cx) / float(GRID_X), float(cy) / float(GRID_Y)) * 2.0 - 1.0;
     v_ray = u_cam_fwd + p.x * u_ray_x + p.y * u_ray_y;
+    vec3 d = normalize(v_ray);
+    v_sky = sky_base(d);
+    v_fog = fog_transmittance(FAR_DEPTH, fog_height_factor(u_cam_pos.z + d.z * FAR_DEPTH));
     gl_Position = vec4(p, 1.0, 1.0);
 }

@@ -1,0 +1,48 @@
+// Per-vertex part of surface shading, shared by scene.vert and actor.vert. Sun and sky ambient are
+// exact per vertex for flat-shaded faces (they depend on the normal only); what varies across a face
+// (fog, reflections, night lights) is done per pixel.
+out vec3 v_world;
+out vec3 v_lit;      // albedo * (ambient + sun) + emission
+out vec3 v_albedo;
+out vec3 v_nrm;      // towards the camera
+out float v_fogh;    // fog_height_factor at this vertex
+flat out float v_sem;
+flat out float v_gloss;
+
+void shade_vertex(vec3 world, vec3 nrm, vec3 albedo, float part_f, float state, float sem_f) {
+    vec3 n = normalize(nrm);
+    if (dot(n, u_cam_pos - world) < 0.0) n = -n;  // two-sided
+    int part = int(floor(part_f + 0.5));
+    int sem = int(floor(sem_f + 0.5));
+    float lights = fog_par.w;
+    vec3 emit = vec3(0.0);
+    float gloss = 0.0;
+    if (part == 2) {  // headlight
+        emit = vec3(1.0, 0.97, 0.85) * (0.2 + 1.5 * lights);
+    } else if (part == 3) {  // tail light
+        emit = vec3(0.9, 0.05, 0.03) * (0.05 + 0.9 * lights);
+    } else if (part >= 4 && part <= 6) {  // traffic-light bulbs red, yellow, green
+        vec3 bulb = part == 4 ? vec3(1.0, 0.1, 0.05) : (part == 5 ? vec3(1.0, 0.75, 0.05) : vec3(0.1, 1.0, 0.35));
+        if (int(floor(state + 0.5)) == part - 4) emit = bulb * 1.3;
+        else albedo = bulb * 0.07;
+    } else if (part == 7) {  // street-lamp head
+        emit = vec3(1.0, 0.88, 0.65) * (0.05 + 1.6 * lights);
+        albedo = vec3(0.3);
+    } else if (part == 8) {  // glass
+        gloss = 0.5;
+    } else if (part < 0 && (sem == 11 || sem == 12 || sem == 13)) {  // ground gets wet
+        float w = wet_par.x * (sem == 11 ? 1.0 : 0.6);
+        albedo *= mix(1.0, 0.55, w);
+        gloss = (wet_par.x > 0.0 || wet_par.y > 0.0) ? max(0.45 * w, 0.01) : 0.0;
+        if (sem == 13) gloss = -gloss;  // sidewalks: wet sheen, no puddles
+    }
+    float hemi = n.z * 0.5 + 0.5;
+    vec3 light = mix(amb_ground.rgb, amb_sky.rgb, hemi) + sun_col.rgb * max(dot(n, sun_dir.xyz), 0.0);
+    v_world = world;
+    v_lit = albedo * light + emit;
+    v_albedo = albedo;
+    v_nrm = n;
+    v_fogh = fog_height_factor(world.z);
+    v_sem = sem_f;
+    v_gloss = gloss;
+}

@@ -1,0 +1,140 @@
+"""Dataset round trip: synthetic nuScenes-layout writer -> reader -> contract sample dicts; pooling; bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from occvla.commands import Command
+from occvla.data import (
+    NuScenesOccDataset,
+    command_from_trajectory,
+    load_occ3d_labels,
+    make_synthetic_dataset,
+    occ3d_label_path,
+    pool_occupancy,
+    pool_occupancy_to,
+)
+from occvla.data.geometry import yaw_to_quat
+from occvla.meta_actions import META_ACTIONS
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory) -> Path:
+    # scenes 0..2 with seed 0: straight, turn left, lane change left
+    return make_synthetic_dataset(tmp_path_factory.mktemp("syn") / "ds", n_scenes=3, n_samples=8,
+                                  image_size=(32, 48), seed=0)
+
+
+def test_round_trip_shapes(dataset_root: Path) -> None:
+    ds = NuScenesOccDataset(dataset_root, image_size=32, occ_grid=(50, 50, 16))
+    assert len(ds) == 3 * (8 - 6)  # samples with 6 future key frames
+    s = ds[0]
+    assert s["images"].shape == (6, 32, 32, 3) and s["images"].dtype == np.uint8
+    assert s["trajectory"].shape == (6, 2) and s["trajectory"].dtype == np.float32
+    assert s["occupancy"].shape == (50, 50, 16) and s["occupancy"].dtype == np.uint8
+    assert s["mask_camera"].shape == (50, 50, 16) and s["mask_camera"].dtype == bool
+    assert isinstance(s["speed"], float) and s["command"] in [int(c) for c in Command]
+    assert s["meta_action"] in META_ACTIONS and isinstance(s["token"], str)
+    assert s["agent_boxes"].shape[0] == 6 and s["agent_boxes"].shape[-1] == 5
+    assert all(isinstance(q, str) and isinstance(a, str) for q, a in s["qa"])
+    full = load_occ3d_labels(occ3d_label_path(dataset_root, s["scene"], s["token"]))
+    assert full["semantics"].shape == (200, 200, 16)
+    no_img = NuScenesOccDataset(dataset_root, load_images=False, load_occupancy=False, generate_qa=False)
+    assert set(no_img[0]) >= {"trajectory", "speed", "command", "meta_action"} and "images" not in no_img[0]
+
+
+def test_synthetic_manoeuvres_are_labelled(dataset_root: Path) -> None:
+    ds = NuScenesOccDataset(dataset_root, load_images=False, load_occupancy=False)
+    by_scene = {}
+    for i in range(len(ds)):
+        s = ds[i]
+        by_scene.setdefault(s["scene"], []).append(s)
+    straight, turn, _ = (by_scene[k] for k in sorted(by_scene))
+    s = straight[0]  # constant speed along the road, random global pose: the frame conversion must undo it
+    t = np.arange(1, 7) * 0.5
+    np.testing.assert_allclose(s["trajectory"][:, 0], s["speed"] * t, rtol=1e-3)
+    np.testing.assert_allclose(s["trajectory"][:, 1], 0.0, atol=1e-3)
+    assert s["meta_action"] == "keep lane, keep speed"
+    assert s["command"] == int(Command.LANEFOLLOW)
+    assert turn[0]["meta_action"].startswith("turn left") and turn[0]["command"] == int(Command.LEFT)
+
+
+def test_trajectory_in_ego_frame_for_known_motion(dataset_root: Path, tmp_path: Path) -> None:
+    """Ego facing global +y (yaw 90 deg) and moving along global +x at 3 m per key frame: it moves to its right."""
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(dataset_root, root)
+    tdir = root / "v1.0-mini"
+    ds = NuScenesOccDataset(root, load_images=False, load_occupancy=False)
+    scene_tokens = [tok for tok in ds.index if ds.scene_of[tok]["name"] == ds.scene_of[ds.index[0]]["name"]]
+    chain = [scene_tokens[0], *ds.future[scene_tokens[0]]]
+    pose_of = {ds._pose(tok)["token"]: i for i, tok in enumerate(chain)}
+    poses = json.loads((tdir / "ego_pose.json").read_text())
+    for p in poses:
+        if p["token"] in pose_of:
+            i = pose_of[p["token"]]
+            p["translation"] = [100.0 + 3.0 * i, -50.0, 0.0]
+            p["rotation"] = yaw_to_quat(math.pi / 2)
+    (tdir / "ego_pose.json").write_text(json.dumps(poses))
+    s = NuScenesOccDataset(root, load_images=False, load_occupancy=False).get(chain[0])
+    expected = np.stack([np.zeros(6), -3.0 * np.arange(1, 7)], 1)
+    np.testing.assert_allclose(s["trajectory"], expected, atol=1e-5)
+    assert s["speed"] == pytest.approx(6.0)  # forward difference at the scene start: 3 m / 0.5 s
+    assert s["meta_action"] == "keep lane, keep speed" or s["meta_action"].startswith("turn right")
+
+
+def test_pooling_rules() -> None:
+    sem = np.full((4, 4, 2), 17, np.uint8)
+    sem[0, 0, 0] = 7  # one pedestrian voxel survives pooling (any occupied voxel)
+    sem[2:4, 2:4, 0] = 11
+    sem[3, 3, 0] = 4
+    mask = np.zeros_like(sem, bool)
+    mask[1, 1, 1] = True
+    p, m = pool_occupancy(sem, mask, 2)
+    assert p.shape == (2, 2, 2)
+    assert p[0, 0, 0] == 7 and p[1, 1, 0] == 11 and p[0, 1, 0] == 17 and p[1, 1, 1] == 17
+    assert m[0, 0, 1] and m.sum() == 1
+    p2, _ = pool_occupancy_to(np.random.default_rng(0).integers(0, 18, (200, 200, 16)), None, (32, 32, 8))
+    assert p2.shape == (32, 32, 8)
+    with pytest.raises(ValueError, match="divisible"):
+        pool_occupancy(sem, mask, 3)
+
+
+def test_command_from_trajectory() -> None:
+    t = np.zeros((6, 2))
+    assert command_from_trajectory(t) == Command.LANEFOLLOW
+    t[-1, 1] = 5.0
+    assert command_from_trajectory(t) == Command.LEFT
+    t[-1, 1] = -5.0
+    assert command_from_trajectory(t) == Command.RIGHT
+
+
+def test_bad_input_errors_name_the_file(dataset_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(dataset_root, root)
+    ds = NuScenesOccDataset(root)
+    s0 = ds.index[0]
+    # wrong label shape
+    lab = occ3d_label_path(root, ds.scene_of[s0]["name"], s0)
+    np.savez(lab, semantics=np.zeros((10, 10, 2), np.uint8), mask_camera=np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"labels\.npz.*shape"):
+        ds[0]
+    # missing image
+    img = root / ds.sd_by_sample[ds.index[1]]["CAM_BACK"]["filename"]
+    img.unlink()
+    with pytest.raises(FileNotFoundError, match="CAM_BACK"):
+        ds[1]
+    # missing table
+    (root / "v1.0-mini" / "ego_pose.json").unlink()
+    with pytest.raises(FileNotFoundError, match="ego_pose.json"):
+        NuScenesOccDataset(root)
+    with pytest.raises(ValueError, match="v1.0"):
+        NuScenesOccDataset(tmp_path)
