@@ -67,6 +67,14 @@ class ExpertConfig:
     creep_speed: float = 1.5  # m/s
     creep_duration_s: float = 4.0
     creep_min_gap_m: float = 1.5  # even creeping, stop when something is this close in the corridor
+    creep_corridor_margin: float = 0.15  # m added to the ego half width while creeping
+    # nudge: when stuck behind a stalled actor that only partly blocks the lane, pass it with a sideways offset
+    max_nudge_m: float = 1.0  # largest sideways offset from the route
+    nudge_clearance: float = 0.3  # m kept between the ego and the passed actor (and the corridor margin then)
+    nudge_speed: float = 2.5  # m/s while nudging
+    nudge_max_actor_speed: float = 0.5  # m/s: only (nearly) standing actors are passed
+    nudge_max_gap_m: float = 8.0  # only actors this close ahead
+    nudge_return_m: float = 3.0  # m past the actor before returning to the route
 
     # ---- route end
     route_end_overrun_m: float = 4.0  # stop this far past the last route point

@@ -294,10 +294,9 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
             mem.nudge_end_s = hazard.end_s + 2.0 * ex + cfg.nudge_return_m
         else:
             mem.creep_until = gt.timestamp + cfg.creep_duration_s
-    if creeping and reason not in LEGAL_WAITS and reason != "route_end":
+    if creeping and reason not in LEGAL_WAITS and reason != "route_end" and target >= cfg.creep_speed:
         # Obstacles were already filtered for creeping (only close, current ones remain): crawl.
-        if target >= cfg.creep_speed:
-            target, reason = cfg.creep_speed, "creep"
+        target, reason = cfg.creep_speed, "creep"
 
     dec = Decision(
         target_speed=float(target), reason=reason, hazard_id=hazard.actor_id if hazard else -1,
@@ -440,17 +439,42 @@ def _actor_reason(a: ActorState) -> str:
     return "obstacle"
 
 
-def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float,
-                     ex: float, ey: float, cfg: ExpertConfig, creeping: bool) -> list[Obstacle]:
-    """Actors in the route corridor now, or predicted (constant velocity) to enter it before the ego clears."""
+@dataclass
+class LocalPath:
+    """The stretch of route the ego will drive, possibly shifted sideways (a nudge). Segments a -> b."""
+
+    a: np.ndarray  # (K, 2) segment starts
+    b: np.ndarray  # (K, 2) segment ends
+    s0: np.ndarray  # (K,) route arc length at each start
+    heading: np.ndarray  # (K,) radians
+    offset: float  # m, + = left
+
+    @property
+    def s_max(self) -> float:
+        return float(self.s0[-1] + np.hypot(*(self.b[-1] - self.a[-1])))
+
+
+def local_path(route: RoutePlan, i0: int, i1: int, offset: float = 0.0) -> LocalPath:
+    """Route points i0..i1 as segments, shifted `offset` metres to the left of travel (negative: right)."""
+    a, b, s0 = route.segments(i0, i1)
+    heading = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])  # (K,)
+    if offset:
+        left = np.stack([np.sin(heading), -np.cos(heading)], axis=1)  # (K, 2): CARLA y points south
+        a, b = a + offset * left, b + offset * left
+    return LocalPath(a, b, s0, heading, float(offset))
+
+
+def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, ex: float, ey: float,
+                     cfg: ExpertConfig, creeping: bool, margin_override: float | None = None,
+                     exclude: int | None = None) -> list[Obstacle]:
+    """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears."""
     ego = gt.ego.pose
     near = [a for a in gt.actors
-            if abs(a.x - ego.x) < cfg.detect_radius_m and abs(a.y - ego.y) < cfg.detect_radius_m]
+            if abs(a.x - ego.x) < cfg.detect_radius_m and abs(a.y - ego.y) < cfg.detect_radius_m
+            and a.id != exclude]
     if not near:
         return []
-    a_seg, b_seg, s0_seg = route.segments(max(idx - 1, 0), i_end)
-    seg_heading = np.arctan2(b_seg[:, 1] - a_seg[:, 1], b_seg[:, 0] - a_seg[:, 0])  # (K,)
-    s_max = float(s0_seg[-1] + np.hypot(*(b_seg[-1] - a_seg[-1])))
+    a_seg, b_seg, s0_seg, seg_heading, s_max = path.a, path.b, path.s0, path.heading, path.s_max
 
     m = len(near)
     pos = np.array([[a.x, a.y] for a in near])  # (M, 2)
@@ -461,13 +485,15 @@ def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_
     soft = np.array([r in ("pedestrian", "cyclist") for r in reasons])  # (M,)
     margin = np.where(soft, cfg.corridor_margin_walker, cfg.corridor_margin_vehicle)
     if creeping:
-        margin = np.full(m, 0.15)
+        margin = np.full(m, cfg.creep_corridor_margin)
+    elif margin_override is not None:
+        margin = np.full(m, margin_override)
     half_w = ey + margin  # (M,)
 
     out: list[Obstacle] = []
 
     # -- current occupancy of the corridor
-    s, lat, k, _ = _project(pos, a_seg, b_seg, s0_seg)  # (M,)
+    s, lat, k, lat_signed = _project(pos, a_seg, b_seg, s0_seg)  # (M,)
     rel = yaw - seg_heading[k]  # (M,)
     half_lat = np.abs(ext[:, 0] * np.sin(rel)) + np.abs(ext[:, 1] * np.cos(rel))  # (M,)
     half_long = np.abs(ext[:, 0] * np.cos(rel)) + np.abs(ext[:, 1] * np.sin(rel))  # (M,)
@@ -480,12 +506,14 @@ def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_
         if creeping and gap > cfg.creep_min_gap_m:
             continue
         occupied[i] = True
-        r = reasons[i]
+        r = reasons[i] if soft[i] or near[i].category == "vehicle" else "obstacle"
+        geom = {"lateral": float(lat_signed[i]), "half_width": float(half_lat[i]),
+                "end_s": float(s[i] + half_long[i]), "actor_speed": float(np.hypot(*vel[i]))}
         if soft[i]:
-            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_walker, 0.5, r, near[i].id))
+            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_walker, 0.5, r, near[i].id, **geom))
         else:
             out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
-                                r if near[i].category == "vehicle" else "obstacle", near[i].id))
+                                r, near[i].id, **geom))
     if creeping:
         return out
 
@@ -499,7 +527,7 @@ def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_
     times = np.arange(cfg.predict_step_s, horizon + 1e-9, cfg.predict_step_s)  # (T,)
     fut = pos[movers, None, :] + vel[movers, None, :] * times[None, :, None]  # (P, T, 2)
     p_n, t_n = fut.shape[:2]
-    fs, flat, fk, _ = _project(fut.reshape(-1, 2), a_seg, b_seg, s0_seg)
+    fs, flat, fk, _ = _project(fut.reshape(-1, 2), a_seg, b_seg, s0_seg)  # (P*T,)
     fs, flat, fk = fs.reshape(p_n, t_n), flat.reshape(p_n, t_n), fk.reshape(p_n, t_n)  # (P, T)
     frel = yaw[movers, None] - seg_heading[fk]  # (P, T)
     fhalf_lat = np.abs(ext[movers, 0, None] * np.sin(frel)) + np.abs(ext[movers, 1, None] * np.cos(frel))
@@ -532,6 +560,28 @@ def _actor_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_
     return out
 
 
+def _plan_nudge(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float, ex: float,
+                ey: float, hazard: Obstacle, cfg: ExpertConfig) -> float | None:
+    """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
+
+    Only for actors seen now (not predictions), standing or nearly so, close ahead, and not pedestrians (they
+    may step anywhere). The shifted corridor must be free of everything else, predictions included.
+    """
+    if (hazard.predicted or hazard.actor_id < 0 or hazard.reason == "pedestrian"
+            or hazard.actor_speed > cfg.nudge_max_actor_speed or hazard.gap > cfg.nudge_max_gap_m):
+        return None
+    need = ey + hazard.half_width + cfg.nudge_clearance + 0.1
+    options = [hazard.lateral + need, hazard.lateral - need]  # pass on its left / on its right
+    options = [o for o in sorted(options, key=abs) if abs(o) <= cfg.max_nudge_m]
+    for offset in options:
+        path = local_path(route, max(idx - 1, 0), i_end, offset)
+        blockers = [ob for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
+                    if ob.gap < hazard.end_s - s_ego + cfg.nudge_return_m + ex]
+        if not blockers:
+            return float(offset)
+    return None
+
+
 # ------------------------------------------------------------------------------------- planner
 class ExpertPlanner:
     """Stateful wrapper: keeps the memory and the PID controllers; step(gt) -> (control, decision)."""
@@ -547,19 +597,24 @@ class ExpertPlanner:
         decision, self.memory = decide(gt, self.route, self.memory, self.cfg)
         self.last_decision = decision
         e = gt.ego
-        path = self.path_ahead(decision.route_index)
+        path = self.path_ahead(decision.route_index, offset=decision.nudge_offset)
         control = self.follower.control(path, e.pose.x, e.pose.y, e.pose.yaw, max(e.speed, 0.0),
                                         decision.target_speed)
         return control, decision
 
-    def path_ahead(self, index: int, length: float = 30.0) -> np.ndarray:
-        """Route points from just behind `index` to `length` metres ahead, extended straight past the end. (K, 2)"""
+    def path_ahead(self, index: int, length: float = 30.0, offset: float = 0.0) -> np.ndarray:
+        """Route points from just behind `index` to `length` metres ahead, extended straight past the end,
+        shifted `offset` metres to the left (a nudge). (K, 2)"""
         r = self.route
         i0 = max(index - 1, 0)
         i1 = r.index_at(r.s[index] + length) + 1
         pts = r.xy[i0:i1 + 1]
+        heading = r.heading[i0:i1 + 1]
         if i1 >= len(r) - 1:
             h = r.heading[-1]
             ext = r.xy[-1] + np.outer(np.arange(1.0, length + 1.0, 2.0), [math.cos(h), math.sin(h)])
             pts = np.vstack([pts, ext])
+            heading = np.concatenate([heading, np.full(len(ext), h)])
+        if offset:
+            pts = pts + offset * np.stack([np.sin(heading), -np.cos(heading)], axis=1)
         return pts

@@ -196,7 +196,11 @@ class GlobalRoutePlanner:
         """LEFT / RIGHT / STRAIGHT for crossing a junction along `junction_edges` (consecutive graph edges)."""
         first = self._segments[self.graph.edges[junction_edges[0]]["seg"]]
         last = self._segments[self.graph.edges[junction_edges[-1]]["seg"]]
-        cv = _vec(prev_seg.exit.transform) if prev_seg is not None else _vec(first.entry.transform)
+        if prev_seg is not None:
+            cv = _vec(prev_seg.exit.transform)
+        else:  # the route starts inside the junction: use the lane that leads into it
+            before = first.entry.previous(2.0)
+            cv = _vec(before[0].transform) if before else _vec(first.entry.transform)
         nv = np.array([last.exit.transform.location.x - first.entry.transform.location.x,
                        last.exit.transform.location.y - first.entry.transform.location.y, 0.0])
         if np.linalg.norm(nv) < 1e-6:

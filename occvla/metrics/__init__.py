@@ -40,6 +40,7 @@ class OpenLoopMetrics:
         self._pred: list[np.ndarray] = []
         self._gt: list[np.ndarray] = []
         self._col: list[np.ndarray] = []
+        self._col_box: list[np.ndarray] = []
         self._meta_pred: list[str] = []
         self._meta_gt: list[str] = []
         self._vqa_pred: list[str] = []
@@ -47,8 +48,17 @@ class OpenLoopMetrics:
         self.occ = OccupancyIoU()
         self._has_occ = False
 
-    def add_trajectories(self, pred: Any, gt: Any, obstacle_bev: Any | None = None) -> None:
-        """pred, gt (B, 6, 2); obstacle_bev optional (B, X, Y) or (B, 6, X, Y) bool (Occ3D 0.4 m grid) for collisions."""
+    def add_trajectories(
+        self,
+        pred: Any,
+        gt: Any,
+        obstacle_bev: Any | None = None,
+        agent_boxes: Any | None = None,
+        agent_valid: Any | None = None,
+    ) -> None:
+        """pred, gt (B, 6, 2). Collisions (optional): ``obstacle_bev`` (B, X, Y) or (B, 6, X, Y) bool over the Occ3D
+        [-40, 40] m range at any pooling -> ``col_occ_*``; ``agent_boxes`` (B, 6, M, 5) + ``agent_valid`` (B, 6, M)
+        -> ``col_*``."""
         p, g = to_numpy(pred, np.float64), to_numpy(gt, np.float64)
         self._pred.append(p.reshape(-1, *p.shape[-2:]))
         self._gt.append(g.reshape(-1, *g.shape[-2:]))
@@ -57,6 +67,8 @@ class OpenLoopMetrics:
             x = bev.shape[-2]
             voxel = 80.0 / x  # the Occ3D [-40, 40] m range at whatever pooling
             self._col.append(collisions_with_occupancy(p, bev, voxel_size=voxel))
+        if agent_boxes is not None:
+            self._col_box.append(collisions_with_boxes(p, agent_boxes, agent_valid))
 
     def add_meta_actions(self, preds: list[str], refs: list[str]) -> None:
         self._meta_pred += list(preds)
@@ -75,8 +87,10 @@ class OpenLoopMetrics:
         out: dict[str, float] = {}
         if self._pred:
             out.update(l2_errors(np.concatenate(self._pred), np.concatenate(self._gt)))
+        if self._col_box:
+            out.update(collision_rates(np.concatenate(self._col_box)))
         if self._col:
-            out.update(collision_rates(np.concatenate(self._col)))
+            out.update({k.replace("col_", "col_occ_", 1): v for k, v in collision_rates(np.concatenate(self._col)).items()})
         if self._meta_pred:
             out.update(meta_action_accuracy(self._meta_pred, self._meta_gt))
         if self._vqa_pred:

@@ -12,6 +12,7 @@ from north; CARLA yaw is degrees from +x towards +y (south), i.e. also clockwise
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -79,6 +80,14 @@ NETCONVERT_OPTIONS: tuple[str, ...] = (
 )
 
 
+def _sumo_version() -> str:
+    """The installed eclipse-sumo version (part of the cache key: a new netconvert may convert differently)."""
+    try:
+        return importlib.metadata.version("eclipse-sumo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def find_netconvert() -> Path:
     """The netconvert binary: $SUMO_HOME/bin, the `sumo` package's bin, the venv's bin, then $PATH."""
     candidates = []
@@ -114,7 +123,7 @@ def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
     typemaps = _typemap_files()
     h = hashlib.sha256()
     h.update(xodr_path.read_bytes())
-    h.update("\0".join((_CACHE_VERSION, *NETCONVERT_OPTIONS)).encode())
+    h.update("\0".join((_CACHE_VERSION, _sumo_version(), *NETCONVERT_OPTIONS)).encode())
     for f in typemaps:
         h.update(f.read_bytes())
     out = cache_dir / f"{xodr_path.stem}-{h.hexdigest()[:16]}.net.xml"
@@ -139,16 +148,25 @@ def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
         "never",
     ]
     try:
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+        env = {**os.environ, "SUMO_HOME": str(sumo_home())}
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, env=env)
         if proc.returncode != 0 or os.path.getsize(tmp_name) == 0:
-            lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-            last = lines[-1] if lines else f"exit code {proc.returncode}"
-            raise NetConvertError(f"netconvert failed on {xodr_path}: {last}")
+            raise NetConvertError(f"netconvert failed on {xodr_path}: {_error_summary(proc)}")
         os.replace(tmp_name, out)
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return out
+
+
+def _error_summary(proc: subprocess.CompletedProcess) -> str:
+    """One line: netconvert's first error (the cause) and its last stderr line (where it gave up)."""
+    lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    last = lines[-1] if lines else f"exit code {proc.returncode}"
+    if errors and errors[0] != last:
+        return f"{errors[0]} ... {last}"
+    return last
 
 
 _LOCATION_RE = re.compile(r"<location\b[^>]*\bnetOffset=\"([-\d.eE+]+),([-\d.eE+]+)\"")

@@ -113,6 +113,16 @@ _WALKER_COLORS = np.array(
     np.float64,
 )
 
+_SUMO_OPTIONS: dict[str, str] = {
+    "--step-length": str(FIXED_DELTA_SECONDS),
+    "--no-step-log": "true",
+    "--no-warnings": "true",
+    "--duration-log.disable": "true",
+    "--collision.action": "none",  # the world detects the ego's collisions itself
+    "--time-to-teleport": "-1",  # no jumps; TrafficSim removes long-stuck NPCs away from the ego instead
+    "--ignore-route-errors": "true",
+    "--xml-validation": "never",
+}
 _SUMO_ERRORS = (libsumo.TraCIException, libsumo.FatalTraCIError)
 _LIVE: TrafficSim | None = None  # libsumo allows one simulation per process
 
@@ -124,7 +134,6 @@ class _Npc:
     type_id: str
     extent: tuple[float, float, float]
     color: tuple[float, float, float]
-    added_tick: int
 
 
 @dataclass
@@ -207,29 +216,9 @@ class TrafficSim:
         self.net_path = convert_network(Path(xodr_path), cache_dir)
         self.coords = SumoCoords.from_net_file(self.net_path)
         self._rng = np.random.default_rng(config.seed)
-        args = [
-            "sumo",
-            "-n",
-            str(self.net_path),
-            "--step-length",
-            str(FIXED_DELTA_SECONDS),
-            "--seed",
-            str(int(config.seed) % (2**31)),
-            "--no-step-log",
-            "true",
-            "--no-warnings",
-            "true",
-            "--duration-log.disable",
-            "true",
-            "--collision.action",
-            "none",  # the world detects ego collisions itself
-            "--time-to-teleport",
-            "-1",  # no jumps; TrafficSim removes long-stuck NPCs away from the ego
-            "--ignore-route-errors",
-            "true",
-            "--xml-validation",
-            "never",
-        ]
+        args = ["sumo", "-n", str(self.net_path), "--seed", str(int(config.seed) % (2**31))]
+        for key, value in _SUMO_OPTIONS.items():
+            args += [key, value]
         try:
             libsumo.start(args)
         except _SUMO_ERRORS as exc:
@@ -397,8 +386,14 @@ class TrafficSim:
 
     # ------------------------------------------------------------------ per tick
     def set_ego(self, pose: Pose, speed: float) -> None:
-        """Where the ego is (CARLA world frame, box-centre origin) and its speed; applied at the next step()."""
+        """Where the ego is (CARLA world frame, box-centre origin) and its speed; applied at the next step().
+
+        The first call adds the ego to SUMO (id 'ego', Lincoln MKZ size); later calls move it there
+        (moveToXY, keepRoute=2: any lane or off the road), so NPCs follow, brake behind and yield to it.
+        """
         self._check_open()
+        if not all(math.isfinite(v) for v in (pose.x, pose.y, pose.yaw, speed)):
+            raise TrafficError(f"ego pose/speed must be finite, got {pose!r}, speed={speed!r}")
         self._ego_pose = pose
         self._ego_speed = float(speed)
 
@@ -461,28 +456,27 @@ class TrafficSim:
         return None if self._ego_pose is None else np.array([self._ego_pose.x, self._ego_pose.y])
 
     def _maintain(self, initial: bool) -> None:
+        """Every 0.5 s: drop NPCs outside the radius and long-stuck ones, extend routes, top up."""
         ego = self._ego_xy()
         if not initial:
             r2 = self.config.radius**2
             for vid, res in libsumo.vehicle.getAllSubscriptionResults().items():
                 if vid not in self._vehicles:
                     continue
-                if ego is None:
-                    d2 = 0.0
-                else:
+                d2 = math.inf
+                if ego is not None:
                     x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                     d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
                 stuck = res[libsumo.VAR_WAITING_TIME] > _STUCK_SECONDS and d2 > _STUCK_KEEP_NEAR_EGO**2
-                if d2 > r2 or stuck:
+                if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
                 for pid, res in libsumo.person.getAllSubscriptionResults().items():
                     if pid in self._walkers:
                         x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                         if (x - ego[0]) ** 2 + (y - ego[1]) ** 2 > r2:
-                            libsumo.person.unsubscribe(
-                                pid
-                            )  # libsumo errors forever on a removed subscribed id
+                            # libsumo errors on every later step for a removed id still subscribed
+                            libsumo.person.unsubscribe(pid)
                             libsumo.person.remove(pid)
                             del self._walkers[pid]
         self._drop_stale_pending()
@@ -497,7 +491,8 @@ class TrafficSim:
 
     def _remove_vehicle(self, vid: str) -> None:
         if vid not in self._pending:
-            libsumo.vehicle.unsubscribe(vid)  # libsumo errors forever on a removed subscribed id
+            # libsumo errors on every later step for a removed id still subscribed
+            libsumo.vehicle.unsubscribe(vid)
         libsumo.vehicle.remove(vid)
         self._pending.pop(vid, None)
         del self._vehicles[vid]
@@ -515,10 +510,8 @@ class TrafficSim:
                 continue
             tail = self._random_walk(route[-1], _ROUTE_HOPS)
             if len(tail) > 1:
-                try:
+                with contextlib.suppress(libsumo.TraCIException):  # e.g. mid lane change onto another edge
                     libsumo.vehicle.setRoute(vid, list(route[idx:]) + tail[1:])
-                except libsumo.TraCIException:
-                    pass
 
     def _candidates(self, xy: np.ndarray, initial: bool) -> np.ndarray:
         """Spawn-point indices allowed now, in the order to try them (shuffled within each tier).
@@ -566,7 +559,6 @@ class TrafficSim:
             type_id,
             DEFAULT_EXTENTS[vclass],
             tuple(float(c) for c in np.clip(color, 0.0, 1.0)),
-            self._tick,
         )
         self._next_id += 1
         return npc
@@ -596,7 +588,7 @@ class TrafficSim:
             np.array([r[libsumo.VAR_POSITION3D][:2] for r, _ in subs]).reshape(-1, 2)
         )
         yaw = np.radians(np.array([r[libsumo.VAR_ANGLE] for r, _ in subs]) - 90.0)  # (M,) CARLA yaw
-        length = np.array([2.0 * n.extent[0] for _, n in subs])  # (M,)
+        length = np.array([2.0 * npc.extent[0] for _, npc in subs])  # (M,)
         rear = front - length[:, None] * np.stack([np.cos(yaw), np.sin(yaw)], axis=1)
         live = np.concatenate([front, rear])  # (2M, 2) both bumpers of live NPC vehicles
         if self._ego_pose is not None:
@@ -681,8 +673,12 @@ class TrafficSim:
             pid = f"ped{npc.id}"
             try:
                 libsumo.person.add(pid, edge, float(pos[p]), typeID=_WALKER_TYPE)
+            except libsumo.TraCIException:
+                continue
+            try:
                 libsumo.person.appendWalkingStage(pid, edges, arrival)
             except libsumo.TraCIException:
+                libsumo.person.remove(pid)
                 continue
             self._walkers[pid] = npc
 
@@ -735,21 +731,21 @@ class TrafficSim:
         return out
 
     def traffic_lights(self) -> list[TrafficLightState]:
-        """One head per signalised incoming approach, ids stable for the town (0..K-1)."""
+        """One head per signalised incoming approach (SUMO tls links grouped by incoming edge).
+
+        Ids are stable for the town (0..K-1, sorted by SUMO tls id then edge id). The state is that of the
+        approach's straight-on links when it has any (else of all its links): Green if any may go, else
+        Yellow, else Red ('Off' only when every shown link is off). The stop line spans the approach's
+        lanes where they end at the junction; the pole stands 1 m right of the rightmost lane, 1 m before.
+        """
         self._check_open()
         states = {tls: libsumo.trafficlight.getRedYellowGreenState(tls) for tls in self._tls_ids}
         out = []
         for a in self._approaches:
             s = states[a.tls]
-            chars = {s[i] for i in a.state_idx if i < len(s)}
-            if chars & {"G", "g"}:
-                st = "Green"
-            elif chars & {"y", "Y"}:
-                st = "Yellow"
-            elif chars and chars <= {"o", "O"}:
-                st = "Off"
-            else:
-                st = "Red"
+            shown = {_SIGNAL_TO_STATE.get(s[i], "Red") for i in a.state_idx if i < len(s)}
+            # a head shows Green if any of its shown links may go, then Yellow; Off only if all are off
+            st = next((k for k in ("Green", "Yellow", "Red") if k in shown), "Off" if shown else "Red")
             out.append(
                 TrafficLightState(
                     id=a.id,

@@ -139,10 +139,15 @@ def test_text_metrics() -> None:
 
 def test_open_loop_accumulator() -> None:
     m = OpenLoopMetrics()
-    m.add_trajectories(STRAIGHT[None] + [1.0, 0.0], STRAIGHT[None], obstacle_bev=np.zeros((1, 50, 50), bool))
+    agent = np.zeros((1, 6, 1, 5))
+    agent[0, :, 0] = [10.0, 0.0, 4.0, 2.0, 0.0]
+    m.add_trajectories(STRAIGHT[None] + [1.0, 0.0], STRAIGHT[None], obstacle_bev=np.zeros((1, 50, 50), bool),
+                       agent_boxes=agent, agent_valid=np.ones((1, 6, 1), bool))
     m.add_meta_actions(["keep lane, keep speed"], ["keep lane, keep speed"])
     m.add_occupancy(np.zeros((1, 2, 2, 2), int) + 17, np.zeros((1, 2, 2, 2), int) + 17)
     m.add_vqa(["yes"], ["yes"])
     r = m.compute()
-    assert r["l2_uniad_3s"] == pytest.approx(1.0) and r["col_stp3_avg"] == 0.0
+    assert r["l2_uniad_3s"] == pytest.approx(1.0) and r["col_occ_stp3_avg"] == 0.0
+    # planned x = 3.5, 6, .., 16 m (box +-2.45 m): the agent spanning 8..12 m is hit at x = 6, 8.5, 11, 13.5
+    assert (r["col_uniad_1s"], r["col_uniad_2s"], r["col_uniad_3s"]) == (1.0, 1.0, 0.0)
     assert r["meta_exact"] == 1.0 and r["vqa_accuracy"] == 1.0 and np.isnan(r["occ_miou"])

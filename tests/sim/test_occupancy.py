@@ -140,6 +140,42 @@ def test_thin_pole_pedestrian_and_building_at_the_edge():
     assert occupied(sem, OCC["pedestrian"]) == block(range(75, 76), range(99, 100), range(3, 7))
 
 
+PROP_IDS = (0, 1, 2, 3, 5, 8)  # not car (4): the actors are cars
+
+
+def test_random_rotated_boxes_match_a_brute_force_inside_test():
+    """Every voxel whose centre lies in a box (checked in the box's own CARLA frame) and no other."""
+    rng = np.random.default_rng(3)
+    ego = Pose(float(rng.uniform(-5, 5)), float(rng.uniform(-5, 5)), 0.3, float(rng.uniform(0, 360)))
+    gx, gy = np.meshgrid(np.arange(4) * 15.0 - 22.5, np.arange(3) * 15.0 - 15.0, indexing="ij")
+    n = gx.size  # 12 boxes, one class each, far enough apart never to overlap
+    ctr = np.column_stack([gx.ravel() + rng.uniform(-1, 1, n), gy.ravel() + rng.uniform(-1, 1, n),
+                           rng.uniform(0.8, 3.0, n)])
+    half = rng.uniform([0.5, 0.5, 0.5], [4.0, 4.0, 2.0], (n, 3))
+    yaw = rng.uniform(-180, 180, n)
+    props = BoxSet(ctr[:6].astype(np.float32), half[:6].astype(np.float32), yaw[:6].astype(np.float32),
+                   np.array(PROP_IDS, np.uint8))
+    actors = [ActorState(i, "x", "vehicle", "car", ctr[i, 0], ctr[i, 1], ctr[i, 2] - half[i, 2], yaw[i],
+                         tuple(half[i])) for i in range(6, n)]
+    scene = make_scene(np.full((200, 200), FREE, np.uint8), props)  # no ground: only boxes
+    b = OccupancyBuilder(scene)
+    sem = b.semantics(ego, actors)
+    spec = OccGridSpec()
+    centres = np.stack(np.meshgrid(spec.centres(0), spec.centres(1), spec.centres(2), indexing="ij"), -1)
+    world = ego_to_world(centres, ego)  # (200, 200, 16, 3)
+    for m in range(n):
+        d = world - ctr[m]
+        cy, sy = np.cos(np.radians(yaw[m])), np.sin(np.radians(yaw[m]))
+        fwd, right = d[..., 0] * cy + d[..., 1] * sy, -d[..., 0] * sy + d[..., 1] * cy
+        inside = (np.abs(fwd) <= half[m, 0]) & (np.abs(right) <= half[m, 1]) & (np.abs(d[..., 2]) <= half[m, 2])
+        got = sem == (PROP_IDS[m] if m < 6 else OCC["car"])
+        if m >= 6:  # all actors are cars: compare within this box's neighbourhood
+            near = np.linalg.norm(world[..., :2] - ctr[m, :2], axis=-1) < 7.0
+            got &= near
+        assert inside.sum() > 0
+        assert np.array_equal(got, inside), f"box {m}: {int((got != inside).sum())} voxels differ"
+
+
 # ---------------------------------------------------------------- masks
 WALL_X = 10.0  # ego-frame x of the wall's front face; the wall spans the whole grid width
 

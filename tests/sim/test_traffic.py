@@ -241,7 +241,7 @@ def test_set_and_freeze_traffic_lights(cache_dir: Path) -> None:
 
 # ----------------------------------------------------------------------------- NPCs
 @needs_town01
-def test_npcs_stop_behind_a_parked_ego(cache_dir: Path) -> None:
+def test_npcs_stop_behind_a_parked_ego(cache_dir: Path, town01_map: carla.Map) -> None:
     ego = ROUTE0_START
     yaw = math.radians(ego.yaw)
     fwd = np.array([math.cos(yaw), math.sin(yaw)])
@@ -261,7 +261,19 @@ def test_npcs_stop_behind_a_parked_ego(cache_dir: Path) -> None:
                 gap = -(rel @ fwd) - EGO_EXTENT[0] - a.extent[0]
                 if same_dir and abs(rel @ right) < 1.0 and 0.0 < gap < 5.0 and a.speed < 0.1:
                     queued = True
+        final = ts.actors()
     assert queued, "no NPC stopped behind the parked ego within 60 s"
+    # NPC boxes sit on their lanes, heading along them (checks the front-bumper -> centre and angle maps)
+    on_lane = 0
+    for a in final:
+        wp = town01_map.get_waypoint(carla.Location(a.x, a.y, 0.0), project_to_road=True)
+        if wp.is_junction or a.vclass == "bicycle":  # turning, or riding at the lane's edge
+            continue
+        loc = wp.transform.location
+        dyaw = (wp.transform.rotation.yaw - a.yaw + 180.0) % 360.0 - 180.0
+        assert math.hypot(loc.x - a.x, loc.y - a.y) < 0.6 and abs(dyaw) < 10.0, (a, wp.transform)
+        on_lane += 1
+    assert on_lane >= 10
 
 
 def test_determinism_counts_and_classes(cache_dir: Path) -> None:
@@ -347,6 +359,8 @@ def test_single_live_instance_and_restart(cache_dir: Path) -> None:
         for _ in range(40):
             second.step()
         assert second.actors()
+        with pytest.raises(TrafficError, match="ego pose/speed must be finite"):
+            second.set_ego(Pose(float("nan"), 0.0, 0.0, 0.0), 0.0)
     with pytest.raises(TrafficError, match="vehicles must be an int >= 0"):
         TrafficSim(town, TrafficConfig(vehicles=-1), cache_dir)
     with pytest.raises(TrafficError, match="radius must be > 0"):

@@ -26,6 +26,7 @@ _SHADERS = Path(__file__).with_name("shaders")
 CAMERA_KINDS = ("rgb", "depth", "semantic_segmentation")
 SKY_CLASS = 17  # Occ3D 'free': what the semantic output holds where a pixel sees the sky
 _BULB = {"Red": 0.0, "Yellow": 1.0, "Green": 2.0}  # other states ('Off', 'Unknown') light no bulb
+_SKY_VERTICES = 16 * 9 * 6  # GRID_X * GRID_Y quads in sky.vert
 _CMD_WORDS = 5  # moderngl's indirect command stride is 20 bytes: (count, instances, first, base_instance, pad)
 
 
@@ -200,9 +201,10 @@ class Renderer:
     _SOURCES = {"scene": ("scene.vert", "surface.frag"), "actor": ("actor.vert", "surface.frag"),
                 "sky": ("sky.vert", "sky.frag"), "rain": ("rain.vert", "rain.frag")}
 
-    def _program(self, kind: str, aux: bool, night: bool) -> moderngl.Program:
-        """Compile (once) one shader variant: AUX adds the depth/class target, NIGHT the light loops."""
-        key = (kind, aux, night)
+    def _program(self, kind: str, aux: bool, night: bool, gloss: bool) -> moderngl.Program:
+        """Compile (once) one shader variant: AUX adds the depth/class target, NIGHT the light loops,
+        GLOSS per-pixel reflections (wet weather). Variants keep llvmpipe from paying for unused features."""
+        key = (kind, aux, night, gloss)
         if key not in self._progs:
             vert, frag = self._SOURCES[kind]
             head = "#version 330 core\n"
@@ -211,8 +213,11 @@ class Renderer:
             if night:
                 head += f"#define NIGHT 1\n#define N_POINT {self.config.max_point_lights}\n"
                 head += f"#define N_SPOT {self.config.max_spot_lights}\n"
+            if gloss:
+                head += "#define GLOSS 1\n"
             head += _source("common.glsl") + "\n"
-            prog = self.ctx.program(vertex_shader=head + _source(vert), fragment_shader=head + _source(frag))
+            vs = head + (_source("surface_vs.glsl") + "\n" if kind in ("scene", "actor") else "") + _source(vert)
+            prog = self.ctx.program(vertex_shader=vs, fragment_shader=head + _source(frag))
             if "Frame" in prog:
                 prog["Frame"].binding = 0
             if "u_noise" in prog:
@@ -220,10 +225,11 @@ class Renderer:
             self._progs[key] = prog
         return self._progs[key]
 
-    def _vao(self, kind: str, aux: bool, night: bool) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        key = (kind, aux, night)
+    def _vao(self, kind: str, aux: bool = False, night: bool = False, gloss: bool = False
+             ) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        key = (kind, aux, night, gloss)
         if key not in self._vaos:
-            prog = self._program(kind, aux, night)
+            prog = self._program(kind, aux, night, gloss)
             if kind == "scene":
                 content = [(self._scene_vbo, "3f 3f 3f 1f", "in_pos", "in_nrm", "in_col", "in_sem")]
             elif kind == "actor":
@@ -265,9 +271,9 @@ class Renderer:
         self._inst_vbo = None
         self._actor_cmds = ctx.buffer(reserve=len(self._templates) * _CMD_WORDS * 4)
         self._ensure_instances(256)
-        for aux in (False, True):  # compile the day variants up front; night ones on first use
+        for aux in (False, True):  # compile the dry-day variants up front; others on first use
             for kind in ("scene", "actor", "sky"):
-                self._program(kind, aux, False)
+                self._program(kind, aux, False, False)
 
     def _ensure_instances(self, n: int) -> None:
         if n <= self._inst_capacity:
@@ -356,7 +362,10 @@ class Renderer:
         u[4, :3] = atm.zenith
         u[5, :3] = atm.horizon
         u[6] = (*atm.sun_glow, atm.sun_disk)
-        u[7] = (*atm.fog_col, atm.fog_k)
+        # surfaces blend haze and fog towards one colour, weighted by their extinctions
+        wsum = atm.haze_k + atm.fog_k
+        fog_rgb = (atm.haze_k * atm.haze_col + atm.fog_k * atm.fog_col) / wsum if wsum > 0 else atm.fog_col
+        u[7] = (*fog_rgb, atm.fog_k)
         u[8] = (*atm.haze_col, atm.haze_k)
         u[9] = (atm.fog_start, atm.fog_falloff, ego.z, atm.lights_on)
         u[10] = (atm.wet, atm.puddles, atm.cloudiness, (frame % 100000) * 0.0005)
@@ -438,6 +447,7 @@ class Renderer:
         need_aux = [want_depth or want_semantic or c.kind != "rgb" for c in self.cameras]
 
         night = atm.lights_on > 0.0
+        gloss = atm.wet > 0.0 or atm.puddles > 0.0
         self._ubo.bind_to_uniform_block(0)
         self._noise.use(0)
         for i, cam in enumerate(self.cameras):
@@ -449,21 +459,21 @@ class Renderer:
             pos = tuple(float(v) for v in c2w[:3, 3])
             fwd = tuple(float(v) for v in c2w[:3, 0])
             if counts[i]:
-                prog, vao = self._vao("scene", aux, night)
+                prog, vao = self._vao("scene", aux, night, gloss)
                 prog["u_vp"].write(vp_bytes)
                 _set(prog, u_cam_pos=pos, u_cam_fwd=fwd)
                 vao.render_indirect(self._scene_cmds, moderngl.TRIANGLES, count=counts[i], first=firsts[i])
             if n_actor_cmds:
-                prog, vao = self._vao("actor", aux, night)
+                prog, vao = self._vao("actor", aux, night, gloss)
                 prog["u_vp"].write(vp_bytes)
                 _set(prog, u_cam_pos=pos, u_cam_fwd=fwd)
                 vao.render_indirect(self._actor_cmds, moderngl.TRIANGLES, count=n_actor_cmds)
-            prog, vao = self._vao("sky", aux, False)
+            prog, vao = self._vao("sky", aux)
             tx = cam.width / (2.0 * cam.focal)
             ty = cam.height / (2.0 * cam.focal)
             _set(prog, u_cam_fwd=fwd, u_cam_pos=pos, u_ray_x=tuple(float(v) for v in c2w[:3, 1] * tx),
                  u_ray_y=tuple(float(v) for v in -c2w[:3, 2] * ty))
-            vao.render(moderngl.TRIANGLES, vertices=3)
+            vao.render(moderngl.TRIANGLES, vertices=_SKY_VERTICES)
             if atm.rain > 0.0 and cam.kind == "rgb":
                 self._draw_rain(i, cam, atm, frame)
 
@@ -477,7 +487,7 @@ class Renderer:
         ctx.disable(moderngl.DEPTH_TEST)
         ctx.enable(moderngl.BLEND)
         ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE
-        prog, vao = self._vao("rain", False, False)
+        prog, vao = self._vao("rain")
         prog["u_seed"].value = (frame * 2654435761 + i * 40503 + 12345) % (1 << 32)
         prog["u_len"].value = 0.12 + 0.08 * atm.rain
         slant = 0.5 * atm.wind

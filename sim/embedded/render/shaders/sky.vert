@@ -6,6 +6,8 @@ uniform vec3 u_ray_y;   // -camera up * tan(half fov y) (GL y is mirrored, see m
 out vec3 v_ray;
 out vec3 v_sky;
 out float v_fog;        // fog transmittance to the horizon along this ray
+out float v_sun;        // cos of the angle to the sun (gates the per-pixel disk)
+out vec3 v_cloud;       // cloud-layer texture uv (xy), fade-in above the horizon (z)
 const int GRID_X = 16;
 const int GRID_Y = 9;
 void main() {
@@ -17,6 +19,8 @@ void main() {
     v_ray = u_cam_fwd + p.x * u_ray_x + p.y * u_ray_y;
     vec3 d = normalize(v_ray);
     v_sky = sky_base(d);
+    v_sun = dot(d, sun_dir.xyz);
+    v_cloud = vec3(d.xy / (max(d.z, 0.0) + 0.08) * 0.12 + vec2(wet_par.w, 0.0), smoothstep(0.0, 0.12, d.z));
     v_fog = fog_transmittance(FAR_DEPTH, fog_height_factor(u_cam_pos.z + d.z * FAR_DEPTH));
     gl_Position = vec4(p, 1.0, 1.0);
 }

@@ -1,0 +1,1 @@
+"""Training machinery behind ``occvla-train`` (entry point: occvla/train.py)."""

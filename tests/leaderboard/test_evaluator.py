@@ -1,0 +1,121 @@
+"""Closed-loop runs of leaderboard/run.py on the embedded simulator (tiny routes on the built-in town)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from leaderboard.run import main
+from tests.leaderboard.conftest import CRASHING_AGENT, SHORT, SLOW_AGENT, STRAIGHT, route_xml
+
+# Every key of the official leaderboard results JSON (leaderboard 2.0 statistics manager).
+TOP_KEYS = {"_checkpoint", "entry_status", "eligible", "sensors", "values", "labels"}
+CHECKPOINT_KEYS = {"global_record", "progress", "records"}
+RECORD_KEYS = {"index", "route_id", "status", "num_infractions", "infractions", "scores", "meta"}
+INFRACTION_KEYS = {"collisions_layout", "collisions_pedestrian", "collisions_vehicle", "red_light", "stop_infraction",
+                   "outside_route_lanes", "min_speed_infractions", "yield_emergency_vehicle_infractions",
+                   "scenario_timeouts", "route_dev", "vehicle_blocked", "route_timeout"}
+GLOBAL_KEYS = {"index", "route_id", "status", "infractions", "scores_mean", "scores_std_dev", "meta"}
+
+
+def run(tmp_path: Path, agent: Path | str, routes: Path | str, *extra: str, checkpoint: str = "res.json") -> int:
+    return main(["--agent", str(agent), "--routes", str(routes), "--checkpoint", str(tmp_path / checkpoint),
+                 "--debug-checkpoint", str(tmp_path / "live.txt"), "--vehicles", "3", "--walkers", "0",
+                 "--no-progress", *extra])
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path) -> Path:
+    p = tmp_path / "routes.xml"
+    p.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT)]))
+    return p
+
+
+def test_carla_contract_agent_runs_unchanged(tmp_path, slow_agent_file, routes_file):
+    assert run(tmp_path, slow_agent_file, routes_file) == 0
+    data = json.loads((tmp_path / "res.json").read_text())
+    assert set(data) == TOP_KEYS
+    ck = data["_checkpoint"]
+    assert set(ck) == CHECKPOINT_KEYS and ck["progress"] == [2, 2]
+    assert set(ck["global_record"]) == GLOBAL_KEYS
+    assert set(ck["global_record"]["infractions"]) == INFRACTION_KEYS
+    assert set(ck["global_record"]["meta"]) == {"total_length", "duration_game", "duration_system", "exceptions"}
+    assert len(data["values"]) == len(data["labels"]) == 15
+    assert data["entry_status"] == "Finished" and data["eligible"] is True
+    assert data["sensors"] == ["carla_camera", "carla_imu", "carla_gnss", "carla_speedometer"]
+    assert [r["route_id"] for r in ck["records"]] == ["RouteScenario_1_rep0", "RouteScenario_2_rep0"]
+    for r in ck["records"]:
+        assert set(r) == RECORD_KEYS and set(r["infractions"]) == INFRACTION_KEYS
+        assert set(r["scores"]) == {"score_route", "score_penalty", "score_composed"}
+        assert set(r["meta"]) == {"route_length", "duration_game", "duration_system"}
+        assert r["scores"]["score_route"] == 100.0  # drove the straight route to its end
+        assert r["status"] in ("Perfect", "Completed")
+        assert not any(r["infractions"][k] for k in INFRACTION_KEYS - {"min_speed_infractions"})
+    assert ck["records"][0]["meta"]["route_length"] == pytest.approx(30.0, abs=1.5)
+    report = tmp_path / "res_report.md"
+    assert report.exists() and "RouteScenario_2_rep0" in report.read_text()
+    assert (tmp_path / "res_report" / "RouteScenario_1_rep0.png").stat().st_size > 10_000
+
+
+def test_crashing_agent_fails_only_its_own_route(tmp_path):
+    agent = tmp_path / "crash_agent.py"
+    agent.write_text(CRASHING_AGENT)
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)]))
+    assert run(tmp_path, agent, routes) == 0
+    data = json.loads((tmp_path / "res.json").read_text())
+    status = [r["status"] for r in data["_checkpoint"]["records"]]
+    assert status[1] == "Failed - Agent crashed"
+    assert status[0] in ("Perfect", "Completed") and status[2] in ("Perfect", "Completed")
+    assert data["entry_status"] == "Finished"
+    g = data["_checkpoint"]["global_record"]
+    assert g["meta"]["exceptions"] == [["RouteScenario_2_rep0", 1, "Failed - Agent crashed"]]
+
+
+def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, routes_file, capsys):
+    assert run(tmp_path, slow_agent_file, routes_file, "--routes-subset", "1") == 0
+    kept = (tmp_path / "res.json").read_bytes()
+    capsys.readouterr()
+
+    def error_line(*args: str, agent=slow_agent_file, routes=routes_file) -> str:
+        assert run(tmp_path, agent, routes, *args) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and err[0].startswith("error: "), err
+        assert (tmp_path / "res.json").read_bytes() == kept
+        return err[0]
+
+    assert "does not exist" in error_line(routes=tmp_path / "missing.xml")
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<routes><route id='0' town='OccTown01'>")
+    assert "not valid XML" in error_line(routes=bad)
+    unknown = tmp_path / "unknown.xml"
+    unknown.write_text(route_xml([("0", "Town99", STRAIGHT)]))
+    assert "Town99" in error_line(routes=unknown)
+    no_entry = tmp_path / "no_entry.py"
+    no_entry.write_text(SLOW_AGENT.replace("def get_entry_point", "def entry_point"))
+    assert "get_entry_point" in error_line(agent=no_entry)
+    assert "route subset" in error_line("--routes-subset", "9")
+    from leaderboard.registry import REGISTERED_AGENTS
+
+    if not REGISTERED_AGENTS["occvla"][1].exists():
+        assert "agent 'occvla' is not available" in error_line(agent="occvla")
+
+    # Sensors failing validation on the 2nd route: it fails as the leaderboard's, the run stops there and the
+    # route finished before it keeps its record.
+    bad_sensors = tmp_path / "bad_sensors.py"
+    bad_sensors.write_text(SLOW_AGENT.replace(
+        "        return [", "        far = self._global_plan_world_coord[-1][0].location.y < 232.0\n        return [").replace(
+        "'x': 1.3, 'y': 0.0, 'z': 2.3", "'x': 4.0 if far else 1.3, 'y': 0.0, 'z': 2.3"))
+    three = tmp_path / "three.xml"
+    three.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)]))
+    assert run(tmp_path, bad_sensors, three, checkpoint="rejected.json") == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "Max allowed radius" in ln]
+    assert len(err) == 1
+    data = json.loads((tmp_path / "rejected.json").read_text())
+    recs = data["_checkpoint"]["records"]
+    assert [r["route_id"] for r in recs] == ["RouteScenario_1_rep0", "RouteScenario_2_rep0"]
+    assert recs[0]["scores"]["score_route"] == 100.0
+    assert recs[1]["status"] == "Failed - Agent's sensors were invalid"
+    assert data["entry_status"] == "Rejected" and data["_checkpoint"]["progress"] == [2, 3]
