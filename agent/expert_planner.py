@@ -270,6 +270,10 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt)
     margin = cfg.nudge_clearance if nudging else None
     obstacles += _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin)
+    if nudging:
+        contact = sweep_clear(gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg)
+        if contact is not None:
+            obstacles.append(Obstacle(contact - 0.3, 0.0, 0.0, 0.0, "nudge_blocked"))
 
     target, reason, hazard = cruise, cruise_reason, None
     for ob in obstacles:
@@ -565,21 +569,86 @@ def _plan_nudge(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: 
     """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
 
     Only for actors seen now (not predictions), standing or nearly so, close ahead, and not pedestrians (they
-    may step anywhere). The shifted corridor must be free of everything else, predictions included.
+    may step anywhere). The shifted corridor must be free of everything else, predictions included, and a
+    kinematic rollout along it (the ego's swept box, corners included) must touch nobody.
     """
     if (hazard.predicted or hazard.actor_id < 0 or hazard.reason == "pedestrian"
             or hazard.actor_speed > cfg.nudge_max_actor_speed or hazard.gap > cfg.nudge_max_gap_m):
         return None
     need = ey + hazard.half_width + cfg.nudge_clearance + 0.1
-    options = [hazard.lateral + need, hazard.lateral - need]  # pass on its left / on its right
-    options = [o for o in sorted(options, key=abs) if abs(o) <= cfg.max_nudge_m]
-    for offset in options:
+    candidates: list[float] = []
+    for side in (1.0, -1.0):  # pass on its left / on its right, from just enough to the largest nudge
+        base = hazard.lateral + side * need
+        candidates += [base + side * k * 0.15 for k in range(int(2 * cfg.max_nudge_m / 0.15) + 1)]
+    candidates = sorted({round(o, 3) for o in candidates
+                         if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0}, key=abs)
+    pass_s = hazard.end_s + ex + cfg.nudge_return_m
+    for offset in candidates:
         path = local_path(route, max(idx - 1, 0), i_end, offset)
         blockers = [ob for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
-                    if ob.gap < hazard.end_s - s_ego + cfg.nudge_return_m + ex]
-        if not blockers:
+                    if ob.gap < pass_s - s_ego]
+        if not blockers and sweep_clear(gt, route, idx, offset, pass_s, cfg) is None:
             return float(offset)
     return None
+
+
+def sweep_clear(gt: GroundTruth, route: RoutePlan, idx: int, offset: float, until_s: float,
+                cfg: ExpertConfig) -> float | None:
+    """Roll the ego out along the (shifted) route at nudge speed with the real lateral controller and check its
+    box (inflated by the nudge clearance) against every actor (moving ones at constant velocity).
+
+    Returns None when the sweep is clear, else the distance travelled before the first contact.
+    """
+    ego = gt.ego
+    p = ego.pose
+    ex, ey = float(ego.extent[0]) + 0.2, float(ego.extent[1]) + cfg.nudge_clearance
+    near = [a for a in gt.actors if abs(a.x - p.x) < 30.0 and abs(a.y - p.y) < 30.0]
+    if not near:
+        return None
+    boxes = np.array([[a.x, a.y, a.extent[0], a.extent[1], math.radians(a.yaw)] for a in near])  # (M, 5)
+    vel = np.array([[a.vx, a.vy] for a in near])  # (M, 2)
+    i1 = route.index_at(until_s + 10.0) + 1
+    path = local_path(route, max(idx - 1, 0), i1, offset)
+    pts = np.vstack([path.a, path.b[-1:]])  # (K+1, 2)
+    follower = RouteFollower(cfg.lateral)
+    x, y, yaw = p.x, p.y, math.radians(p.yaw)
+    speed, dt = cfg.nudge_speed, 0.2
+    wheel_max = math.radians(cfg.lateral.max_steer_deg)
+    travelled = 0.0
+    s_start = route.s[idx]
+    for step in range(int(min(12.0, (until_s - s_start + 2.0) / speed) / dt) + 1):
+        t = step * dt
+        cur = boxes.copy()
+        cur[:, :2] += vel * t
+        if _box_overlap((x, y, ex, ey, yaw), cur).any():
+            return travelled
+        steer = follower.steer(pts, x, y, math.degrees(yaw), speed)
+        yaw += speed * math.tan(steer * wheel_max) / cfg.lateral.wheelbase * dt
+        x += speed * math.cos(yaw) * dt
+        y += speed * math.sin(yaw) * dt
+        travelled += speed * dt
+    return None
+
+
+def _box_overlap(box: tuple[float, float, float, float, float], others: np.ndarray) -> np.ndarray:
+    """Separating-axis test of one 2D box (x, y, half_x, half_y, yaw rad) against M boxes (M, 5). (M,) bool."""
+    def corners(b: np.ndarray) -> np.ndarray:  # (M, 5) -> (M, 4, 2)
+        c, s = np.cos(b[:, 4]), np.sin(b[:, 4])
+        sx = np.array([1.0, 1.0, -1.0, -1.0])[None] * b[:, 2:3]
+        sy = np.array([1.0, -1.0, -1.0, 1.0])[None] * b[:, 3:4]
+        return np.stack([b[:, :1] + sx * c[:, None] - sy * s[:, None],
+                         b[:, 1:2] + sx * s[:, None] + sy * c[:, None]], axis=-1)
+
+    m = len(others)
+    a = corners(np.asarray([box], np.float64))[0]  # (4, 2)
+    o = corners(others)  # (M, 4, 2)
+    yaws = np.concatenate([np.full((m, 1), box[4]), others[:, 4:5]], axis=1)  # (M, 2)
+    axes = np.concatenate([np.stack([np.cos(yaws), np.sin(yaws)], -1),
+                           np.stack([-np.sin(yaws), np.cos(yaws)], -1)], axis=1)  # (M, 4, 2)
+    pa = np.einsum("kd,mad->mak", a, axes)  # (M, 4 axes, 4 corners)
+    po = np.einsum("mkd,mad->mak", o, axes)
+    separated = (pa.max(-1) < po.min(-1)) | (po.max(-1) < pa.min(-1))
+    return ~separated.any(-1)
 
 
 # ------------------------------------------------------------------------------------- planner

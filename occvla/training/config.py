@@ -59,6 +59,7 @@ class TrainSection:
     name: str = "stage2_joint"
     stage: int = 2
     steps: int = 1000
+    stop_at: Optional[int] = None  # end this invocation at this step (checkpointed); resume=true continues
     batch_size: int = 4
     lr: float = 3e-4
     weight_decay: float = 0.01

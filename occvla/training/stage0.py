@@ -86,7 +86,7 @@ def train_stage0(cfg: Any, run_dir: Path) -> dict[str, float]:
         opt.step()
         sched.step()
         step += 1
-        vals = {"loss": float(out["loss"]), "rec_loss": float(out["rec_loss"]), "vq_loss": float(out["vq_loss"]),
+        vals = {"loss": float(out["loss"].detach()), "rec_loss": float(out["rec_loss"]), "vq_loss": float(out["vq_loss"]),
                 "perplexity": float(out["perplexity"]), "lr": sched.get_last_lr()[0]}
         bar.update(1)
         bar.set_postfix(loss=f"{vals['loss']:.3f}", ppl=f"{vals['perplexity']:.1f}")

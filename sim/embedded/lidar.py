@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sim.embedded.occupancy import OccGridSpec
 
 _SEGMENT = 16  # voxels gathered per ray per step of the scan loop (two 64-bit words of bools: see _cast)
+_TRIE_BLOCKS = 3  # the first 2 * _SEGMENT steps of all rays are merged into a prefix tree (observed_mask)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,28 @@ class LidarModel:
         self._blocks = np.ascontiguousarray(trav.reshape(n_rays, n_seg, _SEGMENT).transpose(1, 0, 2))  # (n_seg, R, S)
         self._t_in = t_in.astype(np.float16)  # (R, n_seg * S) entry distance of each step, metres
         self._occ = np.empty(self.n_vox + 1, bool)  # reused: occupied flags + an always-occupied sentinel
+        self._build_trie(trav, min(_TRIE_BLOCKS, n_seg) * _SEGMENT)
+
+    def _build_trie(self, trav: np.ndarray, depth: int) -> None:
+        """Merge the rays' first `depth` steps into a prefix tree: near the sensor dozens of rays cross the same
+        voxels in the same order, and one node per distinct prefix decides their visibility once."""
+        base = self.n_vox + 1
+        parents, voxels, levels = [], [], []
+        prev = np.full(len(trav), -1, np.int64)  # each ray's node at the previous level (-1: the root)
+        start = 0
+        for level in range(depth):
+            key = (prev + 1) * base + trav[:, level]
+            uniq, inv = np.unique(key, return_inverse=True)
+            parents.append(uniq // base - 1)
+            voxels.append(uniq % base)
+            levels.append((start, start + len(uniq)))
+            prev = start + inv.reshape(-1)
+            start += len(uniq)
+        self._trie_parent = np.concatenate(parents).astype(np.int64)  # (N,) parent node (-1 at level 0)
+        self._trie_vox = np.concatenate(voxels).astype(np.int64)  # (N,) voxel of each node
+        self._trie_levels = levels  # [(start, end)] node ranges per level
+        self._trie_leaf = prev  # (R,) each ray's node at the last level
+        self._trie_blocks = depth // _SEGMENT  # traversal blocks the trie covers
 
     @property
     def n_rays(self) -> int:
@@ -135,8 +158,41 @@ class LidarModel:
         return hit_step, hit_vox, (mask[:-1].reshape(self.shape) if mask is not None else None)
 
     def observed_mask(self, semantics: np.ndarray) -> np.ndarray:
-        """(nx, ny, nz) bool: voxels a ray crosses before its first hit, and the hit voxel."""
-        return self._cast(semantics, True)[2]  # type: ignore[return-value]
+        """(nx, ny, nz) bool: voxels a ray crosses before its first hit, and the hit voxel.
+
+        The same result as casting every ray (`_cast(..., want_mask=True)`), with the rays' shared first steps
+        evaluated once in the prefix tree and only the rays still free past it cast further."""
+        if semantics.shape != self.shape:
+            raise ValueError(f"semantics has shape {semantics.shape}, expected {self.shape}")
+        occ = self._occ
+        np.not_equal(semantics.reshape(-1), FREE, out=occ[:-1])
+        occ[-1] = True
+        free = ~np.take(occ, self._trie_vox)  # (N,)
+        seen = np.empty(len(free), bool)  # node observed: every earlier voxel on its path is free
+        clear = np.empty(len(free), bool)  # node observed and free itself
+        s0, e0 = self._trie_levels[0]
+        seen[s0:e0] = True
+        clear[s0:e0] = free[s0:e0]
+        for s, e in self._trie_levels[1:]:
+            np.take(clear, self._trie_parent[s:e], out=seen[s:e])
+            np.logical_and(seen[s:e], free[s:e], out=clear[s:e])
+        mask = np.zeros(self.n_vox + 1, bool)
+        np.put(mask, np.compress(seen, self._trie_vox), True)
+        alive = np.nonzero(np.take(clear, self._trie_leaf))[0]
+        steps = np.arange(_SEGMENT)
+        for block in self._blocks[self._trie_blocks:]:  # (R, S): the rays still free, per ray as in _cast
+            if len(alive) == 0:
+                break
+            idx = np.take(block, alive, axis=0)  # (A, S)
+            o = np.take(occ, idx)
+            words = o.view(np.uint64)
+            done = (words[:, 0] | words[:, 1]) != 0
+            rows = np.nonzero(done)[0]
+            first = o[rows].argmax(1)
+            np.put(mask, np.compress(~done, idx, axis=0), True)
+            np.put(mask, idx[rows][steps[None, :] <= first[:, None]], True)
+            alive = alive[~done]
+        return mask[:-1].reshape(self.shape)
 
     def scan(self, semantics: np.ndarray) -> LidarScan:
         """Per-ray first returns inside the grid."""

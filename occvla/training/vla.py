@@ -1,0 +1,297 @@
+"""Stages 1-3: the OccVLA model.
+
+- stage 1: VLM on driving QA: text loss (meta-action + QA answers); vision, projector, LM (or their LoRA) train.
+- stage 2: joint: text loss (autoregressive) + occupancy loss (non-autoregressive, through the frozen VQ-VAE
+  decoder); the occupancy branch trains too.
+- stage 3: planning head only (L1 waypoint loss); everything else frozen.
+Starting weights: ``model.init_from`` (a previous stage's run directory; LoRA merged on load, fresh adapters if
+``model.lora``), else a fresh build of ``model.preset`` (+ ``model.pretrained_path``), with ``model.vqvae_path``
+plugged in. The tokenizer comes from the previous run, the checkpoint (paper), or is built offline from the data.
+
+Evaluation (end of run, ``eval_max_samples`` samples): greedy meta-action + planner waypoints via
+``OccVLAModel.generate`` -> L2 (UniAD/ST-P3), collision rate against future agent boxes (``col_*``) and the
+current occupancy (``col_occ_*``), meta-action accuracy; occupancy mIoU on mask_camera from the occupancy branch;
+teacher-forced losses; VQA accuracy as teacher-forced exact match of every answer token (equal to greedy-decoding
+exact match of the answer given the same prefix).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from occvla.metrics import OpenLoopMetrics, occupancy_to_bev
+from occvla.training.common import (
+    CKPT_DIR,
+    MetricLogger,
+    batch_indices,
+    has_checkpoint,
+    load_checkpoint,
+    lr_lambda,
+    make_optimizer,
+    save_checkpoint,
+)
+from occvla.training.data import build_datasets
+from occvla.training.stage0 import VQVAE_FILE
+
+TOKENIZER_CKPT = "tokenizer"
+QA_TEXT_SAMPLES = 64
+
+
+def _light(ds: Any, occupancy: bool) -> Any:
+    d = copy.copy(ds)
+    d.load_images, d.load_occupancy = False, occupancy
+    return d
+
+
+def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
+    from occvla.processor import OccVLAProcessor
+
+    ck = run_dir / CKPT_DIR / TOKENIZER_CKPT
+    if cfg.resume and (ck / "processor_config.json").is_file():
+        return OccVLAProcessor.from_pretrained(ck)
+    if model.config.pretrained_path:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model.config.pretrained_path, local_files_only=True)
+    else:
+        from occvla.tokenizer import build_tokenizer
+
+        light = _light(train_ds, occupancy=True)
+        texts = []
+        for i in range(min(len(light), QA_TEXT_SAMPLES)):
+            texts += [f"question: {q} answer: {a}" for q, a in light[i].get("qa", [])]
+        tok = build_tokenizer(texts, vocab_size=model.config.text.vocab_size)
+    if len(tok) > model.config.text.vocab_size:
+        raise ValueError(f"tokenizer has {len(tok)} tokens > model text.vocab_size {model.config.text.vocab_size}")
+    proc = OccVLAProcessor.for_config(model.config, tok)
+    proc.save_pretrained(ck)
+    return proc
+
+
+def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[Any, Any]:
+    """Model (weights per ``model.init_from`` / preset / vqvae_path; LoRA per ``model.lora``) and its processor."""
+    from occvla.model import build_model
+    from occvla.peft_utils import wrap_with_peft
+    from occvla.run_dir import load_run_dir
+
+    m = cfg.model
+    if m.init_from:
+        model, processor, _ = load_run_dir(m.init_from)
+        if model.config.preset != m.preset:
+            raise ValueError(f"model.preset={m.preset} but model.init_from {m.init_from} holds a "
+                             f"{model.config.preset!r} model; set model={model.config.preset}")
+        processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
+    else:
+        overrides = OmegaConf.to_container(m.overrides, resolve=True)
+        if m.pretrained_path:
+            overrides["pretrained_path"] = str(m.pretrained_path)
+        elif m.preset == "paper":
+            raise ValueError("model=paper needs model.pretrained_path: a local PaliGemma2-3B-224 checkpoint directory")
+        model = build_model(m.preset, **overrides)
+        processor = _build_processor(cfg, model, train_ds, run_dir)
+    if m.vqvae_path:
+        p = Path(m.vqvae_path)
+        model.load_vqvae(str(p / VQVAE_FILE if p.is_dir() else p))
+    t = cfg.train
+    for key, attr in (("text_weight", "text_loss_weight"), ("occ_weight", "occ_loss_weight"),
+                      ("plan_weight", "plan_loss_weight")):
+        if t[key] is not None:
+            setattr(model.config, attr, float(t[key]))
+    processor.include_qa = bool(t.include_qa)
+    if m.lora:
+        wrap_with_peft(model)
+    set_trainable(model, t.stage, lora=bool(m.lora))
+    return model.to(cfg.device), processor
+
+
+def set_trainable(model: Any, stage: int, lora: bool) -> None:
+    """Which parameters train in each stage (module docstring). The VQ-VAE never trains."""
+    if not lora:
+        model.requires_grad_(False)
+        model.vlm.requires_grad_(stage in (1, 2))
+    else:  # wrap_with_peft enabled LoRA + projector + heads; narrow per stage
+        for name, p in model.vlm.named_parameters():
+            p.requires_grad_(stage in (1, 2) and ("lora_" in name or "multi_modal_projector" in name))
+    if model.occ_branch is not None:
+        model.occ_branch.requires_grad_(stage == 2)
+    model.planner.requires_grad_(stage == 3)
+    if model.vqvae is not None:
+        model.vqvae.requires_grad_(False)
+
+
+def _stage_samples(samples: list[dict], stage: int) -> list[dict]:
+    drop = {1: ("occupancy", "mask_camera", "trajectory"), 2: ("trajectory",), 3: ("occupancy", "mask_camera")}
+    return [{k: v for k, v in s.items() if k not in drop[stage]} for s in samples]
+
+
+def _to(batch: dict, device: str) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _vqa_teacher_forced(logits: torch.Tensor, start: int, labels: torch.Tensor, meta_end: torch.Tensor,
+                        eos_id: int) -> tuple[int, int]:
+    """(correct, total) answers: an answer is a contiguous run of labelled tokens after the meta-action."""
+    pred = logits.argmax(-1)  # (B, T-start): prediction for position start+1+j
+    correct = total = 0
+    for b in range(labels.shape[0]):
+        pos = [p for p in range(int(meta_end[b]) + 1, labels.shape[1]) if int(labels[b, p]) != -100]
+        runs: list[list[int]] = []
+        for p in pos:
+            if runs and p == runs[-1][-1] + 1:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        for run in runs:
+            run = [p for p in run if int(labels[b, p]) != eos_id]
+            if not run:
+                continue
+            total += 1
+            correct += all(int(pred[b, p - 1 - start]) == int(labels[b, p]) for p in run)
+    return correct, total
+
+
+def _pad_boxes(samples: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    m = max(s["agent_boxes"].shape[1] for s in samples)
+    boxes = np.zeros((len(samples), 6, m, 5), np.float32)
+    valid = np.zeros((len(samples), 6, m), bool)
+    for i, s in enumerate(samples):
+        k = s["agent_boxes"].shape[1]
+        boxes[i, :, :k], valid[i, :, :k] = s["agent_boxes"], s["agent_valid"]
+    return boxes, valid
+
+
+@torch.no_grad()
+def evaluate_vla(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, float]:
+    """Open-loop metrics + teacher-forced losses on up to ``train.eval_max_samples`` samples."""
+    t = cfg.train
+    model.eval()
+    acc = OpenLoopMetrics()
+    losses: dict[str, list[float]] = {"text_loss": [], "occ_loss": [], "plan_loss": []}
+    vqa_ok = vqa_n = 0
+    n = min(len(ds), t.eval_max_samples)
+    dev = torch.device(cfg.device).type
+    for start in range(0, n, t.eval_batch_size):
+        samples = [ds[i] for i in range(start, min(n, start + t.eval_batch_size))]
+        has_occ = all("occupancy" in s for s in samples) and model.occ_branch is not None
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+            gen = model.generate(_to(processor(samples, train=False), cfg.device), processor.stop_ids,
+                                 return_occupancy=has_occ, pad_id=processor.pad_id)
+            res = model(_to(processor(samples, train=True), cfg.device), compute_occupancy=has_occ)
+        preds = [processor.decode(ids) for ids in gen.token_ids]
+        acc.add_meta_actions(preds, [s["meta_action"] for s in samples])
+        gt = np.stack([s["trajectory"] for s in samples])
+        bev = occupancy_to_bev(np.stack([s["occupancy"] for s in samples])) if has_occ else None
+        boxes, valid = _pad_boxes(samples) if all("agent_boxes" in s for s in samples) else (None, None)
+        acc.add_trajectories(gen.waypoints.float().cpu().numpy(), gt, obstacle_bev=bev, agent_boxes=boxes,
+                             agent_valid=valid)
+        if has_occ and gen.occ_logits is not None:
+            acc.add_occupancy(gen.occ_logits.float().argmax(1).cpu(), np.stack([s["occupancy"] for s in samples]),
+                              np.stack([s["mask_camera"] for s in samples]))
+        for k in losses:
+            v = getattr(res, k)
+            if v is not None:
+                losses[k].append(float(v))
+        if processor.include_qa and res.logits is not None:
+            batch = processor(samples, train=True)
+            c, tot = _vqa_teacher_forced(res.logits.float().cpu(), res.logits_start, batch["labels"],
+                                         batch["meta_end_index"], processor.eos_id)
+            vqa_ok, vqa_n = vqa_ok + c, vqa_n + tot
+    out = acc.compute()
+    out.update({k: float(np.mean(v)) for k, v in losses.items() if v})
+    if vqa_n:
+        out["vqa_accuracy"] = vqa_ok / vqa_n
+    model.train()
+    return out
+
+
+def _data_card(cfg: Any, train_ds: Any, eval_ds: Any, eval_split: str, steps: int) -> str:
+    light = _light(train_ds, occupancy=False)
+    light.generate_qa = False
+    counts = Counter(light[i]["meta_action"] for i in range(len(light)))
+    top = ", ".join(f"{k} ({v})" for k, v in counts.most_common(8))
+    return "\n".join([
+        "## Training", "",
+        f"Stage {cfg.train.stage} (`{cfg.train.name}`): {steps} steps, batch {cfg.train.batch_size}, lr {cfg.train.lr}, "
+        f"seed {cfg.seed}, bf16 autocast {cfg.train.bf16}, LoRA {cfg.model.lora}, init from "
+        f"`{cfg.model.init_from or 'scratch'}`, VQ-VAE `{cfg.model.vqvae_path or 'untrained'}`.",
+        f"Data: {len(train_ds)} training samples from `{cfg.data.root}` ({cfg.data.kind}); metrics on "
+        f"{min(len(eval_ds), cfg.train.eval_max_samples)} {eval_split} samples. Meta-actions in training: {top}.",
+    ])
+
+
+def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
+    """Run stage 1, 2 or 3; returns the eval metrics (None when stopped early by ``train.stop_at``)."""
+    from occvla.run_dir import save_run_dir
+
+    t = cfg.train
+    from occvla.config import apply_overrides, preset_config
+
+    if cfg.model.init_from:
+        from occvla.run_dir import CONFIG_FILE
+        import yaml
+
+        mc = yaml.safe_load((Path(cfg.model.init_from) / CONFIG_FILE).read_text())["model"]
+        image_size, grid = mc["vision"]["image_size"], tuple(mc["occ"]["grid"])
+    else:
+        mcfg = apply_overrides(preset_config(cfg.model.preset), OmegaConf.to_container(cfg.model.overrides))
+        image_size, grid = mcfg.vision.image_size, tuple(mcfg.occ.grid)
+    train_ds, eval_ds, eval_split = build_datasets(cfg.data, image_size=image_size, occ_grid=grid,
+                                                   require_occupancy=t.stage == 2)
+    model, processor = build_model_and_processor(cfg, train_ds, run_dir)
+    opt = make_optimizer(model, t.lr, t.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(t.warmup_steps, t.steps, t.min_lr_ratio))
+    step = load_checkpoint(run_dir, model, opt, sched) if cfg.resume and has_checkpoint(run_dir) else 0
+    end = min(t.steps, t.stop_at) if t.stop_at is not None else t.steps
+    log = MetricLogger(run_dir)
+    batches = batch_indices(len(train_ds), t.batch_size, cfg.seed, step)
+    bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not t.progress, dynamic_ncols=True)
+    dev = torch.device(cfg.device).type
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    while step < end:
+        samples = _stage_samples([train_ds[i] for i in next(batches)], t.stage)
+        batch = _to(processor(samples, train=True), cfg.device)
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+            res = model(batch, compute_occupancy=t.stage == 2)
+        loss = {1: res.text_loss, 2: res.loss, 3: res.plan_loss}[t.stage]
+        if loss is None:
+            raise ValueError(f"stage {t.stage} produced no loss: the batch lacks its targets")
+        opt.zero_grad(set_to_none=True)
+        loss.float().backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+        opt.step()
+        sched.step()
+        step += 1
+        vals = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
+        for k in ("text_loss", "occ_loss", "plan_loss"):
+            v = getattr(res, k)
+            if v is not None:
+                vals[k] = float(v)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items() if k != "lr"})
+        if step % t.log_every == 0 or step == end:
+            log.log(step, "train", vals)
+        if step % t.ckpt_every == 0 or step == end:
+            save_checkpoint(run_dir, model, opt, sched, step)
+    bar.close()
+    if step < t.steps:  # stopped by stop_at: resume=true continues
+        log.close()
+        return None
+    metrics = evaluate_vla(model, processor, eval_ds, cfg)
+    log.log(step, eval_split, metrics)
+    log.close()
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    save_run_dir(run_dir, model, processor, resolved, metrics, card_extra=_data_card(cfg, train_ds, eval_ds,
+                                                                                      eval_split, step))
+    (run_dir / "eval_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
