@@ -271,7 +271,8 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     margin = cfg.nudge_clearance if nudging else None
     obstacles += _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin)
     if nudging:
-        contact = sweep_clear(gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg)
+        # Planned with nudge_clearance; while driving it, only a real (thinner) contact stops the pass.
+        contact = sweep_clear(gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg, cfg.nudge_clearance / 3.0)
         if contact is not None:
             obstacles.append(Obstacle(contact - 0.3, 0.0, 0.0, 0.0, "nudge_blocked"))
 
@@ -587,21 +588,21 @@ def _plan_nudge(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: 
         path = local_path(route, max(idx - 1, 0), i_end, offset)
         blockers = [ob for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
                     if ob.gap < pass_s - s_ego]
-        if not blockers and sweep_clear(gt, route, idx, offset, pass_s, cfg) is None:
+        if not blockers and sweep_clear(gt, route, idx, offset, pass_s, cfg, cfg.nudge_clearance) is None:
             return float(offset)
     return None
 
 
 def sweep_clear(gt: GroundTruth, route: RoutePlan, idx: int, offset: float, until_s: float,
-                cfg: ExpertConfig) -> float | None:
+                cfg: ExpertConfig, clearance: float) -> float | None:
     """Roll the ego out along the (shifted) route at nudge speed with the real lateral controller and check its
-    box (inflated by the nudge clearance) against every actor (moving ones at constant velocity).
+    box (inflated by `clearance` sideways) against every actor (moving ones at constant velocity).
 
     Returns None when the sweep is clear, else the distance travelled before the first contact.
     """
     ego = gt.ego
     p = ego.pose
-    ex, ey = float(ego.extent[0]) + 0.2, float(ego.extent[1]) + cfg.nudge_clearance
+    ex, ey = float(ego.extent[0]) + 0.2, float(ego.extent[1]) + clearance
     near = [a for a in gt.actors if abs(a.x - p.x) < 30.0 and abs(a.y - p.y) < 30.0]
     if not near:
         return None

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import carla
 import numpy as np
@@ -40,7 +40,7 @@ class RouteGeometry:
     options: list[RoadOption]
 
     @staticmethod
-    def from_route(route: Sequence[tuple[carla.Transform, RoadOption]]) -> "RouteGeometry":
+    def from_route(route: Sequence[tuple[carla.Transform, RoadOption]]) -> RouteGeometry:
         if len(route) < 2:
             raise ValueError(f"a route needs at least 2 points, got {len(route)}")
         xyz = np.array([[t.location.x, t.location.y, t.location.z] for t, _ in route], dtype=np.float64)
@@ -96,13 +96,20 @@ class RouteCompletionTest:
                 self.actual_value = float(self._perc[i])
         self.actual_value = round(self.actual_value, 2)
         end = self.geo.xyz[-1]
-        if self.actual_value > self.PERCENTAGE_THRESHOLD and math.dist((p.x, p.y, p.z), tuple(end)) < self.DISTANCE_THRESHOLD:
+        if (
+            self.actual_value > self.PERCENTAGE_THRESHOLD
+            and math.dist((p.x, p.y, p.z), tuple(end)) < self.DISTANCE_THRESHOLD
+        ):
             self.success = True
             self.actual_value = 100.0
 
     def event(self, frame: int) -> TrafficEvent:
-        return TrafficEvent(E.ROUTE_COMPLETION, frame, f"Agent has completed {self.actual_value} of the route",
-                            {"route_completed": self.actual_value})
+        return TrafficEvent(
+            E.ROUTE_COMPLETION,
+            frame,
+            f"Agent has completed {self.actual_value} of the route",
+            {"route_completed": self.actual_value},
+        )
 
 
 class OutsideRouteLanesTest:
@@ -147,8 +154,10 @@ class OutsideRouteLanesTest:
 
     def _set_event(self, frame: int) -> None:
         pct = self.wrong_distance / self.total_distance * 100
-        msg = (f"Agent went outside its route lanes for about {round(self.wrong_distance, 3)} meters "
-               f"({round(pct, 2)}% of the completed route)")
+        msg = (
+            f"Agent went outside its route lanes for about {round(self.wrong_distance, 3)} meters "
+            f"({round(pct, 2)}% of the completed route)"
+        )
         if self.event is None:
             self.event = TrafficEvent(E.OUTSIDE_ROUTE_LANES_INFRACTION, frame)
         self.event.frame, self.event.message = frame, msg
@@ -174,7 +183,9 @@ class OutsideRouteLanesTest:
         elif self._last_road_id != wp.road_id or self._last_lane_id != wp.lane_id:
             if self._last_wp is not None and self._last_wp.is_junction:
                 angle = (wp.transform.rotation.yaw % 360 - ego_yaw % 360) % 360
-                self.wrong_lane_active = not (angle < self.MAX_VEHICLE_ANGLE or angle > 360 - self.MAX_VEHICLE_ANGLE)
+                self.wrong_lane_active = not (
+                    angle < self.MAX_VEHICLE_ANGLE or angle > 360 - self.MAX_VEHICLE_ANGLE
+                )
             elif self._last_wp is not None:
                 angle = (self._last_wp.transform.rotation.yaw % 360 - wp.transform.rotation.yaw % 360) % 360
                 if self.MAX_WAYPOINT_ANGLE < angle < 360 - self.MAX_WAYPOINT_ANGLE:
@@ -223,10 +234,13 @@ class CollisionTest:
             self._last_time, self._last_loc = gt.timestamp, here
             if ev.other_id >= 0:
                 self._last_id = ev.other_id
-            msg = (f"Agent collided against object with type={ev.other_type_id or ev.other_category} and "
-                   f"id={ev.other_id} at {_fmt(*here)}")
-            self.events.append(TrafficEvent(kind, gt.frame, msg, {"x": p.x, "y": p.y, "z": p.z,
-                                                                  "other_id": ev.other_id}))
+            msg = (
+                f"Agent collided against object with type={ev.other_type_id or ev.other_category} and "
+                f"id={ev.other_id} at {_fmt(*here)}"
+            )
+            self.events.append(
+                TrafficEvent(kind, gt.frame, msg, {"x": p.x, "y": p.y, "z": p.z, "other_id": ev.other_id})
+            )
         self._prev_speed = math.hypot(gt.ego.vx, gt.ego.vy)
 
     @staticmethod
@@ -238,24 +252,34 @@ class CollisionTest:
             return E.COLLISION_VEHICLE
         if "walker" in t:
             return E.COLLISION_PEDESTRIAN
-        return {"static": E.COLLISION_STATIC, "vehicle": E.COLLISION_VEHICLE,
-                "walker": E.COLLISION_PEDESTRIAN}.get(category)
+        return {
+            "static": E.COLLISION_STATIC,
+            "vehicle": E.COLLISION_VEHICLE,
+            "walker": E.COLLISION_PEDESTRIAN,
+        }.get(category)
 
 
-def _segments_intersect(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float],
-                        d: tuple[float, float]) -> bool:
+def _segments_intersect(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> bool:
     def orient(p, q, r) -> float:
         return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
 
     def on_seg(p, q, r) -> bool:
-        return min(p[0], r[0]) - 1e-9 <= q[0] <= max(p[0], r[0]) + 1e-9 and \
-            min(p[1], r[1]) - 1e-9 <= q[1] <= max(p[1], r[1]) + 1e-9
+        return (
+            min(p[0], r[0]) - 1e-9 <= q[0] <= max(p[0], r[0]) + 1e-9
+            and min(p[1], r[1]) - 1e-9 <= q[1] <= max(p[1], r[1]) + 1e-9
+        )
 
     o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
     if ((o1 > 0) != (o2 > 0)) and ((o3 > 0) != (o4 > 0)) and o1 != 0 and o2 != 0 and o3 != 0 and o4 != 0:
         return True
-    return (o1 == 0 and on_seg(a, c, b)) or (o2 == 0 and on_seg(a, d, b)) or \
-        (o3 == 0 and on_seg(c, a, d)) or (o4 == 0 and on_seg(c, b, d))
+    return (
+        (o1 == 0 and on_seg(a, c, b))
+        or (o2 == 0 and on_seg(a, d, b))
+        or (o3 == 0 and on_seg(c, a, d))
+        or (o4 == 0 and on_seg(c, b, d))
+    )
 
 
 class RunningRedLightTest:
@@ -295,8 +319,14 @@ class RunningRedLightTest:
                 continue
             if _segments_intersect(tail_close, tail_far, (x1, y1), (x2, y2)):
                 msg = f"Agent ran a red light {tl.id} at {_fmt(tl.x, tl.y, tl.z)}"
-                self.events.append(TrafficEvent(E.TRAFFIC_LIGHT_INFRACTION, gt.frame, msg,
-                                                {"id": tl.id, "x": tl.x, "y": tl.y, "z": tl.z}))
+                self.events.append(
+                    TrafficEvent(
+                        E.TRAFFIC_LIGHT_INFRACTION,
+                        gt.frame,
+                        msg,
+                        {"id": tl.id, "x": tl.x, "y": tl.y, "z": tl.z},
+                    )
+                )
                 self._last_id = tl.id
                 break
 
@@ -358,8 +388,9 @@ class RunningStopTest:
             if not self._stop_completed and self._last_failed != self._target.id:
                 s = self._target
                 msg = f"Agent ran a stop with id={s.id} at {_fmt(s.x, s.y, s.z)}"
-                self.events.append(TrafficEvent(E.STOP_INFRACTION, gt.frame, msg,
-                                                {"id": s.id, "x": s.x, "y": s.y, "z": s.z}))
+                self.events.append(
+                    TrafficEvent(E.STOP_INFRACTION, gt.frame, msg, {"id": s.id, "x": s.x, "y": s.y, "z": s.z})
+                )
                 self._last_failed = s.id
             self._target = None
             self._stop_completed = False
@@ -401,13 +432,20 @@ class MinimumSpeedRouteTest:
 
     def _close_checkpoint(self, frame: int) -> None:
         if self._points > 0 and self._mean_speed:
-            value = round((self._actor_speed / self._points) / (self.RATIO * self._mean_speed / self._points) * 100, 2)
+            value = round(
+                (self._actor_speed / self._points) / (self.RATIO * self._mean_speed / self._points) * 100, 2
+            )
         else:
             value = 100.0
         if value < 100:
-            self.events.append(TrafficEvent(E.MIN_SPEED_INFRACTION, frame,
-                                            f"Average speed is {value}% of the surrounding traffic's one",
-                                            {"percentage": value}))
+            self.events.append(
+                TrafficEvent(
+                    E.MIN_SPEED_INFRACTION,
+                    frame,
+                    f"Average speed is {value}% of the surrounding traffic's one",
+                    {"percentage": value},
+                )
+            )
         self.checkpoint_values.append(value)
         self._mean_speed = self._actor_speed = 0.0
         self._points = 0
@@ -455,9 +493,14 @@ class InRouteTest:
             self.index = closest
         if off_route:
             self.failed = True
-            self.events.append(TrafficEvent(E.ROUTE_DEVIATION, gt.frame,
-                                            f"Agent deviated from the route at {_fmt(p.x, p.y, p.z)}",
-                                            {"x": p.x, "y": p.y, "z": p.z}))
+            self.events.append(
+                TrafficEvent(
+                    E.ROUTE_DEVIATION,
+                    gt.frame,
+                    f"Agent deviated from the route at {_fmt(p.x, p.y, p.z)}",
+                    {"x": p.x, "y": p.y, "z": p.z},
+                )
+            )
 
 
 class ActorBlockedTest:
@@ -477,8 +520,14 @@ class ActorBlockedTest:
             if gt.timestamp - self._last_valid > self.max_time:
                 p = gt.ego.pose
                 self.failed = True
-                self.events.append(TrafficEvent(E.VEHICLE_BLOCKED, gt.frame, f"Agent got blocked at {_fmt(p.x, p.y, p.z)}",
-                                                {"x": p.x, "y": p.y, "z": p.z}))
+                self.events.append(
+                    TrafficEvent(
+                        E.VEHICLE_BLOCKED,
+                        gt.frame,
+                        f"Agent got blocked at {_fmt(p.x, p.y, p.z)}",
+                        {"x": p.x, "y": p.y, "z": p.z},
+                    )
+                )
         else:
             self._last_valid = gt.timestamp
 
@@ -519,7 +568,7 @@ class RouteTimeout:
 def _road_speeds(xodr: str) -> dict[int, float]:
     """road id -> first <speed max> of the road's <type> records, km/h."""
     out: dict[int, float] = {}
-    for m in re.finditer(r"<road\b([^>]*)>(.*?)</road>", xodr, flags=re.S):
+    for m in re.finditer(r"<road\b([^>]*)>(.*?)</road>", xodr, flags=re.DOTALL):
         rid = re.search(r'\bid="([^"]+)"', m.group(1))
         sp = re.search(r'<type\b[^>]*>\s*<speed\s+max="([^"]+)"(?:\s+unit="([^"]+)")?', m.group(2))
         if not rid or not sp:
@@ -574,8 +623,12 @@ def route_speed_limits(cmap: carla.Map, route: Sequence[tuple[carla.Transform, R
 class RouteCriteria:
     """Every criterion of a leaderboard route, updated together once per tick."""
 
-    def __init__(self, route: Sequence[tuple[carla.Transform, RoadOption]], cmap: carla.Map,
-                 speed_limits_kmh: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        route: Sequence[tuple[carla.Transform, RoadOption]],
+        cmap: carla.Map,
+        speed_limits_kmh: np.ndarray | None = None,
+    ) -> None:
         self.geo = RouteGeometry.from_route(route)
         self.completion = RouteCompletionTest(self.geo)
         self.outside_lanes = OutsideRouteLanesTest(self.geo, cmap)
@@ -591,22 +644,39 @@ class RouteCriteria:
 
     def update(self, gt: GroundTruth) -> None:
         self._frame = gt.frame
-        for c in (self.completion, self.outside_lanes, self.collision, self.red_light, self.stop, self.min_speed,
-                  self.in_route, self.blocked, self.timeout):
+        for c in (
+            self.completion,
+            self.outside_lanes,
+            self.collision,
+            self.red_light,
+            self.stop,
+            self.min_speed,
+            self.in_route,
+            self.blocked,
+            self.timeout,
+        ):
             c.update(gt)
 
     @property
     def done(self) -> bool:
         """The route ends: target reached, deviated, blocked or timed out."""
-        return self.completion.success or self.in_route.failed or self.blocked.failed or self.timeout.timed_out
+        return (
+            self.completion.success or self.in_route.failed or self.blocked.failed or self.timeout.timed_out
+        )
 
     def terminate(self) -> None:
         self.min_speed.terminate(self._frame)
 
     def events(self) -> list[TrafficEvent]:
         """All events in frame order, the route-completion event included (as the statistics manager reads them)."""
-        evs = [*self.collision.events, *self.red_light.events, *self.stop.events, *self.min_speed.events,
-               *self.in_route.events, *self.blocked.events]
+        evs = [
+            *self.collision.events,
+            *self.red_light.events,
+            *self.stop.events,
+            *self.min_speed.events,
+            *self.in_route.events,
+            *self.blocked.events,
+        ]
         if self.outside_lanes.event is not None:
             evs.append(self.outside_lanes.event)
         evs.sort(key=lambda e: e.frame)

@@ -91,10 +91,19 @@ def _make_sim(cfg: EvalConfig):
     from sim.factory import make_simulator
 
     o = cfg.options
-    sc = SimConfig(map_dir=o.map_dir, seed=o.seed,
-                   traffic=TrafficConfig(vehicles=cfg.vehicles, walkers=cfg.walkers, seed=o.seed))
-    return make_simulator(cfg.simulator, sc, host=o.host, port=o.port, timeout=o.timeout,
-                          traffic_manager_port=cfg.traffic_manager_port)
+    sc = SimConfig(
+        map_dir=o.map_dir,
+        seed=o.seed,
+        traffic=TrafficConfig(vehicles=cfg.vehicles, walkers=cfg.walkers, seed=o.seed),
+    )
+    return make_simulator(
+        cfg.simulator,
+        sc,
+        host=o.host,
+        port=o.port,
+        timeout=o.timeout,
+        traffic_manager_port=cfg.traffic_manager_port,
+    )
 
 
 def _say(msg: str) -> None:
@@ -131,8 +140,9 @@ def run_evaluation(cfg: EvalConfig) -> int:
     return 1 if stopped else 0
 
 
-def _finish(results: ResultsFile, outcome: RouteOutcome, cfg: EvalConfig, lanes_cache: dict[str, Any],
-            cmap=None) -> bool:
+def _finish(
+    results: ResultsFile, outcome: RouteOutcome, cfg: EvalConfig, lanes_cache: dict[str, Any], cmap=None
+) -> bool:
     """Store one outcome (results JSON, trace, plot); True when the run must stop."""
     results.add(outcome.record)
     results.save_sensors(outcome.sensors)
@@ -159,13 +169,15 @@ def _write_live(path: str, outcome: RouteOutcome) -> None:
             f"    Infraction penalty: {r['scores']['score_penalty']:.3f}\n\n"
             f"    Route length:    {r['meta']['route_length']:.3f}\n    Game duration:   {r['meta']['duration_game']:.3f}\n"
             f"    System duration: {r['meta']['duration_system']:.3f}\n\nStatus: {r['status']}\n"
-            f"Total infractions: {r['num_infractions']}\n")
+            f"Total infractions: {r['num_infractions']}\n"
+        )
     except OSError:
         pass
 
 
-def _run_local(cfg: EvalConfig, opts: RouteOptions, agent_class: type, todo: list[RouteConfig],
-               results: ResultsFile) -> bool:
+def _run_local(
+    cfg: EvalConfig, opts: RouteOptions, agent_class: type, todo: list[RouteConfig], results: ResultsFile
+) -> bool:
     if not todo:
         return False
     try:
@@ -199,8 +211,14 @@ class _Bar:
     def __init__(self, desc: str) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=100.0, desc=desc, unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-                         "{n:.1f}/100 [{elapsed}<{remaining}]", leave=True, file=sys.stderr)
+        self._bar = tqdm(
+            total=100.0,
+            desc=desc,
+            unit="%",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/100 [{elapsed}<{remaining}]",
+            leave=True,
+            file=sys.stderr,
+        )
         self._last = 0.0
 
     def update_to(self, pct: float) -> None:
@@ -221,8 +239,13 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
 
     n = min(cfg.workers, len(todo))
     if not ray.is_initialized():
-        ray.init(num_cpus=n, include_dashboard=False, log_to_driver=bool(opts.debug), ignore_reinit_error=True,
-                 configure_logging=False)
+        ray.init(
+            num_cpus=n,
+            include_dashboard=False,
+            log_to_driver=bool(opts.debug),
+            ignore_reinit_error=True,
+            configure_logging=False,
+        )
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     pending: dict[Any, Any] = {}
@@ -296,11 +319,26 @@ def print_score_table(data: dict[str, Any]) -> None:
     for r in data["_checkpoint"]["records"]:
         s = r["scores"]
         inf = ", ".join(f"{k}:{len(v)}" for k, v in r["infractions"].items() if v) or "-"
-        t.add_row(r["route_id"], r["status"], f"{s['score_composed']:.2f}", f"{s['score_route']:.2f}",
-                  f"{s['score_penalty']:.3f}", f"{r['meta']['route_length']:.0f}", inf)
+        t.add_row(
+            r["route_id"],
+            r["status"],
+            f"{s['score_composed']:.2f}",
+            f"{s['score_route']:.2f}",
+            f"{s['score_penalty']:.3f}",
+            f"{r['meta']['route_length']:.0f}",
+            inf,
+        )
     g = data["_checkpoint"].get("global_record") or {}
     if g:
         m = g["scores_mean"]
-        t.add_row("mean", g["status"], f"{m['score_composed']:.2f}", f"{m['score_route']:.2f}",
-                  f"{m['score_penalty']:.3f}", f"{g['meta']['total_length']:.0f}", "", style="bold")
+        t.add_row(
+            "mean",
+            g["status"],
+            f"{m['score_composed']:.2f}",
+            f"{m['score_route']:.2f}",
+            f"{m['score_penalty']:.3f}",
+            f"{g['meta']['total_length']:.0f}",
+            "",
+            style="bold",
+        )
     Console().print(t)

@@ -34,14 +34,22 @@ def recording_cameras(prefix: str) -> list[dict[str, Any]]:
 class RouteRecorder:
     """Accumulates frames of one route and writes `<dir>/<route_id>.mp4`."""
 
-    def __init__(self, out_dir: str | Path, route_id: str, cmap: carla.Map, route_xy: np.ndarray,
-                 prefix: str = "_record_") -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        route_id: str,
+        cmap: carla.Map,
+        route_xy: np.ndarray,
+        prefix: str = "_record_",
+    ) -> None:
         self.path = Path(out_dir) / f"{route_id}.mp4"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.route_xy = route_xy  # (N, 2)
-        self.lanes = [np.array([[w.transform.location.x, w.transform.location.y] for w in seg])
-                      for seg in _lane_polylines(cmap)]
+        self.lanes = [
+            np.array([[w.transform.location.x, w.transform.location.y] for w in seg])
+            for seg in _lane_polylines(cmap)
+        ]
         self.writer: cv2.VideoWriter | None = None
         self.n = 0
 
@@ -59,8 +67,16 @@ class RouteRecorder:
         grid = np.vstack([np.hstack(tiles[:3]), np.hstack([tiles[4], tiles[3], tiles[5]])])  # (2H, 3W, 3)
         top = cv2.resize(self._top_view(gt), (grid.shape[0], grid.shape[0]))
         canvas = np.hstack([grid, top])
-        cv2.putText(canvas, f"t={gt.timestamp:6.1f}s v={gt.ego.speed * 3.6:5.1f}km/h", (8, canvas.shape[0] - 10),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            f"t={gt.timestamp:6.1f}s v={gt.ego.speed * 3.6:5.1f}km/h",
+            (8, canvas.shape[0] - 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         if self.writer is None:
             h, w = canvas.shape[:2]
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
@@ -73,18 +89,27 @@ class RouteRecorder:
         s = TOP / (2 * TOP_RANGE)
 
         def px(xy: np.ndarray) -> np.ndarray:
-            return np.stack([(xy[:, 0] - ex) * s + TOP / 2, (xy[:, 1] - ey) * s + TOP / 2], 1).astype(np.int32)
+            return np.stack([(xy[:, 0] - ex) * s + TOP / 2, (xy[:, 1] - ey) * s + TOP / 2], 1).astype(
+                np.int32
+            )
 
         for lane in self.lanes:
             if len(lane) > 1 and np.min(np.abs(lane - (ex, ey)).max(1)) < TOP_RANGE * 1.5:
                 cv2.polylines(img, [px(lane)], False, (90, 90, 90), 1, cv2.LINE_AA)
         cv2.polylines(img, [px(self.route_xy)], False, (200, 120, 0), 2, cv2.LINE_AA)
         for tl in gt.traffic_lights:
-            color = {"Red": (0, 0, 255), "Yellow": (0, 200, 255), "Green": (0, 255, 0)}.get(tl.state, (128, 128, 128))
+            color = {"Red": (0, 0, 255), "Yellow": (0, 200, 255), "Green": (0, 255, 0)}.get(
+                tl.state, (128, 128, 128)
+            )
             cv2.polylines(img, [px(np.array(tl.stop_line))], False, color, 2)
         for a in gt.actors:
-            color = (0, 200, 255) if a.category == "walker" else (200, 200, 200) if a.category == "vehicle" \
+            color = (
+                (0, 200, 255)
+                if a.category == "walker"
+                else (200, 200, 200)
+                if a.category == "vehicle"
                 else (100, 160, 100)
+            )
             cv2.fillPoly(img, [px(_box(a.x, a.y, a.yaw, a.extent[0], a.extent[1]))], color)
         e = gt.ego
         cv2.fillPoly(img, [px(_box(ex, ey, e.pose.yaw, e.extent[0], e.extent[1]))], (60, 60, 255))

@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # name -> (module, file it lives in, what is missing when the file is absent)
 REGISTERED_AGENTS: dict[str, tuple[str, Path, str]] = {
     "expert": ("agent.expert", ROOT / "agent" / "expert.py", "the expert agent is not installed"),
-    "occvla": ("agent.occvla_agent", ROOT / "agent" / "occvla_agent.py",
-               "the OccVLA agent (and its checkpoint) is not available yet"),
+    "occvla": (
+        "agent.occvla_agent",
+        ROOT / "agent" / "occvla_agent.py",
+        "the OccVLA agent (and its checkpoint) is not available yet",
+    ),
 }
 
 
@@ -31,17 +34,20 @@ def load_agent_class(spec: str) -> type:
     if spec in REGISTERED_AGENTS:
         module_name, path, missing = REGISTERED_AGENTS[spec]
         if not path.is_file():
-            raise AgentLoadError(f"agent '{spec}' is not available: {missing} ({path.relative_to(ROOT)} not found)")
+            raise AgentLoadError(
+                f"agent '{spec}' is not available: {missing} ({path.relative_to(ROOT)} not found)"
+            )
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:  # noqa: BLE001 - the agent's own import error, reported in one line
+        except Exception as exc:
             raise AgentLoadError(f"agent '{spec}' failed to import: {type(exc).__name__}: {exc}") from exc
         where = f"agent '{spec}'"
     else:
         path = Path(spec)
         if not path.is_file():
             raise AgentLoadError(
-                f"agent '{spec}' is neither a registered name ({', '.join(REGISTERED_AGENTS)}) nor an existing file")
+                f"agent '{spec}' is neither a registered name ({', '.join(REGISTERED_AGENTS)}) nor an existing file"
+            )
         if path.suffix != ".py":
             raise AgentLoadError(f"agent file '{spec}' is not a Python file")
         # As the leaderboard: the agent's folder goes on sys.path so it can import its siblings.
@@ -54,8 +60,10 @@ def load_agent_class(spec: str) -> type:
         sys.modules[name] = module
         try:
             mspec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001
-            raise AgentLoadError(f"agent file '{spec}' failed to import: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise AgentLoadError(
+                f"agent file '{spec}' failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
         where = f"agent file '{spec}'"
     entry = getattr(module, "get_entry_point", None)
     if not callable(entry):
@@ -63,8 +71,12 @@ def load_agent_class(spec: str) -> type:
     class_name = entry()
     cls = getattr(module, str(class_name), None)
     if cls is None:
-        raise AgentLoadError(f"{where}: get_entry_point() returned '{class_name}', which the module does not define")
+        raise AgentLoadError(
+            f"{where}: get_entry_point() returned '{class_name}', which the module does not define"
+        )
     if not (isinstance(cls, type) and issubclass(cls, AutonomousAgent)):
-        raise AgentLoadError(f"{where}: class '{class_name}' does not subclass "
-                             "leaderboard.autoagents.autonomous_agent.AutonomousAgent")
+        raise AgentLoadError(
+            f"{where}: class '{class_name}' does not subclass "
+            "leaderboard.autoagents.autonomous_agent.AutonomousAgent"
+        )
     return cls

@@ -53,15 +53,29 @@ def save_route_artifacts(results_path: str | Path, outcome: Any, lanes: list[np.
     rid = outcome.record["route_id"]
     kinds = np.array([k for k, _, _ in outcome.infractions], dtype=str)
     pts = np.array([(x, y) for _, x, y in outcome.infractions], dtype=np.float64).reshape(-1, 2)
-    np.savez_compressed(out / f"{rid}.npz", route=outcome.route_xy, trace=outcome.trace_xy, kinds=kinds, points=pts)
+    np.savez_compressed(
+        out / f"{rid}.npz", route=outcome.route_xy, trace=outcome.trace_xy, kinds=kinds, points=pts
+    )
     if len(outcome.route_xy) == 0:
         return None
-    return plot_route(out / f"{rid}.png", outcome.record, outcome.route_xy, outcome.trace_xy,
-                      list(zip(kinds.tolist(), pts[:, 0].tolist(), pts[:, 1].tolist())), lanes)
+    return plot_route(
+        out / f"{rid}.png",
+        outcome.record,
+        outcome.route_xy,
+        outcome.trace_xy,
+        list(zip(kinds.tolist(), pts[:, 0].tolist(), pts[:, 1].tolist())),
+        lanes,
+    )
 
 
-def plot_route(path: Path, record: dict[str, Any], route_xy: np.ndarray, trace_xy: np.ndarray,
-               infractions: list[tuple[str, float, float]], lanes: list[np.ndarray]) -> Path:
+def plot_route(
+    path: Path,
+    record: dict[str, Any],
+    route_xy: np.ndarray,
+    trace_xy: np.ndarray,
+    infractions: list[tuple[str, float, float]],
+    lanes: list[np.ndarray],
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,11 +95,16 @@ def plot_route(path: Path, record: dict[str, Any], route_xy: np.ndarray, trace_x
     seen = set()
     for kind, x, y in infractions:
         marker, color, label = MARKERS.get(kind, ("o", "black", kind.lower()))
-        ax.plot(x, y, marker, color=color, ms=11, mec="black", zorder=5, label=None if kind in seen else label)
+        ax.plot(
+            x, y, marker, color=color, ms=11, mec="black", zorder=5, label=None if kind in seen else label
+        )
         seen.add(kind)
     s = record["scores"]
-    ax.set_title(f"{record['route_id']}: {record['status']}\nDS {s['score_composed']:.1f} = RC {s['score_route']:.1f}"
-                 f" x IP {s['score_penalty']:.3f}", fontsize=10)
+    ax.set_title(
+        f"{record['route_id']}: {record['status']}\nDS {s['score_composed']:.1f} = RC {s['score_route']:.1f}"
+        f" x IP {s['score_penalty']:.3f}",
+        fontsize=10,
+    )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(hi[1], lo[1])  # CARLA's y points south: draw north up
     ax.set_aspect("equal")
@@ -107,20 +126,31 @@ def write_markdown_report(results_path: str | Path, data: dict[str, Any], comman
     lines = [f"# Leaderboard results: {results_path.name}", ""]
     if command:
         lines += ["```", command, "```", ""]
-    lines += [f"Entry status: **{data['entry_status']}**, progress {ck['progress'][0]}/{ck['progress'][1]} routes.", ""]
+    lines += [
+        f"Entry status: **{data['entry_status']}**, progress {ck['progress'][0]}/{ck['progress'][1]} routes.",
+        "",
+    ]
     if data.get("values"):
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {label} | {value} |" for label, value in zip(data["labels"], data["values"])]
         lines += ["", "Infractions are per km driven (outside route lanes: km driven outside).", ""]
-    lines += ["| route | status | driving score | route completion | infraction penalty | length (m) | game time (s) |"
-              " infractions |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| route | status | driving score | route completion | infraction penalty | length (m) | game time (s) |"
+        " infractions |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in ck["records"]:
         s, m = r["scores"], r["meta"]
         inf = ", ".join(f"{k} {len(v)}" for k, v in r["infractions"].items() if v) or "-"
-        link = f"[{r['route_id']}]({rdir.name}/{r['route_id']}.png)" if (rdir / f"{r['route_id']}.png").exists() \
+        link = (
+            f"[{r['route_id']}]({rdir.name}/{r['route_id']}.png)"
+            if (rdir / f"{r['route_id']}.png").exists()
             else r["route_id"]
-        lines.append(f"| {link} | {r['status']} | {s['score_composed']:.2f} | {s['score_route']:.2f} | "
-                     f"{s['score_penalty']:.3f} | {m['route_length']:.0f} | {m['duration_game']:.1f} | {inf} |")
+        )
+        lines.append(
+            f"| {link} | {r['status']} | {s['score_composed']:.2f} | {s['score_route']:.2f} | "
+            f"{s['score_penalty']:.3f} | {m['route_length']:.0f} | {m['duration_game']:.1f} | {inf} |"
+        )
     lines.append("")
     for r in ck["records"]:
         msgs = [m for v in r["infractions"].values() for m in v]

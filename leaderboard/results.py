@@ -80,8 +80,10 @@ class ResultsFile:
         ckpt = data.get("_checkpoint") or {}
         progress = ckpt.get("progress") or []
         if len(progress) == 2 and progress[1] != len(self.route_ids):
-            self.resume_note = (f"'{self.path}' is from a run of {progress[1]} routes, this run has "
-                                f"{len(self.route_ids)}: starting from the first route")
+            self.resume_note = (
+                f"'{self.path}' is from a run of {progress[1]} routes, this run has "
+                f"{len(self.route_ids)}: starting from the first route"
+            )
             return
         wanted = set(self.route_ids)
         for rec in ckpt.get("records") or []:
@@ -116,7 +118,11 @@ class ResultsFile:
                 elif "Agent's sensors were invalid" in r["status"]:
                     entry = "Rejected"
         return {
-            "_checkpoint": {"global_record": glob, "progress": [len(records), len(self.route_ids)], "records": records},
+            "_checkpoint": {
+                "global_record": glob,
+                "progress": [len(records), len(self.route_ids)],
+                "records": records,
+            },
             "entry_status": entry,
             "eligible": ELIGIBLE.get(entry, False),
             "sensors": self.sensors,

@@ -14,9 +14,10 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import carla
 import numpy as np
@@ -83,7 +84,9 @@ def route_seed(seed: int, config: RouteConfig) -> int:
 def _deadline(seconds: float, what: str) -> Iterator[None]:
     """Raise AgentError when the body runs longer than `seconds` (SIGALRM in the main thread; else checked after)."""
     t0 = time.monotonic()
-    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer") and seconds > 0
+    use_alarm = (
+        threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer") and seconds > 0
+    )
 
     def _fire(signum: int, frame: Any) -> None:
         raise AgentError(f"{what} took longer than {seconds:g} s")
@@ -106,8 +109,13 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
-def run_route(sim: Simulator, agent_class: type, config: RouteConfig, opts: RouteOptions,
-              progress: Callable[[float], None] | None = None) -> RouteOutcome:
+def run_route(
+    sim: Simulator,
+    agent_class: type,
+    config: RouteConfig,
+    opts: RouteOptions,
+    progress: Callable[[float], None] | None = None,
+) -> RouteOutcome:
     """Drive one route with a fresh agent on `sim` and return its scored outcome."""
     t_start = time.time()
     rid = config.route_id
@@ -120,8 +128,9 @@ def run_route(sim: Simulator, agent_class: type, config: RouteConfig, opts: Rout
         cmap = sim.load_town(config.town, opts.map_dir)
         lat0, lon0 = geo_reference(cmap.to_opendrive())
         planner = GlobalRoutePlanner(cmap, HOP_RESOLUTION)
-        gps_route, route = interpolate_trajectory(cmap, config.keypoint_locations(), HOP_RESOLUTION, (lat0, lon0),
-                                                  planner=planner)
+        gps_route, route = interpolate_trajectory(
+            cmap, config.keypoint_locations(), HOP_RESOLUTION, (lat0, lon0), planner=planner
+        )
         if len(route) < 2:
             raise RoutePlanningError(f"route {config.id} densifies to {len(route)} point(s)")
         length = route_length(route)
@@ -131,18 +140,35 @@ def run_route(sim: Simulator, agent_class: type, config: RouteConfig, opts: Rout
         weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
         sim.set_weather(weather)
         start = route[0][0]
-        sim.spawn_ego(carla.Transform(carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
-                                      carla.Rotation(yaw=start.rotation.yaw)))
+        sim.spawn_ego(
+            carla.Transform(
+                carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
+                carla.Rotation(yaw=start.rotation.yaw),
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - the scenario could not be loaded: the run stops
         entry, msg = FAILURE_MESSAGES["Simulation"]
-        return RouteOutcome(failed_route_record(rid, config.index, msg), entry, True,
-                            f"{rid}: the route could not be loaded: {_one_line(exc)}", config.town)
+        return RouteOutcome(
+            failed_route_record(rid, config.index, msg),
+            entry,
+            True,
+            f"{rid}: the route could not be loaded: {_one_line(exc)}",
+            config.town,
+        )
     route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
 
     def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
         entry, msg = FAILURE_MESSAGES[kind]
-        return RouteOutcome(failed_route_record(rid, config.index, msg, length), entry, stop, f"{rid}: {message}",
-                            config.town, route_xy, sensors=sensors, scenarios=scenarios)
+        return RouteOutcome(
+            failed_route_record(rid, config.index, msg, length),
+            entry,
+            stop,
+            f"{rid}: {message}",
+            config.town,
+            route_xy,
+            sensors=sensors,
+            scenarios=scenarios,
+        )
 
     # --------------------------------------------------------------- agent
     agent = None
@@ -228,17 +254,38 @@ def run_route(sim: Simulator, agent_class: type, config: RouteConfig, opts: Rout
     criteria.terminate()
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
-    record = compute_route_record(rid, config.index, events, criteria.completion.actual_value, length,
-                                  frame * FIXED_DELTA_SECONDS, time.time() - t_start,
-                                  timed_out=criteria.timeout.timed_out, failure_message=msg)
-    infractions = [(ev.type.name, float(ev.data["x"]), float(ev.data["y"])) for ev in events
-                   if "x" in ev.data and ev.type != TrafficEventType.ROUTE_COMPLETION]
+    record = compute_route_record(
+        rid,
+        config.index,
+        events,
+        criteria.completion.actual_value,
+        length,
+        frame * FIXED_DELTA_SECONDS,
+        time.time() - t_start,
+        timed_out=criteria.timeout.timed_out,
+        failure_message=msg,
+    )
+    infractions = [
+        (ev.type.name, float(ev.data["x"]), float(ev.data["y"]))
+        for ev in events
+        if "x" in ev.data and ev.type != TrafficEventType.ROUTE_COMPLETION
+    ]
     if criteria.outside_lanes.event is not None and trace:
         infractions.append((TrafficEventType.OUTSIDE_ROUTE_LANES_INFRACTION.name, *trace[-1]))
     stride = max(1, math.ceil(len(trace) / MAX_TRACE_POINTS))
-    return RouteOutcome(record, entry, failure_kind == "Simulation", f"{rid}: {failure_text}" if failure_text else "",
-                        config.town, route_xy, np.array(trace[::stride] or np.zeros((0, 2))), infractions,
-                        sensors=sensors, scenarios=scenarios, video=video)
+    return RouteOutcome(
+        record,
+        entry,
+        failure_kind == "Simulation",
+        f"{rid}: {failure_text}" if failure_text else "",
+        config.town,
+        route_xy,
+        np.array(trace[::stride] or np.zeros((0, 2))),
+        infractions,
+        sensors=sensors,
+        scenarios=scenarios,
+        video=video,
+    )
 
 
 _REC_PREFIX = "_record_"
@@ -252,7 +299,7 @@ def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -
     from sim.sensors import MAX_RGB_CAMERAS
 
     have = {s["id"] for s in sensors}
-    extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX):] not in have]
+    extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX) :] not in have]
     n_rgb = sum(1 for s in sensors if s.get("type") == "sensor.camera.rgb")
     if n_rgb + len(extra) > MAX_RGB_CAMERAS:  # no room: the video shows the agent's own cameras only
         extra = []

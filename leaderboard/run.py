@@ -19,8 +19,8 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-from leaderboard.evaluator import EvalConfig, run_evaluation  # noqa: E402
-from leaderboard.route_runner import RouteOptions  # noqa: E402
+from leaderboard.evaluator import EvalConfig, run_evaluation
+from leaderboard.route_runner import RouteOptions
 
 
 def _bool(v: str) -> bool:
@@ -32,9 +32,11 @@ def _bool(v: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Closed-loop evaluation of a CARLA-leaderboard agent "
-                                "(embedded simulator or a CARLA server).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description="Closed-loop evaluation of a CARLA-leaderboard agent "
+        "(embedded simulator or a CARLA server).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     g = p.add_argument_group("simulator")
     g.add_argument("--simulator", choices=("embedded", "carla"), default="embedded")
     g.add_argument("--host", default="localhost", help="CARLA server host (--simulator carla)")
@@ -43,27 +45,45 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--traffic-manager-seed", type=int, default=None, help="traffic seed (default: --seed)")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds an agent set-up or step may take")
     g.add_argument("--map-dir", default=None, help="folder with <Town>.xodr files (e.g. CARLA's Town01)")
-    g.add_argument("--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)")
+    g.add_argument(
+        "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--vehicles", type=int, default=40, help="NPC vehicles around the ego")
     g.add_argument("--walkers", type=int, default=20, help="NPC pedestrians around the ego")
     g.add_argument("--debug", type=int, default=0)
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
     r = p.add_argument_group("routes")
-    r.add_argument("--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes")
+    r.add_argument(
+        "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
+    )
     r.add_argument("--routes-subset", default="", help="route ids: '3', '0-5', '1,3,7-9'")
     r.add_argument("--repetitions", type=int, default=1)
-    r.add_argument("--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)")
+    r.add_argument(
+        "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
+    )
     a = p.add_argument_group("agent")
-    a.add_argument("-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla")
+    a.add_argument(
+        "-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla"
+    )
     a.add_argument("--agent-config", default="", help="passed to the agent's setup()")
     a.add_argument("--track", default="SENSORS", help="SENSORS or MAP")
     o = p.add_argument_group("results")
-    o.add_argument("--checkpoint", default="./simulation_results.json", help="results JSON (leaderboard format)")
+    o.add_argument(
+        "--checkpoint", default="./simulation_results.json", help="results JSON (leaderboard format)"
+    )
     o.add_argument("--debug-checkpoint", default="./live_results.txt")
-    o.add_argument("--resume", type=_bool, nargs="?", const=True, default=False,
-                   help="skip routes already finished in --checkpoint")
-    o.add_argument("--workers", type=int, default=1, help="routes in parallel on local Ray (one simulator each)")
+    o.add_argument(
+        "--resume",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="skip routes already finished in --checkpoint",
+    )
+    o.add_argument(
+        "--workers", type=int, default=1, help="routes in parallel on local Ray (one simulator each)"
+    )
     o.add_argument("--no-report", action="store_true", help="skip the markdown report and plots")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -76,9 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
     seed = args.seed if args.traffic_manager_seed is None else args.traffic_manager_seed
-    opts = RouteOptions(agent=args.agent, agent_config=args.agent_config, track=args.track, host=args.host,
-                        port=args.port, timeout=args.timeout, debug=args.debug, map_dir=args.map_dir,
-                        weather=args.weather, seed=seed, record_dir=args.record or None)
+    opts = RouteOptions(
+        agent=args.agent,
+        agent_config=args.agent_config,
+        track=args.track,
+        host=args.host,
+        port=args.port,
+        timeout=args.timeout,
+        debug=args.debug,
+        map_dir=args.map_dir,
+        weather=args.weather,
+        seed=seed,
+        record_dir=args.record or None,
+    )
     if args.weather:
         from sim.weather import weather_from_name
 
@@ -87,12 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    cfg = EvalConfig(agent=args.agent, routes=args.routes, routes_subset=args.routes_subset,
-                     repetitions=args.repetitions, scenarios=args.scenarios, checkpoint=args.checkpoint,
-                     debug_checkpoint=args.debug_checkpoint, resume=args.resume, simulator=args.simulator,
-                     workers=args.workers, traffic_manager_port=args.traffic_manager_port, vehicles=args.vehicles,
-                     walkers=args.walkers, report=not args.no_report, progress=not args.no_progress,
-                     command="python leaderboard/run.py " + shlex.join(argv), options=opts)
+    cfg = EvalConfig(
+        agent=args.agent,
+        routes=args.routes,
+        routes_subset=args.routes_subset,
+        repetitions=args.repetitions,
+        scenarios=args.scenarios,
+        checkpoint=args.checkpoint,
+        debug_checkpoint=args.debug_checkpoint,
+        resume=args.resume,
+        simulator=args.simulator,
+        workers=args.workers,
+        traffic_manager_port=args.traffic_manager_port,
+        vehicles=args.vehicles,
+        walkers=args.walkers,
+        report=not args.no_report,
+        progress=not args.no_progress,
+        command="python leaderboard/run.py " + shlex.join(argv),
+        options=opts,
+    )
     return run_evaluation(cfg)
 
 

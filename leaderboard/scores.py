@@ -86,15 +86,35 @@ ROUND_DIGITS = 3
 ROUND_DIGITS_SCORE = 6
 
 GLOBAL_LABELS: tuple[str, ...] = (
-    "Avg. driving score", "Avg. route completion", "Avg. infraction penalty", "Collisions with pedestrians",
-    "Collisions with vehicles", "Collisions with layout", "Red lights infractions", "Stop sign infractions",
-    "Off-road infractions", "Route deviations", "Route timeouts", "Agent blocked",
-    "Yield emergency vehicles infractions", "Scenario timeouts", "Min speed infractions",
+    "Avg. driving score",
+    "Avg. route completion",
+    "Avg. infraction penalty",
+    "Collisions with pedestrians",
+    "Collisions with vehicles",
+    "Collisions with layout",
+    "Red lights infractions",
+    "Stop sign infractions",
+    "Off-road infractions",
+    "Route deviations",
+    "Route timeouts",
+    "Agent blocked",
+    "Yield emergency vehicles infractions",
+    "Scenario timeouts",
+    "Min speed infractions",
 )
 _GLOBAL_VALUE_KEYS: tuple[str, ...] = (
-    "collisions_pedestrian", "collisions_vehicle", "collisions_layout", "red_light", "stop_infraction",
-    "outside_route_lanes", "route_dev", "route_timeout", "vehicle_blocked", "yield_emergency_vehicle_infractions",
-    "scenario_timeouts", "min_speed_infractions",
+    "collisions_pedestrian",
+    "collisions_vehicle",
+    "collisions_layout",
+    "red_light",
+    "stop_infraction",
+    "outside_route_lanes",
+    "route_dev",
+    "route_timeout",
+    "vehicle_blocked",
+    "yield_emergency_vehicle_infractions",
+    "scenario_timeouts",
+    "min_speed_infractions",
 )
 
 
@@ -130,9 +150,17 @@ def apply_percentage_penalty(score_penalty: float, event_type: TrafficEventType,
     raise ValueError(f"unknown penalty kind '{kind}' for {event_type.name}")
 
 
-def compute_route_record(route_id: str, index: int, events: list[TrafficEvent], route_completion: float,
-                         route_length: float, duration_game: float, duration_system: float,
-                         timed_out: bool = False, failure_message: str = "") -> dict[str, Any]:
+def compute_route_record(
+    route_id: str,
+    index: int,
+    events: list[TrafficEvent],
+    route_completion: float,
+    route_length: float,
+    duration_game: float,
+    duration_system: float,
+    timed_out: bool = False,
+    failure_message: str = "",
+) -> dict[str, Any]:
     """Score one route from its events, as the leaderboard's compute_route_statistics.
 
     route_completion: percentage 0..100 (the RouteCompletionTest value; 100 when the target was reached).
@@ -140,8 +168,11 @@ def compute_route_record(route_id: str, index: int, events: list[TrafficEvent], 
     """
     rec = empty_route_record(route_id, index)
     score_penalty = 1.0
-    rec["meta"] = {"route_length": round(route_length, ROUND_DIGITS), "duration_game": round(duration_game, ROUND_DIGITS),
-                   "duration_system": round(duration_system, ROUND_DIGITS)}
+    rec["meta"] = {
+        "route_length": round(route_length, ROUND_DIGITS),
+        "duration_game": round(duration_game, ROUND_DIGITS),
+        "duration_system": round(duration_system, ROUND_DIGITS),
+    }
     if timed_out:
         rec["infractions"]["route_timeout"].append("Route timeout.")
         failure_message = failure_message or "Agent timed out"
@@ -173,9 +204,13 @@ def compute_route_record(route_id: str, index: int, events: list[TrafficEvent], 
     return rec
 
 
-def failed_route_record(route_id: str, index: int, failure_message: str, route_length: float = 0.0) -> dict[str, Any]:
+def failed_route_record(
+    route_id: str, index: int, failure_message: str, route_length: float = 0.0
+) -> dict[str, Any]:
     """A route that could not be driven at all (agent set-up, sensors, simulator): score 0."""
-    return compute_route_record(route_id, index, [], 0.0, route_length, 0.0, 0.0, failure_message=failure_message)
+    return compute_route_record(
+        route_id, index, [], 0.0, route_length, 0.0, 0.0, failure_message=failure_message
+    )
 
 
 def _outside_lanes_km(record: dict[str, Any]) -> float:
@@ -190,7 +225,9 @@ def compute_global_record(records: list[dict[str, Any]], total_routes: int) -> d
     """The `global_record` of the results JSON over the finished records of a run of `total_routes` routes."""
     total = max(int(total_routes), 1)
     g: dict[str, Any] = {
-        "index": -1, "route_id": -1, "status": "Perfect",
+        "index": -1,
+        "route_id": -1,
+        "status": "Perfect",
         "infractions": {k: 0 for k in INFRACTION_KEYS},
         "scores_mean": {"score_composed": 0, "score_route": 0, "score_penalty": 0},
         "scores_std_dev": {"score_composed": 0, "score_route": 0, "score_penalty": 0},
@@ -220,7 +257,9 @@ def compute_global_record(records: list[dict[str, Any]], total_routes: int) -> d
     for r in records:
         km_driven += r["meta"]["route_length"] / 1000 * r["scores"]["score_route"] / 100
         for k in g["infractions"]:
-            g["infractions"][k] += _outside_lanes_km(r) if k == "outside_route_lanes" else len(r["infractions"].get(k, []))
+            g["infractions"][k] += (
+                _outside_lanes_km(r) if k == "outside_route_lanes" else len(r["infractions"].get(k, []))
+            )
     km_driven = max(km_driven, 0.001)
     for k in g["infractions"]:
         if k != "outside_route_lanes":
@@ -233,4 +272,5 @@ def global_values(g: dict[str, Any]) -> list[str]:
     """The results JSON `values` list, in the order of GLOBAL_LABELS."""
     sm = g["scores_mean"]
     return [str(sm["score_composed"]), str(sm["score_route"]), str(sm["score_penalty"])] + [
-        str(g["infractions"][k]) for k in _GLOBAL_VALUE_KEYS]
+        str(g["infractions"][k]) for k in _GLOBAL_VALUE_KEYS
+    ]

@@ -44,6 +44,12 @@ def run(cfg: DictConfig) -> dict | None:
 
     from occvla.training.common import seed_everything
 
+    from occvla.training.config import TrainConfig
+
+    try:  # "+key=value" overrides bypass hydra's struct check: validate against the schema once more
+        OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.to_container(cfg, resolve=False))
+    except Exception as e:
+        raise ValueError(f"invalid config: {str(e).splitlines()[0]}") from None
     stage = int(cfg.train.stage)
     if stage not in STAGES:
         raise ValueError(f"train.stage must be one of {sorted(STAGES)}, got {stage}")

@@ -27,8 +27,16 @@ from sim.weather import weather_from_name, weather_to_dict
 OUT = Path(__file__).resolve().parent / "routes" / "routes_occtown.xml"
 ROUTES_PER_TOWN = {"OccTown01": 5, "OccTown02": 3}
 MIN_LENGTH, MAX_LENGTH = 300.0, 800.0
-WEATHERS = ("ClearNoon", "WetCloudySunset", "CloudyNoon", "ClearNight", "SoftRainNoon", "ClearSunset",
-            "WetNoon", "MidRainSunset")
+WEATHERS = (
+    "ClearNoon",
+    "WetCloudySunset",
+    "CloudyNoon",
+    "ClearNight",
+    "SoftRainNoon",
+    "ClearSunset",
+    "WetNoon",
+    "MidRainSunset",
+)
 TURNS = (RoadOption.LEFT, RoadOption.RIGHT)
 
 
@@ -84,19 +92,34 @@ def make_routes(seed: int = 0) -> list[RouteConfig]:
             if not (MIN_LENGTH <= length <= MAX_LENGTH) or not (options & set(TURNS)):
                 continue
             starts = [r.keypoints[0] for r in made]
-            if any(abs(s[0] - a.transform.location.x) + abs(s[1] - a.transform.location.y) < 30 for s in starts):
+            if any(
+                abs(s[0] - a.transform.location.x) + abs(s[1] - a.transform.location.y) < 30 for s in starts
+            ):
                 continue  # spread the starts
             kps = _keypoints(trace)
             w = weather_to_dict(weather_from_name(WEATHERS[weather_i % len(WEATHERS)]))
             weather_i += 1
-            made.append(RouteConfig(
-                id=str(len(routes) + len(made)), town=town,
-                keypoints=[(round(k.transform.location.x, 3), round(k.transform.location.y, 3),
-                            round(k.transform.location.z, 3)) for k in kps],
-                keypoint_yaws=[round(k.transform.rotation.yaw, 3) for k in kps],
-                weathers=[(0.0, w)], format="1.0"))
+            made.append(
+                RouteConfig(
+                    id=str(len(routes) + len(made)),
+                    town=town,
+                    keypoints=[
+                        (
+                            round(k.transform.location.x, 3),
+                            round(k.transform.location.y, 3),
+                            round(k.transform.location.z, 3),
+                        )
+                        for k in kps
+                    ],
+                    keypoint_yaws=[round(k.transform.rotation.yaw, 3) for k in kps],
+                    weathers=[(0.0, w)],
+                    format="1.0",
+                )
+            )
         if len(made) < count:
-            raise RuntimeError(f"{town}: found only {len(made)} of {count} routes of {MIN_LENGTH:g}-{MAX_LENGTH:g} m")
+            raise RuntimeError(
+                f"{town}: found only {len(made)} of {count} routes of {MIN_LENGTH:g}-{MAX_LENGTH:g} m"
+            )
         routes.extend(made)
     return routes
 
@@ -105,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--check", action="store_true", help="exit 1 if --out differs from what would be generated")
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 if --out differs from what would be generated"
+    )
     args = p.parse_args(argv)
     routes = make_routes(args.seed)
     tmp = args.out.with_suffix(".tmp")

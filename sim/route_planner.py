@@ -13,9 +13,9 @@ Frames: CARLA world frame (x east, y south, z up, yaw degrees clockwise seen fro
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Sequence
 
 import carla
 import networkx as nx
@@ -113,11 +113,16 @@ class GlobalRoutePlanner:
         key = (entry.road_id, entry.section_id, entry.lane_id)
         w = entry
         while True:
-            nxt = [n for n in w.next(self._res) if (n.road_id, n.section_id, n.lane_id) == key] or w.next(self._res)
+            nxt = [n for n in w.next(self._res) if (n.road_id, n.section_id, n.lane_id) == key] or w.next(
+                self._res
+            )
             if not nxt:
                 break
             w = nxt[0]
-            if w.transform.location.distance(end) < 0.5 * self._res or (w.road_id, w.section_id, w.lane_id) != key:
+            if (
+                w.transform.location.distance(end) < 0.5 * self._res
+                or (w.road_id, w.section_id, w.lane_id) != key
+            ):
                 break
             points.append(w)
             if len(points) > 100000:  # pragma: no cover - corrupt map guard
@@ -137,8 +142,14 @@ class GlobalRoutePlanner:
             self._segments.append(seg)
             self._by_key[key] = idx
             if seg.n_entry != seg.n_exit:
-                self.graph.add_edge(seg.n_entry, seg.n_exit, seg=idx, kind=RoadOption.LANEFOLLOW,
-                                    length=max(length, 1e-3), junction=seg.is_junction)
+                self.graph.add_edge(
+                    seg.n_entry,
+                    seg.n_exit,
+                    seg=idx,
+                    kind=RoadOption.LANEFOLLOW,
+                    length=max(length, 1e-3),
+                    junction=seg.is_junction,
+                )
         self._link_lane_changes()
 
     def _link_lane_changes(self) -> None:
@@ -146,13 +157,19 @@ class GlobalRoutePlanner:
         for idx, seg in enumerate(self._segments):
             if seg.is_junction:
                 continue
-            for side, flag, kind in (("right", carla.LaneChange.Right, RoadOption.CHANGELANERIGHT),
-                                     ("left", carla.LaneChange.Left, RoadOption.CHANGELANELEFT)):
+            for side, flag, kind in (
+                ("right", carla.LaneChange.Right, RoadOption.CHANGELANERIGHT),
+                ("left", carla.LaneChange.Left, RoadOption.CHANGELANELEFT),
+            ):
                 for wp in seg.points[:-1]:
                     if not bool(wp.lane_change & flag):
                         continue
                     other = wp.get_right_lane() if side == "right" else wp.get_left_lane()
-                    if other is None or other.lane_type != carla.LaneType.Driving or other.road_id != wp.road_id:
+                    if (
+                        other is None
+                        or other.lane_type != carla.LaneType.Driving
+                        or other.road_id != wp.road_id
+                    ):
                         continue
                     if (other.lane_id > 0) != (wp.lane_id > 0):
                         continue  # never into oncoming traffic
@@ -161,8 +178,15 @@ class GlobalRoutePlanner:
                         continue
                     t = self._segments[tgt]
                     if not self.graph.has_edge(seg.n_entry, t.n_entry) and seg.n_entry != t.n_entry:
-                        self.graph.add_edge(seg.n_entry, t.n_entry, seg=tgt, kind=kind, length=LANE_CHANGE_COST,
-                                            junction=False, from_seg=idx)
+                        self.graph.add_edge(
+                            seg.n_entry,
+                            t.n_entry,
+                            seg=tgt,
+                            kind=kind,
+                            length=LANE_CHANGE_COST,
+                            junction=False,
+                            from_seg=idx,
+                        )
                     break
 
     # ------------------------------------------------------------------ localisation
@@ -170,12 +194,15 @@ class GlobalRoutePlanner:
         """(segment index, index of the nearest sample on it) for a world location."""
         wp = self._map.get_waypoint(location, project_to_road=True, lane_type=carla.LaneType.Driving)
         if wp is None:
-            raise RoutePlanningError(f"location ({location.x:.1f}, {location.y:.1f}) is not near any driving lane")
+            raise RoutePlanningError(
+                f"location ({location.x:.1f}, {location.y:.1f}) is not near any driving lane"
+            )
         idx = self._by_key.get((wp.road_id, wp.section_id, wp.lane_id))
         if idx is None:
             raise RoutePlanningError(
                 f"location ({location.x:.1f}, {location.y:.1f}) snaps to road {wp.road_id} lane {wp.lane_id}, "
-                "which is not in the map topology")
+                "which is not in the map topology"
+            )
         seg = self._segments[idx]
         d = np.hypot(seg.xy[:, 0] - location.x, seg.xy[:, 1] - location.y)
         return idx, int(np.argmin(d))
@@ -189,7 +216,8 @@ class GlobalRoutePlanner:
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             raise RoutePlanningError(
                 f"no drivable route from ({origin.x:.1f}, {origin.y:.1f}) to ({destination.x:.1f}, "
-                f"{destination.y:.1f})") from None
+                f"{destination.y:.1f})"
+            ) from None
 
     # ------------------------------------------------------------------ turn decisions
     def _turn_decision(self, prev_seg: _Segment | None, junction_edges: list[tuple[int, int]]) -> RoadOption:
@@ -201,8 +229,13 @@ class GlobalRoutePlanner:
         else:  # the route starts inside the junction: use the lane that leads into it
             before = first.entry.previous(2.0)
             cv = _vec(before[0].transform) if before else _vec(first.entry.transform)
-        nv = np.array([last.exit.transform.location.x - first.entry.transform.location.x,
-                       last.exit.transform.location.y - first.entry.transform.location.y, 0.0])
+        nv = np.array(
+            [
+                last.exit.transform.location.x - first.entry.transform.location.x,
+                last.exit.transform.location.y - first.entry.transform.location.y,
+                0.0,
+            ]
+        )
         if np.linalg.norm(nv) < 1e-6:
             return RoadOption.STRAIGHT
         cross_list = []
@@ -212,8 +245,13 @@ class GlobalRoutePlanner:
             if e["kind"] != RoadOption.LANEFOLLOW or nb == chosen:
                 continue
             s = self._segments[e["seg"]]
-            sv = np.array([s.exit.transform.location.x - s.entry.transform.location.x,
-                           s.exit.transform.location.y - s.entry.transform.location.y, 0.0])
+            sv = np.array(
+                [
+                    s.exit.transform.location.x - s.entry.transform.location.x,
+                    s.exit.transform.location.y - s.entry.transform.location.y,
+                    0.0,
+                ]
+            )
             cross_list.append(float(np.cross(cv, sv)[2]))
         next_cross = float(np.cross(cv, nv)[2])
         cosang = float(np.dot(cv, nv) / (np.linalg.norm(cv) * np.linalg.norm(nv)))
@@ -227,8 +265,9 @@ class GlobalRoutePlanner:
         return RoadOption.LEFT if next_cross < 0 else RoadOption.RIGHT
 
     # ------------------------------------------------------------------ tracing
-    def trace_route(self, origin: carla.Location, destination: carla.Location
-                    ) -> list[tuple[carla.Waypoint, RoadOption]]:
+    def trace_route(
+        self, origin: carla.Location, destination: carla.Location
+    ) -> list[tuple[carla.Waypoint, RoadOption]]:
         """Dense (waypoint, RoadOption) pairs every ~sampling_resolution metres from origin to destination."""
         o_idx, o_pt = self._localize(origin)
         d_idx, d_pt = self._localize(destination)
@@ -292,8 +331,11 @@ class GlobalRoutePlanner:
                 continue
             if e["junction"]:
                 j = i
-                while j < len(edges) and self.graph.edges[edges[j]]["junction"] \
-                        and self.graph.edges[edges[j]]["kind"] == RoadOption.LANEFOLLOW:
+                while (
+                    j < len(edges)
+                    and self.graph.edges[edges[j]]["junction"]
+                    and self.graph.edges[edges[j]]["kind"] == RoadOption.LANEFOLLOW
+                ):
                     j += 1
                 prev_seg = None
                 if i > 0:
@@ -310,10 +352,13 @@ class GlobalRoutePlanner:
 
 
 # ---------------------------------------------------------------------- leaderboard route helpers
-def interpolate_trajectory(cmap: carla.Map, keypoints: Sequence[carla.Location], hop_resolution: float = 1.0,
-                           geo_reference: tuple[float, float] = (0.0, 0.0),
-                           planner: GlobalRoutePlanner | None = None,
-                           ) -> tuple[list[tuple[dict[str, float], RoadOption]], list[tuple[carla.Transform, RoadOption]]]:
+def interpolate_trajectory(
+    cmap: carla.Map,
+    keypoints: Sequence[carla.Location],
+    hop_resolution: float = 1.0,
+    geo_reference: tuple[float, float] = (0.0, 0.0),
+    planner: GlobalRoutePlanner | None = None,
+) -> tuple[list[tuple[dict[str, float], RoadOption]], list[tuple[carla.Transform, RoadOption]]]:
     """Dense route through the keypoints of a route file, as the leaderboard's interpolate_trajectory.
 
     Returns (gps_route, route): route is [(carla.Transform, RoadOption)] every ~hop_resolution metres;
@@ -328,13 +373,21 @@ def interpolate_trajectory(cmap: carla.Map, keypoints: Sequence[carla.Location],
             t = wp.transform
             if route and route[-1][0].location.distance(t.location) < 0.1:
                 continue
-            route.append((carla.Transform(carla.Location(t.location.x, t.location.y, t.location.z),
-                                          carla.Rotation(t.rotation.pitch, t.rotation.yaw, t.rotation.roll)), option))
+            route.append(
+                (
+                    carla.Transform(
+                        carla.Location(t.location.x, t.location.y, t.location.z),
+                        carla.Rotation(t.rotation.pitch, t.rotation.yaw, t.rotation.roll),
+                    ),
+                    option,
+                )
+            )
     return location_route_to_gps(route, *geo_reference), route
 
 
-def location_route_to_gps(route: Sequence[tuple[carla.Transform, RoadOption]], lat_ref: float, lon_ref: float
-                          ) -> list[tuple[dict[str, float], RoadOption]]:
+def location_route_to_gps(
+    route: Sequence[tuple[carla.Transform, RoadOption]], lat_ref: float, lon_ref: float
+) -> list[tuple[dict[str, float], RoadOption]]:
     """World-coordinate plan -> GPS plan ({'lat', 'lon', 'z'}) with CARLA's mercator convention."""
     out = []
     for transform, option in route:
@@ -354,16 +407,13 @@ def downsample_route(route: Sequence[tuple[carla.Transform, RoadOption]], sample
     prev_option = None
     dist = 0.0
     for i, (transform, option) in enumerate(route):
-        if option in LANE_CHANGES:
-            ids.append(i)
-            dist = 0.0
-        elif prev_option != option and prev_option not in LANE_CHANGES:
-            ids.append(i)
-            dist = 0.0
-        elif dist > sample_factor:
-            ids.append(i)
-            dist = 0.0
-        elif i == len(route) - 1:
+        if (
+            option in LANE_CHANGES
+            or prev_option != option
+            and prev_option not in LANE_CHANGES
+            or dist > sample_factor
+            or i == len(route) - 1
+        ):
             ids.append(i)
             dist = 0.0
         else:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import carla
 
@@ -139,7 +140,7 @@ def parse_routes_subset(subset: str, ids: Sequence[str]) -> list[str]:
             i0, i1 = ids.index(start), ids.index(end)
             if i1 < i0:
                 raise RouteFileError(f"route subset '{subset}': group '{group}' ends before it starts")
-            block = ids[i0:i1 + 1]
+            block = ids[i0 : i1 + 1]
         else:
             if group not in ids:
                 raise RouteFileError(f"route subset '{subset}': no route with id '{group}'")
@@ -186,13 +187,17 @@ def _parse_route(elem: ET.Element, path: Path) -> RouteConfig:
         raise RouteFileError(f"{where}: no 'town' attribute")
     wps = elem.find("waypoints")
     if wps is not None:  # leaderboard 2.0
-        keypoints = [(_float(q, "x", where), _float(q, "y", where), _float(q, "z", where, 0.0))
-                     for q in wps.iter("position")]
+        keypoints = [
+            (_float(q, "x", where), _float(q, "y", where), _float(q, "z", where, 0.0))
+            for q in wps.iter("position")
+        ]
         yaws: list[float | None] = [None] * len(keypoints)
         weathers = []
         wel = elem.find("weathers")
-        for w in (wel.iter("weather") if wel is not None else ()):
-            weathers.append((_float(w, "route_percentage", where), _weather_dict(w.attrib, DEFAULT_WEATHER_V2, where)))
+        for w in wel.iter("weather") if wel is not None else ():
+            weathers.append(
+                (_float(w, "route_percentage", where), _weather_dict(w.attrib, DEFAULT_WEATHER_V2, where))
+            )
         if not weathers:
             weathers = [(0.0, _weather_dict({}, DEFAULT_WEATHER_V2, where))]
         scenarios = _parse_v2_scenarios(elem, where)
@@ -203,7 +208,11 @@ def _parse_route(elem: ET.Element, path: Path) -> RouteConfig:
         yaws = [_float(q, "yaw", where) if "yaw" in q.attrib else None for q in pts]
         w = elem.find("weather")
         # 1.0: a <weather> starts from all-zero fields; no <weather> gives the parser's default
-        weather = _weather_dict(w.attrib, {}, where) if w is not None else _weather_dict({}, DEFAULT_WEATHER_V1, where)
+        weather = (
+            _weather_dict(w.attrib, {}, where)
+            if w is not None
+            else _weather_dict({}, DEFAULT_WEATHER_V1, where)
+        )
         weathers = [(0.0, weather)]
         scenarios = []
         fmt = "1.0"
@@ -216,15 +225,21 @@ def _parse_route(elem: ET.Element, path: Path) -> RouteConfig:
 def _parse_v2_scenarios(elem: ET.Element, where: str) -> list[ScenarioConfig]:
     out = []
     sel = elem.find("scenarios")
-    for s in (sel.iter("scenario") if sel is not None else ()):
+    for s in sel.iter("scenario") if sel is not None else ():
         name, stype = s.attrib.get("name", ""), s.attrib.get("type", "")
         if not stype:
             raise RouteFileError(f"{where}: scenario '{name}' has no 'type'")
         cfg = ScenarioConfig(name or stype, stype, [])
         for child in s:
             if child.tag == "trigger_point":
-                cfg.trigger_points.append((_float(child, "x", where), _float(child, "y", where),
-                                           _float(child, "z", where, 0.0), _float(child, "yaw", where, 0.0)))
+                cfg.trigger_points.append(
+                    (
+                        _float(child, "x", where),
+                        _float(child, "y", where),
+                        _float(child, "z", where, 0.0),
+                        _float(child, "yaw", where, 0.0),
+                    )
+                )
             elif child.tag == "other_actor":
                 cfg.other_actors.append(dict(child.attrib))
             else:
@@ -254,11 +269,17 @@ def load_scenario_annotations(path: str | Path) -> dict[str, list[dict[str, Any]
     return towns
 
 
-def _scenario_subtype(name: str, match: int, route: Sequence[tuple[carla.Transform, RoadOption]]) -> str | None:
+def _scenario_subtype(
+    name: str, match: int, route: Sequence[tuple[carla.Transform, RoadOption]]
+) -> str | None:
     """The route-dependent variant of a 1.0 scenario (S4left, S7opposite, ...), None if it cannot happen here."""
     table = {
         "Scenario4": {RoadOption.LEFT: "S4left", RoadOption.RIGHT: "S4right"},
-        "Scenario7": {RoadOption.LEFT: "S7left", RoadOption.RIGHT: "S7right", RoadOption.STRAIGHT: "S7opposite"},
+        "Scenario7": {
+            RoadOption.LEFT: "S7left",
+            RoadOption.RIGHT: "S7right",
+            RoadOption.STRAIGHT: "S7opposite",
+        },
         "Scenario8": {RoadOption.LEFT: "S8left"},
         "Scenario9": {RoadOption.RIGHT: "S9right"},
     }
@@ -270,8 +291,11 @@ def _scenario_subtype(name: str, match: int, route: Sequence[tuple[carla.Transfo
     return None
 
 
-def match_scenarios_to_route(town: str, route: Sequence[tuple[carla.Transform, RoadOption]],
-                             annotations: dict[str, list[dict[str, Any]]]) -> list[ScenarioConfig]:
+def match_scenarios_to_route(
+    town: str,
+    route: Sequence[tuple[carla.Transform, RoadOption]],
+    annotations: dict[str, list[dict[str, Any]]],
+) -> list[ScenarioConfig]:
     """1.0 scenarios whose trigger point lies on the dense route (within 2 m and 10 degrees of a route point)."""
     out: list[ScenarioConfig] = []
     pts = [(t.location.x, t.location.y, t.location.z, t.rotation.yaw) for t, _ in route]
@@ -287,8 +311,9 @@ def match_scenarios_to_route(town: str, route: Sequence[tuple[carla.Transform, R
             for i, (px, py, pz, pyaw) in enumerate(pts):
                 dpos = math.sqrt((x - px) ** 2 + (y - py) ** 2 + (z - pz) ** 2)
                 dyaw = (yaw - pyaw) % 360.0
-                if dpos < TRIGGER_DIST_THRESHOLD and (dyaw < TRIGGER_ANGLE_THRESHOLD
-                                                      or dyaw > 360.0 - TRIGGER_ANGLE_THRESHOLD):
+                if dpos < TRIGGER_DIST_THRESHOLD and (
+                    dyaw < TRIGGER_ANGLE_THRESHOLD or dyaw > 360.0 - TRIGGER_ANGLE_THRESHOLD
+                ):
                     match = i
                     break
             if match is None:
@@ -297,9 +322,15 @@ def match_scenarios_to_route(town: str, route: Sequence[tuple[carla.Transform, R
             if subtype is None:
                 continue
             actors = event.get("other_actors") or {}
-            out.append(ScenarioConfig(f"{sname}_{k}", sname, [(x, y, z, yaw)],
-                                      other_actors=[{"group": g, **a} for g, lst in actors.items() for a in lst],
-                                      parameters={"subtype": subtype, "route_index": match}))
+            out.append(
+                ScenarioConfig(
+                    f"{sname}_{k}",
+                    sname,
+                    [(x, y, z, yaw)],
+                    other_actors=[{"group": g, **a} for g, lst in actors.items() for a in lst],
+                    parameters={"subtype": subtype, "route_index": match},
+                )
+            )
     return out
 
 
@@ -315,13 +346,21 @@ def write_routes_xml(routes: Sequence[RouteConfig], path: str | Path, fmt: str =
             if r.weathers:
                 ET.SubElement(re_, "weather", {k: f"{v:g}" for k, v in r.weathers[0][1].items()})
             for (x, y, z), yaw in zip(r.keypoints, r.keypoint_yaws or [None] * len(r.keypoints)):
-                attrs = {"x": f"{x:.3f}", "y": f"{y:.3f}", "z": f"{z:.3f}", "pitch": "0.0", "roll": "0.0",
-                         "yaw": f"{(yaw or 0.0):.3f}"}
+                attrs = {
+                    "x": f"{x:.3f}",
+                    "y": f"{y:.3f}",
+                    "z": f"{z:.3f}",
+                    "pitch": "0.0",
+                    "roll": "0.0",
+                    "yaw": f"{(yaw or 0.0):.3f}",
+                }
                 ET.SubElement(re_, "waypoint", attrs)
         else:
             wel = ET.SubElement(re_, "weathers")
             for pct, w in r.weathers:
-                ET.SubElement(wel, "weather", {"route_percentage": f"{pct:g}", **{k: f"{v:g}" for k, v in w.items()}})
+                ET.SubElement(
+                    wel, "weather", {"route_percentage": f"{pct:g}", **{k: f"{v:g}" for k, v in w.items()}}
+                )
             wps = ET.SubElement(re_, "waypoints")
             for x, y, z in r.keypoints:
                 ET.SubElement(wps, "position", x=f"{x:.3f}", y=f"{y:.3f}", z=f"{z:.3f}")
@@ -329,9 +368,13 @@ def write_routes_xml(routes: Sequence[RouteConfig], path: str | Path, fmt: str =
             for s in r.scenarios:
                 se = ET.SubElement(sel, "scenario", name=s.name, type=s.type)
                 for x, y, z, yaw in s.trigger_points:
-                    ET.SubElement(se, "trigger_point", x=f"{x:.3f}", y=f"{y:.3f}", z=f"{z:.3f}", yaw=f"{yaw:.3f}")
+                    ET.SubElement(
+                        se, "trigger_point", x=f"{x:.3f}", y=f"{y:.3f}", z=f"{z:.3f}", yaw=f"{yaw:.3f}"
+                    )
                 for tag, attrs in s.parameters.items():
                     if isinstance(attrs, dict):
                         ET.SubElement(se, tag, {k: str(v) for k, v in attrs.items()})
     ET.indent(root, space="   ")
-    Path(path).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+    Path(path).write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    )

@@ -40,11 +40,14 @@ def validate_sensor_configuration(sensors: Any, agent_track: Track, selected_tra
         track = Track(selected_track)
     except ValueError:
         raise SensorConfigurationInvalid(
-            f"Unknown track '{selected_track}' (valid: {', '.join(t.value for t in Track)})") from None
+            f"Unknown track '{selected_track}' (valid: {', '.join(t.value for t in Track)})"
+        ) from None
     if track != agent_track:
         raise SensorConfigurationInvalid(f"You are submitting to the wrong track [{track}]!")
     if not isinstance(sensors, (list, tuple)):
-        raise SensorConfigurationInvalid(f"sensors() must return a list of dicts, got {type(sensors).__name__}")
+        raise SensorConfigurationInvalid(
+            f"sensors() must return a list of dicts, got {type(sensors).__name__}"
+        )
     counts: dict[str, int] = {}
     ids: set[str] = set()
     for s in sensors:
@@ -54,18 +57,25 @@ def validate_sensor_configuration(sensors: Any, agent_track: Track, selected_tra
             raise SensorConfigurationInvalid(f"Duplicated sensor tag [{s['id']}]")
         ids.add(s["id"])
         if agent_track == Track.SENSORS and s["type"].startswith("sensor.opendrive_map"):
-            raise SensorConfigurationInvalid(f"Illegal sensor 'sensor.opendrive_map' used for Track [{agent_track}]!")
+            raise SensorConfigurationInvalid(
+                f"Illegal sensor 'sensor.opendrive_map' used for Track [{agent_track}]!"
+            )
         if s["type"] not in ALLOWED_SENSORS:
             raise SensorConfigurationInvalid(f"Illegal sensor '{s['type']}' used for Track [{agent_track}]!")
         if all(k in s for k in ("x", "y", "z")):
             if math.sqrt(s["x"] ** 2 + s["y"] ** 2 + s["z"] ** 2) > MAX_ALLOWED_RADIUS_SENSOR:
                 raise SensorConfigurationInvalid(
                     f"Illegal sensor extrinsics used for sensor '{s['id']}'. "
-                    f"Max allowed radius is {MAX_ALLOWED_RADIUS_SENSOR}m")
+                    f"Max allowed radius is {MAX_ALLOWED_RADIUS_SENSOR}m"
+                )
         counts[s["type"]] = counts.get(s["type"], 0) + 1
-    limits = QUALIFIER_SENSORS_LIMITS if agent_track in (Track.SENSORS_QUALIFIER, Track.MAP_QUALIFIER) \
+    limits = (
+        QUALIFIER_SENSORS_LIMITS
+        if agent_track in (Track.SENSORS_QUALIFIER, Track.MAP_QUALIFIER)
         else SENSORS_LIMITS
+    )
     for stype, max_n in limits.items():
         if counts.get(stype, 0) > max_n:
             raise SensorConfigurationInvalid(
-                f"Too many {stype} used! Maximum number allowed is {max_n}, but {counts[stype]} were requested.")
+                f"Too many {stype} used! Maximum number allowed is {max_n}, but {counts[stype]} were requested."
+            )

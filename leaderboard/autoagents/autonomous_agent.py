@@ -43,10 +43,14 @@ class AutonomousAgent:
 
     privileged: bool = False  # our extension: True gives set_privileged(sim, dense_route) before the route
 
-    def __init__(self, carla_host: str | None = None, carla_port: int | None = None, debug: bool = False) -> None:
+    def __init__(
+        self, carla_host: str | None = None, carla_port: int | None = None, debug: bool = False
+    ) -> None:
         self.track = Track.SENSORS
         self._global_plan: list[tuple[dict[str, float], Any]] | None = None  # GPS plan, downsampled
-        self._global_plan_world_coord: list[tuple[carla.Transform, Any]] | None = None  # world plan, downsampled
+        self._global_plan_world_coord: list[tuple[carla.Transform, Any]] | None = (
+            None  # world plan, downsampled
+        )
         self.sensor_interface = SensorInterface()
         self.wallclock_t0: float | None = None
         self.debug = debug
@@ -79,7 +83,9 @@ class AutonomousAgent:
         if self.debug:
             wall = time.time() - self.wallclock_t0
             ratio = 0.0 if wall == 0 else timestamp / wall
-            print(f"=== [Agent] -- System time = {wall:.3f} -- Game time = {timestamp:.3f} -- Ratio = {ratio:.3f}x")
+            print(
+                f"=== [Agent] -- System time = {wall:.3f} -- Game time = {timestamp:.3f} -- Ratio = {ratio:.3f}x"
+            )
         control = self.run_step(input_data, timestamp)
         control.manual_gear_shift = False
         return control
@@ -88,9 +94,14 @@ class AutonomousAgent:
     def get_ros_version() -> int:
         return -1
 
-    def set_global_plan(self, global_plan_gps: list[tuple[dict[str, float], Any]],
-                        global_plan_world_coord: list[tuple[carla.Transform, Any]]) -> None:
+    def set_global_plan(
+        self,
+        global_plan_gps: list[tuple[dict[str, float], Any]],
+        global_plan_world_coord: list[tuple[carla.Transform, Any]],
+    ) -> None:
         """Store the route, downsampled as the leaderboard does (turns, lane changes, every 200 m, the end)."""
         ds_ids = downsample_route(global_plan_world_coord, PLAN_SAMPLE_DISTANCE)
-        self._global_plan_world_coord = [(global_plan_world_coord[i][0], global_plan_world_coord[i][1]) for i in ds_ids]
+        self._global_plan_world_coord = [
+            (global_plan_world_coord[i][0], global_plan_world_coord[i][1]) for i in ds_ids
+        ]
         self._global_plan = [global_plan_gps[i] for i in ds_ids]

@@ -276,7 +276,7 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
         for k in ("text_loss", "occ_loss", "plan_loss"):
             v = getattr(res, k)
             if v is not None:
-                vals[k] = float(v)
+                vals[k] = float(v.detach())
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items() if k != "lr"})
         if step % t.log_every == 0 or step == end:

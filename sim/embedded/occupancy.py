@@ -252,7 +252,8 @@ class OccupancyBuilder:
     """Builds Occ3D labels (semantics + camera and LiDAR masks) around the ego for one StaticScene.
 
     Everything constant is precomputed once: voxel-column centres, the LiDAR's ray traversals and, per camera
-    rig (cached by its CameraSpecs), each voxel's pixel and depth, since the rig is fixed to the ego.
+    rig geometry (cached, a few rigs at most), each voxel's pixel and depth, since the rig is fixed to the ego.
+    Static props are culled by distance every frame, so a town may hold any number of them.
     """
 
     def __init__(self, scene: StaticScene, spec: OccGridSpec = OCC3D_GRID, lidar: LidarSpec = NUSCENES_LIDAR,

@@ -364,7 +364,7 @@ class EmbeddedSimulator(Simulator):
                 x, y, z = self._sensor_world(s, ego.pose)
                 data[sid] = (f, np.array(location_to_gnss(x, y, z, *self._geo), dtype=np.float64))
             elif stype == "sensor.lidar.ray_cast":
-                data[sid] = (f, self._lidar())
+                data[sid] = (f, self._lidar(s))
             elif stype == "sensor.opendrive_map":
                 data[sid] = (f, {"opendrive": self._town.xodr_text})
         return data
@@ -383,7 +383,9 @@ class EmbeddedSimulator(Simulator):
         ax, ay, _ = ego.accel
         return np.array([ax, ay, GRAVITY, 0.0, 0.0, math.radians(ego.yaw_rate), compass], dtype=np.float64)
 
-    def _lidar(self) -> np.ndarray:
-        from sim.embedded.lidar import lidar_points
-        occ = self._occ_builder.compute(self._gt.ego.pose, self._gt.actors, None, with_lidar_mask=False)
-        return lidar_points(occ.semantics)
+    def _lidar(self, sensor: dict[str, Any]) -> np.ndarray:
+        """A ray-cast LiDAR through the occupancy grid: (N, 4) x, y, z, intensity in the sensor frame."""
+        from sim.embedded.lidar import LidarSpec, lidar_points
+
+        sem = self._occ_builder.semantics(self._gt.ego.pose, self._gt.actors)
+        return lidar_points(sem, LidarSpec.from_sensor_dict(sensor))

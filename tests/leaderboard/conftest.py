@@ -53,12 +53,16 @@ class SlowAgent(autonomous_agent.AutonomousAgent):
         return control
 '''
 
-CRASHING_AGENT = SLOW_AGENT.replace("'SlowAgent'", "'CrashAgent'").replace(
-    "class SlowAgent", "class CrashAgent").replace(
-    "        speed = input_data['SPEED'][1]['speed']",
-    "        if timestamp > 0.5 and self._global_plan_world_coord[-1][0].location.y < 232.0:\n"
-    "            raise RuntimeError('boom')\n"
-    "        speed = input_data['SPEED'][1]['speed']")
+CRASHING_AGENT = (
+    SLOW_AGENT.replace("'SlowAgent'", "'CrashAgent'")
+    .replace("class SlowAgent", "class CrashAgent")
+    .replace(
+        "        speed = input_data['SPEED'][1]['speed']",
+        "        if timestamp > 0.5 and self._global_plan_world_coord[-1][0].location.y < 232.0:\n"
+        "            raise RuntimeError('boom')\n"
+        "        speed = input_data['SPEED'][1]['speed']",
+    )
+)
 
 
 def route_xml(routes: list[tuple[str, str, tuple]], fmt: str = "1.0") -> str:
@@ -70,8 +74,10 @@ def route_xml(routes: list[tuple[str, str, tuple]], fmt: str = "1.0") -> str:
             out.append(f'    <waypoint x="{x0}" y="{y0}" z="0.0" pitch="0" roll="0" yaw="90"/>')
             out.append(f'    <waypoint x="{x1}" y="{y1}" z="0.0" pitch="0" roll="0" yaw="90"/>')
         else:
-            out.append(f'    <waypoints><position x="{x0}" y="{y0}" z="0"/><position x="{x1}" y="{y1}" z="0"/>'
-                       '</waypoints>')
+            out.append(
+                f'    <waypoints><position x="{x0}" y="{y0}" z="0"/><position x="{x1}" y="{y1}" z="0"/>'
+                "</waypoints>"
+            )
         out.append("  </route>")
     out.append("</routes>")
     return "\n".join(out) + "\n"

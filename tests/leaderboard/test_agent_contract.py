@@ -13,8 +13,19 @@ from leaderboard.utils.route_manipulation import downsample_route
 from sim.route_planner import RoadOption
 from tests.leaderboard.conftest import SLOW_AGENT
 
-CAM = {"type": "sensor.camera.rgb", "x": 0.7, "y": 0.0, "z": 1.6, "roll": 0.0, "pitch": 0.0, "yaw": 0.0,
-       "width": 64, "height": 48, "fov": 90, "id": "Center"}
+CAM = {
+    "type": "sensor.camera.rgb",
+    "x": 0.7,
+    "y": 0.0,
+    "z": 1.6,
+    "roll": 0.0,
+    "pitch": 0.0,
+    "yaw": 0.0,
+    "width": 64,
+    "height": 48,
+    "fov": 90,
+    "id": "Center",
+}
 
 
 def test_base_agent_contract():
@@ -34,13 +45,19 @@ def test_base_agent_contract():
     assert isinstance(control, carla.VehicleControl) and control.manual_gear_shift is False
 
 
-@pytest.mark.parametrize("sensors, message", [
-    ([CAM, dict(CAM)], "Duplicated sensor tag"),
-    ([dict(CAM, id=f"c{i}") for i in range(9)], "Too many sensor.camera.rgb"),
-    ([dict(CAM, x=3.5)], "Max allowed radius is 3.0m"),
-    ([dict(CAM, type="sensor.camera.thermal")], "Illegal sensor 'sensor.camera.thermal'"),
-    ([{"type": "sensor.opendrive_map", "reading_frequency": 1, "id": "map"}], "Illegal sensor 'sensor.opendrive_map'"),
-])
+@pytest.mark.parametrize(
+    "sensors, message",
+    [
+        ([CAM, dict(CAM)], "Duplicated sensor tag"),
+        ([dict(CAM, id=f"c{i}") for i in range(9)], "Too many sensor.camera.rgb"),
+        ([dict(CAM, x=3.5)], "Max allowed radius is 3.0m"),
+        ([dict(CAM, type="sensor.camera.thermal")], "Illegal sensor 'sensor.camera.thermal'"),
+        (
+            [{"type": "sensor.opendrive_map", "reading_frequency": 1, "id": "map"}],
+            "Illegal sensor 'sensor.opendrive_map'",
+        ),
+    ],
+)
 def test_sensor_validation_rejects(sensors, message):
     with pytest.raises(SensorConfigurationInvalid, match=message):
         validate_sensor_configuration(sensors, Track.SENSORS, "SENSORS")
@@ -48,8 +65,9 @@ def test_sensor_validation_rejects(sensors, message):
 
 def test_sensor_validation_accepts_and_checks_track():
     validate_sensor_configuration([CAM, {"type": "sensor.speedometer", "id": "s"}], Track.SENSORS, "SENSORS")
-    validate_sensor_configuration([{"type": "sensor.opendrive_map", "reading_frequency": 1, "id": "m"}],
-                                  Track.MAP, "MAP")
+    validate_sensor_configuration(
+        [{"type": "sensor.opendrive_map", "reading_frequency": 1, "id": "m"}], Track.MAP, "MAP"
+    )
     with pytest.raises(SensorConfigurationInvalid, match="wrong track"):
         validate_sensor_configuration([CAM], Track.SENSORS, "MAP")
 

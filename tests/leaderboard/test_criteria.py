@@ -9,9 +9,19 @@ import carla
 import numpy as np
 import pytest
 
-from leaderboard.criteria import (ActorBlockedTest, CollisionTest, InRouteTest, MinimumSpeedRouteTest,
-                                  OutsideRouteLanesTest, RouteCompletionTest, RouteCriteria, RouteGeometry,
-                                  RouteTimeout, RunningRedLightTest, RunningStopTest)
+from leaderboard.criteria import (
+    ActorBlockedTest,
+    CollisionTest,
+    InRouteTest,
+    MinimumSpeedRouteTest,
+    OutsideRouteLanesTest,
+    RouteCompletionTest,
+    RouteCriteria,
+    RouteGeometry,
+    RouteTimeout,
+    RunningRedLightTest,
+    RunningStopTest,
+)
 from leaderboard.scores import TrafficEventType
 from sim.route_planner import RoadOption
 from sim.types import ActorState, EgoState, GroundTruth, Pose, SimEvent, StopSign, TrafficLightState
@@ -21,18 +31,31 @@ TOWN = Path(__file__).resolve().parents[2] / "sim" / "embedded" / "towns" / "Occ
 
 
 def straight_route(n: int = 101, x0: float = 0.0, y: float = 0.0) -> list[tuple[carla.Transform, RoadOption]]:
-    return [(carla.Transform(carla.Location(x0 + i, y, 0.0), carla.Rotation(yaw=0.0)), RoadOption.LANEFOLLOW)
-            for i in range(n)]
+    return [
+        (carla.Transform(carla.Location(x0 + i, y, 0.0), carla.Rotation(yaw=0.0)), RoadOption.LANEFOLLOW)
+        for i in range(n)
+    ]
 
 
-def gt(frame: int, x: float, y: float = 0.0, yaw: float = 0.0, speed: float = 5.0, events=(), lights=(), stops=(),
-       actors=()) -> GroundTruth:
+def gt(
+    frame: int,
+    x: float,
+    y: float = 0.0,
+    yaw: float = 0.0,
+    speed: float = 5.0,
+    events=(),
+    lights=(),
+    stops=(),
+    actors=(),
+) -> GroundTruth:
     vx, vy = speed * math.cos(math.radians(yaw)), speed * math.sin(math.radians(yaw))
     ego = EgoState(Pose(x, y, 0.0, yaw), vx=vx, vy=vy, speed=speed)
     return GroundTruth(frame, frame * 0.05, ego, list(actors), list(lights), list(stops), list(events))
 
 
-def collision(frame: int, other: int, category: str = "vehicle", type_id: str = "vehicle.tesla.model3") -> SimEvent:
+def collision(
+    frame: int, other: int, category: str = "vehicle", type_id: str = "vehicle.tesla.model3"
+) -> SimEvent:
     return SimEvent(frame, "collision", 0.0, 0.0, other, category, type_id)
 
 
@@ -143,8 +166,13 @@ def test_route_timeout_grows_with_progress():
 def test_outside_route_lanes_percentage_on_a_real_map():
     cmap = carla.Map("OccTown01", TOWN.read_text())
     # OccTown01 road 20, lane -1: a straight lane heading +y at x = 98.25
-    route = [(carla.Transform(carla.Location(98.25, 200.0 + i, 0.0), carla.Rotation(yaw=90.0)), RoadOption.LANEFOLLOW)
-             for i in range(41)]
+    route = [
+        (
+            carla.Transform(carla.Location(98.25, 200.0 + i, 0.0), carla.Rotation(yaw=90.0)),
+            RoadOption.LANEFOLLOW,
+        )
+        for i in range(41)
+    ]
     t = OutsideRouteLanesTest(RouteGeometry.from_route(route), cmap)
     f = 0
     for y in np.arange(200.0, 220.0, 0.25):  # first half in the lane

@@ -14,16 +14,44 @@ from tests.leaderboard.conftest import CRASHING_AGENT, SHORT, SLOW_AGENT, STRAIG
 TOP_KEYS = {"_checkpoint", "entry_status", "eligible", "sensors", "values", "labels"}
 CHECKPOINT_KEYS = {"global_record", "progress", "records"}
 RECORD_KEYS = {"index", "route_id", "status", "num_infractions", "infractions", "scores", "meta"}
-INFRACTION_KEYS = {"collisions_layout", "collisions_pedestrian", "collisions_vehicle", "red_light", "stop_infraction",
-                   "outside_route_lanes", "min_speed_infractions", "yield_emergency_vehicle_infractions",
-                   "scenario_timeouts", "route_dev", "vehicle_blocked", "route_timeout"}
+INFRACTION_KEYS = {
+    "collisions_layout",
+    "collisions_pedestrian",
+    "collisions_vehicle",
+    "red_light",
+    "stop_infraction",
+    "outside_route_lanes",
+    "min_speed_infractions",
+    "yield_emergency_vehicle_infractions",
+    "scenario_timeouts",
+    "route_dev",
+    "vehicle_blocked",
+    "route_timeout",
+}
 GLOBAL_KEYS = {"index", "route_id", "status", "infractions", "scores_mean", "scores_std_dev", "meta"}
 
 
-def run(tmp_path: Path, agent: Path | str, routes: Path | str, *extra: str, checkpoint: str = "res.json") -> int:
-    return main(["--agent", str(agent), "--routes", str(routes), "--checkpoint", str(tmp_path / checkpoint),
-                 "--debug-checkpoint", str(tmp_path / "live.txt"), "--vehicles", "3", "--walkers", "0",
-                 "--no-progress", *extra])
+def run(
+    tmp_path: Path, agent: Path | str, routes: Path | str, *extra: str, checkpoint: str = "res.json"
+) -> int:
+    return main(
+        [
+            "--agent",
+            str(agent),
+            "--routes",
+            str(routes),
+            "--checkpoint",
+            str(tmp_path / checkpoint),
+            "--debug-checkpoint",
+            str(tmp_path / "live.txt"),
+            "--vehicles",
+            "3",
+            "--walkers",
+            "0",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture
@@ -41,7 +69,12 @@ def test_carla_contract_agent_runs_unchanged(tmp_path, slow_agent_file, routes_f
     assert set(ck) == CHECKPOINT_KEYS and ck["progress"] == [2, 2]
     assert set(ck["global_record"]) == GLOBAL_KEYS
     assert set(ck["global_record"]["infractions"]) == INFRACTION_KEYS
-    assert set(ck["global_record"]["meta"]) == {"total_length", "duration_game", "duration_system", "exceptions"}
+    assert set(ck["global_record"]["meta"]) == {
+        "total_length",
+        "duration_game",
+        "duration_system",
+        "exceptions",
+    }
     assert len(data["values"]) == len(data["labels"]) == 15
     assert data["entry_status"] == "Finished" and data["eligible"] is True
     assert data["sensors"] == ["carla_camera", "carla_imu", "carla_gnss", "carla_speedometer"]
@@ -63,7 +96,9 @@ def test_crashing_agent_fails_only_its_own_route(tmp_path):
     agent = tmp_path / "crash_agent.py"
     agent.write_text(CRASHING_AGENT)
     routes = tmp_path / "routes.xml"
-    routes.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)]))
+    routes.write_text(
+        route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)])
+    )
     assert run(tmp_path, agent, routes) == 0
     data = json.loads((tmp_path / "res.json").read_text())
     status = [r["status"] for r in data["_checkpoint"]["records"]]
@@ -105,11 +140,16 @@ def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, ro
     # Sensors failing validation on the 2nd route: it fails as the leaderboard's, the run stops there and the
     # route finished before it keeps its record.
     bad_sensors = tmp_path / "bad_sensors.py"
-    bad_sensors.write_text(SLOW_AGENT.replace(
-        "        return [", "        far = self._global_plan_world_coord[-1][0].location.y < 232.0\n        return [").replace(
-        "'x': 1.3, 'y': 0.0, 'z': 2.3", "'x': 4.0 if far else 1.3, 'y': 0.0, 'z': 2.3"))
+    bad_sensors.write_text(
+        SLOW_AGENT.replace(
+            "        return [",
+            "        far = self._global_plan_world_coord[-1][0].location.y < 232.0\n        return [",
+        ).replace("'x': 1.3, 'y': 0.0, 'z': 2.3", "'x': 4.0 if far else 1.3, 'y': 0.0, 'z': 2.3")
+    )
     three = tmp_path / "three.xml"
-    three.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)]))
+    three.write_text(
+        route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)])
+    )
     assert run(tmp_path, bad_sensors, three, checkpoint="rejected.json") == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if "Max allowed radius" in ln]
     assert len(err) == 1

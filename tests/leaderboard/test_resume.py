@@ -16,9 +16,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cmd(tmp_path: Path, agent: Path, routes: Path, checkpoint: str, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "leaderboard" / "run.py"), "--agent", str(agent), "--routes", str(routes),
-            "--checkpoint", str(tmp_path / checkpoint), "--debug-checkpoint", str(tmp_path / "live.txt"),
-            "--vehicles", "3", "--walkers", "0", "--no-progress", "--no-report", *extra]
+    return [
+        sys.executable,
+        str(ROOT / "leaderboard" / "run.py"),
+        "--agent",
+        str(agent),
+        "--routes",
+        str(routes),
+        "--checkpoint",
+        str(tmp_path / checkpoint),
+        "--debug-checkpoint",
+        str(tmp_path / "live.txt"),
+        "--vehicles",
+        "3",
+        "--walkers",
+        "0",
+        "--no-progress",
+        "--no-report",
+        *extra,
+    ]
 
 
 def strip_wallclock(data: dict) -> dict:
@@ -32,14 +48,25 @@ def strip_wallclock(data: dict) -> dict:
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, slow_agent_file):
     routes = tmp_path / "routes.xml"
-    routes.write_text(route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)]))
+    routes.write_text(
+        route_xml([("1", "OccTown01", STRAIGHT), ("2", "OccTown01", SHORT), ("3", "OccTown01", STRAIGHT)])
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    full = subprocess.run(cmd(tmp_path, slow_agent_file, routes, "full.json"), env=env, capture_output=True,
-                          text=True, timeout=300)
+    full = subprocess.run(
+        cmd(tmp_path, slow_agent_file, routes, "full.json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert full.returncode == 0, full.stderr[-2000:]
 
-    proc = subprocess.Popen(cmd(tmp_path, slow_agent_file, routes, "killed.json"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd(tmp_path, slow_agent_file, routes, "killed.json"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     killed_at = None
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -59,8 +86,13 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, slow_agent_file):
     partial = json.loads((tmp_path / "killed.json").read_text())  # the file is whole after a SIGKILL
     assert partial["entry_status"] == "Started" and len(partial["_checkpoint"]["records"]) == killed_at
 
-    resumed = subprocess.run(cmd(tmp_path, slow_agent_file, routes, "killed.json", "--resume"), env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        cmd(tmp_path, slow_agent_file, routes, "killed.json", "--resume"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming: {killed_at} of 3 routes already finished" in resumed.stderr
     a = strip_wallclock(json.loads((tmp_path / "full.json").read_text()))

@@ -9,10 +9,21 @@ import carla
 import pytest
 
 from sim.geo import gnss_to_location
-from sim.route_planner import (GlobalRoutePlanner, RoadOption, downsample_route, interpolate_trajectory,
-                               route_length)
-from sim.routes import (RouteFileError, load_scenario_annotations, match_scenarios_to_route, parse_routes_file,
-                        parse_routes_subset, write_routes_xml)
+from sim.route_planner import (
+    GlobalRoutePlanner,
+    RoadOption,
+    downsample_route,
+    interpolate_trajectory,
+    route_length,
+)
+from sim.routes import (
+    RouteFileError,
+    load_scenario_annotations,
+    match_scenarios_to_route,
+    parse_routes_file,
+    parse_routes_subset,
+    write_routes_xml,
+)
 from tests.leaderboard.conftest import LB1, MAPS, requires_shared
 
 TOWNS = Path(__file__).resolve().parents[2] / "sim" / "embedded" / "towns"
@@ -57,11 +68,15 @@ def test_leaderboard_2_format(tmp_path):
     p.write_text(V2)
     (r,) = parse_routes_file(p)
     assert r.format == "2.0" and r.id == "7" and r.town == "OccTown01" and len(r.keypoints) == 2
-    assert r.scenarios[0].type == "ParkedObstacle" and r.scenarios[0].parameters["distance"] == {"value": "40"}
+    assert r.scenarios[0].type == "ParkedObstacle" and r.scenarios[0].parameters["distance"] == {
+        "value": "40"
+    }
     assert r.scenarios[0].trigger_points == [(98.25, 215.0, 0.0, 90.0)]
     mid = r.weather_at(50.0)  # interpolated by route percentage
     assert mid.cloudiness == pytest.approx(50.0) and mid.precipitation == pytest.approx(40.0)
-    assert r.weather_at(0.0).cloudiness == 0.0 and r.weather_at(100.0).sun_altitude_angle == pytest.approx(10.0)
+    assert r.weather_at(0.0).cloudiness == 0.0 and r.weather_at(100.0).sun_altitude_angle == pytest.approx(
+        10.0
+    )
     out = tmp_path / "w.xml"  # write -> read round trip in both formats
     for fmt in ("1.0", "2.0"):
         write_routes_xml([r], out, fmt)
@@ -74,22 +89,37 @@ def test_routes_subset_syntax():
     assert parse_routes_subset("0-3", ids) == ["0", "1", "2", "3"]
     assert parse_routes_subset("7,1", ids) == ["1", "7"]
     assert parse_routes_subset("1,3,5-6", ids) == ["1", "3", "5", "6"]
-    for bad, text in (("12", "no route with id '12'"), ("5-2", "ends before it starts"), ("1,1", "selected twice")):
+    for bad, text in (
+        ("12", "no route with id '12'"),
+        ("5-2", "ends before it starts"),
+        ("1,1", "selected twice"),
+    ):
         with pytest.raises(RouteFileError, match=text):
             parse_routes_subset(bad, ids)
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "does not exist"),
-    ("<routes><route id='0' town='X'>", "not valid XML"),
-    ("<routes></routes>", "no <route> elements"),
-    ("<routes><route id='0' town='Town01'><waypoint x='1' y='2' z='0'/></route></routes>", "at least 2 waypoints"),
-    ("<routes><route id='0'><waypoint x='1' y='2' z='0'/></route></routes>", "no 'town'"),
-    ("<routes><route id='0' town='T'><waypoint x='a' y='2'/><waypoint x='1' y='2'/></route></routes>",
-     "x='a' is not a number"),
-    ("<routes><route id='0' town='T'><weather cloudiness='500'/><waypoint x='1' y='2'/><waypoint x='3' y='2'/>"
-     "</route></routes>", "cloudiness=500 out of range"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        ("<routes><route id='0' town='X'>", "not valid XML"),
+        ("<routes></routes>", "no <route> elements"),
+        (
+            "<routes><route id='0' town='Town01'><waypoint x='1' y='2' z='0'/></route></routes>",
+            "at least 2 waypoints",
+        ),
+        ("<routes><route id='0'><waypoint x='1' y='2' z='0'/></route></routes>", "no 'town'"),
+        (
+            "<routes><route id='0' town='T'><waypoint x='a' y='2'/><waypoint x='1' y='2'/></route></routes>",
+            "x='a' is not a number",
+        ),
+        (
+            "<routes><route id='0' town='T'><weather cloudiness='500'/><waypoint x='1' y='2'/><waypoint x='3' y='2'/>"
+            "</route></routes>",
+            "cloudiness=500 out of range",
+        ),
+    ],
+)
 def test_malformed_route_files(tmp_path, content, message):
     p = tmp_path / "bad.xml"
     if content is not None:
@@ -129,7 +159,10 @@ def test_route_0_of_town01_turns_left_first():
     (r,) = parse_routes_file(LB1 / "routes_training.xml", "0")
     _, route = interpolate_trajectory(cmap, r.keypoint_locations())
     seq = [k for k, _ in itertools.groupby(o for _, o in route)]
-    assert seq[:2] == [RoadOption.LANEFOLLOW, RoadOption.LEFT]  # north, then left (west) at the first junction
+    assert seq[:2] == [
+        RoadOption.LANEFOLLOW,
+        RoadOption.LEFT,
+    ]  # north, then left (west) at the first junction
 
 
 def test_lane_changes_on_the_builtin_town():
@@ -137,7 +170,9 @@ def test_lane_changes_on_the_builtin_town():
     grp = GlobalRoutePlanner(cmap, 1.0)
     lane_changes = [(u, v) for u, v, d in grp.graph.edges(data=True) if d["kind"] != RoadOption.LANEFOLLOW]
     assert lane_changes, "OccTown01 has multi-lane roads"
-    wps = [w for w in cmap.generate_waypoints(4.0) if w.lane_type == carla.LaneType.Driving and not w.is_junction]
+    wps = [
+        w for w in cmap.generate_waypoints(4.0) if w.lane_type == carla.LaneType.Driving and not w.is_junction
+    ]
     seen = set()
     for a, b in zip(wps[::7], wps[3::7]):
         trace = grp.trace_route(a.transform.location, b.transform.location)
@@ -152,8 +187,12 @@ def test_downsample_route_rules():
         return (carla.Transform(carla.Location(x, 0, 0)), o)
 
     lf, left, cl = RoadOption.LANEFOLLOW, RoadOption.LEFT, RoadOption.CHANGELANELEFT
-    route = [pt(i, lf) for i in range(30)] + [pt(30 + i, left) for i in range(5)] + [pt(35, cl), pt(36, cl)] + \
-        [pt(37 + i, lf) for i in range(20)]
+    route = (
+        [pt(i, lf) for i in range(30)]
+        + [pt(30 + i, left) for i in range(5)]
+        + [pt(35, cl), pt(36, cl)]
+        + [pt(37 + i, lf) for i in range(20)]
+    )
     ids = downsample_route(route, 10)
     assert ids[0] == 0 and 30 in ids and 35 in ids and 36 in ids and ids[-1] == len(route) - 1
     assert 37 not in ids  # the option change right after a lane change is not kept

@@ -6,8 +6,17 @@ import math
 
 import pytest
 
-from leaderboard.scores import (GLOBAL_LABELS, INFRACTION_KEYS, PENALTY_VALUE, TrafficEvent, TrafficEventType,
-                                compute_global_record, compute_route_record, failed_route_record, global_values)
+from leaderboard.scores import (
+    GLOBAL_LABELS,
+    INFRACTION_KEYS,
+    PENALTY_VALUE,
+    TrafficEvent,
+    TrafficEventType,
+    compute_global_record,
+    compute_route_record,
+    failed_route_record,
+    global_values,
+)
 
 E = TrafficEventType
 
@@ -25,8 +34,14 @@ def test_penalty_table_is_the_leaderboards():
 
 
 def test_fixed_penalties_multiply():
-    events = [ev(E.COLLISION_VEHICLE), ev(E.COLLISION_PEDESTRIAN), ev(E.TRAFFIC_LIGHT_INFRACTION),
-              ev(E.STOP_INFRACTION), ev(E.COLLISION_STATIC), ev(E.COLLISION_VEHICLE)]
+    events = [
+        ev(E.COLLISION_VEHICLE),
+        ev(E.COLLISION_PEDESTRIAN),
+        ev(E.TRAFFIC_LIGHT_INFRACTION),
+        ev(E.STOP_INFRACTION),
+        ev(E.COLLISION_STATIC),
+        ev(E.COLLISION_VEHICLE),
+    ]
     rec = compute_route_record("RouteScenario_0_rep0", 0, events, 100.0, 500.0, 60.0, 10.0)
     ip = 0.6 * 0.5 * 0.7 * 0.8 * 0.65 * 0.6
     assert rec["scores"]["score_penalty"] == pytest.approx(ip, abs=1e-6)
@@ -38,8 +53,11 @@ def test_fixed_penalties_multiply():
 
 def test_percentage_penalties():
     # outside lanes 12.5 % -> x (1 - 0.125); min speed 60 % -> x (1 - 0.3 * 0.4) = 0.88
-    events = [ev(E.OUTSIDE_ROUTE_LANES_INFRACTION, percentage=12.5), ev(E.MIN_SPEED_INFRACTION, percentage=60.0),
-              ev(E.MIN_SPEED_INFRACTION, percentage=100.0)]
+    events = [
+        ev(E.OUTSIDE_ROUTE_LANES_INFRACTION, percentage=12.5),
+        ev(E.MIN_SPEED_INFRACTION, percentage=60.0),
+        ev(E.MIN_SPEED_INFRACTION, percentage=100.0),
+    ]
     rec = compute_route_record("RouteScenario_1_rep0", 1, events, 80.0, 300.0, 60.0, 10.0)
     ip = (1 - 0.125) * 0.88 * 1.0
     assert rec["scores"]["score_penalty"] == pytest.approx(ip, abs=1e-6)
@@ -55,18 +73,33 @@ def test_perfect_and_failure_statuses():
     blk = compute_route_record("R_0_rep0", 0, [ev(E.VEHICLE_BLOCKED)], 40.0, 10, 1, 1)
     assert blk["status"] == "Failed - Agent got blocked"
     to = compute_route_record("R_0_rep0", 0, [], 40.0, 10, 1, 1, timed_out=True)
-    assert to["status"] == "Failed - Agent timed out" and to["infractions"]["route_timeout"] == ["Route timeout."]
+    assert to["status"] == "Failed - Agent timed out" and to["infractions"]["route_timeout"] == [
+        "Route timeout."
+    ]
     crash = failed_route_record("R_0_rep0", 0, "Agent crashed", 120.0)
     assert crash["status"] == "Failed - Agent crashed" and crash["scores"]["score_composed"] == 0
     assert set(crash["infractions"]) == set(INFRACTION_KEYS)
 
 
 def test_global_record_by_hand():
-    r0 = compute_route_record("RouteScenario_0_rep0", 0, [ev(E.COLLISION_VEHICLE)], 100.0, 1000.0, 100.0, 20.0)
-    r1 = compute_route_record("RouteScenario_1_rep0", 1, [
-        ev(E.OUTSIDE_ROUTE_LANES_INFRACTION,
-           "Agent went outside its route lanes for about 50.0 meters (10.0% of the completed route)", percentage=10.0)],
-        50.0, 1000.0, 80.0, 20.0)
+    r0 = compute_route_record(
+        "RouteScenario_0_rep0", 0, [ev(E.COLLISION_VEHICLE)], 100.0, 1000.0, 100.0, 20.0
+    )
+    r1 = compute_route_record(
+        "RouteScenario_1_rep0",
+        1,
+        [
+            ev(
+                E.OUTSIDE_ROUTE_LANES_INFRACTION,
+                "Agent went outside its route lanes for about 50.0 meters (10.0% of the completed route)",
+                percentage=10.0,
+            )
+        ],
+        50.0,
+        1000.0,
+        80.0,
+        20.0,
+    )
     r2 = failed_route_record("RouteScenario_2_rep0", 2, "Agent crashed", 500.0)
     g = compute_global_record([r0, r1, r2], total_routes=4)  # a 4th route never ran: counts 0
     ds = [60.0, 45.0, 0.0, 0.0]

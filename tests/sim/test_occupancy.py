@@ -255,6 +255,16 @@ def test_mask_lidar_stops_at_the_wall():
     assert not lid[:, :, :2].any()  # below the road surface
 
 
+def test_lidar_prefix_tree_matches_casting_every_ray():
+    rng = np.random.default_rng(5)
+    lidar = OccupancyBuilder(make_scene()).lidar_model
+    for p_occupied in (0.002, 0.02, 0.2):
+        sem = np.where(rng.random((200, 200, 16)) < p_occupied, OCC["manmade"], FREE).astype(np.uint8)
+        reference = lidar._cast(sem, want_mask=True)[2]
+        assert np.array_equal(lidar.observed_mask(sem), reference)
+    assert lidar.observed_mask(np.full((200, 200, 16), FREE, np.uint8)).sum() > 50_000  # open space: long rays
+
+
 def test_lidar_points_in_carla_sensor_frame():
     post = boxes((5.0, -5.0, 2.0, 0.6, 0.6, 2.0, 0.0, OCC["manmade"]))  # ego (5, +5): front-LEFT of the ego
     b = OccupancyBuilder(make_scene(props=post, x_min=-100.0, y_min=-99.9))

@@ -85,7 +85,7 @@ def atmosphere(w) -> Atmosphere:
 
     sun_int = day * (1.0 - 0.75 * cloud) * (1.0 - 0.6 * rain) * _smoothstep(-2.0, 8.0, alt)
     sun_col = _mix((1.0, 0.96, 0.9), (1.0, 0.6, 0.35), low) * 0.85 * sun_int
-    amb_sky = _mix((0.035, 0.04, 0.06), _mix((0.42, 0.46, 0.55), (0.5, 0.5, 0.52), cloud), day) * gloom
+    amb_sky = _mix((0.06, 0.07, 0.1), _mix((0.42, 0.46, 0.55), (0.5, 0.5, 0.52), cloud), day) * gloom
     amb_sky = _mix(amb_sky, amb_sky * np.array([1.1, 0.85, 0.7]), low * 0.5)
     amb_ground = amb_sky * 0.45
 

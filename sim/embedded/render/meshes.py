@@ -45,7 +45,19 @@ class _Builder:
     def new(cls) -> "_Builder":
         return cls([], [], [], [])
 
+    def tri(self, a, b, c, n, color, part) -> None:
+        """One triangle wound counter-clockwise around its outward normal n (back faces get culled)."""
+        a, b, c, n = (np.asarray(p, float) for p in (a, b, c, n))
+        if np.dot(np.cross(b - a, c - a), n) < 0:
+            b, c = c, b
+        for p in (a, b, c):
+            self.pos.append(p)
+            self.nrm.append(n)
+            self.col.append(color)
+            self.part.append(part)
+
     def quad(self, a, b, c, d, centre, color, part) -> None:
+        """A planar quad a-b-c-d (in order around it), facing away from `centre`."""
         a, b, c, d = (np.asarray(p, float) for p in (a, b, c, d))
         n = np.cross(c - a, d - b)
         norm = np.linalg.norm(n)
@@ -54,27 +66,34 @@ class _Builder:
         n /= norm
         if np.dot(n, (a + b + c + d) / 4.0 - centre) < 0:
             n = -n
-        for p in (a, b, c, a, c, d):
-            self.pos.append(p)
-            self.nrm.append(n)
-            self.col.append(color)
-            self.part.append(part)
+        self.tri(a, b, c, n, color, part)
+        self.tri(a, c, d, n, color, part)
 
-    def hexa(self, corners, color, part=PART_FIXED) -> None:
-        """A convex hexahedron: corners (8, 3), bottom face then top face, each counter-clockwise-ish."""
+    def hexa(self, corners, color, part=PART_FIXED, bottom=False) -> None:
+        """A convex hexahedron: corners (8, 3), bottom face then top face, each in order around the face.
+
+        The bottom face is left out unless asked for: actors stand on the ground, nobody sees it.
+        """
         c = np.asarray(corners, float)
         ctr = c.mean(axis=0)
         b, t = c[:4], c[4:]
-        self.quad(b[0], b[1], b[2], b[3], ctr, color, part)
+        if bottom:
+            self.quad(b[0], b[1], b[2], b[3], ctr, color, part)
         self.quad(t[0], t[1], t[2], t[3], ctr, color, part)
         for i in range(4):
             j = (i + 1) % 4
             self.quad(b[i], b[j], t[j], t[i], ctr, color, part)
 
-    def box(self, lo, hi, color, part=PART_FIXED) -> None:
+    def box(self, lo, hi, color, part=PART_FIXED, bottom=False) -> None:
         (x0, y0, z0), (x1, y1, z1) = lo, hi
         self.hexa([(x0, y0, z0), (x1, y0, z0), (x1, y1, z0), (x0, y1, z0),
-                   (x0, y0, z1), (x1, y0, z1), (x1, y1, z1), (x0, y1, z1)], color, part)
+                   (x0, y0, z1), (x1, y0, z1), (x1, y1, z1), (x0, y1, z1)], color, part, bottom)
+
+    def panel(self, x, y0, y1, z0, z1, color, part) -> None:
+        """A flat quad in the plane x = const facing +x if x > 0 else -x (lamps on a body face)."""
+        n = (1.0 if x > 0 else -1.0, 0.0, 0.0)
+        self.tri((x, y0, z0), (x, y1, z0), (x, y1, z1), n, color, part)
+        self.tri((x, y0, z0), (x, y1, z1), (x, y0, z1), n, color, part)
 
     def taper(self, x0, x1, y, z0, z1, top_x0, top_x1, top_y, color, part=PART_FIXED) -> None:
         """A box whose top face is narrowed to [top_x0, top_x1] x [-top_y, top_y] (cabins, cones)."""
@@ -82,8 +101,9 @@ class _Builder:
                    (top_x0, -top_y, z1), (top_x1, -top_y, z1), (top_x1, top_y, z1), (top_x0, top_y, z1)],
                   color, part)
 
-    def wheel(self, cx, cy, r, width, color=TYRE, n=8) -> None:
-        """An n-sided prism along y (a tyre), centred at (cx, cy, r)."""
+    def wheel(self, cx, cy, r, width, color=TYRE, n=6, outer=1.0) -> None:
+        """An n-sided prism along y (a tyre) centred at (cx, cy, r); only the cap on the `outer` side (+1/-1/0
+        for both) is built, the inner one hides under the body."""
         angles = [2 * math.pi * (i + 0.5) / n for i in range(n)]
         ring = [(cx + r * math.cos(a), r + r * math.sin(a)) for a in angles]
         y0, y1 = cy - width / 2, cy + width / 2
@@ -91,16 +111,12 @@ class _Builder:
         for i in range(n):
             (xa, za), (xb, zb) = ring[i], ring[(i + 1) % n]
             self.quad((xa, y0, za), (xb, y0, zb), (xb, y1, zb), (xa, y1, za), ctr, color, PART_FIXED)
-        for y in (y0, y1):  # caps as fans
-            for i in range(n):
-                (xa, za), (xb, zb) = ring[i], ring[(i + 1) % n]
-                tri = [np.array([cx, y, r]), np.array([xa, y, za]), np.array([xb, y, zb])]
-                nrm = np.array([0.0, 1.0 if y == y1 else -1.0, 0.0])
-                for p in tri:
-                    self.pos.append(p)
-                    self.nrm.append(nrm)
-                    self.col.append(color)
-                    self.part.append(PART_FIXED)
+        for y, side in ((y0, -1.0), (y1, 1.0)):
+            if outer != 0.0 and side != outer:
+                continue
+            for i in range(1, n - 1):  # fan
+                self.tri((ring[0][0], y, ring[0][1]), (ring[i][0], y, ring[i][1]),
+                         (ring[i + 1][0], y, ring[i + 1][1]), (0.0, side, 0.0), color, PART_FIXED)
 
     def person(self, x, y, z0, height, shirt_part=PART_BODY, shirt=(0.5, 0.5, 0.5), legs=True) -> None:
         """Legs, torso, arms and head of a person `height` tall standing (or sitting, legs=False) at z0."""
@@ -128,11 +144,12 @@ class _Builder:
 
 
 def _lights(b: _Builder, ex: float, ey: float, z: float, h: float) -> None:
+    """Headlight and tail-light panels just proud of the front (+x) and rear (-x) faces."""
     for side in (-1, 1):
-        b.box((ex - 0.04, side * (ey - 0.28) - 0.16, z), (ex + 0.01, side * (ey - 0.28) + 0.16, z + h),
-              (0.95, 0.95, 0.9), PART_HEADLIGHT)
-        b.box((-ex - 0.01, side * (ey - 0.22) - 0.14, z), (-ex + 0.04, side * (ey - 0.22) + 0.14, z + h),
-              (0.6, 0.05, 0.05), PART_TAILLIGHT)
+        yc = side * (ey - 0.28)
+        b.panel(ex + 0.01, yc - 0.16, yc + 0.16, z, z + h, (0.95, 0.95, 0.9), PART_HEADLIGHT)
+        yc = side * (ey - 0.22)
+        b.panel(-ex - 0.01, yc - 0.14, yc + 0.14, z, z + h, (0.6, 0.05, 0.05), PART_TAILLIGHT)
 
 
 def _car() -> np.ndarray:
@@ -141,10 +158,10 @@ def _car() -> np.ndarray:
     r = 0.34
     b.box((-ex, -ey, 0.25), (ex, ey, 0.8), None, PART_BODY)
     b.taper(-ex + 0.55, ex - 0.95, ey - 0.06, 0.8, 2 * ez, -ex + 0.85, ex - 1.55, ey - 0.2, GLASS, PART_GLASS)
-    b.box((-ex + 0.95, -ey + 0.15, 2 * ez - 0.04), (ex - 1.6, ey - 0.15, 2 * ez), None, PART_BODY)  # roof
+    b.box((-ex + 0.9, -ey + 0.22, 2 * ez - 0.02), (ex - 1.6, ey - 0.22, 2 * ez + 0.01), None, PART_BODY)  # roof
     for fx in (ex - 0.75, -ex + 0.7):
         for side in (-1, 1):
-            b.wheel(fx, side * (ey - 0.12), r, 0.24)
+            b.wheel(fx, side * (ey - 0.12), r, 0.24, outer=side)
     _lights(b, ex, ey, 0.55, 0.14)
     return b.arrays((ex, ey, ez))
 
@@ -159,7 +176,7 @@ def _van() -> np.ndarray:
         b.box((ex - 1.5, side * ey - 0.02, 1.1), (ex - 0.75, side * ey + 0.02, 1.8), GLASS, PART_GLASS)
     for fx in (ex - 0.8, -ex + 0.75):
         for side in (-1, 1):
-            b.wheel(fx, side * (ey - 0.12), 0.36, 0.26)
+            b.wheel(fx, side * (ey - 0.12), 0.36, 0.26, outer=side)
     _lights(b, ex, ey, 0.65, 0.16)
     return b.arrays((ex, ey, ez))
 
@@ -174,7 +191,7 @@ def _truck() -> np.ndarray:
     b.box((-ex, -0.3, 0.45), (ex - cab, 0.3, 0.9), METAL)  # chassis
     for fx in (ex - 0.9, -ex + 2.2, -ex + 1.0):
         for side in (-1, 1):
-            b.wheel(fx, side * (ey - 0.2), 0.5, 0.35)
+            b.wheel(fx, side * (ey - 0.2), 0.5, 0.35, outer=side)
     _lights(b, ex, ey, 0.7, 0.2)
     return b.arrays((ex, ey, ez))
 
@@ -188,7 +205,7 @@ def _bus() -> np.ndarray:
     b.box((ex - 0.02, -ey + 0.15, 1.2), (ex + 0.02, ey - 0.15, 2.8), GLASS, PART_GLASS)
     for fx in (ex - 1.3, -ex + 1.5):
         for side in (-1, 1):
-            b.wheel(fx, side * (ey - 0.2), 0.5, 0.35)
+            b.wheel(fx, side * (ey - 0.2), 0.5, 0.35, outer=side)
     _lights(b, ex, ey, 0.6, 0.2)
     return b.arrays((ex, ey, ez))
 
@@ -199,10 +216,10 @@ def _two_wheeler(kind: str) -> np.ndarray:
     r = 0.3 if kind == "motorcycle" else 0.34
     w = 0.12 if kind == "motorcycle" else 0.05
     for fx in (ex - r, -ex + r):
-        b.wheel(fx, 0.0, r, w)
+        b.wheel(fx, 0.0, r, w, n=6, outer=0.0)
     if kind == "motorcycle":
         b.box((-ex + 0.35, -0.16, 0.35), (ex - 0.35, 0.16, 0.8), None, PART_BODY)  # tank/engine
-        b.box((ex - 0.05, -0.08, 0.7), (ex + 0.02, 0.08, 0.82), (0.95, 0.95, 0.9), PART_HEADLIGHT)
+        b.panel(ex - 0.3, -0.08, 0.08, 0.65, 0.8, (0.95, 0.95, 0.9), PART_HEADLIGHT)
         b.person(-0.15, 0.0, 0.75, 1.5, PART_FIXED, (0.12, 0.12, 0.14), legs=False)
     else:
         b.box((-ex + r, -0.03, 0.55), (ex - r, 0.03, 0.62), None, PART_BODY)  # top tube
@@ -252,7 +269,7 @@ def _trailer() -> np.ndarray:
     b.box((-ex, -ey, 0.9), (ex, ey, 2 * ez), None, PART_BODY)
     for fx in (-ex + 1.0, -ex + 2.1):
         for side in (-1, 1):
-            b.wheel(fx, side * (ey - 0.2), 0.45, 0.3)
+            b.wheel(fx, side * (ey - 0.2), 0.45, 0.3, outer=side)
     return b.arrays((ex, ey, ez))
 
 

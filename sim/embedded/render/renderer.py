@@ -49,6 +49,9 @@ class RenderConfig:
     max_spot_lights: int = 8  # nearest headlights (ego first) at night (shader limit 8)
     light_distance: float = 60.0  # metres; lights beyond this are ignored
     rain_streaks: int = 900  # streaks per 400x225 camera at precipitation 100 (scaled by image area)
+    # Static triangles are drawn from the side their normal points to only (Mesh normals face outward). This
+    # halves what llvmpipe rasterises for closed shapes; set False for a mesh with two-sided surfaces.
+    cull_backfaces: bool = True
 
 
 def _set(prog: moderngl.Program, **values) -> None:
@@ -154,13 +157,18 @@ class _StaticTiles:
             self.lo = self.hi = np.zeros((0, 3))
             return
         data = np.concatenate([m.positions, m.normals, m.colors, m.semantic[:, None].astype(np.float32)],
-                              axis=1).astype(np.float32)  # (N, 10)
+                              axis=1).astype(np.float32).reshape(-1, 3, 10)  # (T, 3 vertices, 10)
         tri = m.positions.reshape(-1, 3, 3).astype(np.float64)  # (T, 3, 3)
+        # wind every triangle counter-clockwise around its (mean vertex) normal, so face culling keeps the
+        # side the normal points to
+        cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        flip = np.einsum("tk,tk->t", cross, m.normals.reshape(-1, 3, 3).sum(axis=1)) < 0
+        data[flip] = data[flip][:, [0, 2, 1]]
         key = np.floor(tri.mean(axis=1)[:, :2] / tile).astype(np.int64)  # (T, 2)
         order = np.lexsort((key[:, 1], key[:, 0]))  # stable: deterministic vertex order
         key = key[order]
         tri = tri[order]
-        self.data = data.reshape(-1, 3, 10)[order].reshape(-1, 10)
+        self.data = data[order].reshape(-1, 10)
         change = np.any(key[1:] != key[:-1], axis=1)
         starts = np.concatenate([[0], np.nonzero(change)[0] + 1])  # first triangle of each tile
         counts = np.diff(np.concatenate([starts, [len(key)]]))
@@ -202,8 +210,9 @@ class Renderer:
                 "sky": ("sky.vert", "sky.frag"), "rain": ("rain.vert", "rain.frag")}
 
     def _program(self, kind: str, aux: bool, night: bool, gloss: bool) -> moderngl.Program:
-        """Compile (once) one shader variant: AUX adds the depth/class target, NIGHT the light loops,
-        GLOSS per-pixel reflections (wet weather). Variants keep llvmpipe from paying for unused features."""
+        """Compile (once) one shader variant: AUX adds the depth/class target, NIGHT the light loops, GLOSS
+        per-pixel reflections (wet weather), and for the sky, `gloss` selects CLOUDS. llvmpipe executes both
+        sides of a branch under a mask, so unused features must be compiled out, not branched around."""
         key = (kind, aux, night, gloss)
         if key not in self._progs:
             vert, frag = self._SOURCES[kind]
@@ -214,7 +223,7 @@ class Renderer:
                 head += f"#define NIGHT 1\n#define N_POINT {self.config.max_point_lights}\n"
                 head += f"#define N_SPOT {self.config.max_spot_lights}\n"
             if gloss:
-                head += "#define GLOSS 1\n"
+                head += "#define GLOSS 1\n#define CLOUDS 1\n"
             head += _source("common.glsl") + "\n"
             vs = head + (_source("surface_vs.glsl") + "\n" if kind in ("scene", "actor") else "") + _source(vert)
             prog = self.ctx.program(vertex_shader=vs, fragment_shader=head + _source(frag))
@@ -372,7 +381,7 @@ class Renderer:
         u[11, :3] = atm.cloud_col
         u[12, :2] = (len(pts), len(spos))
         u[13] = (*(np.array([1.0, 0.85, 0.6]) * 1.4 * atm.lights_on), 9.0)
-        u[14] = (*(np.array([1.0, 0.96, 0.85]) * 2.2 * atm.lights_on), 45.0)
+        u[14] = (*(np.array([1.0, 0.96, 0.85]) * 1.6 * atm.lights_on), 50.0)
         u[15:31, :3] = u[31:39, :3] = 1e6  # unused slots: far away, contribute nothing
         u[39:47, 3] = 2.0  # ... and a cone nothing falls into
         u[15:15 + len(pts), :3] = pts
@@ -443,11 +452,15 @@ class Renderer:
         ctx.depth_func = "<="
         self._fbo_rgb.use()
         ctx.scissor = None
-        self._fbo_rgb.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+        # depth only: the sky pass writes every pixel no geometry covers
+        self._fbo_rgb.color_mask = False, False, False, False
+        self._fbo_rgb.clear(depth=1.0)
+        self._fbo_rgb.color_mask = True, True, True, True
         need_aux = [want_depth or want_semantic or c.kind != "rgb" for c in self.cameras]
 
         night = atm.lights_on > 0.0
         gloss = atm.wet > 0.0 or atm.puddles > 0.0
+        clouds = atm.cloudiness >= 0.1  # thinner cover shows no clouds (sky.frag's threshold)
         self._ubo.bind_to_uniform_block(0)
         self._noise.use(0)
         for i, cam in enumerate(self.cameras):
@@ -458,17 +471,24 @@ class Renderer:
             c2w = mats[i][1]
             pos = tuple(float(v) for v in c2w[:3, 3])
             fwd = tuple(float(v) for v in c2w[:3, 0])
+            # faces are CCW around their normal; the two mirrorings (CARLA -> GL eye, projection y) cancel
+            ctx.enable(moderngl.CULL_FACE)
+            ctx.front_face = "ccw"
             if counts[i]:
+                if not self.config.cull_backfaces:
+                    ctx.disable(moderngl.CULL_FACE)
                 prog, vao = self._vao("scene", aux, night, gloss)
                 prog["u_vp"].write(vp_bytes)
                 _set(prog, u_cam_pos=pos, u_cam_fwd=fwd)
                 vao.render_indirect(self._scene_cmds, moderngl.TRIANGLES, count=counts[i], first=firsts[i])
             if n_actor_cmds:
+                ctx.enable(moderngl.CULL_FACE)
                 prog, vao = self._vao("actor", aux, night, gloss)
                 prog["u_vp"].write(vp_bytes)
                 _set(prog, u_cam_pos=pos, u_cam_fwd=fwd)
                 vao.render_indirect(self._actor_cmds, moderngl.TRIANGLES, count=n_actor_cmds)
-            prog, vao = self._vao("sky", aux)
+            ctx.disable(moderngl.CULL_FACE)
+            prog, vao = self._vao("sky", aux, False, clouds)
             tx = cam.width / (2.0 * cam.focal)
             ty = cam.height / (2.0 * cam.focal)
             _set(prog, u_cam_fwd=fwd, u_cam_pos=pos, u_ray_x=tuple(float(v) for v in c2w[:3, 1] * tx),

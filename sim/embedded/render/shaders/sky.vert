@@ -1,4 +1,4 @@
-// Sky as a GRID x GRID_Y grid of quads at the far plane, generated from gl_VertexID. The smooth parts (gradient,
+// Sky as a GRID_X x GRID_Y grid of quads at the far plane, generated from gl_VertexID. The smooth parts (gradient,
 // halo, fog) are computed per vertex; the sun disk and clouds per pixel. Rays interpolate exactly (planar).
 uniform vec3 u_cam_fwd;
 uniform vec3 u_ray_x;   // camera right * tan(half fov x)

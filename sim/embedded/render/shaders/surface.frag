@@ -37,8 +37,10 @@ void main() {
         float d = sqrt(d2);
         L /= d;
         float cone = smoothstep(spot_dir[i].w, spot_dir[i].w + 0.06, dot(-L, spot_dir[i].xyz));
-        light += spot_col.rgb * (cone * 36.0 / (36.0 + d2) * clamp(1.0 - d / spot_col.w, 0.0, 1.0)
-                                 * max(dot(n, L), 0.0));
+        // sqrt(n.L): a headlight's beam is brightest near the horizon, which offsets the grazing angle on
+        // the road far ahead
+        light += spot_col.rgb * (cone * 144.0 / (144.0 + d2) * clamp(1.0 - d / spot_col.w, 0.0, 1.0)
+                                 * sqrt(max(dot(n, L), 0.0)));
     }
     c += v_albedo * light;
 #endif

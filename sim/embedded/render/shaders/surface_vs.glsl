@@ -32,8 +32,8 @@ void shade_vertex(vec3 world, vec3 nrm, vec3 albedo, float part_f, float state, 
         gloss = 0.5;
     } else if (part < 0 && (sem == 11 || sem == 12 || sem == 13)) {  // ground gets wet
         float w = wet_par.x * (sem == 11 ? 1.0 : 0.6);
-        albedo *= mix(1.0, 0.55, w);
-        gloss = (wet_par.x > 0.0 || wet_par.y > 0.0) ? max(0.45 * w, 0.01) : 0.0;
+        albedo *= mix(1.0, 0.5, w);
+        gloss = (wet_par.x > 0.0 || wet_par.y > 0.0) ? max(0.3 * w, 0.01) : 0.0;
         if (sem == 13) gloss = -gloss;  // sidewalks: wet sheen, no puddles
     }
     float hemi = n.z * 0.5 + 0.5;
