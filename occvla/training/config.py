@@ -73,7 +73,7 @@ class TrainSection:
     plan_weight: Optional[float] = None
     log_every: int = 10
     ckpt_every: int = 200
-    eval_max_samples: int = 64
+    eval_max_samples: int = 64  # 0 skips the end-of-run eval pass
     eval_batch_size: int = 4
     num_workers: int = 0
     progress: bool = True

@@ -70,7 +70,8 @@ def test_stage3_resume_matches_uninterrupted_run(stage_dirs: dict[str, Path], da
     from occvla.policy import OccVLAPolicy
     from occvla.run_dir import load_run_dir
 
-    common = ["train=stage3_planning", "train.steps=2", f"data.root={data_root}", f"model.init_from={stage_dirs['s2']}"]
+    common = ["train=stage3_planning", "train.steps=2", f"data.root={data_root}", f"model.init_from={stage_dirs['s2']}",
+              "train.eval_max_samples=0"]  # no eval pass: this test is about resuming
     a, b = tmp_path / "a", tmp_path / "b"
     assert _run(*common, "train.stop_at=1", f"run_dir={a}") is None  # "pre-empted" after step 1
     assert not (a / "model.safetensors").exists() and _csv_steps(a) == [1]

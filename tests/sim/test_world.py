@@ -115,6 +115,7 @@ def test_sensor_outputs_follow_carla_formats(sim):
         {"type": "sensor.other.imu", "id": "IMU", "x": 0, "y": 0, "z": 0},
         {"type": "sensor.other.gnss", "id": "GPS", "x": 0, "y": 0, "z": 0},
         {"type": "sensor.opendrive_map", "id": "HD"},
+        {"type": "sensor.lidar.ray_cast", "id": "LIDAR", "x": 0.0, "y": 0.0, "z": 1.84},
     ])
     for _ in range(40):
         sim.apply_control(carla.VehicleControl(throttle=0.7))
@@ -128,6 +129,9 @@ def test_sensor_outputs_follow_carla_formats(sim):
     assert imu[6] == pytest.approx(math.radians(yaw + 90.0) % (2 * math.pi), abs=0.05)  # compass 0 = north (-y)
     assert data["GPS"][1].shape == (3,) and np.all(np.isfinite(data["GPS"][1]))
     assert "<OpenDRIVE" in data["HD"][1]["opendrive"]
+    pts = data["LIDAR"][1]
+    assert pts.ndim == 2 and pts.shape[1] == 4 and len(pts) > 1000
+    assert pts[:, 2].min() == pytest.approx(-1.84, abs=0.3)  # the road lies 1.84 m below the sensor
 
 
 def test_occupancy_sees_a_parked_bus_and_not_behind_it(sim):
