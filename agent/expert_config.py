@@ -53,7 +53,7 @@ class ExpertConfig:
     corridor_margin_walker: float = 0.9  # m added for pedestrians and cyclists
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 2.5  # constant-velocity prediction horizon for vehicles
-    predict_horizon_walker_s: float = 3.0  # ... for pedestrians and cyclists
+    predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists
     predict_step_s: float = 0.25
     min_predict_speed_vehicle: float = 0.5  # m/s: slower vehicles are not extrapolated
     min_predict_speed_walker: float = 0.2

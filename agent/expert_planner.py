@@ -542,7 +542,9 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
            & (fs < s_max) & (times[None, :] <= t_lim[:, None] + 1e-9))  # (P, T)
     for row in np.nonzero(fin.any(axis=1))[0]:
         i = int(movers[row])
-        j = int(np.argmax(fin[row]))
+        # Vehicles: the first time they enter. Pedestrians / cyclists: the entry closest to the ego (on a curve
+        # their straight walk can cross the corridor twice; stopping before the far crossing blocks the near one).
+        j = int(np.argmax(fin[row])) if not soft[i] else int(np.argmin(np.where(fin[row], fs[row], np.inf)))
         t_hit = float(times[j])
         gap = float(fs[row, j] - fhalf_long[row, j] - s_ego - ex)
         if gap < 0:

@@ -15,6 +15,7 @@ _LAZY = {
     "preset_config": "occvla.config",
     "OccVLAProcessor": "occvla.processor",
     "build_tokenizer": "occvla.tokenizer",
+    "tokenizer_for_config": "occvla.tokenizer",
     "wrap_with_peft": "occvla.peft_utils",
     "merge_peft": "occvla.peft_utils",
     "save_run_dir": "occvla.run_dir",

@@ -4,7 +4,7 @@ Why dataclasses and not a transformers config: the run directory stores this tre
 and an unknown key anywhere is an error naming the key, so a typo in a hydra override never silently does nothing.
 
 Presets (measured parameter counts in occvla/README.md):
-- ``tiny``: ~5M parameters, six 64 px cameras, a pooled 32x32x8 occupancy grid; for tests.
+- ``tiny``: ~5M parameters, six 64 px cameras, a pooled 16x16x8 occupancy grid; for tests.
 - ``small``: ~25M parameters, six 112 px cameras, pooled 50x50x16 grid; trainable on 2 CPU cores.
 - ``paper``: PaliGemma2-3B-224 shapes (SigLIP So400m/14 + Gemma2-2B), full 200x200x16 grid; loads a local
   checkpoint when ``pretrained_path`` is set.
@@ -204,7 +204,7 @@ def _tiny() -> OccVLAConfig:
                             image_size=64, token_pool=1),
         text=TextConfig(arch="gemma", hidden_size=256, num_layers=3, num_heads=4, num_kv_heads=1, head_dim=64,
                         intermediate_size=1024, vocab_size=512),
-        occ=OccConfig(grid=(32, 32, 8), hidden_size=128, num_layers=2, num_heads=4,
+        occ=OccConfig(grid=(16, 16, 8), hidden_size=128, num_layers=2, num_heads=4,
                       vqvae={"latent_dim": 32, "downsample": 2, "hidden": (32, 64), "codebook_size": 128}),
         planner=PlannerConfig(hidden_size=256, visual_dim=32),
         lora=LoraConfig(r=8, alpha=16),

@@ -110,7 +110,9 @@ class OccVLAProcessor:
             meta_end = len(ids) - 1
             qa_pairs = (sample.get("qa") or []) if self.include_qa else []
             for q, a in qa_pairs:
-                q_ids, a_ids = self._encode(f"\nquestion: {q} answer:"), self._encode(f" {a}")
+                q_ids, full = self._encode(f"\nquestion: {q} answer:"), self._encode(f"\nquestion: {q} answer: {a}")
+                # answer ids as the tokenizer splits them in context (prefix property holds for BPE/SentencePiece)
+                a_ids = full[len(q_ids):] if full[: len(q_ids)] == q_ids else self._encode(str(a))
                 ids += q_ids + a_ids
                 labels += [-100] * len(q_ids) + a_ids
             ids.append(self.eos_id)

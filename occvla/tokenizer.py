@@ -18,7 +18,7 @@ import string
 from collections.abc import Iterable
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from occvla.commands import COMMAND_TEXT
 from occvla.meta_actions import LATERAL, LONGITUDINAL
@@ -94,3 +94,17 @@ def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> P
         padding_side="left",
         clean_up_tokenization_spaces=False,
     )
+
+
+def tokenizer_for_config(cfg, extra_texts: Iterable[str] = ()) -> PreTrainedTokenizerBase:
+    """The tokenizer an ``OccVLAConfig`` needs: the checkpoint's own (from ``cfg.pretrained_path``, local files
+    only) when set, else the offline BPE sized to ``cfg.text.vocab_size``."""
+    if cfg.pretrained_path:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(cfg.pretrained_path), local_files_only=True)
+    if cfg.text.vocab_size >= 50_000:
+        raise ValueError(
+            f"preset {cfg.preset!r} (vocab {cfg.text.vocab_size}) needs its checkpoint's tokenizer: set pretrained_path"
+        )
+    return build_tokenizer(extra_texts, vocab_size=cfg.text.vocab_size)

@@ -43,12 +43,11 @@ def run(cfg: DictConfig) -> dict | None:
     import torch
 
     from occvla.training.common import seed_everything
-
     from occvla.training.config import TrainConfig
 
     try:  # "+key=value" overrides bypass hydra's struct check: validate against the schema once more
         OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.to_container(cfg, resolve=False))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - omegaconf raises several types
         raise ValueError(f"invalid config: {str(e).splitlines()[0]}") from None
     stage = int(cfg.train.stage)
     if stage not in STAGES:
@@ -61,6 +60,8 @@ def run(cfg: DictConfig) -> dict | None:
         raise ValueError(f"run_dir {run_dir} already holds a run; pass resume=true to continue it or a new run_dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if cfg.threads is not None:
+        torch.set_num_threads(int(cfg.threads))
     seed_everything(int(cfg.seed))
     torch.use_deterministic_algorithms(False)
     if stage == 0:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 
 @dataclass
@@ -357,7 +357,7 @@ class OccVQVAE(nn.Module):
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
-        except Exception as e:  # corrupt header
+        except Exception as e:  # noqa: BLE001 - corrupt header, any error type
             raise ValueError(f"cannot read VQ-VAE safetensors file {path}: {e}") from None
         if "vqvae_config" not in meta:
             raise ValueError(f"{path} has no 'vqvae_config' metadata; was it written by OccVQVAE.save?")

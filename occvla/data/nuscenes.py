@@ -76,7 +76,7 @@ def load_table(table_dir: Path, name: str, required: bool = True) -> list[dict] 
     except json.JSONDecodeError as e:
         raise ValueError(f"nuScenes table {path} is not valid JSON: {e}") from None
     if not isinstance(data, list):
-        raise ValueError(f"nuScenes table {path} must hold a JSON list, got {type(data).__name__}")
+        raise ValueError(f"nuScenes table {path} must hold a JSON list, got {type(data).__name__}")  # noqa: TRY004
     return data
 
 

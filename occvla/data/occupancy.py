@@ -41,7 +41,7 @@ def load_occ3d_labels(path: str | Path, grid: tuple[int, int, int] = OCC3D_GRID)
     try:
         with np.load(path) as f:
             data = {k: f[k] for k in f.files}
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any corrupt-file error becomes one line naming the file
         raise ValueError(f"cannot read Occ3D labels {path}: {type(e).__name__}: {e}") from None
     for key in ("semantics", "mask_camera"):
         if key not in data:

@@ -14,6 +14,7 @@ calibrated_sensor, sensor, category, attribute, visibility, instance, sample_ann
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def _rz(yaw: float) -> np.ndarray:
 def _drive(kind: str, duration: float, rng: np.random.Generator) -> dict:
     """Integrate the ego manoeuvre at SIM_HZ: returns arrays t, s (arclength), curvature-integrated centreline
     (cx, cy, cyaw), lateral offset d, speed v, plus the time the manoeuvre ends (for the route command)."""
-    n = int(round(duration * SIM_HZ)) + 1
+    n = round(duration * SIM_HZ) + 1
     t = np.arange(n) / SIM_HZ
     v = np.full(n, rng.uniform(4.0, 9.0))
     kappa = np.zeros(n)
@@ -135,7 +136,7 @@ def _occupancy(ego: np.ndarray, line: np.ndarray, boxes: list[_Box]) -> tuple[np
     pts = np.round(pts * (1 << shift)).astype(np.int32).reshape(-1, 1, 2)
     ground = np.full((nx, ny), 14, np.uint8)
     for cls, half in ((13, ROAD_HALF_W + SIDEWALK_W), (11, ROAD_HALF_W)):
-        cv2.polylines(ground, [pts], False, cls, thickness=int(round(2 * half / OCC3D_VOXEL_M)), shift=shift)
+        cv2.polylines(ground, [pts], False, cls, thickness=round(2 * half / OCC3D_VOXEL_M), shift=shift)
     sem = np.full(OCC3D_GRID, FREE, np.uint8)
     sem[..., GROUND_Z] = ground
     for b in boxes:
@@ -143,7 +144,7 @@ def _occupancy(ego: np.ndarray, line: np.ndarray, boxes: list[_Box]) -> tuple[np
         lon = dx * math.cos(b.yaw) + dy * math.sin(b.yaw)
         la = -dx * math.sin(b.yaw) + dy * math.cos(b.yaw)
         inside = (np.abs(lon) <= b.length / 2) & (np.abs(la) <= b.width / 2)
-        top = GROUND_Z + 1 + int(round(b.height / OCC3D_VOXEL_M))
+        top = GROUND_Z + 1 + round(b.height / OCC3D_VOXEL_M)
         sem[inside, GROUND_Z + 1 : min(top, nz)] = b.cls
     r = np.hypot(ex, ey)
     mask_camera = np.broadcast_to((r <= 38.0)[..., None], OCC3D_GRID).copy()
@@ -275,7 +276,7 @@ def make_synthetic_dataset(
         gyaw = rng.uniform(-math.pi, math.pi)
         gr = _rz(gyaw)[:2, :2]
 
-        def to_global(x: float, y: float, yaw: float) -> tuple[float, float, float]:
+        def to_global(x: float, y: float, yaw: float, gr=gr, g=g, gyaw=gyaw) -> tuple[float, float, float]:
             p = gr @ np.array([x, y]) + g
             return float(p[0]), float(p[1]), yaw + gyaw
 
@@ -303,7 +304,7 @@ def make_synthetic_dataset(
                     size = srng.uniform(3.0, 7.0)
                     statics.append(_Box(px, py, line[i, 2], size, size, 4.0 if cls == 15 else 3.0, cls))
 
-        def agent_box(a: tuple, t: float) -> _Box:
+        def agent_box(a: tuple, t: float, s_line=s_line, line=line) -> _Box:
             s_pos = a[0] + a[2] * t
             x = np.interp(s_pos, s_line, line[:, 0])
             y = np.interp(s_pos, s_line, line[:, 1])
@@ -319,7 +320,7 @@ def make_synthetic_dataset(
         sd_records: dict[str, list[dict]] = {ch: [] for ch in prev_sd}
         for i, st in enumerate(sample_tokens):
             ts = t0 + int(i * SAMPLE_DT * 1e6)
-            j = int(round(i * SAMPLE_DT * SIM_HZ))
+            j = round(i * SAMPLE_DT * SIM_HZ)
             ego_scene = np.array([ego_x[j], ego_y[j], ego_yaw[j]])
             gx, gy, gyw = to_global(*ego_scene)
             pose_token = tok()
@@ -370,7 +371,7 @@ def make_synthetic_dataset(
         ann_by_token = {a["token"]: a for a in tables["sample_annotation"]}
         for a in agents:
             anns = inst_anns[a[3]]
-            for p, n in zip(anns[:-1], anns[1:], strict=True):
+            for p, n in itertools.pairwise(anns):
                 ann_by_token[p]["next"], ann_by_token[n]["prev"] = n, p
             tables["instance"].append({"token": a[3], "category_token": cat_tokens["vehicle.car"],
                                        "nbr_annotations": len(anns), "first_annotation_token": anns[0],

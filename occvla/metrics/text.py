@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from occvla.meta_actions import parse_meta_action
 
 _NUMBERS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])}
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 
 

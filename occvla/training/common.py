@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 CKPT_DIR = "checkpoints"
 CKPT_FILE = "last.pt"
@@ -127,7 +127,7 @@ def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
     path = run_dir / CKPT_DIR / CKPT_FILE
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - corrupt/truncated file, any error type
         raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
     missing = set(ck["model"]) - set(model.state_dict())
     if missing:

@@ -9,7 +9,7 @@ rejects unknown keys itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -23,10 +23,10 @@ class ModelSection:
 
     preset: str = "small"  # tiny | small | paper
     overrides: dict[str, Any] = field(default_factory=dict)  # nested OccVLAConfig overrides
-    pretrained_path: Optional[str] = None  # local PaliGemma checkpoint directory (paper preset)
+    pretrained_path: str | None = None  # local PaliGemma checkpoint directory (paper preset)
     lora: bool = False  # LoRA via wrap_with_peft (for pretrained backbones); False trains the VLM fully
-    init_from: Optional[str] = None  # run directory of the previous stage
-    vqvae_path: Optional[str] = None  # stage-0 vqvae.safetensors (or a stage-0 run directory)
+    init_from: str | None = None  # run directory of the previous stage
+    vqvae_path: str | None = None  # stage-0 vqvae.safetensors (or a stage-0 run directory)
 
 
 @dataclass
@@ -44,11 +44,11 @@ class DataSection:
 
     kind: str = "synthetic"  # synthetic | nuscenes
     root: str = "data/occvla_synthetic"
-    version: Optional[str] = None  # v1.0-* folder; None: the only one present
-    occ_root: Optional[str] = None  # Occ3D gts/ parent if not data.root
+    version: str | None = None  # v1.0-* folder; None: the only one present
+    occ_root: str | None = None  # Occ3D gts/ parent if not data.root
     val_fraction: float = 0.2
-    train_scenes: Optional[list[str]] = None  # explicit scene names (e.g. nuScenes' official split)
-    val_scenes: Optional[list[str]] = None
+    train_scenes: list[str] | None = None  # explicit scene names (e.g. nuScenes' official split)
+    val_scenes: list[str] | None = None
     synthetic: SyntheticSection = field(default_factory=SyntheticSection)
 
 
@@ -59,7 +59,7 @@ class TrainSection:
     name: str = "stage2_joint"
     stage: int = 2
     steps: int = 1000
-    stop_at: Optional[int] = None  # end this invocation at this step (checkpointed); resume=true continues
+    stop_at: int | None = None  # end this invocation at this step (checkpointed); resume=true continues
     batch_size: int = 4
     lr: float = 3e-4
     weight_decay: float = 0.01
@@ -68,9 +68,9 @@ class TrainSection:
     grad_clip: float = 1.0
     bf16: bool = False  # bf16 autocast (CPU or CUDA)
     include_qa: bool = True  # QA pairs in the text target (stages 1-2)
-    text_weight: Optional[float] = None  # None: the model config's weight
-    occ_weight: Optional[float] = None
-    plan_weight: Optional[float] = None
+    text_weight: float | None = None  # None: the model config's weight
+    occ_weight: float | None = None
+    plan_weight: float | None = None
     log_every: int = 10
     ckpt_every: int = 200
     eval_max_samples: int = 64  # 0 skips the end-of-run eval pass
@@ -88,6 +88,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     seed: int = 0
     device: str = "cpu"
+    threads: int | None = None  # torch.set_num_threads; 1 is often fastest for tiny models on shared cores
     run_dir: str = "runs/${train.name}_${model.preset}_${now:%Y%m%d-%H%M%S}"
     resume: bool = False
 

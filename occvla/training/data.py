@@ -27,8 +27,9 @@ def build_datasets(
     if data_cfg.kind not in ("synthetic", "nuscenes"):
         raise ValueError(f"data.kind must be 'synthetic' or 'nuscenes', got {data_cfg.kind!r}")
     root = ensure_synthetic(data_cfg, image_size) if data_cfg.kind == "synthetic" else Path(data_cfg.root)
-    common = dict(version=data_cfg.version, image_size=image_size, occ_grid=occ_grid, occ_root=data_cfg.occ_root,
-                  val_fraction=data_cfg.val_fraction, load_images=load_images, require_occupancy=require_occupancy)
+    common = {"version": data_cfg.version, "image_size": image_size, "occ_grid": occ_grid,
+              "occ_root": data_cfg.occ_root, "val_fraction": data_cfg.val_fraction, "load_images": load_images,
+              "require_occupancy": require_occupancy}
     if data_cfg.train_scenes is not None:
         train = NuScenesOccDataset(root, scenes=list(data_cfg.train_scenes), **common)
     else:

@@ -76,7 +76,7 @@ def train_stage0(cfg: Any, run_dir: Path) -> dict[str, float]:
     bar = tqdm(total=t.steps, initial=step, desc="stage0 vqvae", disable=not t.progress, dynamic_ncols=True)
     model.train()
     while step < t.steps:
-        sem, mask = _occ_batch(train_ds, next(batches))
+        sem, _ = _occ_batch(train_ds, next(batches))
         with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=t.bf16):
             out = model(sem.to(cfg.device))
         opt.zero_grad(set_to_none=True)
@@ -104,11 +104,13 @@ def train_stage0(cfg: Any, run_dir: Path) -> dict[str, float]:
     (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     n_par = sum(p.numel() for p in model.parameters())
     lines = [
-        "# OccVLA stage 0: occupancy VQ-VAE", "",
-        f"OccWorld-style VQ-VAE over a {'x'.join(map(str, vq_cfg.grid))} Occ3D grid ({vq_cfg.num_classes} classes): "
-        f"latent {'x'.join(map(str, model.latent_shape))}, codebook {vq_cfg.codebook_size}, {n_par:,} parameters.",
-        f"Trained {step} steps (batch {t.batch_size}) on {len(train_ds)} samples of `{cfg.data.root}` "
-        f"({cfg.data.kind}); evaluated on {min(len(eval_ds), t.eval_max_samples)} {eval_split} samples.", "",
+        "# OccVLA stage 0: occupancy VQ-VAE",
+        "",
+        (f"OccWorld-style VQ-VAE over a {'x'.join(map(str, vq_cfg.grid))} Occ3D grid ({vq_cfg.num_classes} classes): "
+        f"latent {'x'.join(map(str, model.latent_shape))}, codebook {vq_cfg.codebook_size}, {n_par:,} parameters."),
+        (f"Trained {step} steps (batch {t.batch_size}) on {len(train_ds)} samples of `{cfg.data.root}` "
+        f"({cfg.data.kind}); evaluated on {min(len(eval_ds), t.eval_max_samples)} {eval_split} samples."),
+        "",
         "| metric | value |", "|---|---|", *[f"| {k} | {v:.4g} |" for k, v in metrics.items()], "",
         f"Use: `occvla-train train=stage1_vqa model.vqvae_path={run_dir / VQVAE_FILE}`", "",
     ]

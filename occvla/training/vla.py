@@ -196,10 +196,10 @@ def evaluate_vla(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, flo
         if has_occ and gen.occ_logits is not None:
             acc.add_occupancy(gen.occ_logits.float().argmax(1).cpu(), np.stack([s["occupancy"] for s in samples]),
                               np.stack([s["mask_camera"] for s in samples]))
-        for k in losses:
+        for k, vals in losses.items():
             v = getattr(res, k)
             if v is not None:
-                losses[k].append(float(v))
+                vals.append(float(v))
         if processor.include_qa and res.logits is not None:
             batch = processor(samples, train=True)
             c, tot = _vqa_teacher_forced(res.logits.float().cpu(), res.logits_start, batch["labels"],
@@ -219,12 +219,13 @@ def _data_card(cfg: Any, train_ds: Any, eval_ds: Any, eval_split: str, steps: in
     counts = Counter(light[i]["meta_action"] for i in range(len(light)))
     top = ", ".join(f"{k} ({v})" for k, v in counts.most_common(8))
     return "\n".join([
-        "## Training", "",
-        f"Stage {cfg.train.stage} (`{cfg.train.name}`): {steps} steps, batch {cfg.train.batch_size}, lr {cfg.train.lr}, "
-        f"seed {cfg.seed}, bf16 autocast {cfg.train.bf16}, LoRA {cfg.model.lora}, init from "
-        f"`{cfg.model.init_from or 'scratch'}`, VQ-VAE `{cfg.model.vqvae_path or 'untrained'}`.",
-        f"Data: {len(train_ds)} training samples from `{cfg.data.root}` ({cfg.data.kind}); metrics on "
-        f"{min(len(eval_ds), cfg.train.eval_max_samples)} {eval_split} samples. Meta-actions in training: {top}.",
+        "## Training",
+        "",
+        (f"Stage {cfg.train.stage} (`{cfg.train.name}`): {steps} steps, batch {cfg.train.batch_size}, "
+        f"lr {cfg.train.lr}, seed {cfg.seed}, bf16 autocast {cfg.train.bf16}, LoRA {cfg.model.lora}, init from "
+        f"`{cfg.model.init_from or 'scratch'}`, VQ-VAE `{cfg.model.vqvae_path or 'untrained'}`."),
+        (f"Data: {len(train_ds)} training samples from `{cfg.data.root}` ({cfg.data.kind}); metrics on "
+        f"{min(len(eval_ds), cfg.train.eval_max_samples)} {eval_split} samples. Meta-actions in training: {top}."),
     ])
 
 
@@ -236,8 +237,9 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
     from occvla.config import apply_overrides, preset_config
 
     if cfg.model.init_from:
-        from occvla.run_dir import CONFIG_FILE
         import yaml
+
+        from occvla.run_dir import CONFIG_FILE
 
         mc = yaml.safe_load((Path(cfg.model.init_from) / CONFIG_FILE).read_text())["model"]
         image_size, grid = mc["vision"]["image_size"], tuple(mc["occ"]["grid"])

@@ -114,3 +114,24 @@ def atmosphere(w) -> Atmosphere:
         rain=rain, wind=float(w.wind_intensity) / 100.0,
         rain_col=np.array([0.75, 0.78, 0.82]) * (0.12 + 0.88 * day),
     )
+
+
+def noise_texture(size: int = 256, seed: int = 7) -> np.ndarray:
+    """(size, size) uint8 tileable multi-octave value noise (clouds, puddles); fixed seed: deterministic."""
+    rng = np.random.default_rng(seed)
+    acc = np.zeros((size, size))
+    amp, total = 1.0, 0.0
+    for cells in (4, 8, 16, 32, 64):
+        lattice = rng.random((cells, cells))
+        t = np.arange(size) * cells / size
+        i0 = np.floor(t).astype(np.int64)
+        f = t - i0
+        f = f * f * (3.0 - 2.0 * f)
+        i1 = (i0 + 1) % cells
+        rows = lattice[i0] * (1 - f)[:, None] + lattice[i1] * f[:, None]  # (size, cells)
+        acc += amp * (rows[:, i0] * (1 - f)[None, :] + rows[:, i1] * f[None, :])
+        total += amp
+        amp *= 0.5
+    acc /= total
+    lo, hi = np.percentile(acc, [1.0, 99.0])
+    return np.round(np.clip((acc - lo) / (hi - lo), 0.0, 1.0) * 255.0).astype(np.uint8)

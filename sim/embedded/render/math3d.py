@@ -14,7 +14,7 @@ import numpy as np
 from sim.sensors import CameraSpec
 from sim.types import Pose
 
-NEAR, FAR = 0.2, 1000.0  # metres; FAR is also CARLA's depth-camera range
+NEAR, FAR = 0.2, 1000.0  # metres; FAR is also CARLA's depth-camera range (formats.DEPTH_RANGE)
 
 # OpenGL eye space from camera local (forward, right, up): x_gl = right, y_gl = up, z_gl = -forward.
 _AXES = np.array([[0.0, 1.0, 0.0, 0.0],

@@ -291,19 +291,46 @@ def _lamp() -> np.ndarray:
     return b.arrays((1.0, 1.0, 1.0))
 
 
-# template name -> builder; a vclass maps to a template via VCLASS_TEMPLATE
+def _far(kind: str) -> np.ndarray:
+    """A few-box stand-in drawn beyond RenderConfig.lod_distance, where wheels and limbs are sub-pixel."""
+    ex, ey, ez = DEFAULT_EXTENTS[kind]
+    b = _Builder.new()
+    if kind == "pedestrian":
+        b.box((-0.1, -0.18, 0.0), (0.1, 0.18, 1.0), TROUSERS)
+        b.box((-0.12, -0.22, 1.0), (0.12, 0.22, 1.8), None, PART_BODY)
+    elif kind in ("motorcycle", "bicycle"):
+        b.box((-ex, -0.08, 0.0), (ex, 0.08, 0.8), TYRE)
+        b.box((-0.25, -0.2, 0.8), (0.15, 0.2, 2 * ez), None, PART_BODY)
+    elif kind == "car":
+        b.box((-ex, -ey, 0.1), (ex, ey, 0.8), None, PART_BODY)
+        b.box((-ex + 0.7, -ey + 0.12, 0.8), (ex - 1.2, ey - 0.12, 2 * ez), GLASS, PART_GLASS)
+    elif kind == "van":
+        b.box((-ex, -ey, 0.15), (ex, ey, 2 * ez), None, PART_BODY)
+    elif kind == "truck":
+        b.box((ex - 2.2, -ey + 0.1, 0.2), (ex, ey - 0.1, 2.9), None, PART_BODY)
+        b.box((-ex, -ey, 0.2), (ex - 2.35, ey, 2 * ez), (0.85, 0.85, 0.82))
+    else:  # bus, trailer
+        b.box((-ex, -ey, 0.15), (ex, ey, 2 * ez), None, PART_BODY)
+    return b.arrays((ex, ey, ez))
+
+
+# template name -> builder; a vclass maps to a template via VCLASS_TEMPLATE, far away to FAR_TEMPLATE
 _BUILDERS = {
     "car": _car, "van": _van, "truck": _truck, "bus": _bus,
     "motorcycle": lambda: _two_wheeler("motorcycle"), "bicycle": lambda: _two_wheeler("bicycle"),
     "pedestrian": _pedestrian, "cone": _cone, "barrier": _barrier, "trailer": _trailer, "crate": _crate,
     "traffic_light": _traffic_light, "lamp": _lamp,
 }
+_BUILDERS.update({f"{k}_far": (lambda k=k: _far(k)) for k in
+                  ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")})
 TEMPLATE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 VCLASS_TEMPLATE: dict[str, str] = {
     "car": "car", "van": "van", "truck": "truck", "bus": "bus", "motorcycle": "motorcycle",
     "bicycle": "bicycle", "pedestrian": "pedestrian", "cone": "cone", "barrier": "barrier",
     "trailer": "trailer", "construction": "truck", "prop": "crate",
 }
+FAR_TEMPLATE: dict[str, str] = {k: f"{k}_far" for k in
+                                ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")}
 LIGHT_VCLASSES = ("car", "van", "truck", "bus", "motorcycle", "construction")  # vehicles with headlights
 
 

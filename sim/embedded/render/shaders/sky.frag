@@ -1,10 +1,8 @@
-// Sky: per-vertex gradient, halo and fog (sky.vert); per-pixel sun disk and clouds. llvmpipe runs both sides of
+// Sky: per-vertex gradient, halo and fog (sky.vert); per-pixel clouds; the sun disk is sun.vert/frag. llvmpipe runs both sides of
 // an `if` under a mask, so clouds are a compile-time variant (CLOUDS): a texture fetch per pixel costs ~4 ms
 // over six 400x225 cameras.
-in vec3 v_ray;
 in vec3 v_sky;
 in float v_fog;
-in float v_sun;
 in vec3 v_cloud;
 layout(location = 0) out vec4 f_color;
 #ifdef AUX
@@ -12,15 +10,12 @@ layout(location = 1) out vec2 f_aux;
 #endif
 void main() {
     vec3 c = v_sky;
-    if (v_sun > 0.985 && sun_glow.w > 0.0) {
-        c += vec3(sun_glow.w * 6.0) * smoothstep(0.9994, 0.9997, dot(normalize(v_ray), sun_dir.xyz));
-    }
 #ifdef CLOUDS
     float m = texture(u_noise, v_cloud.xy).r;
     float th = 1.05 - 1.1 * wet_par.z;
     c = mix(c, cloud_col.rgb * (0.8 + 0.35 * m), smoothstep(th, th + 0.25, m) * v_cloud.z);
-#endif
     c = mix(fog_col.rgb, c, v_fog);
+#endif
     f_color = vec4(clamp(c.bgr, 0.0, 1.0), 1.0);
 #ifdef AUX
     f_aux = vec2(FAR_DEPTH, 17.0);

@@ -1,10 +1,13 @@
-// Per-pixel part of surface shading: wet/glossy reflections and puddles, night lights, fog.
-uniform vec3 u_cam_fwd;
+// Per-pixel part of surface shading: wet/glossy reflections and puddles (GLOSS), night lights (NIGHT), dense
+// fog (FOG; light fog is per vertex). Features are compile-time variants: llvmpipe pays for both sides of a
+// branch.
 in vec3 v_world;
 in vec3 v_lit;
 in vec3 v_albedo;
 in vec3 v_nrm;
 in float v_fogh;
+in float v_fog;
+in float v_depth;
 flat in float v_sem;
 flat in float v_gloss;
 layout(location = 0) out vec4 f_color;   // stored B, G, R, A: CARLA's byte order
@@ -13,9 +16,11 @@ layout(location = 1) out vec2 f_aux;     // planar depth (m), Occ3D class id
 #endif
 
 void main() {
+    vec3 c = v_lit;
+#if defined(NIGHT) || defined(GLOSS) || defined(FOG)
     vec3 ray = v_world - u_cam_pos;
     float dist = length(ray);
-    vec3 c = v_lit;
+#endif
 #if defined(NIGHT) || defined(GLOSS)
     vec3 dir = ray / max(dist, 1e-6);
     vec3 V = -dir;
@@ -66,12 +71,17 @@ void main() {
             spec += point_col.rgb * 0.5 * pow(max(dot(n, normalize(L + V)), 0.0), shine);
         }
 #endif
-        c = mix(c, sky_base(R), gloss * fres) + spec * gloss;
+        vec3 sky = mix(horizon.rgb, zenith.rgb, clamp(R.z, 0.0, 1.0));  // cheap sky (no halo) for reflections
+        c = mix(c, sky, gloss * fres) + spec * gloss;
     }
 #endif
+#ifdef FOG
     c = mix(fog_col.rgb, c, fog_transmittance(dist, v_fogh));
+#else
+    c = mix(fog_col.rgb, c, v_fog);
+#endif
     f_color = vec4(clamp(c.bgr, 0.0, 1.0), 1.0);
 #ifdef AUX
-    f_aux = vec2(dot(ray, u_cam_fwd), v_sem);
+    f_aux = vec2(v_depth, v_sem);
 #endif
 }

@@ -1,11 +1,14 @@
 // Per-vertex part of surface shading, shared by scene.vert and actor.vert. Sun and sky ambient are
 // exact per vertex for flat-shaded faces (they depend on the normal only); what varies across a face
 // (fog, reflections, night lights) is done per pixel.
+uniform vec3 u_cam_fwd;
 out vec3 v_world;
 out vec3 v_lit;      // albedo * (ambient + sun) + emission
 out vec3 v_albedo;
 out vec3 v_nrm;      // towards the camera
-out float v_fogh;    // fog_height_factor at this vertex
+out float v_fogh;    // fog_height_factor at this vertex (per-pixel fog, FOG variant)
+out float v_fog;     // fog transmittance at this vertex (per-vertex fog: light fog, exact enough)
+out float v_depth;   // planar depth along the camera axis: affine in position, so interpolation is exact
 flat out float v_sem;
 flat out float v_gloss;
 
@@ -43,6 +46,8 @@ void shade_vertex(vec3 world, vec3 nrm, vec3 albedo, float part_f, float state, 
     v_albedo = albedo;
     v_nrm = n;
     v_fogh = fog_height_factor(world.z);
+    v_fog = fog_transmittance(length(world - u_cam_pos), v_fogh);
+    v_depth = dot(world - u_cam_pos, u_cam_fwd);
     v_sem = sem_f;
     v_gloss = gloss;
 }
