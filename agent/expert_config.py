@@ -37,12 +37,18 @@ class ExpertConfig:
     stop_sign_wait_s: float = 1.0  # stand this long at a stop sign before going
     stop_sign_zone_m: float = 4.0  # the stop counts when the front is within this of the line
 
+    # ---- junctions: never stop inside one behind a slow vehicle
+    junction_entry_margin: float = 0.5  # m before the junction's first route point
+    junction_exit_room_m: float = 2.0  # m of spare room past the junction a lead must leave for the ego
+    junction_clear_speed: float = 3.0  # m/s: a lead slower than this may not clear the junction in time
+
     # ---- IDM (car following and every virtual obstacle)
     idm_max_accel: float = 1.5  # m/s^2 (a)
     idm_comfort_decel: float = 3.0  # m/s^2 (b)
     idm_time_headway: float = 1.2  # s (T) behind vehicles
     idm_min_gap_vehicle: float = 4.0  # m (s0) standstill gap behind vehicles
     idm_min_gap_walker: float = 3.0  # m (s0) in front of pedestrians / cyclists
+    idm_min_gap_crossing: float = 3.0  # m (s0) before the conflict point with crossing traffic
     idm_delta: float = 4.0
     idm_tau: float = 0.6  # s: target speed = v + a_idm * tau
     idm_reason_threshold: float = 0.05  # (s*/gap)^2 above which an obstacle is reported as the reason
@@ -52,8 +58,9 @@ class ExpertConfig:
     corridor_margin_vehicle: float = 0.45  # m added to the ego half width for vehicles
     corridor_margin_walker: float = 0.9  # m added for pedestrians and cyclists
     detect_radius_m: float = 60.0  # actors farther than this are ignored
-    predict_horizon_vehicle_s: float = 2.5  # constant-velocity prediction horizon for vehicles
+    predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists
+    predict_horizon_junction_s: float = 6.0  # ... for crossing traffic before the ego enters a junction
     predict_step_s: float = 0.25
     min_predict_speed_vehicle: float = 0.5  # m/s: slower vehicles are not extrapolated
     min_predict_speed_walker: float = 0.2

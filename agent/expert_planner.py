@@ -131,6 +131,17 @@ class RoutePlan:
         i1 = max(i0 + 1, min(i1, len(self) - 1))
         return self.xy[i0:i1], self.xy[i0 + 1:i1 + 1], self.s[i0:i1]
 
+    def next_junction(self, s_from: float) -> tuple[float, float] | None:
+        """(start_s, end_s) of the first junction block that ends after arc length `s_from`, or None."""
+        i = self.index_at(s_from)
+        idx = np.nonzero(self.junction[i:])[0]
+        if len(idx) == 0:
+            return None
+        start = i + int(idx[0])
+        rest = np.nonzero(~self.junction[start:])[0]
+        end = start + int(rest[0]) if len(rest) else len(self) - 1
+        return float(self.s[start]), float(self.s[end])
+
     def index_at(self, s: float) -> int:
         return int(min(max(np.searchsorted(self.s, s, side="right") - 1, 0), len(self) - 1))
 
@@ -269,7 +280,11 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     obstacles.append(Obstacle(end_gap, 0.0, 0.0, 0.0, "route_end"))
     obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt)
     margin = cfg.nudge_clearance if nudging else None
-    obstacles += _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin)
+    block = route.next_junction(s_ego + ex - 0.5)
+    ahead_junction = block if block is not None and block[0] > s_ego + ex else None
+    actor_obs = _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction)
+    obstacles += actor_obs
+    obstacles += _junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)
     if nudging:
         # Planned with nudge_clearance; while driving it, only a real (thinner) contact stops the pass.
         contact = sweep_clear(gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg, cfg.nudge_clearance / 3.0)
@@ -433,6 +448,31 @@ def _stop_line_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int
     return out
 
 
+# -------------------------------------------------------------------------------------- junctions
+def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, actor_obs: list[Obstacle],
+                        cfg: ExpertConfig) -> list[Obstacle]:
+    """Do not enter a junction that cannot be left: wait at its entry while a slow vehicle ahead would leave
+    the ego standing inside it (across other lanes, where crossing traffic hits it)."""
+    front = s_ego + ex
+    block = route.next_junction(front - 0.5)
+    if block is None:
+        return []
+    start, end = block
+    entry_gap = start - front - cfg.junction_entry_margin
+    if entry_gap < 0.0 or entry_gap > cfg.lookahead_m:
+        return []  # already in (or too far from) the junction
+    if v * v / (2.0 * max(entry_gap, 0.1)) > cfg.yellow_max_decel:
+        return []  # too late to stop before it comfortably
+    room = end + 2.0 * ex + cfg.junction_exit_room_m  # where a lead's rear must be so the ego fits behind it
+    for ob in actor_obs:
+        if ob.predicted or ob.reason not in ("lead_vehicle", "obstacle"):
+            continue
+        rear_s = front + ob.gap
+        if rear_s < room and ob.speed < cfg.junction_clear_speed:
+            return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "junction_blocked", ob.actor_id)]
+    return []
+
+
 # ---------------------------------------------------------------------------------------- actors
 def _actor_reason(a: ActorState) -> str:
     if a.category == "walker" or a.vclass == "pedestrian":
@@ -471,8 +511,12 @@ def local_path(route: RoutePlan, i0: int, i1: int, offset: float = 0.0) -> Local
 
 def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, ex: float, ey: float,
                      cfg: ExpertConfig, creeping: bool, margin_override: float | None = None,
-                     exclude: int | None = None) -> list[Obstacle]:
-    """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears."""
+                     exclude: int | None = None, junction: tuple[float, float] | None = None) -> list[Obstacle]:
+    """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears.
+
+    junction: (start_s, end_s) of a junction the ego has not entered yet. Crossing traffic predicted (over the
+    longer junction horizon) to pass through it makes the ego wait at its entry, not in the middle of it.
+    """
     ego = gt.ego.pose
     near = [a for a in gt.actors
             if abs(a.x - ego.x) < cfg.detect_radius_m and abs(a.y - ego.y) < cfg.detect_radius_m
@@ -528,7 +572,8 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
                                                             cfg.min_predict_speed_vehicle)))[0]
     if len(movers) == 0:
         return out
-    horizon = max(cfg.predict_horizon_vehicle_s, cfg.predict_horizon_walker_s)
+    vehicle_horizon = cfg.predict_horizon_junction_s if junction is not None else cfg.predict_horizon_vehicle_s
+    horizon = max(vehicle_horizon, cfg.predict_horizon_walker_s)
     times = np.arange(cfg.predict_step_s, horizon + 1e-9, cfg.predict_step_s)  # (T,)
     fut = pos[movers, None, :] + vel[movers, None, :] * times[None, :, None]  # (P, T, 2)
     p_n, t_n = fut.shape[:2]
@@ -537,9 +582,13 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     frel = yaw[movers, None] - seg_heading[fk]  # (P, T)
     fhalf_lat = np.abs(ext[movers, 0, None] * np.sin(frel)) + np.abs(ext[movers, 1, None] * np.cos(frel))
     fhalf_long = np.abs(ext[movers, 0, None] * np.cos(frel)) + np.abs(ext[movers, 1, None] * np.sin(frel))
-    t_lim = np.where(soft[movers], cfg.predict_horizon_walker_s, cfg.predict_horizon_vehicle_s)  # (P,)
+    t_lim = np.where(soft[movers], cfg.predict_horizon_walker_s, vehicle_horizon)  # (P,)
     fin = ((flat - fhalf_lat < half_w[movers, None]) & (fs - fhalf_long > s_ego + ex * 0.5)
            & (fs < s_max) & (times[None, :] <= t_lim[:, None] + 1e-9))  # (P, T)
+    if junction is not None:
+        # Beyond the normal horizon only conflicts inside the junction count (gap acceptance at its entry).
+        in_junction = (fs + fhalf_long >= junction[0]) & (fs - fhalf_long <= junction[1] + ex)
+        fin &= (times[None, :] <= cfg.predict_horizon_vehicle_s + 1e-9) | soft[movers, None] | in_junction
     for row in np.nonzero(fin.any(axis=1))[0]:
         i = int(movers[row])
         # Vehicles: the first time they enter. Pedestrians / cyclists: the entry closest to the ego (on a curve
@@ -562,8 +611,12 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
         if t_clear + cfg.crossing_time_buffer_s < t_hit and not soft[i]:
             continue
         r = reasons[i] if soft[i] else "vehicle_crossing"
-        out.append(Obstacle(gap, 0.0, cfg.idm_min_gap_walker if soft[i] else 2.0, 0.0, r, near[i].id,
-                            predicted=True))
+        min_gap = cfg.idm_min_gap_walker if soft[i] else cfg.idm_min_gap_crossing
+        if junction is not None and not soft[i] and fs[row, j] + fhalf_long[row, j] >= junction[0]:
+            entry_gap = junction[0] - s_ego - ex - cfg.junction_entry_margin
+            if v * v / (2.0 * max(entry_gap, 0.1)) <= cfg.yellow_max_decel:
+                gap, min_gap = entry_gap, 0.0  # wait at the junction entry
+        out.append(Obstacle(gap, 0.0, min_gap, 0.0, r, near[i].id, predicted=True))
     return out
 
 

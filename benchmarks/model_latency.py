@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> dict:
         p.processor.stop_ids = set()  # force exactly meta_len decoding steps (see module docstring)
 
     s = _sample(rng, model.config)
-    call = lambda pol, occ=False: pol.predict(s["images"], s["speed"], s["command"], return_occupancy=occ)  # noqa: E731
+
+    def call(pol: OccVLAPolicy, occ: bool = False) -> None:
+        pol.predict(s["images"], s["speed"], s["command"], return_occupancy=occ)
+
     for pol in (policy, bare_policy):
         call(pol)
         call(pol)  # warm-up (allocator, oneDNN kernels)

@@ -24,7 +24,7 @@ _LAZY = {
     "PolicyOutput": "occvla.policy",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -97,7 +97,15 @@ class LoraConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
-    lm_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    lm_modules: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    )
     vision_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
 
@@ -145,7 +153,9 @@ class OccVLAConfig:
         """Raise ``ValueError`` on inconsistent sizes (checked once at build time)."""
         v, t, o = self.vision, self.text, self.occ
         if v.image_size % v.patch_size:
-            raise ValueError(f"vision.image_size {v.image_size} is not a multiple of patch_size {v.patch_size}")
+            raise ValueError(
+                f"vision.image_size {v.image_size} is not a multiple of patch_size {v.patch_size}"
+            )
         if (v.image_size // v.patch_size) % v.token_pool:
             raise ValueError(
                 f"vision.token_pool {v.token_pool} does not divide the {v.image_size // v.patch_size}-patch grid"
@@ -200,12 +210,32 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], prefix: str = "") -> An
 def _tiny() -> OccVLAConfig:
     return OccVLAConfig(
         preset="tiny",
-        vision=VisionConfig(hidden_size=192, num_layers=3, num_heads=4, intermediate_size=512, patch_size=16,
-                            image_size=64, token_pool=1),
-        text=TextConfig(arch="gemma", hidden_size=256, num_layers=3, num_heads=4, num_kv_heads=1, head_dim=64,
-                        intermediate_size=1024, vocab_size=512),
-        occ=OccConfig(grid=(16, 16, 8), hidden_size=128, num_layers=2, num_heads=4,
-                      vqvae={"latent_dim": 32, "downsample": 2, "hidden": (32, 64), "codebook_size": 128}),
+        vision=VisionConfig(
+            hidden_size=192,
+            num_layers=3,
+            num_heads=4,
+            intermediate_size=512,
+            patch_size=16,
+            image_size=64,
+            token_pool=1,
+        ),
+        text=TextConfig(
+            arch="gemma",
+            hidden_size=256,
+            num_layers=3,
+            num_heads=4,
+            num_kv_heads=1,
+            head_dim=64,
+            intermediate_size=1024,
+            vocab_size=512,
+        ),
+        occ=OccConfig(
+            grid=(16, 16, 8),
+            hidden_size=128,
+            num_layers=2,
+            num_heads=4,
+            vqvae={"latent_dim": 32, "downsample": 2, "hidden": (32, 64), "codebook_size": 128},
+        ),
         planner=PlannerConfig(hidden_size=256, visual_dim=32),
         lora=LoraConfig(r=8, alpha=16),
     )
@@ -214,12 +244,32 @@ def _tiny() -> OccVLAConfig:
 def _small() -> OccVLAConfig:
     return OccVLAConfig(
         preset="small",
-        vision=VisionConfig(hidden_size=256, num_layers=6, num_heads=4, intermediate_size=1024, patch_size=14,
-                            image_size=112, token_pool=2),
-        text=TextConfig(arch="gemma", hidden_size=384, num_layers=8, num_heads=6, num_kv_heads=1, head_dim=64,
-                        intermediate_size=1536, vocab_size=1024),
-        occ=OccConfig(grid=(50, 50, 16), hidden_size=192, num_layers=2, num_heads=4,
-                      vqvae={"latent_dim": 64, "downsample": 2, "hidden": (64, 128), "codebook_size": 512}),
+        vision=VisionConfig(
+            hidden_size=256,
+            num_layers=6,
+            num_heads=4,
+            intermediate_size=1024,
+            patch_size=14,
+            image_size=112,
+            token_pool=2,
+        ),
+        text=TextConfig(
+            arch="gemma",
+            hidden_size=384,
+            num_layers=8,
+            num_heads=6,
+            num_kv_heads=1,
+            head_dim=64,
+            intermediate_size=1536,
+            vocab_size=1024,
+        ),
+        occ=OccConfig(
+            grid=(50, 50, 16),
+            hidden_size=192,
+            num_layers=2,
+            num_heads=4,
+            vqvae={"latent_dim": 64, "downsample": 2, "hidden": (64, 128), "codebook_size": 512},
+        ),
         planner=PlannerConfig(hidden_size=256, visual_dim=64),
         lora=LoraConfig(r=16, alpha=32),
     )
@@ -229,12 +279,34 @@ def _paper() -> OccVLAConfig:
     # PaliGemma2-3B-224: SigLIP So400m/14 at 224 px (256 tokens/camera) + Gemma2-2B, vocab 257,216.
     return OccVLAConfig(
         preset="paper",
-        vision=VisionConfig(hidden_size=1152, num_layers=27, num_heads=16, intermediate_size=4304, patch_size=14,
-                            image_size=224, token_pool=1),
-        text=TextConfig(arch="gemma2", hidden_size=2304, num_layers=26, num_heads=8, num_kv_heads=4, head_dim=256,
-                        intermediate_size=9216, vocab_size=257216, max_position_embeddings=8192),
-        occ=OccConfig(grid=(200, 200, 16), hidden_size=512, num_layers=2, num_heads=8, source_layer=-1,
-                      vqvae={"latent_dim": 128, "downsample": 4, "hidden": (64, 128), "codebook_size": 512}),
+        vision=VisionConfig(
+            hidden_size=1152,
+            num_layers=27,
+            num_heads=16,
+            intermediate_size=4304,
+            patch_size=14,
+            image_size=224,
+            token_pool=1,
+        ),
+        text=TextConfig(
+            arch="gemma2",
+            hidden_size=2304,
+            num_layers=26,
+            num_heads=8,
+            num_kv_heads=4,
+            head_dim=256,
+            intermediate_size=9216,
+            vocab_size=257216,
+            max_position_embeddings=8192,
+        ),
+        occ=OccConfig(
+            grid=(200, 200, 16),
+            hidden_size=512,
+            num_layers=2,
+            num_heads=8,
+            source_layer=-1,
+            vqvae={"latent_dim": 128, "downsample": 4, "hidden": (64, 128), "codebook_size": 512},
+        ),
         planner=PlannerConfig(hidden_size=1024, visual_dim=256),
         lora=LoraConfig(r=16, alpha=32),
         image_token_id=257152,

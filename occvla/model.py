@@ -17,8 +17,8 @@ import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from transformers import (
     DynamicCache,
     Gemma2Config,
@@ -72,19 +72,19 @@ def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
         image_size=v.image_size,
         vision_use_head=False,
     )
-    common = dict(
-        vocab_size=t.vocab_size,
-        hidden_size=t.hidden_size,
-        intermediate_size=t.intermediate_size,
-        num_hidden_layers=t.num_layers,
-        num_attention_heads=t.num_heads,
-        num_key_value_heads=t.num_kv_heads,
-        head_dim=t.head_dim,
-        max_position_embeddings=t.max_position_embeddings,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-    )
+    common = {
+        "vocab_size": t.vocab_size,
+        "hidden_size": t.hidden_size,
+        "intermediate_size": t.intermediate_size,
+        "num_hidden_layers": t.num_layers,
+        "num_attention_heads": t.num_heads,
+        "num_key_value_heads": t.num_kv_heads,
+        "head_dim": t.head_dim,
+        "max_position_embeddings": t.max_position_embeddings,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "bos_token_id": 2,
+    }
     text = Gemma2Config(**common) if t.arch == "gemma2" else GemmaConfig(**common)
     pg = PaliGemmaConfig(
         vision_config=vision,
@@ -143,7 +143,10 @@ class OccVLAModel(nn.Module):
         """Plug in a stage-0-trained VQ-VAE (frozen from here on). Its grid and latent shape must match."""
         if self.occ_branch is None:
             raise ValueError("this model was built with occ.enabled=False; it has no occupancy branch")
-        if tuple(vqvae.cfg.grid) != tuple(self.config.occ.grid) or vqvae.latent_shape != self.vqvae.latent_shape:
+        if (
+            tuple(vqvae.cfg.grid) != tuple(self.config.occ.grid)
+            or vqvae.latent_shape != self.vqvae.latent_shape
+        ):
             raise ValueError(
                 f"VQ-VAE grid {tuple(vqvae.cfg.grid)} / latent {vqvae.latent_shape} does not match the model's "
                 f"grid {tuple(self.config.occ.grid)} / latent {self.vqvae.latent_shape}"
@@ -168,7 +171,7 @@ class OccVLAModel(nn.Module):
         k = self.config.vision.token_pool
         if k > 1:
             n, p, dv = feats.shape
-            s = int(round(p**0.5))
+            s = round(p**0.5)
             grid = feats.transpose(1, 2).reshape(n, dv, s, s)  # (B*V, Dv, s, s)
             feats = F.avg_pool2d(grid, k).flatten(2).transpose(1, 2)  # (B*V, (s/k)^2, Dv)
         return self.vlm.model.multi_modal_projector(feats)  # (B*V, N, D)
@@ -181,7 +184,9 @@ class OccVLAModel(nn.Module):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
-    def _run_lm(self, batch: dict, pixel_values: torch.Tensor, hidden_states: bool, cache: DynamicCache | None):
+    def _run_lm(
+        self, batch: dict, pixel_values: torch.Tensor, hidden_states: bool, cache: DynamicCache | None
+    ):
         image_feats = self.encode_images(pixel_values)  # (B*V, N, D)
         return self.vlm.model(
             input_ids=batch["input_ids"],
@@ -206,7 +211,9 @@ class OccVLAModel(nn.Module):
 
     def _plan(self, last: torch.Tensor, input_ids: torch.Tensor, meta_hidden: torch.Tensor, ego_velocity):
         b, d = last.shape[0], last.shape[-1]
-        visual = self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)  # (B, V, D)
+        visual = (
+            self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
+        )  # (B, V, D)
         return self.planner(meta_hidden, ego_velocity, visual)  # (B, 6, 2)
 
     # ---- training forward --------------------------------------------------------------------------------------
@@ -230,9 +237,10 @@ class OccVLAModel(nn.Module):
         res = OccVLAOutput(logits=logits, logits_start=start)
         losses = []
         labels = batch.get("labels")
-        if labels is not None and bool((labels[:, start + 1:] != -100).any()):
+        if labels is not None and bool((labels[:, start + 1 :] != -100).any()):
             res.text_loss = F.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels[:, start + 1:].reshape(-1),
+                logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                labels[:, start + 1 :].reshape(-1),
                 ignore_index=-100,
             )
             losses.append(self.config.text_loss_weight * res.text_loss)
@@ -240,7 +248,10 @@ class OccVLAModel(nn.Module):
             res.occ_logits = self._occupancy(out.hidden_states, input_ids)
             if "occupancy" in batch:
                 res.occ_loss = occupancy_loss(
-                    res.occ_logits, batch["occupancy"], batch.get("mask_camera"), self.config.occ.lovasz_weight
+                    res.occ_logits,
+                    batch["occupancy"],
+                    batch.get("mask_camera"),
+                    self.config.occ.lovasz_weight,
                 )
                 losses.append(self.config.occ_loss_weight * res.occ_loss)
         if "meta_end_index" in batch:
@@ -282,7 +293,9 @@ class OccVLAModel(nn.Module):
         cur = last[:, -1]  # (B, D) hidden of the last fed token
         meta_hidden = cur.clone()
         attn = batch["attention_mask"]
-        pos = batch["position_ids"][:, -1:] if "position_ids" in batch else attn.sum(-1, keepdim=True)  # (B, 1)
+        pos = (
+            batch["position_ids"][:, -1:] if "position_ids" in batch else attn.sum(-1, keepdim=True)
+        )  # (B, 1)
         stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
         done = torch.zeros(b, dtype=torch.bool)
         tokens: list[list[int]] = [[] for _ in range(b)]
@@ -299,7 +312,11 @@ class OccVLAModel(nn.Module):
             attn = torch.cat([attn, attn.new_ones(b, 1)], -1)
             pos = pos + 1
             step = self.vlm.model(
-                input_ids=nxt[:, None], attention_mask=attn, position_ids=pos, past_key_values=cache, use_cache=True
+                input_ids=nxt[:, None],
+                attention_mask=attn,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
             )
             cur = step.last_hidden_state[:, -1]  # (B, D)
         meta_hidden[~done] = cur[~done]  # ran out of budget: plan from the last token fed
@@ -316,7 +333,9 @@ class OccVLAModel(nn.Module):
         px, ids = batch["pixel_values"], batch["input_ids"]
         b, v, s = ids.shape[0], self.config.num_cameras, self.config.vision.image_size
         if px.dim() != 4 or px.shape[0] != b * v:
-            raise ValueError(f"pixel_values must be (B*{v}, 3, H, W) = ({b * v}, 3, {s}, {s}), got {tuple(px.shape)}")
+            raise ValueError(
+                f"pixel_values must be (B*{v}, 3, H, W) = ({b * v}, 3, {s}, {s}), got {tuple(px.shape)}"
+            )
         if tuple(px.shape[1:]) != (3, s, s):
             raise ValueError(f"pixel_values images must be 3x{s}x{s}, got {tuple(px.shape[1:])}")
         if not bool(torch.isfinite(px).all()):
@@ -345,7 +364,9 @@ def _load_pretrained_vlm(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaFor
     got = (vlm.config.text_config.hidden_size, vlm.config.vision_config.image_size, vlm.config.image_token_id)
     want = (cfg.text.hidden_size, cfg.vision.image_size, image_token_id)
     if got != want:
-        raise ValueError(f"checkpoint {path} has (text hidden, image size, image token) {got}, config wants {want}")
+        raise ValueError(
+            f"checkpoint {path} has (text hidden, image size, image token) {got}, config wants {want}"
+        )
     return vlm
 
 
@@ -361,7 +382,9 @@ def build_model(preset_or_config: str | OccVLAConfig | dict = "small", **overrid
     elif isinstance(preset_or_config, OccVLAConfig):
         cfg = copy.deepcopy(preset_or_config)
     else:
-        raise TypeError(f"build_model needs a preset name, OccVLAConfig or dict, got {type(preset_or_config).__name__}")
+        raise TypeError(
+            f"build_model needs a preset name, OccVLAConfig or dict, got {type(preset_or_config).__name__}"
+        )
     if overrides:
         cfg = apply_overrides(cfg, overrides)
     return OccVLAModel(cfg)

@@ -10,8 +10,8 @@ latent into per-voxel class logits, and the loss is on those final classes (cros
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from occvla.config import OccConfig
 
@@ -58,7 +58,9 @@ class _Block(nn.Module):
 class OccupancyBranch(nn.Module):
     """(B, Nv, D_lm) image-token hidden states -> (B, C, h, w) latent for the VQ-VAE decoder."""
 
-    def __init__(self, cfg: OccConfig, lm_hidden: int, num_visual_tokens: int, latent_shape: tuple[int, int, int]):
+    def __init__(
+        self, cfg: OccConfig, lm_hidden: int, num_visual_tokens: int, latent_shape: tuple[int, int, int]
+    ):
         super().__init__()
         c, h, w = latent_shape
         d = cfg.hidden_size
@@ -69,7 +71,9 @@ class OccupancyBranch(nn.Module):
         # attention), and the geometry of the grid depends on it.
         self.mem_pos = nn.Parameter(torch.randn(num_visual_tokens, d) * 0.02)  # (Nv, d)
         self.queries = nn.Parameter(torch.randn(h * w, d) * 0.02)  # (h*w, d), one per latent cell
-        self.blocks = nn.ModuleList(_Block(d, cfg.num_heads, cfg.self_attention) for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(
+            _Block(d, cfg.num_heads, cfg.self_attention) for _ in range(cfg.num_layers)
+        )
         self.out_norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, c)
 
@@ -123,7 +127,9 @@ def occupancy_loss(
         mask: (B, X, Y, Z) bool, e.g. Occ3D ``mask_camera`` (voxels visible to the cameras).
     """
     if target.shape != logits.shape[:1] + logits.shape[2:]:
-        raise ValueError(f"occupancy target shape {tuple(target.shape)} does not match logits {tuple(logits.shape)}")
+        raise ValueError(
+            f"occupancy target shape {tuple(target.shape)} does not match logits {tuple(logits.shape)}"
+        )
     flat = logits.float().permute(0, 2, 3, 4, 1).reshape(-1, logits.shape[1])  # (N, K)
     tgt = target.reshape(-1).long()  # (N,)
     if mask is not None:

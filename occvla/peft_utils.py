@@ -10,8 +10,8 @@ multimodal projector, the occupancy branch and the planning head are trainable; 
 from __future__ import annotations
 
 import peft
-import torch.nn as nn
 from peft.tuners.lora import LoraLayer
+from torch import nn
 
 from occvla.config import LoraConfig
 from occvla.model import OccVLAModel
@@ -41,7 +41,11 @@ def wrap_with_peft(model: OccVLAModel, cfg: LoraConfig | None = None) -> OccVLAM
         raise ValueError("wrap_with_peft: this model already has LoRA adapters")
     cfg = cfg or model.config.lora
     lcfg = peft.LoraConfig(
-        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=lora_target_regex(cfg), bias="none"
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=lora_target_regex(cfg),
+        bias="none",
     )
     peft.inject_adapter_in_model(lcfg, model.vlm)
     model.requires_grad_(False)

@@ -8,8 +8,8 @@ left/right/front/back layout the waypoints depend on).
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from occvla.config import PlannerConfig
 
@@ -32,7 +32,9 @@ class PlanningHead(nn.Module):
         layers.append(nn.Linear(dim, 2 * num_waypoints))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, meta_hidden: torch.Tensor, ego_velocity: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, meta_hidden: torch.Tensor, ego_velocity: torch.Tensor, visual: torch.Tensor
+    ) -> torch.Tensor:
         b = meta_hidden.shape[0]
         vis = self.vis_proj(self.vis_norm(visual)).reshape(b, -1)  # (B, V*visual_dim)
         vel = ego_velocity.to(meta_hidden.dtype) / self.cfg.velocity_scale  # (B, 2)
@@ -43,5 +45,7 @@ class PlanningHead(nn.Module):
 def planning_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean L1 over waypoints and coordinates (metres), robust to the occasional bad expert label."""
     if pred.shape != target.shape:
-        raise ValueError(f"trajectory shape {tuple(target.shape)} does not match prediction {tuple(pred.shape)}")
+        raise ValueError(
+            f"trajectory shape {tuple(target.shape)} does not match prediction {tuple(pred.shape)}"
+        )
     return F.l1_loss(pred.float(), target.float())

@@ -52,7 +52,10 @@ class OccVLAPolicy:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             gen = self.model.generate(
-                batch, self.processor.stop_ids, return_occupancy=return_occupancy, pad_id=self.processor.pad_id
+                batch,
+                self.processor.stop_ids,
+                return_occupancy=return_occupancy,
+                pad_id=self.processor.pad_id,
             )
         occ = None
         if gen.occ_logits is not None:

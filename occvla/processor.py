@@ -55,9 +55,13 @@ class OccVLAProcessor:
         self.stop_ids = {self.eos_id, *newline[-1:]}  # a meta-action ends at <eos> or at the QA separator
 
     @classmethod
-    def for_config(cls, cfg: Any, tokenizer: PreTrainedTokenizerBase, include_qa: bool = False) -> OccVLAProcessor:
+    def for_config(
+        cls, cfg: Any, tokenizer: PreTrainedTokenizerBase, include_qa: bool = False
+    ) -> OccVLAProcessor:
         """Processor matching an ``OccVLAConfig`` (image size, tokens per camera, cameras)."""
-        return cls(tokenizer, cfg.vision.image_size, cfg.vision.tokens_per_camera, cfg.num_cameras, include_qa)
+        return cls(
+            tokenizer, cfg.vision.image_size, cfg.vision.tokens_per_camera, cfg.num_cameras, include_qa
+        )
 
     # ---- images ------------------------------------------------------------------------------------------------
     def images_to_tensor(self, images: Any) -> torch.Tensor:
@@ -78,7 +82,9 @@ class OccVLAProcessor:
                 raise ValueError(f"images contain {bad} NaN/inf pixel values")
             lo, hi = float(arr.min()), float(arr.max())
             if lo < 0.0 or hi > 1.0:
-                raise ValueError(f"float images must lie in [0, 1], got range [{lo:.3g}, {hi:.3g}]; pass uint8 RGB")
+                raise ValueError(
+                    f"float images must lie in [0, 1], got range [{lo:.3g}, {hi:.3g}]; pass uint8 RGB"
+                )
             x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
         else:
             raise ValueError(f"images must be uint8 RGB or float in [0, 1], got dtype {arr.dtype}")
@@ -110,9 +116,12 @@ class OccVLAProcessor:
             meta_end = len(ids) - 1
             qa_pairs = (sample.get("qa") or []) if self.include_qa else []
             for q, a in qa_pairs:
-                q_ids, full = self._encode(f"\nquestion: {q} answer:"), self._encode(f"\nquestion: {q} answer: {a}")
+                q_ids, full = (
+                    self._encode(f"\nquestion: {q} answer:"),
+                    self._encode(f"\nquestion: {q} answer: {a}"),
+                )
                 # answer ids as the tokenizer splits them in context (prefix property holds for BPE/SentencePiece)
-                a_ids = full[len(q_ids):] if full[: len(q_ids)] == q_ids else self._encode(str(a))
+                a_ids = full[len(q_ids) :] if full[: len(q_ids)] == q_ids else self._encode(str(a))
                 ids += q_ids + a_ids
                 labels += [-100] * len(q_ids) + a_ids
             ids.append(self.eos_id)
@@ -135,16 +144,18 @@ class OccVLAProcessor:
         token_type_ids = torch.zeros((b, t), dtype=torch.long)
         meta_end = torch.zeros(b, dtype=torch.long)
         for i, s in enumerate(seqs):
-            n, pad = len(s["ids"]), t - len(s["ids"])
+            pad = t - len(s["ids"])
             input_ids[i, pad:] = torch.tensor(s["ids"])
             labels[i, pad:] = torch.tensor(s["labels"])
             attention_mask[i, pad:] = 1
-            token_type_ids[i, pad + s["prefix_len"]:] = 1
+            token_type_ids[i, pad + s["prefix_len"] :] = 1
             meta_end[i] = pad + s["meta_end"] if s["meta_end"] >= 0 else t - 1
         position_ids = (attention_mask.cumsum(-1)).clamp_min(1)  # (B, T), 1-indexed like PaliGemma
         speed = torch.tensor([float(s["speed"]) for s in samples], dtype=torch.float32)
         batch: dict[str, torch.Tensor] = {
-            "pixel_values": torch.cat([self.images_to_tensor(s["images"]) for s in samples]),  # (B*6, 3, H, W)
+            "pixel_values": torch.cat(
+                [self.images_to_tensor(s["images"]) for s in samples]
+            ),  # (B*6, 3, H, W)
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "token_type_ids": token_type_ids,
@@ -156,7 +167,9 @@ class OccVLAProcessor:
             batch["labels"] = labels
             batch["meta_end_index"] = meta_end
             if all("trajectory" in s for s in samples):
-                batch["trajectory"] = torch.as_tensor(np.stack([s["trajectory"] for s in samples]), dtype=torch.float32)
+                batch["trajectory"] = torch.as_tensor(
+                    np.stack([s["trajectory"] for s in samples]), dtype=torch.float32
+                )
         if all("occupancy" in s for s in samples):
             batch["occupancy"] = torch.as_tensor(np.stack([s["occupancy"] for s in samples])).long()
             if all("mask_camera" in s for s in samples):
@@ -196,6 +209,8 @@ class OccVLAProcessor:
             raise ValueError(f"corrupt processor config {cfg_file}: {e}") from None
         try:
             tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        except Exception as e:  # missing/corrupt tokenizer files surface as many exception types
-            raise ValueError(f"cannot load the tokenizer in {path}: {type(e).__name__}: {str(e)[:200]}") from None
+        except Exception as e:  # noqa: BLE001 - corrupt tokenizer files raise many exception types
+            raise ValueError(
+                f"cannot load the tokenizer in {path}: {type(e).__name__}: {str(e)[:200]}"
+            ) from None
         return cls(tok, **cfg)

@@ -2,7 +2,8 @@
 
 Layout:
   config.yaml         the caller's resolved config (e.g. hydra's), with ``model`` replaced by the full resolved
-                      OccVLAConfig and ``peft`` holding the LoRA settings when the weights carry adapters
+                      OccVLAConfig (the caller's own ``model`` section moves to ``model_args``) and ``peft``
+                      holding the LoRA settings when the weights carry adapters
   model.safetensors   the OccVLAModel state dict (frozen VQ-VAE included; LoRA unmerged if present)
   tokenizer/          OccVLAProcessor.save_pretrained (tokenizer files + processor_config.json)
   README.md           model card: sizes, data, metrics
@@ -50,11 +51,13 @@ def _model_card(model: OccVLAModel, cfg_dict: dict, metrics: dict | None, card_e
         "| part | value |",
         "|---|---|",
         f"| parameters | {total:,} ({train:,} trainable at save time) |",
-        f"| vision | SigLIP {c.vision.num_layers}x{c.vision.hidden_size}, {c.vision.image_size} px, "
-        f"patch {c.vision.patch_size}, pool {c.vision.token_pool} -> {c.vision.tokens_per_camera} tokens/camera |",
+        (
+            f"| vision | SigLIP {c.vision.num_layers}x{c.vision.hidden_size}, {c.vision.image_size} px, "
+            f"patch {c.vision.patch_size}, pool {c.vision.token_pool} -> {c.vision.tokens_per_camera} tokens/camera |"
+        ),
         f"| language model | {c.text.arch} {c.text.num_layers}x{c.text.hidden_size}, vocab {c.text.vocab_size} |",
         f"| occupancy | {'grid ' + 'x'.join(map(str, c.occ.grid)) if c.occ.enabled else 'disabled'} |",
-        f"| LoRA | {'r=%d (unmerged in the weights)' % model.lora.r if model.lora else 'none / merged'} |",
+        f"| LoRA | {f'r={model.lora.r} (unmerged in the weights)' if model.lora else 'none / merged'} |",
         "",
     ]
     data = cfg_dict.get("data")
@@ -62,11 +65,20 @@ def _model_card(model: OccVLAModel, cfg_dict: dict, metrics: dict | None, card_e
         lines += ["## Data", "", "```yaml", yaml.safe_dump(_plain(data), sort_keys=False).rstrip(), "```", ""]
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+        lines += [
+            f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()
+        ]
         lines.append("")
-    lines += ["## Use", "", "```python", "from occvla import OccVLAPolicy",
-              "policy = OccVLAPolicy.from_run_dir('<this directory>')",
-              "out = policy.predict(images, speed, command)  # images (6, H, W, 3) uint8 RGB", "```", ""]
+    lines += [
+        "## Use",
+        "",
+        "```python",
+        "from occvla import OccVLAPolicy",
+        "policy = OccVLAPolicy.from_run_dir('<this directory>')",
+        "out = policy.predict(images, speed, command)  # images (6, H, W, 3) uint8 RGB",
+        "```",
+        "",
+    ]
     if card_extra:
         lines += [card_extra.rstrip(), ""]
     return "\n".join(lines)
@@ -104,6 +116,8 @@ def save_run_dir(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     cfg = _plain(cfg_dict or {})
+    if "model" in cfg and cfg["model"] != model.config.to_dict():
+        cfg["model_args"] = cfg["model"]  # the caller's model section (e.g. hydra's preset + overrides), kept
     cfg["model"] = model.config.to_dict()
     cfg["peft"] = dataclasses.asdict(model.lora) if model.lora is not None else None
     if metrics:
@@ -130,8 +144,12 @@ def load_run_dir(path: str | Path, merge_lora: bool = True) -> tuple[OccVLAModel
     except yaml.YAMLError as e:
         raise ValueError(f"corrupt {CONFIG_FILE} in {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
-        raise ValueError(f"{path / CONFIG_FILE} has no 'model' mapping; was it written by save_run_dir?")
-    model_cfg = OccVLAConfig.from_dict(cfg["model"])
+        msg = f"{path / CONFIG_FILE} has no 'model' mapping; was it written by save_run_dir?"
+        raise ValueError(msg)  # noqa: TRY004 - a bad file, not a bad argument type
+    try:
+        model_cfg = OccVLAConfig.from_dict(cfg["model"])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path / CONFIG_FILE}: {e}") from None
     model_cfg.pretrained_path = None  # the weights are all in model.safetensors
     model = OccVLAModel(model_cfg)
     if cfg.get("peft"):
@@ -143,7 +161,9 @@ def load_run_dir(path: str | Path, merge_lora: bool = True) -> tuple[OccVLAModel
         raise ValueError(f"corrupt {WEIGHTS_FILE} in {path}: {e}") from None
     except RuntimeError as e:  # shape/key mismatch against config.yaml
         first = str(e).strip().splitlines()
-        raise ValueError(f"{path / WEIGHTS_FILE} does not match its config.yaml: {' '.join(first[:2])[:300]}") from None
+        raise ValueError(
+            f"{path / WEIGHTS_FILE} does not match its config.yaml: {' '.join(first[:2])[:300]}"
+        ) from None
     if merge_lora:
         merge_peft(model)
     processor = OccVLAProcessor.from_pretrained(path / TOKENIZER_DIR)

@@ -30,8 +30,10 @@ IMAGE_TOKEN = "<image>"
 _BASE_TEXT = (
     "command: {cmd}. speed: {speed} m/s\n",
     "question: what should the ego vehicle do? answer: {meta}",
-    "question: is there a car, truck, bus, pedestrian, cyclist, motorcycle, barrier, traffic cone or trailer "
-    "in front of the ego vehicle? answer: yes no",
+    (
+        "question: is there a car, truck, bus, pedestrian, cyclist, motorcycle, barrier, traffic cone or trailer "
+        "in front of the ego vehicle? answer: yes no"
+    ),
     "question: how many vehicles are on the left, right, front or back? answer: zero one two three four five",
     "question: what is the traffic light state? answer: red yellow green none",
     "the ego vehicle is stopped, moving slowly, driving fast, at an intersection, on a straight road",

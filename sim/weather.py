@@ -8,16 +8,29 @@ exactly the WeatherParameters fields; leaderboard 2.0 interpolates between them 
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import carla
 
 # Every WeatherParameters field, in the constructor's order.
 WEATHER_FIELDS: tuple[str, ...] = (
-    "cloudiness", "precipitation", "precipitation_deposits", "wind_intensity", "sun_azimuth_angle",
-    "sun_altitude_angle", "fog_density", "fog_distance", "fog_falloff", "wetness", "scattering_intensity",
-    "mie_scattering_scale", "rayleigh_scattering_scale", "dust_storm",
+    "cloudiness",
+    "precipitation",
+    "precipitation_deposits",
+    "wind_intensity",
+    "sun_azimuth_angle",
+    "sun_altitude_angle",
+    "fog_density",
+    "fog_distance",
+    "fog_falloff",
+    "wetness",
+    "scattering_intensity",
+    "mie_scattering_scale",
+    "rayleigh_scattering_scale",
+    "dust_storm",
 )
 
 # Valid ranges (inclusive), as CARLA documents them. CARLA's own presets use sun_azimuth_angle = -1, so azimuth
@@ -41,10 +54,27 @@ WEATHER_RANGES: dict[str, tuple[float, float]] = {
 
 # CARLA 0.9.16 preset names (note CARLA's own spelling: MidRainSunset but MidRainyNoon / MidRainyNight).
 PRESET_NAMES: tuple[str, ...] = (
-    "ClearNoon", "CloudyNoon", "WetNoon", "WetCloudyNoon", "MidRainyNoon", "HardRainNoon", "SoftRainNoon",
-    "ClearSunset", "CloudySunset", "WetSunset", "WetCloudySunset", "MidRainSunset", "HardRainSunset",
+    "ClearNoon",
+    "CloudyNoon",
+    "WetNoon",
+    "WetCloudyNoon",
+    "MidRainyNoon",
+    "HardRainNoon",
+    "SoftRainNoon",
+    "ClearSunset",
+    "CloudySunset",
+    "WetSunset",
+    "WetCloudySunset",
+    "MidRainSunset",
+    "HardRainSunset",
     "SoftRainSunset",
-    "ClearNight", "CloudyNight", "WetNight", "WetCloudyNight", "MidRainyNight", "HardRainNight", "SoftRainNight",
+    "ClearNight",
+    "CloudyNight",
+    "WetNight",
+    "WetCloudyNight",
+    "MidRainyNight",
+    "HardRainNight",
+    "SoftRainNight",
     "DustStorm",
 )
 
@@ -62,7 +92,8 @@ def _copy(w: carla.WeatherParameters) -> carla.WeatherParameters:
 
 PRESETS: dict[str, carla.WeatherParameters] = {
     name: _copy(getattr(carla.WeatherParameters, name))
-    for name in PRESET_NAMES if hasattr(carla.WeatherParameters, name)
+    for name in PRESET_NAMES
+    if hasattr(carla.WeatherParameters, name)
 }
 
 
@@ -78,7 +109,9 @@ def weather_to_dict(w: carla.WeatherParameters) -> dict[str, float]:
     return {f: float(getattr(w, f)) for f in WEATHER_FIELDS}
 
 
-def weather_from_dict(d: Mapping[str, Any], base: carla.WeatherParameters | None = None) -> carla.WeatherParameters:
+def weather_from_dict(
+    d: Mapping[str, Any], base: carla.WeatherParameters | None = None
+) -> carla.WeatherParameters:
     """Weather from route-XML `<weather>` attributes (strings or numbers); unspecified fields keep `base`.
 
     `base` defaults to all-zero fields, as carla.WeatherParameters() and the leaderboard's route parser do.
@@ -112,7 +145,9 @@ def validate_weather(w: carla.WeatherParameters) -> None:
             raise WeatherError(f"weather {name}={v:g} out of range {span}")
 
 
-def interpolate_weather(a: carla.WeatherParameters, b: carla.WeatherParameters, t: float) -> carla.WeatherParameters:
+def interpolate_weather(
+    a: carla.WeatherParameters, b: carla.WeatherParameters, t: float
+) -> carla.WeatherParameters:
     """Linear blend of every field, t=0 -> a, t=1 -> b (t clipped to [0, 1]).
 
     Azimuth takes the short way round the circle, so 350 -> 10 passes through 0, not 180.
@@ -128,15 +163,16 @@ def interpolate_weather(a: carla.WeatherParameters, b: carla.WeatherParameters, 
     return carla.WeatherParameters(**out)
 
 
-def weather_at_route_percentage(keyframes: list[tuple[float, carla.WeatherParameters]], pct: float
-                                ) -> carla.WeatherParameters:
+def weather_at_route_percentage(
+    keyframes: list[tuple[float, carla.WeatherParameters]], pct: float
+) -> carla.WeatherParameters:
     """Leaderboard-2.0 weather along a route: keyframes (route_percentage 0..100, weather), interpolated."""
     if not keyframes:
         raise WeatherError("no weather keyframes given")
     keys = sorted(keyframes, key=lambda kv: kv[0])
     if pct <= keys[0][0]:
         return _copy(keys[0][1])
-    for (p0, w0), (p1, w1) in zip(keys, keys[1:]):
+    for (p0, w0), (p1, w1) in itertools.pairwise(keys):
         if pct <= p1:
             return interpolate_weather(w0, w1, 0.0 if p1 == p0 else (pct - p0) / (p1 - p0))
     return _copy(keys[-1][1])

@@ -223,7 +223,7 @@ def _data_card(cfg: Any, train_ds: Any, eval_ds: Any, eval_split: str, steps: in
         "",
         (f"Stage {cfg.train.stage} (`{cfg.train.name}`): {steps} steps, batch {cfg.train.batch_size}, "
         f"lr {cfg.train.lr}, seed {cfg.seed}, bf16 autocast {cfg.train.bf16}, LoRA {cfg.model.lora}, init from "
-        f"`{cfg.model.init_from or 'scratch'}`, VQ-VAE `{cfg.model.vqvae_path or 'untrained'}`."),
+        f"`{cfg.model.init_from or 'scratch'}`, VQ-VAE `{cfg.model.vqvae_path or ('inherited' if cfg.model.init_from else 'untrained')}`."),
         (f"Data: {len(train_ds)} training samples from `{cfg.data.root}` ({cfg.data.kind}); metrics on "
         f"{min(len(eval_ds), cfg.train.eval_max_samples)} {eval_split} samples. Meta-actions in training: {top}."),
     ])

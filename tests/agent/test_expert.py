@@ -189,6 +189,25 @@ def test_stops_behind_a_stopped_vehicle(straight):
     assert 1.5 < log.min_gap < 6.0
 
 
+def test_waits_outside_a_junction_it_could_not_leave():
+    """A car stands just past a junction: the ego waits at the junction entry, not inside it; it goes when the
+    car drives off."""
+    xy = _straight()
+    junction = (xy[:, 0] >= 50.0) & (xy[:, 0] < 66.0)
+    route = RoutePlan.build(xy, junction=junction)
+
+    def car(t: float) -> list[ActorState]:
+        x = 72.0 if t < 15.0 else 72.0 + 6.0 * (t - 15.0)
+        return [_car(17, x, 0.0, speed=0.0 if t < 15.0 else 6.0)]
+
+    log = _drive(route, 30.0, actors=car)
+    i15 = log.t.index(15.0)
+    assert log.v[i15 - 1] == 0.0
+    assert log.x[i15 - 1] + EGO_FRONT < 50.0  # stood before the junction
+    assert "junction_blocked" in log.reasons()
+    assert log.x[-1] > 90.0
+
+
 def test_oncoming_traffic_in_the_other_lane_is_ignored(straight):
     log = _drive(straight, 10.0, actors=lambda t: [_car(11, 120.0 - 8.0 * t, -4.0, yaw=180.0, speed=8.0)])
     assert log.reasons() <= {"speed_limit", "cruise"}

@@ -65,9 +65,11 @@ def test_preset_shapes(preset, lo, hi, tok):
     model = build_model(preset)
     cfg = model.config
     proc = OccVLAProcessor.for_config(cfg, tok)
-    batch = proc([_sample(cfg, 0), _sample(cfg, 1, meta_action="keep lane, keep speed", command=4, speed=12.5)])
+    batch = proc(
+        [_sample(cfg, 0), _sample(cfg, 1, meta_action="keep lane, keep speed", command=4, speed=12.5)]
+    )
     out = model(batch)
-    b, t = batch["input_ids"].shape
+    _, t = batch["input_ids"].shape
     assert lo < trainable_parameter_count(model)[1] < hi
     assert out.logits.shape == (2, t - out.logits_start, cfg.text.vocab_size)
     assert out.occ_logits.shape == (2, 18, *cfg.occ.grid)
@@ -128,7 +130,8 @@ def test_occupancy_loss_alone_reaches_vision_tower_and_lora(tok):
     assert nonzero("vision_tower") and nonzero("vision_tower.encoder.layers.0.self_attn.q_proj.lora_B")
     assert nonzero("language_model.layers.0.") and nonzero("language_model.layers.1.mlp.down_proj.lora_B")
     assert nonzero("multi_modal_projector") and nonzero("occ_branch")
-    assert not nonzero("language_model.layers.2.")  # above the source layer: the occupancy loss cannot reach it
+    # above the source layer the occupancy loss cannot reach the LM
+    assert not nonzero("language_model.layers.2.")
     assert not nonzero("planner")
     assert all(p.grad is None for p in model.vqvae.parameters())  # frozen decoder
     frozen = [p for n, p in model.vlm.named_parameters() if "lora_" not in n and "projector" not in n]
@@ -160,7 +163,9 @@ def test_lora_merge_keeps_outputs(tok):
         merge_peft(model)
         after = model(batch)
     assert not any(isinstance(m, LoraLayer) for m in model.modules()) and model.lora is None
-    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in build_model("tiny").parameters())
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in build_model("tiny").parameters()
+    )
     torch.testing.assert_close(after.logits, before.logits, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(after.occ_logits, before.occ_logits, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(after.waypoints, before.waypoints, atol=1e-4, rtol=1e-4)
@@ -170,7 +175,10 @@ def test_left_padded_batch_generation_matches_single_samples(tok):
     torch.manual_seed(0)
     model = build_model("tiny").eval()
     proc = OccVLAProcessor.for_config(model.config, tok)
-    samples = [_sample(model.config, 0, command=4, speed=3.0), _sample(model.config, 1, command=5, speed=14.25)]
+    samples = [
+        _sample(model.config, 0, command=4, speed=3.0),
+        _sample(model.config, 1, command=5, speed=14.25),
+    ]
     both = model.generate(proc(samples, train=False), stop_ids=set(), max_new_tokens=3)
     assert proc(samples, train=False)["attention_mask"][0, 0] == 0  # the shorter prompt really is padded
     for i, s in enumerate(samples):
@@ -214,7 +222,9 @@ def test_tiny_model_overfits_one_sample(tok):
     with torch.no_grad():
         out = model(batch)
         gen = model.generate(proc([sample], train=False), proc.stop_ids, return_occupancy=True)
-    miou = occupancy_miou(gen.occ_logits.argmax(1).numpy(), sample["occupancy"][None], sample["mask_camera"][None])
+    miou = occupancy_miou(
+        gen.occ_logits.argmax(1).numpy(), sample["occupancy"][None], sample["mask_camera"][None]
+    )
     assert miou["miou"] > 0.9, miou
     assert proc.decode(gen.token_ids[0]) == "turn left, decelerate"
     l2 = (gen.waypoints[0] - batch["trajectory"][0]).norm(dim=-1).mean()
@@ -241,7 +251,11 @@ def test_pretrained_path_loads_a_local_checkpoint(tmp_path):
     "call, exc, message",
     [
         (lambda: build_model("huge"), ValueError, "unknown OccVLA preset 'huge'"),
-        (lambda: build_model("tiny", text={"num_layer": 2}), ValueError, "unknown config key 'text.num_layer'"),
+        (
+            lambda: build_model("tiny", text={"num_layer": 2}),
+            ValueError,
+            "unknown config key 'text.num_layer'",
+        ),
         (lambda: build_model("tiny", bogus=1), ValueError, "unknown config key 'bogus'"),
         (lambda: OccVLAConfig.from_dict({"preset": "tiny", "occ.gird": [8, 8, 8]}), ValueError, "'occ.gird'"),
         (lambda: build_model("tiny", vision={"token_pool": 3}), ValueError, "token_pool 3 does not divide"),
@@ -267,7 +281,10 @@ def test_overrides_and_dict_round_trip():
         (lambda b: b.update(pixel_values=b["pixel_values"][:5]), r"pixel_values must be \(B\*6, 3, H, W\)"),
         (lambda b: b.update(pixel_values=torch.zeros(6, 3, 32, 32)), "images must be 3x64x64"),
         (lambda b: b["pixel_values"].__setitem__((0, 0, 0, 0), float("nan")), "1 NaN/inf values"),
-        (lambda b: b.update(input_ids=b["input_ids"].where(b["input_ids"] != 4, 5)), "needs 96 <image> tokens"),
+        (
+            lambda b: b.update(input_ids=b["input_ids"].where(b["input_ids"] != 4, 5)),
+            "needs 96 <image> tokens",
+        ),
         (lambda b: b.pop("ego_velocity"), "batch lacks 'ego_velocity'"),
     ],
 )

@@ -44,7 +44,13 @@ def test_every_meta_action_is_two_tokens_and_round_trips(proc):
 
 def test_special_token_ids_and_determinism():
     a, b = build_tokenizer(), build_tokenizer()
-    assert [a.convert_tokens_to_ids(t) for t in ("<pad>", "<eos>", "<bos>", "<unk>", IMAGE_TOKEN)] == [0, 1, 2, 3, 4]
+    assert [a.convert_tokens_to_ids(t) for t in ("<pad>", "<eos>", "<bos>", "<unk>", IMAGE_TOKEN)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
     assert a.get_vocab() == b.get_vocab()
     assert len(a) <= 512
 
@@ -53,7 +59,7 @@ def test_training_batch_layout(proc):
     rng = np.random.default_rng(0)
     samples = [_sample(rng), _sample(rng, meta_action="keep lane, keep speed", speed=12.0, command=4)]
     batch = proc(samples)
-    b, t = batch["input_ids"].shape
+    _, t = batch["input_ids"].shape
     assert batch["pixel_values"].shape == (2 * 6, 3, SIZE, SIZE)
     assert batch["pixel_values"].min() >= -1.0 and batch["pixel_values"].max() <= 1.0
     for i, s in enumerate(samples):
@@ -66,10 +72,10 @@ def test_training_batch_layout(proc):
         assert proc.decode(target) == s["meta_action"] and int(target[-1]) == proc.eos_id
         end = int(batch["meta_end_index"][i])
         assert int(ids[end + 1]) == proc.eos_id  # meta_end is the last meta-action token
-        assert proc.decode(ids[real][6 * TOKENS:]).startswith(proc.prompt_text(s["speed"], s["command"]))
+        assert proc.decode(ids[real][6 * TOKENS :]).startswith(proc.prompt_text(s["speed"], s["command"]))
         # left padding; positions count real tokens only (1-indexed like PaliGemma)
         n = int(real.sum())
-        assert bool(real[t - n:].all()) and batch["position_ids"][i, -1] == n
+        assert bool(real[t - n :].all()) and batch["position_ids"][i, -1] == n
     assert torch.equal(batch["ego_velocity"], torch.tensor([[7.25, 0.0], [12.0, 0.0]]))
     assert batch["trajectory"].shape == (2, 6, 2)
 
@@ -89,7 +95,9 @@ def test_qa_targets_only_on_answers():
     assert proc.decode(lab[lab != -100]) == "turn left, decelerate yes two"
     suffix = batch["input_ids"][0][batch["token_type_ids"][0] == 1]
     assert [line.strip() for line in proc.decode(suffix).split("\n")] == [
-        "turn left, decelerate", "question: is the road ahead clear? answer: yes", "question: how many cars? answer: two"
+        "turn left, decelerate",
+        "question: is the road ahead clear? answer: yes",
+        "question: how many cars? answer: two",
     ]
 
 
@@ -117,7 +125,10 @@ def test_save_load_round_trip(proc, tmp_path):
     "change, message",
     [
         (lambda s: s.update(images=s["images"][:5]), "expected 6 camera images, got 5"),
-        (lambda s: s.update(images=np.zeros((6, 32, 48, 3), np.uint8)), "expected images of 64x64 pixels .* got 32x48"),
+        (
+            lambda s: s.update(images=np.zeros((6, 32, 48, 3), np.uint8)),
+            "expected images of 64x64 pixels .* got 32x48",
+        ),
         (lambda s: s.update(images=np.full((6, SIZE, SIZE, 3), np.nan, np.float32)), "NaN/inf pixel values"),
         (lambda s: s.update(images=np.full((6, SIZE, SIZE, 3), 200.0, np.float32)), r"must lie in \[0, 1\]"),
         (lambda s: s.update(images=np.zeros((6, SIZE, SIZE), np.uint8)), "must be \\(cameras, H, W, 3\\)"),

@@ -26,8 +26,12 @@ ROAD, TERRAIN = OCC["driveable_surface"], OCC["terrain"]
 # ----------------------------------------------------------------------------- scene helpers
 def _quad(x0: float, y0: float, x1: float, y1: float, z: float, color, sem: int) -> Mesh:
     p = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y0, z], [x1, y1, z], [x0, y1, z]], np.float32)
-    return Mesh(p, np.tile([0.0, 0.0, 1.0], (6, 1)).astype(np.float32), np.tile(color, (6, 1)).astype(np.float32),
-                np.full(6, sem, np.uint8))
+    return Mesh(
+        p,
+        np.tile([0.0, 0.0, 1.0], (6, 1)).astype(np.float32),
+        np.tile(color, (6, 1)).astype(np.float32),
+        np.full(6, sem, np.uint8),
+    )
 
 
 def _box(cx: float, cy: float, half: tuple[float, float, float], color, sem: int) -> Mesh:
@@ -51,8 +55,12 @@ def _box(cx: float, cy: float, half: tuple[float, float, float], color, sem: int
             n = np.zeros(3)
             n[ax] = 1.0 if side else -1.0
             nrm += [n] * 6
-    return Mesh(np.array(pos, np.float32), np.array(nrm, np.float32), np.tile(color, (len(pos), 1)).astype(np.float32),
-                np.full(len(pos), sem, np.uint8))
+    return Mesh(
+        np.array(pos, np.float32),
+        np.array(nrm, np.float32),
+        np.tile(color, (len(pos), 1)).astype(np.float32),
+        np.full(len(pos), sem, np.uint8),
+    )
 
 
 def _scene(extra: list[Mesh] | None = None, lamps: np.ndarray | None = None) -> StaticScene:
@@ -65,7 +73,9 @@ def _scene(extra: list[Mesh] | None = None, lamps: np.ndarray | None = None) -> 
 
 
 def _ego_to_world(fx: float, fy: float) -> tuple[float, float]:
-    m = np.array(carla.Transform(carla.Location(EGO.x, EGO.y, EGO.z), carla.Rotation(yaw=EGO.yaw)).get_matrix())
+    m = np.array(
+        carla.Transform(carla.Location(EGO.x, EGO.y, EGO.z), carla.Rotation(yaw=EGO.yaw)).get_matrix()
+    )
     p = m @ np.array([fx, fy, 0.0, 1.0])
     return float(p[0]), float(p[1])
 
@@ -79,22 +89,34 @@ def _road_scene() -> StaticScene:
         a, b = c + f * s - r * 3.5, c + f * (s + 10) - r * 3.5
         tris += [a, b, b + 7 * r, a, b + 7 * r, a + 7 * r]
     n = len(tris)
-    road = Mesh(np.array(tris, np.float32), np.tile([0.0, 0.0, 1.0], (n, 1)).astype(np.float32),
-                np.tile([0.32, 0.32, 0.34], (n, 1)).astype(np.float32), np.full(n, ROAD, np.uint8))
+    road = Mesh(
+        np.array(tris, np.float32),
+        np.tile([0.0, 0.0, 1.0], (n, 1)).astype(np.float32),
+        np.tile([0.32, 0.32, 0.34], (n, 1)).astype(np.float32),
+        np.full(n, ROAD, np.uint8),
+    )
     return _scene([road])
 
 
-def _actor(fx: float, fy: float, vclass: str = "prop", half=(0.5, 0.5, 0.5), color=(0.8, 0.1, 0.1)) -> ActorState:
+def _actor(
+    fx: float, fy: float, vclass: str = "prop", half=(0.5, 0.5, 0.5), color=(0.8, 0.1, 0.1)
+) -> ActorState:
     x, y = _ego_to_world(fx, fy)
     return ActorState(1, "static.prop.box", "static", vclass, x, y, 0.0, EGO.yaw, half, color=color)
 
 
 def _expected_pixel(cam: CameraSpec, world: np.ndarray) -> tuple[float, float, float]:
     """Pinhole projection with CARLA's own transform matrices: (u, v, planar depth)."""
-    m_ego = np.array(carla.Transform(carla.Location(EGO.x, EGO.y, EGO.z),
-                                     carla.Rotation(pitch=EGO.pitch, yaw=EGO.yaw, roll=EGO.roll)).get_matrix())
-    m_cam = np.array(carla.Transform(carla.Location(cam.x, cam.y, cam.z),
-                                     carla.Rotation(pitch=cam.pitch, yaw=cam.yaw, roll=cam.roll)).get_matrix())
+    m_ego = np.array(
+        carla.Transform(
+            carla.Location(EGO.x, EGO.y, EGO.z), carla.Rotation(pitch=EGO.pitch, yaw=EGO.yaw, roll=EGO.roll)
+        ).get_matrix()
+    )
+    m_cam = np.array(
+        carla.Transform(
+            carla.Location(cam.x, cam.y, cam.z), carla.Rotation(pitch=cam.pitch, yaw=cam.yaw, roll=cam.roll)
+        ).get_matrix()
+    )
     fwd, right, up = (np.linalg.inv(m_ego @ m_cam) @ np.append(world, 1.0))[:3]
     f = cam.width / (2.0 * math.tan(math.radians(cam.fov) / 2.0))
     return cam.width / 2.0 + f * right / fwd, cam.height / 2.0 - f * up / fwd, fwd
@@ -131,12 +153,21 @@ def test_box_appears_where_the_pinhole_model_predicts(renderer, rig) -> None:
     assert mask.sum() > 50
     rows, cols = np.nonzero(mask)
     # the projected box: its 8 corners' bounding rectangle and its centre
-    corners = np.array([[actor.x + sx * 0.5, actor.y + sy * 0.5, sz] for sx in (-1, 1) for sy in (-1, 1)
-                        for sz in (0.0, 1.0)])
+    corners = np.array(
+        [
+            [actor.x + sx * 0.5, actor.y + sy * 0.5, sz]
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+            for sz in (0.0, 1.0)
+        ]
+    )
     # the box is yawed with the ego: rotate the corner offsets
     c, s = math.cos(math.radians(EGO.yaw)), math.sin(math.radians(EGO.yaw))
     off = corners[:, :2] - [actor.x, actor.y]
-    corners[:, :2] = np.stack([c * off[:, 0] - s * off[:, 1], s * off[:, 0] + c * off[:, 1]], 1) + [actor.x, actor.y]
+    corners[:, :2] = np.stack([c * off[:, 0] - s * off[:, 1], s * off[:, 0] + c * off[:, 1]], 1) + [
+        actor.x,
+        actor.y,
+    ]
     uv = np.array([_expected_pixel(cam, p)[:2] for p in corners])
     assert cols.min() == pytest.approx(uv[:, 0].min(), abs=1.5)
     assert cols.max() + 1 == pytest.approx(uv[:, 0].max(), abs=1.5)
@@ -179,9 +210,26 @@ def test_ground_depth_is_planar_depth(renderer, rig) -> None:
 def test_ego_is_not_drawn(renderer) -> None:
     out = _render(renderer, want_depth=True)
     for cid, frame in out.items():
-        # the nearest thing any rig camera sees is the ground, >= 1.6 m away in depth along its axis is not
-        # guaranteed for CAM_BACK (110 deg), but nothing may sit inside the ego's box (< 1 m)
-        assert frame.depth.min() > 1.0, cid
+        assert frame.depth.min() > 1.0, cid  # nothing inside the ego's box: the rig sees past its own car
+
+
+def test_pose_matrix_matches_carla() -> None:
+    from sim.embedded.render.math3d import pose_matrix
+
+    for x, y, z, roll, pitch, yaw in [(1, 2, 3, 5, 10, 30), (-4, 0.5, 0, -20, 7, 200), (0, 0, 0, 0, 0, -90)]:
+        t = carla.Transform(carla.Location(x, y, z), carla.Rotation(pitch=pitch, yaw=yaw, roll=roll))
+        np.testing.assert_allclose(
+            pose_matrix(x, y, z, roll, pitch, yaw), np.array(t.get_matrix()), atol=1e-5
+        )
+
+
+def test_far_actors_keep_their_class(renderer) -> None:
+    """Beyond lod_distance actors are few-box stand-ins, still drawn with their class."""
+    near = _render(renderer, [_actor(20.0, 0.0, "car", (2.45, 1.07, 0.76))], want_semantic=True)["CAM_FRONT"]
+    far = _render(renderer, [_actor(60.0, 0.0, "car", (2.45, 1.07, 0.76))], want_semantic=True)["CAM_FRONT"]
+    n_near, n_far = ((f.semantic == OCC["car"]).sum() for f in (near, far))
+    assert n_far > 20
+    assert n_far == pytest.approx(n_near * (20.0 / 60.0) ** 2, rel=0.35)  # same silhouette, 3x farther
 
 
 # ----------------------------------------------------------------------------- formats and cameras
@@ -222,8 +270,12 @@ def test_bad_cameras_rejected() -> None:
 
 
 def test_actor_classes_and_traffic_light_state(renderer) -> None:
-    actors = [_actor(12.0, -2.0 + 1.0 * i, vclass=v, half=h) for i, (v, h) in enumerate([
-        ("car", (2.45, 1.07, 0.76)), ("pedestrian", (0.25, 0.25, 0.9)), ("bicycle", (0.9, 0.3, 0.8))])]
+    actors = [
+        _actor(12.0, -2.0 + 1.0 * i, vclass=v, half=h)
+        for i, (v, h) in enumerate(
+            [("car", (2.45, 1.07, 0.76)), ("pedestrian", (0.25, 0.25, 0.9)), ("bicycle", (0.9, 0.3, 0.8))]
+        )
+    ]
     out = _render(renderer, actors[:1], want_semantic=True)
     assert (out["CAM_FRONT"].semantic == OCC["car"]).sum() > 200
     x, y = _ego_to_world(12.0, 0.0)
@@ -246,7 +298,7 @@ def test_night_is_darker_than_noon(renderer) -> None:
 def test_street_lights_and_headlights_light_the_night(rig) -> None:
     x, y = _ego_to_world(8.0, 4.0)
     dark = Renderer(_road_scene(), rig[:1])
-    lit = Renderer(_scene(_road_scene().mesh and [_road_scene().mesh], lamps=np.array([[x, y, 7.0]])), rig[:1])
+    lit = Renderer(_scene([_road_scene().mesh], lamps=np.array([[x, y, 7.0]])), rig[:1])
     try:
         a = _lum(_render(dark, weather="ClearNight")["CAM_FRONT"].bgra)
         b = _lum(_render(lit, weather="ClearNight")["CAM_FRONT"].bgra)
@@ -264,7 +316,9 @@ def test_fog_lowers_far_contrast(rig) -> None:
         clear = weather_from_name("ClearNoon")
         foggy = weather_from_name("ClearNoon")
         foggy.fog_density, foggy.fog_distance = 100.0, 0.0
-        out = {k: _render(r, weather=w, want_semantic=True)["CAM_FRONT"] for k, w in (("c", clear), ("f", foggy))}
+        out = {
+            k: _render(r, weather=w, want_semantic=True)["CAM_FRONT"] for k, w in (("c", clear), ("f", foggy))
+        }
     box = out["c"].semantic == OCC["manmade"]
     sky = out["c"].semantic == SKY_CLASS
     assert box.sum() > 10
@@ -298,8 +352,10 @@ def test_wetness_and_puddles_change_the_road(renderer) -> None:
     wet.wetness = 100.0
     puddly = weather_from_name("ClearNoon")
     puddly.precipitation_deposits = 100.0
-    frames = {k: _render(renderer, weather=w, want_semantic=True)["CAM_FRONT"] for k, w in
-              (("dry", dry), ("wet", wet), ("puddly", puddly))}
+    frames = {
+        k: _render(renderer, weather=w, want_semantic=True)["CAM_FRONT"]
+        for k, w in (("dry", dry), ("wet", wet), ("puddly", puddly))
+    }
     road = frames["dry"].semantic == ROAD
     terrain = frames["dry"].semantic == TERRAIN
     near = road.copy()
@@ -307,14 +363,18 @@ def test_wetness_and_puddles_change_the_road(renderer) -> None:
     lum = {k: _lum(f.bgra) for k, f in frames.items()}
     assert lum["wet"][near].mean() < lum["dry"][near].mean() - 10  # darker asphalt
     assert (np.abs(lum["wet"] - lum["dry"])[road] > 3).mean() > 0.8  # every part of the road looks different
-    np.testing.assert_allclose(lum["wet"][terrain].mean(), lum["dry"][terrain].mean(), atol=1.0)  # grass unchanged
+    np.testing.assert_allclose(
+        lum["wet"][terrain].mean(), lum["dry"][terrain].mean(), atol=1.0
+    )  # grass unchanged
     changed = np.abs(lum["puddly"] - lum["dry"]) > 8
     assert changed[road].mean() > 0.2  # puddles over a good part of the road
 
 
 def test_sun_and_clouds_change_the_sky(renderer) -> None:
-    noon, sunset, cloudy = (_render(renderer, weather=n)["CAM_FRONT"].bgra[:80].astype(float).mean(axis=(0, 1))
-                            for n in ("ClearNoon", "ClearSunset", "CloudyNoon"))
+    noon, sunset, cloudy = (
+        _render(renderer, weather=n)["CAM_FRONT"].bgra[:80].astype(float).mean(axis=(0, 1))
+        for n in ("ClearNoon", "ClearSunset", "CloudyNoon")
+    )
     assert noon[0] > noon[2] + 20  # blue sky (B > R)
     assert sunset[2] / sunset[0] > noon[2] / noon[0] + 0.2  # warmer at sunset
     assert abs(cloudy[0] - cloudy[2]) < abs(noon[0] - noon[2])  # greyer under clouds

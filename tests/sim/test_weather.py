@@ -19,11 +19,31 @@ from sim.weather import (
     weather_to_dict,
 )
 
-CARLA_14 = ("ClearNoon", "CloudyNoon", "WetNoon", "WetCloudyNoon", "MidRainyNoon", "HardRainNoon", "SoftRainNoon",
-            "ClearSunset", "CloudySunset", "WetSunset", "WetCloudySunset", "MidRainSunset", "HardRainSunset",
-            "SoftRainSunset")
-NIGHTS = ("ClearNight", "CloudyNight", "WetNight", "WetCloudyNight", "MidRainyNight", "HardRainNight",
-          "SoftRainNight")
+CARLA_14 = (
+    "ClearNoon",
+    "CloudyNoon",
+    "WetNoon",
+    "WetCloudyNoon",
+    "MidRainyNoon",
+    "HardRainNoon",
+    "SoftRainNoon",
+    "ClearSunset",
+    "CloudySunset",
+    "WetSunset",
+    "WetCloudySunset",
+    "MidRainSunset",
+    "HardRainSunset",
+    "SoftRainSunset",
+)
+NIGHTS = (
+    "ClearNight",
+    "CloudyNight",
+    "WetNight",
+    "WetCloudyNight",
+    "MidRainyNight",
+    "HardRainNight",
+    "SoftRainNight",
+)
 
 
 @pytest.mark.parametrize("name", CARLA_14 + NIGHTS)
@@ -49,12 +69,26 @@ def test_unknown_name_lists_valid_names() -> None:
         weather_from_name("SunnyMorning")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("cloudiness", 101.0), ("precipitation", -1.0), ("precipitation_deposits", 150.0), ("wind_intensity", -5.0),
-    ("fog_density", 100.5), ("wetness", 200.0), ("sun_altitude_angle", 95.0), ("sun_altitude_angle", -91.0),
-    ("sun_azimuth_angle", 400.0), ("fog_distance", -1.0), ("fog_falloff", -0.1), ("scattering_intensity", -1.0),
-    ("mie_scattering_scale", -0.5), ("rayleigh_scattering_scale", -0.5), ("dust_storm", 101.0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("cloudiness", 101.0),
+        ("precipitation", -1.0),
+        ("precipitation_deposits", 150.0),
+        ("wind_intensity", -5.0),
+        ("fog_density", 100.5),
+        ("wetness", 200.0),
+        ("sun_altitude_angle", 95.0),
+        ("sun_altitude_angle", -91.0),
+        ("sun_azimuth_angle", 400.0),
+        ("fog_distance", -1.0),
+        ("fog_falloff", -0.1),
+        ("scattering_intensity", -1.0),
+        ("mie_scattering_scale", -0.5),
+        ("rayleigh_scattering_scale", -0.5),
+        ("dust_storm", 101.0),
+    ],
+)
 def test_out_of_range_names_field_and_value(field: str, value: float) -> None:
     w = weather_from_name("ClearNoon")
     setattr(w, field, value)
@@ -108,7 +142,9 @@ def test_route_percentage_keyframes() -> None:
     a, b = weather_from_name("ClearNoon"), weather_from_name("CloudySunset")
     keys = [(100.0, b), (0.0, a)]
     assert weather_at_route_percentage(keys, 0.0).cloudiness == pytest.approx(a.cloudiness)
-    assert weather_at_route_percentage(keys, 50.0).cloudiness == pytest.approx((a.cloudiness + b.cloudiness) / 2)
+    assert weather_at_route_percentage(keys, 50.0).cloudiness == pytest.approx(
+        (a.cloudiness + b.cloudiness) / 2
+    )
     assert weather_at_route_percentage(keys, 150.0).cloudiness == pytest.approx(b.cloudiness)
     with pytest.raises(WeatherError, match="no weather keyframes"):
         weather_at_route_percentage([], 10.0)

@@ -3,5 +3,14 @@
 from sim.embedded.render.formats import DEPTH_RANGE, decode_depth, encode_depth, encode_semantic
 from sim.embedded.render.renderer import CAMERA_KINDS, SKY_CLASS, CameraFrame, RenderConfig, Renderer
 
-__all__ = ["CAMERA_KINDS", "DEPTH_RANGE", "SKY_CLASS", "CameraFrame", "RenderConfig", "Renderer", "decode_depth",
-           "encode_depth", "encode_semantic"]
+__all__ = [
+    "CAMERA_KINDS",
+    "DEPTH_RANGE",
+    "SKY_CLASS",
+    "CameraFrame",
+    "RenderConfig",
+    "Renderer",
+    "decode_depth",
+    "encode_depth",
+    "encode_semantic",
+]

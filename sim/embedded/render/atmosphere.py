@@ -104,14 +104,27 @@ def atmosphere(w) -> Atmosphere:
         haze_col = _mix(haze_col, np.array([0.62, 0.48, 0.32]) * max(day, 0.1), dust)
 
     return Atmosphere(
-        sun_dir=sun_dir, sun_col=sun_col, amb_sky=amb_sky, amb_ground=amb_ground, zenith=zen, horizon=hor,
-        sun_glow=glow, sun_disk=disk, cloud_col=cloud_col, cloudiness=cloud, fog_col=fog_col, fog_k=fog_k,
-        fog_start=max(float(w.fog_distance), 0.0), fog_falloff=0.5 * max(float(w.fog_falloff), 0.0),
-        haze_col=haze_col, haze_k=haze_k,
+        sun_dir=sun_dir,
+        sun_col=sun_col,
+        amb_sky=amb_sky,
+        amb_ground=amb_ground,
+        zenith=zen,
+        horizon=hor,
+        sun_glow=glow,
+        sun_disk=disk,
+        cloud_col=cloud_col,
+        cloudiness=cloud,
+        fog_col=fog_col,
+        fog_k=fog_k,
+        fog_start=max(float(w.fog_distance), 0.0),
+        fog_falloff=0.5 * max(float(w.fog_falloff), 0.0),
+        haze_col=haze_col,
+        haze_k=haze_k,
         wet=min(float(w.wetness) / 100.0 + 0.5 * float(w.precipitation_deposits) / 100.0 + 0.3 * rain, 1.0),
         puddles=float(w.precipitation_deposits) / 100.0,
         lights_on=_smoothstep(4.0, -4.0, alt),
-        rain=rain, wind=float(w.wind_intensity) / 100.0,
+        rain=rain,
+        wind=float(w.wind_intensity) / 100.0,
         rain_col=np.array([0.75, 0.78, 0.82]) * (0.12 + 0.88 * day),
     )
 

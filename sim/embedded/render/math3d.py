@@ -17,10 +17,7 @@ from sim.types import Pose
 NEAR, FAR = 0.2, 1000.0  # metres; FAR is also CARLA's depth-camera range (formats.DEPTH_RANGE)
 
 # OpenGL eye space from camera local (forward, right, up): x_gl = right, y_gl = up, z_gl = -forward.
-_AXES = np.array([[0.0, 1.0, 0.0, 0.0],
-                  [0.0, 0.0, 1.0, 0.0],
-                  [-1.0, 0.0, 0.0, 0.0],
-                  [0.0, 0.0, 0.0, 1.0]])
+_AXES = np.array([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 
 
 def pose_matrix(x: float, y: float, z: float, roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -28,12 +25,14 @@ def pose_matrix(x: float, y: float, z: float, roll: float, pitch: float, yaw: fl
     cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
     cp, sp = math.cos(math.radians(pitch)), math.sin(math.radians(pitch))
     cr, sr = math.cos(math.radians(roll)), math.sin(math.radians(roll))
-    return np.array([
-        [cp * cy, cy * sp * sr - sy * cr, -cy * sp * cr - sy * sr, x],
-        [cp * sy, sy * sp * sr + cy * cr, -sy * sp * cr + cy * sr, y],
-        [sp, -cp * sr, cp * cr, z],
-        [0.0, 0.0, 0.0, 1.0],
-    ])
+    return np.array(
+        [
+            [cp * cy, cy * sp * sr - sy * cr, -cy * sp * cr - sy * sr, x],
+            [cp * sy, sy * sp * sr + cy * cr, -sy * sp * cr + cy * sr, y],
+            [sp, -cp * sr, cp * cr, z],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
 
 
 def camera_to_world(ego: Pose, cam: CameraSpec) -> np.ndarray:

@@ -42,7 +42,7 @@ class _Builder:
     part: list
 
     @classmethod
-    def new(cls) -> "_Builder":
+    def new(cls) -> _Builder:
         return cls([], [], [], [])
 
     def tri(self, a, b, c, n, color, part) -> None:
@@ -86,8 +86,21 @@ class _Builder:
 
     def box(self, lo, hi, color, part=PART_FIXED, bottom=False) -> None:
         (x0, y0, z0), (x1, y1, z1) = lo, hi
-        self.hexa([(x0, y0, z0), (x1, y0, z0), (x1, y1, z0), (x0, y1, z0),
-                   (x0, y0, z1), (x1, y0, z1), (x1, y1, z1), (x0, y1, z1)], color, part, bottom)
+        self.hexa(
+            [
+                (x0, y0, z0),
+                (x1, y0, z0),
+                (x1, y1, z0),
+                (x0, y1, z0),
+                (x0, y0, z1),
+                (x1, y0, z1),
+                (x1, y1, z1),
+                (x0, y1, z1),
+            ],
+            color,
+            part,
+            bottom,
+        )
 
     def panel(self, x, y0, y1, z0, z1, color, part) -> None:
         """A flat quad in the plane x = const facing +x if x > 0 else -x (lamps on a body face)."""
@@ -97,9 +110,20 @@ class _Builder:
 
     def taper(self, x0, x1, y, z0, z1, top_x0, top_x1, top_y, color, part=PART_FIXED) -> None:
         """A box whose top face is narrowed to [top_x0, top_x1] x [-top_y, top_y] (cabins, cones)."""
-        self.hexa([(x0, -y, z0), (x1, -y, z0), (x1, y, z0), (x0, y, z0),
-                   (top_x0, -top_y, z1), (top_x1, -top_y, z1), (top_x1, top_y, z1), (top_x0, top_y, z1)],
-                  color, part)
+        self.hexa(
+            [
+                (x0, -y, z0),
+                (x1, -y, z0),
+                (x1, y, z0),
+                (x0, y, z0),
+                (top_x0, -top_y, z1),
+                (top_x1, -top_y, z1),
+                (top_x1, top_y, z1),
+                (top_x0, top_y, z1),
+            ],
+            color,
+            part,
+        )
 
     def wheel(self, cx, cy, r, width, color=TYRE, n=6, outer=1.0) -> None:
         """An n-sided prism along y (a tyre) centred at (cx, cy, r); only the cap on the `outer` side (+1/-1/0
@@ -115,21 +139,36 @@ class _Builder:
             if outer != 0.0 and side != outer:
                 continue
             for i in range(1, n - 1):  # fan
-                self.tri((ring[0][0], y, ring[0][1]), (ring[i][0], y, ring[i][1]),
-                         (ring[i + 1][0], y, ring[i + 1][1]), (0.0, side, 0.0), color, PART_FIXED)
+                self.tri(
+                    (ring[0][0], y, ring[0][1]),
+                    (ring[i][0], y, ring[i][1]),
+                    (ring[i + 1][0], y, ring[i + 1][1]),
+                    (0.0, side, 0.0),
+                    color,
+                    PART_FIXED,
+                )
 
     def person(self, x, y, z0, height, shirt_part=PART_BODY, shirt=(0.5, 0.5, 0.5), legs=True) -> None:
         """Legs, torso, arms and head of a person `height` tall standing (or sitting, legs=False) at z0."""
         s = height / 1.8
         if legs:
             for side in (-1, 1):
-                self.box((x - 0.09 * s, y + side * 0.11 * s - 0.07 * s, z0),
-                         (x + 0.09 * s, y + side * 0.11 * s + 0.07 * s, z0 + 0.85 * s), TROUSERS)
+                self.box(
+                    (x - 0.09 * s, y + side * 0.11 * s - 0.07 * s, z0),
+                    (x + 0.09 * s, y + side * 0.11 * s + 0.07 * s, z0 + 0.85 * s),
+                    TROUSERS,
+                )
         zt = z0 + (0.85 * s if legs else 0.0)
-        self.box((x - 0.12 * s, y - 0.2 * s, zt), (x + 0.12 * s, y + 0.2 * s, zt + 0.6 * s), shirt, shirt_part)
+        self.box(
+            (x - 0.12 * s, y - 0.2 * s, zt), (x + 0.12 * s, y + 0.2 * s, zt + 0.6 * s), shirt, shirt_part
+        )
         for side in (-1, 1):
-            self.box((x - 0.06 * s, y + side * 0.26 * s - 0.05 * s, zt + 0.05 * s),
-                     (x + 0.06 * s, y + side * 0.26 * s + 0.05 * s, zt + 0.58 * s), shirt, shirt_part)
+            self.box(
+                (x - 0.06 * s, y + side * 0.26 * s - 0.05 * s, zt + 0.05 * s),
+                (x + 0.06 * s, y + side * 0.26 * s + 0.05 * s, zt + 0.58 * s),
+                shirt,
+                shirt_part,
+            )
         self.box((x - 0.1 * s, y - 0.09 * s, zt + 0.62 * s), (x + 0.1 * s, y + 0.09 * s, zt + 0.86 * s), SKIN)
 
     def arrays(self, extent: tuple[float, float, float]) -> np.ndarray:
@@ -138,9 +177,12 @@ class _Builder:
         pos = np.asarray(self.pos, float) / e  # z in [0, 2] when the template spans [0, 2 e_z]
         nrm = np.asarray(self.nrm, float) * e  # inverse-transpose of the 1/e scale
         nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
-        col = np.array([(0.0, 0.0, 0.0) if c is None else c for c in self.col], float)  # None: instance colour
-        return np.concatenate([pos, nrm, col, np.asarray(self.part, float)[:, None]],
-                              axis=1).astype(np.float32)
+        col = np.array(
+            [(0.0, 0.0, 0.0) if c is None else c for c in self.col], float
+        )  # None: instance colour
+        return np.concatenate([pos, nrm, col, np.asarray(self.part, float)[:, None]], axis=1).astype(
+            np.float32
+        )
 
 
 def _lights(b: _Builder, ex: float, ey: float, z: float, h: float) -> None:
@@ -158,7 +200,9 @@ def _car() -> np.ndarray:
     r = 0.34
     b.box((-ex, -ey, 0.25), (ex, ey, 0.8), None, PART_BODY)
     b.taper(-ex + 0.55, ex - 0.95, ey - 0.06, 0.8, 2 * ez, -ex + 0.85, ex - 1.55, ey - 0.2, GLASS, PART_GLASS)
-    b.box((-ex + 0.9, -ey + 0.22, 2 * ez - 0.02), (ex - 1.6, ey - 0.22, 2 * ez + 0.01), None, PART_BODY)  # roof
+    b.box(
+        (-ex + 0.9, -ey + 0.22, 2 * ez - 0.02), (ex - 1.6, ey - 0.22, 2 * ez + 0.01), None, PART_BODY
+    )  # roof
     for fx in (ex - 0.75, -ex + 0.7):
         for side in (-1, 1):
             b.wheel(fx, side * (ey - 0.12), r, 0.24, outer=side)
@@ -171,7 +215,9 @@ def _van() -> np.ndarray:
     b = _Builder.new()
     b.box((-ex, -ey, 0.3), (ex - 0.7, ey, 2 * ez), None, PART_BODY)
     b.taper(ex - 0.7, ex, ey, 0.3, 1.0, ex - 0.7, ex, ey, None, PART_BODY)  # bonnet
-    b.taper(ex - 0.7, ex - 0.05, ey - 0.04, 1.0, 2 * ez - 0.05, ex - 0.7, ex - 0.6, ey - 0.1, GLASS, PART_GLASS)
+    b.taper(
+        ex - 0.7, ex - 0.05, ey - 0.04, 1.0, 2 * ez - 0.05, ex - 0.7, ex - 0.6, ey - 0.1, GLASS, PART_GLASS
+    )
     for side in (-1, 1):  # side windows of the cab
         b.box((ex - 1.5, side * ey - 0.02, 1.1), (ex - 0.75, side * ey + 0.02, 1.8), GLASS, PART_GLASS)
     for fx in (ex - 0.8, -ex + 0.75):
@@ -316,21 +362,44 @@ def _far(kind: str) -> np.ndarray:
 
 # template name -> builder; a vclass maps to a template via VCLASS_TEMPLATE, far away to FAR_TEMPLATE
 _BUILDERS = {
-    "car": _car, "van": _van, "truck": _truck, "bus": _bus,
-    "motorcycle": lambda: _two_wheeler("motorcycle"), "bicycle": lambda: _two_wheeler("bicycle"),
-    "pedestrian": _pedestrian, "cone": _cone, "barrier": _barrier, "trailer": _trailer, "crate": _crate,
-    "traffic_light": _traffic_light, "lamp": _lamp,
+    "car": _car,
+    "van": _van,
+    "truck": _truck,
+    "bus": _bus,
+    "motorcycle": lambda: _two_wheeler("motorcycle"),
+    "bicycle": lambda: _two_wheeler("bicycle"),
+    "pedestrian": _pedestrian,
+    "cone": _cone,
+    "barrier": _barrier,
+    "trailer": _trailer,
+    "crate": _crate,
+    "traffic_light": _traffic_light,
+    "lamp": _lamp,
 }
-_BUILDERS.update({f"{k}_far": (lambda k=k: _far(k)) for k in
-                  ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")})
+_BUILDERS.update(
+    {
+        f"{k}_far": (lambda k=k: _far(k))
+        for k in ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")
+    }
+)
 TEMPLATE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 VCLASS_TEMPLATE: dict[str, str] = {
-    "car": "car", "van": "van", "truck": "truck", "bus": "bus", "motorcycle": "motorcycle",
-    "bicycle": "bicycle", "pedestrian": "pedestrian", "cone": "cone", "barrier": "barrier",
-    "trailer": "trailer", "construction": "truck", "prop": "crate",
+    "car": "car",
+    "van": "van",
+    "truck": "truck",
+    "bus": "bus",
+    "motorcycle": "motorcycle",
+    "bicycle": "bicycle",
+    "pedestrian": "pedestrian",
+    "cone": "cone",
+    "barrier": "barrier",
+    "trailer": "trailer",
+    "construction": "truck",
+    "prop": "crate",
 }
-FAR_TEMPLATE: dict[str, str] = {k: f"{k}_far" for k in
-                                ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")}
+FAR_TEMPLATE: dict[str, str] = {
+    k: f"{k}_far" for k in ("car", "van", "truck", "bus", "motorcycle", "bicycle", "pedestrian", "trailer")
+}
 LIGHT_VCLASSES = ("car", "van", "truck", "bus", "motorcycle", "construction")  # vehicles with headlights
 
 

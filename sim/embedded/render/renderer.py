@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import moderngl
 import numpy as np
@@ -36,11 +37,18 @@ _SHADERS = Path(__file__).with_name("shaders")
 CAMERA_KINDS = ("rgb", "depth", "semantic_segmentation")
 SKY_CLASS = 17  # Occ3D 'free': what the semantic output holds where a pixel sees the sky
 _SKY_VERTICES = 8 * 6 * 6  # GRID_X * GRID_Y quads in sky.vert
-_CMD_WORDS = 5  # moderngl's indirect command stride is 20 bytes: (count, instances, first, base_instance, pad)
+_CMD_WORDS = (
+    5  # moderngl's indirect command stride is 20 bytes: (count, instances, first, base_instance, pad)
+)
 _UBO_ROWS = 47  # vec4 rows of the Frame block in common.glsl
 _SUN_RADIUS_DEG = 0.8
-_SOURCES = {"scene": ("scene.vert", "surface.frag"), "actor": ("actor.vert", "surface.frag"),
-            "sky": ("sky.vert", "sky.frag"), "sun": ("sun.vert", "sun.frag"), "rain": ("rain.vert", "rain.frag")}
+_SOURCES = {
+    "scene": ("scene.vert", "surface.frag"),
+    "actor": ("actor.vert", "surface.frag"),
+    "sky": ("sky.vert", "sky.frag"),
+    "sun": ("sun.vert", "sun.frag"),
+    "rain": ("rain.vert", "rain.frag"),
+}
 
 
 @dataclass
@@ -58,13 +66,15 @@ class RenderConfig:
 
     tile_size: float = 50.0  # metres; static geometry is culled per tile
     view_distance: float = 150.0  # metres from the ego; farther tiles and actors are not drawn
-    lod_distance: float = 40.0  # metres; farther actors are drawn as a few boxes (wheels, limbs are sub-pixel)
+    lod_distance: float = (
+        40.0  # metres; farther actors are drawn as a few boxes (wheels, limbs are sub-pixel)
+    )
     max_edge: float = 40.0  # metres; longer static triangles are split (per-vertex haze needs it)
     # Night lights cost every pixel a loop iteration each (~4 ms per light for six 400x225 cameras)
-    max_point_lights: int = 6  # nearest street lights lit at night (at most 16)
-    max_spot_lights: int = 3  # nearest headlights, the ego's first, at night (at most 8)
+    max_point_lights: int = 4  # nearest street lights lit at night (at most 16)
+    max_spot_lights: int = 2  # nearest headlights, the ego's first, at night (at most 8)
     light_distance: float = 60.0  # metres; lights beyond this are ignored
-    rain_streaks: int = 900  # streaks per 400x225 camera at precipitation 100 (scaled by image area)
+    rain_streaks: int = 450  # streaks per 400x225 camera at precipitation 100 (scaled by image area)
     # Static triangles are drawn from the side their normal points to only (Mesh normals face outward). This
     # halves what llvmpipe rasterises for closed shapes; set False for a mesh with two-sided surfaces.
     cull_backfaces: bool = True
@@ -93,7 +103,9 @@ def _validate_cameras(cameras: list[CameraSpec]) -> None:
             raise ValueError(f"camera '{c.id}': fov {c.fov} out of range (0, 180)")
 
 
-def _atlas_layout(cameras: list[CameraSpec], max_size: int) -> tuple[list[tuple[int, int, int, int]], int, int]:
+def _atlas_layout(
+    cameras: list[CameraSpec], max_size: int
+) -> tuple[list[tuple[int, int, int, int]], int, int]:
     """Stack cameras in columns no taller than max_size: viewports (x, y, w, h) and the atlas size."""
     rects, x, y, col_w, height = [], 0, 0, 0, 0
     for c in cameras:
@@ -123,12 +135,16 @@ class Renderer:
         config: culling, level-of-detail and lighting limits.
     """
 
-    def __init__(self, scene: StaticScene, cameras: list[CameraSpec], config: RenderConfig | None = None) -> None:
+    def __init__(
+        self, scene: StaticScene, cameras: list[CameraSpec], config: RenderConfig | None = None
+    ) -> None:
         _validate_cameras(cameras)
         self.cameras = list(cameras)
         self.config = cfg = config or RenderConfig()
         if not (0 <= cfg.max_point_lights <= 16 and 0 <= cfg.max_spot_lights <= 8):
-            raise ValueError(f"light limits {cfg.max_point_lights} points / {cfg.max_spot_lights} spots exceed 16 / 8")
+            raise ValueError(
+                f"light limits {cfg.max_point_lights} points / {cfg.max_spot_lights} spots exceed 16 / 8"
+            )
         self._lamps = np.asarray(scene.street_lights, np.float64).reshape(-1, 3)
         self._tiles = StaticTiles(scene.mesh, cfg.tile_size, cfg.max_edge)
         self.ctx = moderngl.create_standalone_context(backend="egl")
@@ -172,16 +188,22 @@ class Renderer:
 
     def _program(self, kind: str, aux: bool, features: tuple[str, ...]) -> moderngl.Program:
         """Compile (once) a shader variant: AUX adds the depth/class target; features are NIGHT (light loops),
-        GLOSS (wet reflections), FOG (per-pixel fog), CLOUDS."""
+        PUDDLES (per-pixel puddle shapes), FOG (per-pixel fog), CLOUDS."""
         key = (kind, aux, features)
         if key not in self._progs:
             vert, frag = _SOURCES[kind]
-            head = "#version 330 core\n" + "".join(f"#define {f} 1\n" for f in (("AUX",) if aux else ()) + features)
+            head = "#version 330 core\n" + "".join(
+                f"#define {f} 1\n" for f in (("AUX",) if aux else ()) + features
+            )
             head += f"#define N_POINT {self.config.max_point_lights}\n#define N_SPOT {self.config.max_spot_lights}\n"
             head += (_SHADERS / "common.glsl").read_text() + "\n"
-            vs = head + ((_SHADERS / "surface_vs.glsl").read_text() + "\n" if kind in ("scene", "actor") else "")
-            prog = self.ctx.program(vertex_shader=vs + (_SHADERS / vert).read_text(),
-                                    fragment_shader=head + (_SHADERS / frag).read_text())
+            vs = head + (
+                (_SHADERS / "surface_vs.glsl").read_text() + "\n" if kind in ("scene", "actor") else ""
+            )
+            prog = self.ctx.program(
+                vertex_shader=vs + (_SHADERS / vert).read_text(),
+                fragment_shader=head + (_SHADERS / frag).read_text(),
+            )
             if "Frame" in prog:
                 prog["Frame"].binding = 0
             if "u_noise" in prog:
@@ -189,8 +211,9 @@ class Renderer:
             self._progs[key] = prog
         return self._progs[key]
 
-    def _vao(self, kind: str, aux: bool = False, features: tuple[str, ...] = ()
-             ) -> tuple[moderngl.Program, moderngl.VertexArray]:
+    def _vao(
+        self, kind: str, aux: bool = False, features: tuple[str, ...] = ()
+    ) -> tuple[moderngl.Program, moderngl.VertexArray]:
         key = (kind, aux, features)
         if key not in self._vaos:
             prog = self._program(kind, aux, features)
@@ -200,7 +223,16 @@ class Renderer:
             elif kind == "actor":
                 content = [
                     (self._template_vbo, "3f 3f 3f 1f", "in_pos", "in_nrm", "in_col", "in_part"),
-                    (self._inst_vbo, "3f 1f 3f 3f 1f 1f /i", "i_pos", "i_yaw", "i_ext", "i_col", "i_sem", "i_state"),
+                    (
+                        self._inst_vbo,
+                        "3f 1f 3f 3f 1f 1f /i",
+                        "i_pos",
+                        "i_yaw",
+                        "i_ext",
+                        "i_col",
+                        "i_sem",
+                        "i_state",
+                    ),
                 ]
             self._vaos[key] = (prog, self.ctx.vertex_array(prog, content, skip_errors=True))
         return self._vaos[key]
@@ -231,8 +263,9 @@ class Renderer:
         self._actor_cmds.write(cmds.tobytes())
         return len(cmds)
 
-    def _frame_ubo(self, atm: Atmosphere, ego: Pose, frame: int, pts: np.ndarray, spos: np.ndarray,
-                   sdir: np.ndarray) -> None:
+    def _frame_ubo(
+        self, atm: Atmosphere, ego: Pose, frame: int, pts: np.ndarray, spos: np.ndarray, sdir: np.ndarray
+    ) -> None:
         """Fill the Frame uniform block (layout: common.glsl)."""
         u = np.zeros((_UBO_ROWS, 4), np.float32)
         u[0, :3] = atm.sun_dir
@@ -254,13 +287,14 @@ class Renderer:
         u[14] = (*(np.array([1.0, 0.96, 0.85]) * 1.6 * atm.lights_on), 50.0)
         u[15:39, :3] = 1e6  # unused light slots: far away, they contribute nothing
         u[39:47, 3] = 2.0  # ... and a cone nothing falls into
-        u[15:15 + len(pts), :3] = pts
-        u[31:31 + len(spos), :3] = spos
-        u[39:39 + len(sdir)] = sdir
+        u[15 : 15 + len(pts), :3] = pts
+        u[31 : 31 + len(spos), :3] = spos
+        u[39 : 39 + len(sdir)] = sdir
         self._ubo.write(u.tobytes())
 
-    def _visible_tiles(self, ego: Pose, vps: list[np.ndarray], cam_pos: list[np.ndarray]
-                       ) -> tuple[list[int], list[int]]:
+    def _visible_tiles(
+        self, ego: Pose, vps: list[np.ndarray], cam_pos: list[np.ndarray]
+    ) -> tuple[list[int], list[int]]:
         """Write each camera's tile commands (near to far) into one buffer; per camera (first command, count)."""
         t = self._tiles
         if not len(t):
@@ -284,8 +318,16 @@ class Renderer:
             self._scene_cmds.write(np.concatenate(blocks).tobytes())
         return firsts, counts
 
-    def render(self, ego: Pose, actors: list[ActorState], lights: list[TrafficLightState], weather,
-               frame: int = 0, want_depth: bool = False, want_semantic: bool = False) -> dict[str, CameraFrame]:
+    def render(
+        self,
+        ego: Pose,
+        actors: list[ActorState],
+        lights: list[TrafficLightState],
+        weather,
+        frame: int = 0,
+        want_depth: bool = False,
+        want_semantic: bool = False,
+    ) -> dict[str, CameraFrame]:
         """Render every camera at the ego pose.
 
         Args:
@@ -304,8 +346,16 @@ class Renderer:
         with self.ctx:
             return self._render(ego, actors, lights, atm, int(frame), want_depth, want_semantic)
 
-    def _render(self, ego: Pose, actors: list[ActorState], lights: list[TrafficLightState], atm: Atmosphere,
-                frame: int, want_depth: bool, want_semantic: bool) -> dict[str, CameraFrame]:
+    def _render(
+        self,
+        ego: Pose,
+        actors: list[ActorState],
+        lights: list[TrafficLightState],
+        atm: Atmosphere,
+        frame: int,
+        want_depth: bool,
+        want_semantic: bool,
+    ) -> dict[str, CameraFrame]:
         ctx, cfg = self.ctx, self.config
         night = atm.lights_on > 0.0
         if night:
@@ -314,23 +364,33 @@ class Renderer:
         else:
             pts, spos, sdir = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 4))
         self._frame_ubo(atm, ego, frame, pts, spos, sdir)
-        inst = dynamic.instances(ego, actors, lights, self._lamps, night, self._template_index,
-                                 cfg.view_distance, cfg.lod_distance)
+        inst = dynamic.instances(
+            ego, actors, lights, self._lamps, night, self._template_index, cfg.view_distance, cfg.lod_distance
+        )
         n_actor_cmds = self._upload_actors(inst)
 
         self._ground_z = ego.z
         mats = [view_projection(ego, c) for c in self.cameras]
         firsts, counts = self._visible_tiles(ego, [m[0] for m in mats], [m[1][:3, 3] for m in mats])
         # per-frame shader features: see the module docstring for why these are variants
-        surface = tuple(f for f, on in (("NIGHT", night), ("GLOSS", atm.wet > 0.0 or atm.puddles > 0.0),
-                                        # per-vertex fog is exact enough while a 25 m triangle dims < 10 %
-                                        ("FOG", (atm.fog_k + atm.haze_k) * 25.0 > 0.1)) if on)
+        surface = tuple(
+            f
+            for f, on in (
+                ("NIGHT", night),
+                ("PUDDLES", atm.puddles > 0.0),
+                # per-vertex fog is exact enough while a 25 m triangle dims < 10 %
+                ("FOG", (atm.fog_k + atm.haze_k) * 25.0 > 0.1),
+            )
+            if on
+        )
         sky = ("CLOUDS",) if atm.cloudiness >= 0.1 else ()  # thinner cover shows no clouds (sky.frag)
 
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.BLEND)
         ctx.depth_func = "<="
-        ctx.front_face = "ccw"  # faces are CCW around their normal; both mirrorings (CARLA->GL, y flip) cancel
+        ctx.front_face = (
+            "ccw"  # faces are CCW around their normal; both mirrorings (CARLA->GL, y flip) cancel
+        )
         ctx.scissor = None
         self._fbo_rgb.use()
         self._fbo_rgb.clear(depth=1.0)
@@ -362,8 +422,13 @@ class Renderer:
                 vao.render_indirect(self._actor_cmds, moderngl.TRIANGLES, count=n_actor_cmds)
             ctx.disable(moderngl.CULL_FACE)
             prog, vao = self._vao("sky", aux, sky)
-            _set(prog, u_cam_fwd=fwd, u_cam_pos=pos, u_ray_x=_vec(c2w[:3, 1] * cam.width / (2.0 * cam.focal)),
-                 u_ray_y=_vec(-c2w[:3, 2] * cam.height / (2.0 * cam.focal)))
+            _set(
+                prog,
+                u_cam_fwd=fwd,
+                u_cam_pos=pos,
+                u_ray_x=_vec(c2w[:3, 1] * cam.width / (2.0 * cam.focal)),
+                u_ray_y=_vec(-c2w[:3, 2] * cam.height / (2.0 * cam.focal)),
+            )
             vao.render(moderngl.TRIANGLES, vertices=_SKY_VERTICES)
             self._draw_sun(i, c2w, atm, aux)
             if atm.rain > 0.0 and cam.kind == "rgb":
@@ -385,8 +450,11 @@ class Renderer:
         # haze + height fog towards the horizon along the sun's direction, as sky.vert does per vertex
         a, h0 = atm.fog_falloff, max(float(c2w[2, 3]) - self._ground_z, 0.0)
         h1 = max(h0 + atm.sun_dir[2] * _FAR, 0.0)
-        avg = (math.exp(-a * h0) - math.exp(-a * h1)) / (a * (h1 - h0)) if abs(a * (h1 - h0)) > 1e-4 else \
-            math.exp(-a * h0)
+        avg = (
+            (math.exp(-a * h0) - math.exp(-a * h1)) / (a * (h1 - h0))
+            if abs(a * (h1 - h0)) > 1e-4
+            else math.exp(-a * h0)
+        )
         trans = math.exp(-atm.haze_k * _FAR - atm.fog_k * max(_FAR - atm.fog_start, 0.0) * avg)
         prog, vao = self._vao("sun", aux)
         prog["u_sun_ndc"].value = (2.0 * u / cam.width - 1.0, 2.0 * v / cam.height - 1.0)
@@ -417,7 +485,9 @@ class Renderer:
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.scissor = None
 
-    def _read_back(self, need_aux: list[bool], want_depth: bool, want_semantic: bool) -> dict[str, CameraFrame]:
+    def _read_back(
+        self, need_aux: list[bool], want_depth: bool, want_semantic: bool
+    ) -> dict[str, CameraFrame]:
         """One read per attachment for the whole atlas (llvmpipe reads a viewport ~10x slower per pixel than a
         full texture), then each camera's slice (contiguous when the camera spans the atlas width)."""
         aw, ah = self._color.size
@@ -433,7 +503,7 @@ class Renderer:
             x, y, w, h = self._rects[i]
             depth = semantic = None
             if need_aux[i]:
-                a = aux[y:y + h, x:x + w]
+                a = aux[y : y + h, x : x + w]
                 if want_depth or cam.kind == "depth":
                     depth = np.ascontiguousarray(a[..., 0])
                 if want_semantic or cam.kind == "semantic_segmentation":
@@ -443,7 +513,7 @@ class Renderer:
             elif cam.kind == "semantic_segmentation":
                 bgra = encode_semantic(semantic)
             else:
-                bgra = np.ascontiguousarray(color[y:y + h, x:x + w])
+                bgra = np.ascontiguousarray(color[y : y + h, x : x + w])
             out[cam.id] = CameraFrame(bgra=bgra, depth=depth, semantic=semantic)
         return out
 
@@ -454,7 +524,7 @@ class Renderer:
             self.ctx.release()
             self.ctx = None
 
-    def __enter__(self) -> "Renderer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

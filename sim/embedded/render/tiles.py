@@ -49,8 +49,13 @@ class StaticTiles:
         n = len(mesh.positions)
         if n % 3:
             raise ValueError(f"StaticScene.mesh has {n} vertices, not a multiple of 3 (a triangle list)")
-        data = np.concatenate([mesh.positions, mesh.normals, mesh.colors, mesh.semantic[:, None].astype(np.float32)],
-                              axis=1).astype(np.float32).reshape(-1, 3, VERTEX_FLOATS)  # (T, 3, 10)
+        data = (
+            np.concatenate(
+                [mesh.positions, mesh.normals, mesh.colors, mesh.semantic[:, None].astype(np.float32)], axis=1
+            )
+            .astype(np.float32)
+            .reshape(-1, 3, VERTEX_FLOATS)
+        )  # (T, 3, 10)
         data = split_long_triangles(data, max_edge)
         if not len(data):
             self.data = np.zeros((0, VERTEX_FLOATS), np.float32)

@@ -1,15 +1,16 @@
-// Per-pixel part of surface shading: wet/glossy reflections and puddles (GLOSS), night lights (NIGHT), dense
-// fog (FOG; light fog is per vertex). Features are compile-time variants: llvmpipe pays for both sides of a
+// Per-pixel part of surface shading: puddles (PUDDLES), night lights (NIGHT), dense fog (FOG; light fog and
+// wet reflections are per vertex). Features are compile-time variants: llvmpipe pays for both sides of a
 // branch.
 in vec3 v_world;
 in vec3 v_lit;
+in vec3 v_puddle;
 in vec3 v_albedo;
 in vec3 v_nrm;
 in float v_fogh;
 in float v_fog;
 in float v_depth;
 flat in float v_sem;
-flat in float v_gloss;
+flat in float v_puddly;
 layout(location = 0) out vec4 f_color;   // stored B, G, R, A: CARLA's byte order
 #ifdef AUX
 layout(location = 1) out vec2 f_aux;     // planar depth (m), Occ3D class id
@@ -17,16 +18,11 @@ layout(location = 1) out vec2 f_aux;     // planar depth (m), Occ3D class id
 
 void main() {
     vec3 c = v_lit;
-#if defined(NIGHT) || defined(GLOSS) || defined(FOG)
-    vec3 ray = v_world - u_cam_pos;
-    float dist = length(ray);
-#endif
-#if defined(NIGHT) || defined(GLOSS)
-    vec3 dir = ray / max(dist, 1e-6);
-    vec3 V = -dir;
-    vec3 n = normalize(v_nrm);
+#ifdef FOG
+    float dist = length(v_world - u_cam_pos);
 #endif
 #ifdef NIGHT
+    vec3 n = normalize(v_nrm);
     // constant trip counts (llvmpipe unrolls them); unused slots hold lights far away
     vec3 light = vec3(0.0);
     for (int i = 0; i < N_POINT; ++i) {
@@ -49,31 +45,10 @@ void main() {
     }
     c += v_albedo * light;
 #endif
-#ifdef GLOSS
-    if (v_gloss != 0.0) {  // wet ground (puddles unless a sidewalk: negative gloss) and glass
-        float gloss = abs(v_gloss);
-        float shine = 40.0;
-        if (v_gloss > 0.0 && wet_par.y > 0.0 && v_sem < 12.5) {
-            float th = 1.0 - 0.55 * wet_par.y;
-            float puddle = smoothstep(th, th + 0.04, texture(u_noise, v_world.xy * (1.0 / 48.0)).r);
-            c *= mix(1.0, 0.4, puddle);
-            gloss = max(gloss, 0.9 * puddle);
-            shine = mix(40.0, 300.0, puddle);
-        }
-        vec3 R = reflect(dir, n);
-        float k = 1.0 - max(dot(n, V), 0.0);
-        float k2 = k * k;
-        float fres = 0.04 + 0.96 * k2 * k2 * k;
-        vec3 spec = sun_col.rgb * 3.0 * pow(max(dot(n, normalize(sun_dir.xyz + V)), 0.0), shine);
-#ifdef NIGHT
-        for (int i = 0; i < N_POINT; ++i) {  // street lights glinting on the wet road
-            vec3 L = normalize(point_pos[i].xyz - v_world);
-            spec += point_col.rgb * 0.5 * pow(max(dot(n, normalize(L + V)), 0.0), shine);
-        }
-#endif
-        vec3 sky = mix(horizon.rgb, zenith.rgb, clamp(R.z, 0.0, 1.0));  // cheap sky (no halo) for reflections
-        c = mix(c, sky, gloss * fres) + spec * gloss;
-    }
+#ifdef PUDDLES
+    float th = 1.0 - 0.55 * wet_par.y;
+    float puddle = smoothstep(th, th + 0.04, texture(u_noise, v_world.xy * (1.0 / 48.0)).r) * v_puddly;
+    c = mix(c, v_puddle, puddle);
 #endif
 #ifdef FOG
     c = mix(fog_col.rgb, c, fog_transmittance(dist, v_fogh));

@@ -1,16 +1,17 @@
 // Per-vertex part of surface shading, shared by scene.vert and actor.vert. Sun and sky ambient are
-// exact per vertex for flat-shaded faces (they depend on the normal only); what varies across a face
-// (fog, reflections, night lights) is done per pixel.
+// exact per vertex for flat-shaded faces (they depend on the normal only); wet reflections and light fog
+// vary slowly enough to be interpolated; puddle shapes, night lights and dense fog are per pixel.
 uniform vec3 u_cam_fwd;
 out vec3 v_world;
-out vec3 v_lit;      // albedo * (ambient + sun) + emission
+out vec3 v_lit;      // albedo * (ambient + sun) + emission, wet reflections included
+out vec3 v_puddle;   // the same point under a puddle (PUDDLES variant)
 out vec3 v_albedo;
 out vec3 v_nrm;      // towards the camera
 out float v_fogh;    // fog_height_factor at this vertex (per-pixel fog, FOG variant)
 out float v_fog;     // fog transmittance at this vertex (per-vertex fog: light fog, exact enough)
 out float v_depth;   // planar depth along the camera axis: affine in position, so interpolation is exact
 flat out float v_sem;
-flat out float v_gloss;
+flat out float v_puddly;  // 1 where puddles may form (road, other flat ground)
 
 void shade_vertex(vec3 world, vec3 nrm, vec3 albedo, float part_f, float state, float sem_f) {
     vec3 n = normalize(nrm);
@@ -36,18 +37,30 @@ void shade_vertex(vec3 world, vec3 nrm, vec3 albedo, float part_f, float state, 
     } else if (part < 0 && (sem == 11 || sem == 12 || sem == 13)) {  // ground gets wet
         float w = wet_par.x * (sem == 11 ? 1.0 : 0.6);
         albedo *= mix(1.0, 0.5, w);
-        gloss = (wet_par.x > 0.0 || wet_par.y > 0.0) ? max(0.3 * w, 0.01) : 0.0;
-        if (sem == 13) gloss = -gloss;  // sidewalks: wet sheen, no puddles
+        gloss = 0.3 * w;
     }
     float hemi = n.z * 0.5 + 0.5;
     vec3 light = mix(amb_ground.rgb, amb_sky.rgb, hemi) + sun_col.rgb * max(dot(n, sun_dir.xyz), 0.0);
+    vec3 lit = albedo * light + emit;
+    // glossy reflection of a cheap sky (no halo) and the sun, Schlick fresnel
+    vec3 V = normalize(u_cam_pos - world);
+    vec3 R = reflect(-V, n);
+    vec3 sky = mix(horizon.rgb, zenith.rgb, clamp(R.z, 0.0, 1.0));
+    float k = 1.0 - max(dot(n, V), 0.0);
+    float fres = 0.04 + 0.96 * k * k * k * k * k;
+    float sh = max(dot(n, normalize(sun_dir.xyz + V)), 0.0);
+    float s8 = sh * sh * sh * sh * sh * sh * sh * sh;
+    float s64 = s8 * s8 * s8 * s8 * s8 * s8 * s8 * s8;
+    vec3 spec = sun_col.rgb * 3.0 * s64;
+    v_lit = gloss > 0.0 ? mix(lit, sky, gloss * fres) + spec * gloss : lit;
+    v_puddle = mix(lit * 0.4, sky, 0.9 * fres) + sun_col.rgb * 3.0 * (s64 * s64) * 0.9;
+    v_puddly = (part < 0 && (sem == 11 || sem == 12)) ? 1.0 : 0.0;
     v_world = world;
-    v_lit = albedo * light + emit;
     v_albedo = albedo;
     v_nrm = n;
     v_fogh = fog_height_factor(world.z);
     v_fog = fog_transmittance(length(world - u_cam_pos), v_fogh);
     v_depth = dot(world - u_cam_pos, u_cam_fwd);
     v_sem = sem_f;
-    v_gloss = gloss;
+
 }
