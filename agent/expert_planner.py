@@ -458,9 +458,9 @@ def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, act
     if block is None:
         return []
     start, end = block
-    entry_gap = start - front - cfg.junction_entry_margin
-    if entry_gap < 0.0 or entry_gap > cfg.lookahead_m:
+    if start <= front or start - front > cfg.lookahead_m:
         return []  # already in (or too far from) the junction
+    entry_gap = max(start - front - cfg.junction_entry_margin, 0.0)
     if v * v / (2.0 * max(entry_gap, 0.1)) > cfg.yellow_max_decel:
         return []  # too late to stop before it comfortably
     room = end + 2.0 * ex + cfg.junction_exit_room_m  # where a lead's rear must be so the ego fits behind it
@@ -613,7 +613,7 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
         r = reasons[i] if soft[i] else "vehicle_crossing"
         min_gap = cfg.idm_min_gap_walker if soft[i] else cfg.idm_min_gap_crossing
         if junction is not None and not soft[i] and fs[row, j] + fhalf_long[row, j] >= junction[0]:
-            entry_gap = junction[0] - s_ego - ex - cfg.junction_entry_margin
+            entry_gap = max(junction[0] - s_ego - ex - cfg.junction_entry_margin, 0.0)
             if v * v / (2.0 * max(entry_gap, 0.1)) <= cfg.yellow_max_decel:
                 gap, min_gap = entry_gap, 0.0  # wait at the junction entry
         out.append(Obstacle(gap, 0.0, min_gap, 0.0, r, near[i].id, predicted=True))
