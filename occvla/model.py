@@ -28,6 +28,7 @@ from transformers import (
     SiglipVisionConfig,
 )
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.paligemma.modeling_paligemma import PaligemmaModelOutputWithPast
 
 from occvla.config import LoraConfig, OccVLAConfig, apply_overrides, preset_config
 from occvla.occ_branch import OccupancyBranch, occupancy_loss
@@ -186,7 +187,7 @@ class OccVLAModel(nn.Module):
 
     def _run_lm(
         self, batch: dict, pixel_values: torch.Tensor, hidden_states: bool, cache: DynamicCache | None
-    ):
+    ) -> PaligemmaModelOutputWithPast:
         image_feats = self.encode_images(pixel_values)  # (B*V, N, D)
         return self.vlm.model(
             input_ids=batch["input_ids"],
@@ -209,7 +210,13 @@ class OccVLAModel(nn.Module):
         latent = self.occ_branch(src)  # (B, C, h, w)
         return self.vqvae.decode(latent.float())  # (B, 18, X, Y, Z)
 
-    def _plan(self, last: torch.Tensor, input_ids: torch.Tensor, meta_hidden: torch.Tensor, ego_velocity):
+    def _plan(
+        self,
+        last: torch.Tensor,
+        input_ids: torch.Tensor,
+        meta_hidden: torch.Tensor,
+        ego_velocity: torch.Tensor,
+    ) -> torch.Tensor:
         b, d = last.shape[0], last.shape[-1]
         visual = (
             self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)

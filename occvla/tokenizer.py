@@ -21,6 +21,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from occvla.commands import COMMAND_TEXT
+from occvla.config import OccVLAConfig
 from occvla.meta_actions import LATERAL, LONGITUDINAL
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<image>")
@@ -98,7 +99,7 @@ def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> P
     )
 
 
-def tokenizer_for_config(cfg, extra_texts: Iterable[str] = ()) -> PreTrainedTokenizerBase:
+def tokenizer_for_config(cfg: OccVLAConfig, extra_texts: Iterable[str] = ()) -> PreTrainedTokenizerBase:
     """The tokenizer an ``OccVLAConfig`` needs: the checkpoint's own (from ``cfg.pretrained_path``, local files
     only) when set, else the offline BPE sized to ``cfg.text.vocab_size``."""
     if cfg.pretrained_path:
