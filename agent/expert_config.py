@@ -56,7 +56,8 @@ class ExpertConfig:
     # ---- path corridor and actor prediction
     lookahead_m: float = 50.0  # corridor length ahead of the ego (also capped by the route end)
     corridor_margin_vehicle: float = 0.45  # m added to the ego half width for vehicles
-    corridor_margin_walker: float = 0.9  # m added for pedestrians and cyclists
+    corridor_margin_walker: float = 0.9  # m added for moving pedestrians and cyclists
+    corridor_margin_standing_walker: float = 0.5  # m for standing ones (people waiting at the kerb)
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists

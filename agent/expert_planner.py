@@ -452,7 +452,9 @@ def _stop_line_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int
 def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, actor_obs: list[Obstacle],
                         cfg: ExpertConfig) -> list[Obstacle]:
     """Do not enter a junction that cannot be left: wait at its entry while a slow vehicle ahead would leave
-    the ego standing inside it (across other lanes, where crossing traffic hits it)."""
+    the ego standing inside it (across other lanes, where crossing traffic hits it), or while a pedestrian or
+    cyclist is (or is about to be) in its path inside it (standing on a stop line, a red light would then
+    catch the ego's tail on it)."""
     front = s_ego + ex
     block = route.next_junction(front - 0.5)
     if block is None:
@@ -465,10 +467,12 @@ def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, act
         return []  # too late to stop before it comfortably
     room = end + 2.0 * ex + cfg.junction_exit_room_m  # where a lead's rear must be so the ego fits behind it
     for ob in actor_obs:
-        if ob.predicted or ob.reason not in ("lead_vehicle", "obstacle"):
-            continue
         rear_s = front + ob.gap
-        if rear_s < room and ob.speed < cfg.junction_clear_speed:
+        if rear_s >= room:
+            continue
+        if ob.reason in ("pedestrian", "cyclist"):
+            return [Obstacle(entry_gap, 0.0, 0.0, 0.0, ob.reason, ob.actor_id, predicted=ob.predicted)]
+        if not ob.predicted and ob.reason in ("lead_vehicle", "obstacle") and ob.speed < cfg.junction_clear_speed:
             return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "junction_blocked", ob.actor_id)]
     return []
 
@@ -532,11 +536,15 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     ext = np.array([[a.extent[0], a.extent[1]] for a in near])  # (M, 2)
     reasons = [_actor_reason(a) for a in near]
     soft = np.array([r in ("pedestrian", "cyclist") for r in reasons])  # (M,)
-    margin = np.where(soft, cfg.corridor_margin_walker, cfg.corridor_margin_vehicle)
+    speed = np.hypot(vel[:, 0], vel[:, 1])  # (M,)
+    standing = speed < cfg.min_predict_speed_walker
+    margin = np.where(soft, np.where(standing, cfg.corridor_margin_standing_walker, cfg.corridor_margin_walker),
+                      cfg.corridor_margin_vehicle)
+    # Creeping and nudging only relax the margins of vehicles: pedestrians and cyclists keep theirs.
     if creeping:
-        margin = np.full(m, cfg.creep_corridor_margin)
+        margin = np.where(soft, margin, cfg.creep_corridor_margin)
     elif margin_override is not None:
-        margin = np.full(m, margin_override)
+        margin = np.where(soft & (margin < margin_override), margin, margin_override)
     half_w = ey + margin  # (M,)
 
     out: list[Obstacle] = []
@@ -552,7 +560,7 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     occupied = np.zeros(m, bool)
     for i in np.nonzero(inside)[0]:
         gap = float(s[i] - half_long[i] - s_ego - ex)
-        if creeping and gap > cfg.creep_min_gap_m:
+        if creeping and gap > cfg.creep_min_gap_m and not soft[i]:
             continue
         occupied[i] = True
         r = reasons[i] if soft[i] or near[i].category == "vehicle" else "obstacle"
@@ -563,13 +571,9 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
         else:
             out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
                                 r, near[i].id, **geom))
-    if creeping:
-        return out
-
-    # -- predicted intrusions (constant velocity)
-    speed = np.hypot(vel[:, 0], vel[:, 1])
-    movers = np.nonzero(~occupied & (speed > np.where(soft, cfg.min_predict_speed_walker,
-                                                            cfg.min_predict_speed_vehicle)))[0]
+    # -- predicted intrusions (constant velocity); a creeping ego still watches pedestrians and cyclists
+    moving = speed > np.where(soft, cfg.min_predict_speed_walker, cfg.min_predict_speed_vehicle)
+    movers = np.nonzero(~occupied & moving & (soft | (not creeping)))[0]
     if len(movers) == 0:
         return out
     vehicle_horizon = cfg.predict_horizon_junction_s if junction is not None else cfg.predict_horizon_vehicle_s

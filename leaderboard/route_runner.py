@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -55,6 +56,9 @@ class RouteOptions:
     record_dir: str | None = None
     scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
     max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
+    scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
+    occlusion: str | None = None  # a registered occlusion scenario id added along every route
+    sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
 
 
 @dataclass
@@ -201,6 +205,14 @@ def run_route(
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}", sensors=sensors)
 
+    # --------------------------------------------------------------- scenarios and sensor faults
+    try:
+        manager, fault = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
+    except Exception as exc:  # noqa: BLE001 - a scenario bug: the simulation of this route is broken
+        _destroy(agent)
+        return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
+                    sensors=sensors)
+
     # --------------------------------------------------------------- drive
     criteria = RouteCriteria(route, cmap)
     recorder = None
@@ -224,6 +236,8 @@ def run_route(
                 break
             frame = gt.frame
             criteria.update(gt)
+            if manager is not None:
+                manager.tick(gt)
             trace.append((gt.ego.pose.x, gt.ego.pose.y))
             pct = criteria.completion.actual_value
             if progress is not None:
@@ -236,6 +250,8 @@ def run_route(
             if criteria.done or (opts.max_ticks is not None and frame >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
+            if fault is not None:
+                agent_data = fault.apply(agent_data, frame)
             try:
                 agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
                 with _deadline(opts.timeout, "agent step"):
@@ -247,9 +263,16 @@ def run_route(
                     traceback.print_exc()
                 failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
                 break
+            if manager is not None:
+                control = manager.control_hook(control, frame)
             sim.apply_control(control)
     finally:
         _destroy(agent)
+        if manager is not None:
+            try:
+                manager.cleanup()
+            except Exception as exc:  # noqa: BLE001 - the simulator may be gone after a crash
+                print(f"warning: scenario clean-up failed: {_one_line(exc)}", file=sys.stderr)
         video = recorder.close() if recorder is not None else None
     criteria.terminate()
     events = criteria.events()
@@ -289,6 +312,29 @@ def run_route(
 
 
 _REC_PREFIX = "_record_"
+_NOTED: set[str] = set()  # skip notes already printed by this process
+
+
+def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
+                     config: RouteConfig, opts: RouteOptions) -> tuple[Any, Any]:
+    """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
+    manager = fault = None
+    seed = route_seed(opts.seed, config)
+    if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
+        from scenarios.manager import setup_route_scenarios
+
+        manager = setup_route_scenarios(sim, cmap, route, scenarios, seed, opts.scenarios_mode, opts.occlusion)
+        for what, reason in manager.skipped:
+            note = f"note: scenario {what} skipped: {reason}"
+            key = f"{what.split('_')[0]}:{reason}" if reason == "no implementation registered" else note
+            if key not in _NOTED or opts.debug:
+                _NOTED.add(key)
+                print(f"{config.route_id}: {note}", file=sys.stderr)
+    if opts.sensor_fault:
+        from scenarios import make_scenario
+
+        fault = make_scenario(opts.sensor_fault, seed=seed)
+    return manager, fault
 
 
 def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@
 The flags are the CARLA leaderboard evaluator's (--routes, --routes-subset, --repetitions, --agent,
 --agent-config, --track, --checkpoint, --resume, --debug-checkpoint, --host, --port, --traffic-manager-port,
 --traffic-manager-seed, --timeout, --debug) plus --simulator embedded|carla, --map-dir, --weather, --seed,
---record DIR (mp4 per route), --workers N (Ray), --scenarios (1.0 trigger JSON), --vehicles / --walkers.
+--record DIR (mp4 per route), --workers N (Ray), --scenarios (1.0 trigger JSON), --vehicles / --walkers,
+and robustness options: --scenarios-mode off|route, --occlusion ID, --sensor-fault ID (ids of scenarios/).
 With no --routes the project's built-in routes on its own towns run.
 """
 
@@ -62,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
     )
+    r.add_argument(
+        "--scenarios-mode",
+        choices=("off", "route"),
+        default="route",
+        help="'route': spawn the scenarios matched to each route (trigger JSON / <scenarios>); 'off': none",
+    )
+    r.add_argument(
+        "--occlusion", default=None, help="an occlusion scenario id added along every route "
+        "(e.g. occlusion/parked_truck_pedestrian)"
+    )
+    r.add_argument(
+        "--sensor-fault", default=None, help="a sensor-fault id applied to the agent's input "
+        "(e.g. fault/gaussian_noise, fault/camera_black_CAM_FRONT)"
+    )
     a = p.add_argument_group("agent")
     a.add_argument(
         "-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla"
@@ -89,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_scenario_ids(occlusion: str | None, sensor_fault: str | None) -> str:
+    """'' when the ids are registered scenarios / faults, else the one-line problem."""
+    if not occlusion and not sensor_fault:
+        return ""
+    from scenarios import registered_ids
+
+    for flag, value, kind in (("--occlusion", occlusion, "scenario"), ("--sensor-fault", sensor_fault, "fault")):
+        if value and value not in registered_ids(kind):
+            valid = [i for i in registered_ids(kind) if kind == "fault" or i.startswith("occlusion/")]
+            return f"{flag} '{value}' is not a registered {kind} id (valid: {', '.join(valid)})"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -108,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         weather=args.weather,
         seed=seed,
         record_dir=args.record or None,
+        scenarios_mode=args.scenarios_mode,
+        occlusion=args.occlusion,
+        sensor_fault=args.sensor_fault,
     )
+    bad = _check_scenario_ids(args.occlusion, args.sensor_fault)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     if args.weather:
         from sim.weather import weather_from_name
 

@@ -309,6 +309,15 @@ def test_does_not_nudge_around_a_car_blocking_the_lane(straight):
     assert max(abs(y) for y in log.y) < 0.3
 
 
+def test_never_creeps_towards_a_pedestrian(straight):
+    """Standing still behind a pedestrian for long is legitimate: creeping must not close in on them."""
+    cfg = ExpertConfig(unstick_after_s=2.0)
+    ped = ActorState(18, "walker.pedestrian.0001", "walker", "pedestrian", 30.0, 0.5, 0.0, 90.0, (0.25, 0.25, 0.9))
+    log = _drive(straight, 20.0, actors=lambda t: [ped], cfg=cfg)
+    assert log.v[-1] == 0.0
+    assert log.min_gap > 2.0
+
+
 def test_never_creeps_through_a_red_light(straight):
     cfg = ExpertConfig(unstick_after_s=1.0)
     log = _drive(straight, 20.0, lights=lambda t: [_light("Red")], cfg=cfg)
