@@ -27,8 +27,9 @@ from sim.types import FIXED_DELTA_SECONDS
 class PIDController:
     """A discrete PID with a windowed integral (no wind-up) and a backward-difference derivative."""
 
-    def __init__(self, kp: float, ki: float = 0.0, kd: float = 0.0, window: int = 20,
-                 dt: float = FIXED_DELTA_SECONDS) -> None:
+    def __init__(
+        self, kp: float, ki: float = 0.0, kd: float = 0.0, window: int = 20, dt: float = FIXED_DELTA_SECONDS
+    ) -> None:
         if dt <= 0 or not math.isfinite(dt):
             raise ValueError(f"PIDController: dt must be a positive number, got {dt}")
         if window < 1:
@@ -80,7 +81,9 @@ class LongitudinalController:
     def step(self, target_speed: float, speed: float) -> tuple[float, float]:
         """Returns (throttle, brake) in [0, 1] for the target and measured speeds (m/s)."""
         if not (math.isfinite(target_speed) and math.isfinite(speed)):
-            raise ValueError(f"LongitudinalController.step: non-finite speeds target={target_speed} speed={speed}")
+            raise ValueError(
+                f"LongitudinalController.step: non-finite speeds target={target_speed} speed={speed}"
+            )
         c = self.cfg
         target_speed = max(0.0, float(target_speed))
         if target_speed < c.stop_speed:
@@ -110,12 +113,18 @@ class LateralConfig:
     damping: float = 0.0  # optional PID-D term on the pursuit angle (0 = pure pursuit)
 
     def lookahead(self, speed: float) -> float:
-        return float(np.clip(self.lookahead_min + self.lookahead_gain * max(speed, 0.0),
-                             self.lookahead_min, self.lookahead_max))
+        return float(
+            np.clip(
+                self.lookahead_min + self.lookahead_gain * max(speed, 0.0),
+                self.lookahead_min,
+                self.lookahead_max,
+            )
+        )
 
 
-def pure_pursuit_steer(point_fwd: float, point_left: float, wheelbase: float = 2.875,
-                       max_steer_deg: float = 70.0) -> float:
+def pure_pursuit_steer(
+    point_fwd: float, point_left: float, wheelbase: float = 2.875, max_steer_deg: float = 70.0
+) -> float:
     """CARLA steer in [-1, 1] that drives the vehicle on an arc through an ego-frame point (x fwd, y left).
 
     Pure pursuit: curvature = 2 y / L^2 with L the distance to the point; wheel angle = atan(wheelbase * curvature).
@@ -172,8 +181,12 @@ def point_at_distance(polyline: np.ndarray, distance: float) -> np.ndarray:
 class RouteFollower:
     """Lateral + longitudinal control along a world-frame polyline (the expert's route)."""
 
-    def __init__(self, lateral: LateralConfig | None = None, longitudinal: LongitudinalConfig | None = None,
-                 dt: float = FIXED_DELTA_SECONDS) -> None:
+    def __init__(
+        self,
+        lateral: LateralConfig | None = None,
+        longitudinal: LongitudinalConfig | None = None,
+        dt: float = FIXED_DELTA_SECONDS,
+    ) -> None:
         self.lat = lateral or LateralConfig()
         self.lon = LongitudinalController(longitudinal, dt)
         self._prev_angle = 0.0
@@ -200,8 +213,15 @@ class RouteFollower:
             self._prev_angle = angle
         return float(np.clip(steer, -self.lat.steer_limit, self.lat.steer_limit))
 
-    def control(self, path_ahead_world: np.ndarray, x: float, y: float, yaw_deg: float, speed: float,
-                target_speed: float) -> carla.VehicleControl:
+    def control(
+        self,
+        path_ahead_world: np.ndarray,
+        x: float,
+        y: float,
+        yaw_deg: float,
+        speed: float,
+        target_speed: float,
+    ) -> carla.VehicleControl:
         """A full VehicleControl: pure-pursuit steer + PID speed tracking."""
         throttle, brake = self.lon.step(target_speed, speed)
         steer = self.steer(path_ahead_world, x, y, yaw_deg, speed)
@@ -217,8 +237,9 @@ class WaypointControlConfig:
     speed_segments: int = 2  # target speed = mean speed over the first k segments (from the ego origin)
     max_speed: float = 12.0  # m/s cap on the speed read off the waypoints
     stop_speed: float = 0.4  # m/s: a trajectory slower than this means "stop"
-    lateral: LateralConfig = field(default_factory=lambda: LateralConfig(lookahead_min=2.5, lookahead_max=8.0,
-                                                                         lookahead_gain=0.35))
+    lateral: LateralConfig = field(
+        default_factory=lambda: LateralConfig(lookahead_min=2.5, lookahead_max=8.0, lookahead_gain=0.35)
+    )
     longitudinal: LongitudinalConfig = field(default_factory=LongitudinalConfig)
 
 
@@ -255,13 +276,16 @@ class WaypointController:
         aim = point_at_distance(path, c.lateral.lookahead(speed))
         steer = 0.0
         if target >= c.stop_speed and float(np.hypot(*wps[-1])) > 0.5:
-            steer = pure_pursuit_steer(float(aim[0]), float(aim[1]), c.lateral.wheelbase, c.lateral.max_steer_deg)
+            steer = pure_pursuit_steer(
+                float(aim[0]), float(aim[1]), c.lateral.wheelbase, c.lateral.max_steer_deg
+            )
         steer = float(np.clip(steer, -c.lateral.steer_limit, c.lateral.steer_limit))
         return carla.VehicleControl(throttle=throttle, steer=steer, brake=brake)
 
 
-def waypoints_to_control(waypoints_ego: np.ndarray, speed: float,
-                         controller: WaypointController | None = None) -> carla.VehicleControl:
+def waypoints_to_control(
+    waypoints_ego: np.ndarray, speed: float, controller: WaypointController | None = None
+) -> carla.VehicleControl:
     """One-shot convenience: (T, 2) ego-frame waypoints (x fwd, y left, 0.5 s apart) + speed -> VehicleControl.
 
     Pass a persistent `controller` when calling every tick so the PID keeps its integral.

@@ -40,11 +40,24 @@ class ExpertAgent(AutonomousAgent):
         self.last_decision: Decision | None = None
 
     def sensors(self) -> list[dict[str, Any]]:
-        cams = rig_sensor_dicts(self.config.camera_width, self.config.camera_height) if self.config.cameras else []
+        cams = (
+            rig_sensor_dicts(self.config.camera_width, self.config.camera_height)
+            if self.config.cameras
+            else []
+        )
         return cams + [
             {"type": "sensor.speedometer", "id": "SPEED", "reading_frequency": 20},
-            {"type": "sensor.other.imu", "id": "IMU", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0,
-             "yaw": 0.0, "sensor_tick": 0.05},
+            {
+                "type": "sensor.other.imu",
+                "id": "IMU",
+                "x": 0.0,
+                "y": 0.0,
+                "z": 0.0,
+                "roll": 0.0,
+                "pitch": 0.0,
+                "yaw": 0.0,
+                "sensor_tick": 0.05,
+            },
             {"type": "sensor.other.gnss", "id": "GPS", "x": 0.0, "y": 0.0, "z": 0.0},
         ]
 
@@ -53,12 +66,16 @@ class ExpertAgent(AutonomousAgent):
         if not hasattr(self, "config"):
             raise RuntimeError("ExpertAgent.set_privileged called before setup()")
         self._sim = sim
-        self.planner = ExpertPlanner(RoutePlan.from_dense_route(dense_route, sim.map, self.config), self.config)
+        self.planner = ExpertPlanner(
+            RoutePlan.from_dense_route(dense_route, sim.map, self.config), self.config
+        )
 
     def run_step(self, input_data: dict[str, Any], timestamp: float) -> carla.VehicleControl:
         if self.planner is None or self._sim is None:
-            raise RuntimeError("ExpertAgent is privileged: the evaluator must call set_privileged(sim, dense_route) "
-                               "before run_step (class attribute privileged = True)")
+            raise RuntimeError(
+                "ExpertAgent is privileged: the evaluator must call set_privileged(sim, dense_route) "
+                "before run_step (class attribute privileged = True)"
+            )
         control, self.last_decision = self.planner.step(self._sim.ground_truth())
         return control
 

@@ -20,17 +20,19 @@ class ExpertConfig:
     # ---- cruise speed
     default_speed_limit_kmh: float = 30.0  # before the route passes any '274' speed-limit sign
     max_speed_kmh: float = 36.0  # cap on the map's limits (Town01 has 90 km/h signs on town streets)
-    curve_lateral_accel: float = 2.0  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
+    curve_lateral_accel: float = 2.5  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
     curve_window_m: float = 3.0  # half-window for the route curvature estimate
     min_curve_speed: float = 3.0  # m/s floor of the curve speed
-    junction_turn_speed: float = 4.5  # m/s cap on LEFT / RIGHT turns inside junctions
+    junction_turn_speed: float = 5.0  # m/s cap on LEFT / RIGHT turns inside junctions
     lane_change_speed: float = 6.0  # m/s cap while the route changes lane
     comfort_decel: float = 2.0  # m/s^2 used to slow ahead of a lower cap (curve, limit, turn)
     preview_m: float = 45.0  # how far ahead speed caps are looked at
 
     # ---- stop lines (traffic lights and stop signs)
     stop_line_margin: float = 1.0  # m between the ego front and the stop line when standing
-    stop_line_extend: float = 1.0  # m each side: stop lines are lengthened so a route off-centre still hits them
+    stop_line_extend: float = (
+        1.0  # m each side: stop lines are lengthened so a route off-centre still hits them
+    )
     stop_line_heading_tol_deg: float = 60.0  # route heading vs the approach's lane_yaw
     yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices
     stop_sign_stop_speed: float = 0.1  # m/s: speed counted as "stopped" at a stop sign (as CARLA's criterion)
@@ -104,7 +106,9 @@ class ExpertConfig:
         if self.max_speed_kmh <= 0:
             raise ValueError(f"ExpertConfig.max_speed_kmh must be > 0, got {self.max_speed_kmh}")
         if self.camera_width < 1 or self.camera_height < 1:
-            raise ValueError(f"ExpertConfig camera size must be positive, got {self.camera_width}x{self.camera_height}")
+            raise ValueError(
+                f"ExpertConfig camera size must be positive, got {self.camera_width}x{self.camera_height}"
+            )
         if self.predict_step_s <= 0:
             raise ValueError(f"ExpertConfig.predict_step_s must be > 0, got {self.predict_step_s}")
 

@@ -10,9 +10,14 @@ The design is rule based and explicit:
    (ego half width + a margin, following the route's curves), and actors whose constant-velocity prediction
    enters the corridor before the ego can clear the conflict point (crossing traffic at junctions, pedestrians
    stepping out from behind parked cars: ground truth sees them all).
+   Junctions: the ego waits at a junction's entry (never inside it) while a slow vehicle ahead would leave it
+   standing there, while a pedestrian or cyclist is in its path inside it, or while crossing traffic is
+   predicted (over a longer horizon) to pass through it before the ego could clear.
 3. The target speed is the minimum over (1) and (2); its reason is the winning constraint.
-4. Unstick: standing still for long with nothing legal to wait for triggers a short creep that ignores
-   predictions (never red lights, never something already close in the corridor).
+4. Unstick: standing still for long with nothing legal to wait for first tries a nudge (a sideways offset of
+   up to `max_nudge_m` past a stalled, partly-blocking actor, checked with a kinematic rollout of the ego's
+   box), else a short creep that ignores predicted vehicles (never red lights, never pedestrians, never
+   something already close in the corridor).
 
 Frames: CARLA world (x east, y south, yaw degrees); the route is a polyline in that frame.
 """
@@ -62,8 +67,14 @@ class RoutePlan:
         return float(self.s[-1])
 
     @classmethod
-    def build(cls, xy: np.ndarray, options: Sequence[int] | None = None, speed_limits: np.ndarray | None = None,
-              junction: np.ndarray | None = None, config: ExpertConfig | None = None) -> RoutePlan:
+    def build(
+        cls,
+        xy: np.ndarray,
+        options: Sequence[int] | None = None,
+        speed_limits: np.ndarray | None = None,
+        junction: np.ndarray | None = None,
+        config: ExpertConfig | None = None,
+    ) -> RoutePlan:
         """From raw points: drops duplicates, computes headings, arc length, curvature caps.
 
         speed_limits: (N,) m/s per point or None for the config's default limit.
@@ -76,8 +87,11 @@ class RoutePlan:
             raise ValueError("route points contain non-finite values")
         n = len(pts)
         opts = np.full(n, LANEFOLLOW, np.int64) if options is None else np.asarray(options, np.int64)
-        lim = (np.full(n, cfg.default_speed_limit_kmh / 3.6) if speed_limits is None
-               else np.asarray(speed_limits, np.float64))
+        lim = (
+            np.full(n, cfg.default_speed_limit_kmh / 3.6)
+            if speed_limits is None
+            else np.asarray(speed_limits, np.float64)
+        )
         jn = np.zeros(n, bool) if junction is None else np.asarray(junction, bool)
         for name, arr in (("options", opts), ("speed_limits", lim), ("junction", jn)):
             if len(arr) != n:
@@ -104,7 +118,9 @@ class RoutePlan:
 
         limit = np.minimum(lim, cfg.max_speed)
         turn = np.where(jn & np.isin(opts, (LEFT, RIGHT)), cfg.junction_turn_speed, np.inf)
-        lane_change = np.where(np.isin(opts, (CHANGELANELEFT, CHANGELANERIGHT)), cfg.lane_change_speed, np.inf)
+        lane_change = np.where(
+            np.isin(opts, (CHANGELANELEFT, CHANGELANERIGHT)), cfg.lane_change_speed, np.inf
+        )
         cruise = np.full(len(pts), cfg.max_speed)
         stack = np.stack([cruise, limit, curve, turn, lane_change])  # (5, N), rows follow CAP_REASONS
         reason = np.argmin(stack, axis=0)
@@ -112,8 +128,12 @@ class RoutePlan:
         return cls(pts, heading, opts, s, limit, cap, reason, jn)
 
     @classmethod
-    def from_dense_route(cls, dense_route: Sequence[tuple[Any, Any]], cmap: carla.Map | None = None,
-                         config: ExpertConfig | None = None) -> RoutePlan:
+    def from_dense_route(
+        cls,
+        dense_route: Sequence[tuple[Any, Any]],
+        cmap: carla.Map | None = None,
+        config: ExpertConfig | None = None,
+    ) -> RoutePlan:
         """From the leaderboard's dense plan [(carla.Transform, RoadOption)], with limits/junctions from cmap."""
         cfg = config or ExpertConfig()
         if len(dense_route) < 2:
@@ -129,7 +149,7 @@ class RoutePlan:
         """Segment starts (K, 2), ends (K, 2) and start arc lengths (K,) for points i0..i1 (inclusive)."""
         i0 = max(0, min(i0, len(self) - 2))
         i1 = max(i0 + 1, min(i1, len(self) - 1))
-        return self.xy[i0:i1], self.xy[i0 + 1:i1 + 1], self.s[i0:i1]
+        return self.xy[i0:i1], self.xy[i0 + 1 : i1 + 1], self.s[i0:i1]
 
     def next_junction(self, s_from: float) -> tuple[float, float] | None:
         """(start_s, end_s) of the first junction block that ends after arc length `s_from`, or None."""
@@ -154,8 +174,11 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     step = 8  # query every few points with an overlapping window
     for i in range(n):
-        wp = cmap.get_waypoint(carla.Location(float(xy[i, 0]), float(xy[i, 1]), 0.0), project_to_road=True,
-                               lane_type=carla.LaneType.Driving)
+        wp = cmap.get_waypoint(
+            carla.Location(float(xy[i, 0]), float(xy[i, 1]), 0.0),
+            project_to_road=True,
+            lane_type=carla.LaneType.Driving,
+        )
         if wp is None:
             continue
         junction[i] = wp.is_junction
@@ -215,8 +238,9 @@ class Decision:
     """The debug record of one expert step."""
 
     target_speed: float  # m/s
-    reason: str  # cruise | speed_limit | curve | junction_turn | lane_change | red_light | yellow_light | stop_sign | creep
-    #              | lead_vehicle | vehicle_crossing | pedestrian | cyclist | obstacle | route_end (+ creeping flag)
+    reason: str  # cruise | speed_limit | curve | junction_turn | lane_change | red_light | yellow_light | stop_sign
+    #              | lead_vehicle | vehicle_crossing | pedestrian | cyclist | obstacle | junction_blocked
+    #              | nudge_blocked | creep | route_end
     hazard_id: int = -1
     hazard_distance: float = math.inf
     speed_limit: float = 0.0
@@ -227,8 +251,9 @@ class Decision:
     obstacles: list[Obstacle] = field(default_factory=list)
 
 
-def idm_target_speed(v: float, v0: float, gap: float, v_lead: float, min_gap: float, headway: float,
-                     cfg: ExpertConfig) -> tuple[float, float]:
+def idm_target_speed(
+    v: float, v0: float, gap: float, v_lead: float, min_gap: float, headway: float, cfg: ExpertConfig
+) -> tuple[float, float]:
     """Speed to command next (m/s) from the Intelligent Driver Model's acceleration over `cfg.idm_tau`.
 
     Also returns the interaction ratio (s*/gap)^2: how much the obstacle (not free-road acceleration) matters.
@@ -243,8 +268,9 @@ def idm_target_speed(v: float, v0: float, gap: float, v_lead: float, min_gap: fl
     return float(min(max(v + acc * cfg.idm_tau, 0.0), v0)), interaction
 
 
-def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
-           config: ExpertConfig | None = None) -> tuple[Decision, PlannerMemory]:
+def decide(
+    gt: GroundTruth, route: RoutePlan, memory: PlannerMemory, config: ExpertConfig | None = None
+) -> tuple[Decision, PlannerMemory]:
     """One decision: pure in (gt, route, memory, config); returns the decision and the next memory."""
     cfg = config or ExpertConfig()
     mem = copy.deepcopy(memory)
@@ -261,7 +287,7 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     # 1. speed caps ahead (limit, curves, turns, lane changes), approached at a comfortable deceleration
     j_hi = route.index_at(s_ego + cfg.preview_m) + 1
     ahead = slice(idx, j_hi + 1)
-    dist = np.maximum(route.s[ahead] - s_ego, 0.0)
+    dist = np.maximum(route.s[ahead] - s_ego - ex, 0.0)  # caps apply from where the front reaches them
     reachable = np.sqrt(route.speed_cap[ahead] ** 2 + 2.0 * cfg.comfort_decel * dist)  # (K,)
     k = int(np.argmin(reachable))
     cruise, cruise_reason = float(reachable[k]), CAP_REASONS[int(route.cap_reason[idx + k])]
@@ -287,7 +313,9 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
     obstacles += _junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)
     if nudging:
         # Planned with nudge_clearance; while driving it, only a real (thinner) contact stops the pass.
-        contact = sweep_clear(gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg, cfg.nudge_clearance / 3.0)
+        contact = sweep_clear(
+            gt, route, idx, mem.nudge_offset, mem.nudge_end_s, cfg, cfg.nudge_clearance / 3.0
+        )
         if contact is not None:
             obstacles.append(Obstacle(contact - 0.3, 0.0, 0.0, 0.0, "nudge_blocked"))
 
@@ -301,7 +329,12 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
                 reason, hazard = ob.reason, ob
 
     # 4. unstick: count standing time that has no legal reason, then creep for a while
-    if v < cfg.stuck_speed and target < cfg.creep_speed and reason not in LEGAL_WAITS and reason != "route_end":
+    if (
+        v < cfg.stuck_speed
+        and target < cfg.creep_speed
+        and reason not in LEGAL_WAITS
+        and reason != "route_end"
+    ):
         mem.stopped_time += dt
     else:
         mem.stopped_time = 0.0
@@ -319,9 +352,15 @@ def decide(gt: GroundTruth, route: RoutePlan, memory: PlannerMemory,
         target, reason = cfg.creep_speed, "creep"
 
     dec = Decision(
-        target_speed=float(target), reason=reason, hazard_id=hazard.actor_id if hazard else -1,
-        hazard_distance=float(hazard.gap) if hazard else math.inf, speed_limit=float(route.speed_limit[idx]),
-        route_index=idx, route_s=float(s_ego), creeping=creeping, nudge_offset=mem.nudge_offset,
+        target_speed=float(target),
+        reason=reason,
+        hazard_id=hazard.actor_id if hazard else -1,
+        hazard_distance=float(hazard.gap) if hazard else math.inf,
+        speed_limit=float(route.speed_limit[idx]),
+        route_index=idx,
+        route_s=float(s_ego),
+        creeping=creeping,
+        nudge_offset=mem.nudge_offset,
         obstacles=obstacles,
     )
     return dec, mem
@@ -335,11 +374,16 @@ def _progress(route: RoutePlan, x: float, y: float, prev_index: int) -> tuple[in
     s, _, _seg, _ = _project(np.array([[x, y]]), a, b, s0)
     s_ego = float(s[0])
     idx = max(route.index_at(s_ego), prev_index)
+    if idx >= len(route) - 2:  # past the last point: keep counting along the final heading
+        h = route.heading[-1]
+        beyond = (x - route.xy[-1, 0]) * math.cos(h) + (y - route.xy[-1, 1]) * math.sin(h)
+        s_ego = max(s_ego, route.length + beyond)
     return idx, s_ego
 
 
-def _project(pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _project(
+    pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Project points (M, 2) onto segments a->b (K, 2). Returns arc length (M,), |lateral| (M,), segment (M,),
     and the signed lateral offset (M,), + = left of the travel direction (CARLA frame, y south)."""
     d = b - a  # (K, 2)
@@ -358,8 +402,9 @@ def _project(pts: np.ndarray, a: np.ndarray, b: np.ndarray, s0: np.ndarray
 
 
 # ------------------------------------------------------------------------------------ stop lines
-def _line_crossing(route: RoutePlan, i0: int, i1: int, p: tuple[float, float], q: tuple[float, float],
-                   extend: float) -> tuple[float, int] | None:
+def _line_crossing(
+    route: RoutePlan, i0: int, i1: int, p: tuple[float, float], q: tuple[float, float], extend: float
+) -> tuple[float, int] | None:
     """Arc length and segment index where the route (points i0..i1) first crosses segment p-q (lengthened)."""
     p_, q_ = np.asarray(p, np.float64), np.asarray(q, np.float64)
     u = q_ - p_
@@ -383,8 +428,18 @@ def _line_crossing(route: RoutePlan, i0: int, i1: int, p: tuple[float, float], q
     return float(s0[k] + t[k] * np.hypot(*r[k])), k + max(0, min(i0, len(route) - 2))
 
 
-def _stop_line_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float,
-                         ex: float, cfg: ExpertConfig, mem: PlannerMemory, dt: float) -> list[Obstacle]:
+def _stop_line_obstacles(
+    gt: GroundTruth,
+    route: RoutePlan,
+    idx: int,
+    i_end: int,
+    s_ego: float,
+    v: float,
+    ex: float,
+    cfg: ExpertConfig,
+    mem: PlannerMemory,
+    dt: float,
+) -> list[Obstacle]:
     out: list[Obstacle] = []
     i0 = max(idx - 4, 0)
     tol = math.radians(cfg.stop_line_heading_tol_deg)
@@ -441,16 +496,25 @@ def _stop_line_obstacles(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int
             if mem.stop_sign_waited[sg.id] >= cfg.stop_sign_wait_s:
                 mem.stop_sign_cleared.add(sg.id)
                 continue
-        out.append(Obstacle(max(front_to_line - cfg.stop_line_margin, 0.0) if front_to_line > 0 else 0.0,
-                            0.0, 0.0, 0.0, "stop_sign", sg.id))
+        out.append(
+            Obstacle(
+                max(front_to_line - cfg.stop_line_margin, 0.0) if front_to_line > 0 else 0.0,
+                0.0,
+                0.0,
+                0.0,
+                "stop_sign",
+                sg.id,
+            )
+        )
     mem.stop_sign_cleared &= ahead_signs
     mem.stop_sign_waited = {k: t for k, t in mem.stop_sign_waited.items() if k in ahead_signs}
     return out
 
 
 # -------------------------------------------------------------------------------------- junctions
-def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, actor_obs: list[Obstacle],
-                        cfg: ExpertConfig) -> list[Obstacle]:
+def _junction_obstacles(
+    route: RoutePlan, s_ego: float, v: float, ex: float, actor_obs: list[Obstacle], cfg: ExpertConfig
+) -> list[Obstacle]:
     """Do not enter a junction that cannot be left: wait at its entry while a slow vehicle ahead would leave
     the ego standing inside it (across other lanes, where crossing traffic hits it), or while a pedestrian or
     cyclist is (or is about to be) in its path inside it (standing on a stop line, a red light would then
@@ -472,7 +536,11 @@ def _junction_obstacles(route: RoutePlan, s_ego: float, v: float, ex: float, act
             continue
         if ob.reason in ("pedestrian", "cyclist"):
             return [Obstacle(entry_gap, 0.0, 0.0, 0.0, ob.reason, ob.actor_id, predicted=ob.predicted)]
-        if not ob.predicted and ob.reason in ("lead_vehicle", "obstacle") and ob.speed < cfg.junction_clear_speed:
+        if (
+            not ob.predicted
+            and ob.reason in ("lead_vehicle", "obstacle")
+            and ob.speed < cfg.junction_clear_speed
+        ):
             return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "junction_blocked", ob.actor_id)]
     return []
 
@@ -513,18 +581,32 @@ def local_path(route: RoutePlan, i0: int, i1: int, offset: float = 0.0) -> Local
     return LocalPath(a, b, s0, heading, float(offset))
 
 
-def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, ex: float, ey: float,
-                     cfg: ExpertConfig, creeping: bool, margin_override: float | None = None,
-                     exclude: int | None = None, junction: tuple[float, float] | None = None) -> list[Obstacle]:
+def _actor_obstacles(
+    gt: GroundTruth,
+    path: LocalPath,
+    s_ego: float,
+    v: float,
+    ex: float,
+    ey: float,
+    cfg: ExpertConfig,
+    creeping: bool,
+    margin_override: float | None = None,
+    exclude: int | None = None,
+    junction: tuple[float, float] | None = None,
+) -> list[Obstacle]:
     """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears.
 
     junction: (start_s, end_s) of a junction the ego has not entered yet. Crossing traffic predicted (over the
     longer junction horizon) to pass through it makes the ego wait at its entry, not in the middle of it.
     """
     ego = gt.ego.pose
-    near = [a for a in gt.actors
-            if abs(a.x - ego.x) < cfg.detect_radius_m and abs(a.y - ego.y) < cfg.detect_radius_m
-            and a.id != exclude]
+    near = [
+        a
+        for a in gt.actors
+        if abs(a.x - ego.x) < cfg.detect_radius_m
+        and abs(a.y - ego.y) < cfg.detect_radius_m
+        and a.id != exclude
+    ]
     if not near:
         return []
     a_seg, b_seg, s0_seg, seg_heading, s_max = path.a, path.b, path.s0, path.heading, path.s_max
@@ -538,8 +620,11 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     soft = np.array([r in ("pedestrian", "cyclist") for r in reasons])  # (M,)
     speed = np.hypot(vel[:, 0], vel[:, 1])  # (M,)
     standing = speed < cfg.min_predict_speed_walker
-    margin = np.where(soft, np.where(standing, cfg.corridor_margin_standing_walker, cfg.corridor_margin_walker),
-                      cfg.corridor_margin_vehicle)
+    margin = np.where(
+        soft,
+        np.where(standing, cfg.corridor_margin_standing_walker, cfg.corridor_margin_walker),
+        cfg.corridor_margin_vehicle,
+    )
     # Creeping and nudging only relax the margins of vehicles: pedestrians and cyclists keep theirs.
     if creeping:
         margin = np.where(soft, margin, cfg.creep_corridor_margin)
@@ -564,19 +649,36 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
             continue
         occupied[i] = True
         r = reasons[i] if soft[i] or near[i].category == "vehicle" else "obstacle"
-        geom = {"lateral": float(lat_signed[i]), "half_width": float(half_lat[i]),
-                "end_s": float(s[i] + half_long[i]), "actor_speed": float(np.hypot(*vel[i]))}
+        geom = {
+            "lateral": float(lat_signed[i]),
+            "half_width": float(half_lat[i]),
+            "end_s": float(s[i] + half_long[i]),
+            "actor_speed": float(np.hypot(*vel[i])),
+        }
         if soft[i]:
-            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_walker, 0.5, r, near[i].id, **geom))
+            out.append(
+                Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_walker, 0.5, r, near[i].id, **geom)
+            )
         else:
-            out.append(Obstacle(gap, max(float(v_along[i]), 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
-                                r, near[i].id, **geom))
+            out.append(
+                Obstacle(
+                    gap,
+                    max(float(v_along[i]), 0.0),
+                    cfg.idm_min_gap_vehicle,
+                    cfg.idm_time_headway,
+                    r,
+                    near[i].id,
+                    **geom,
+                )
+            )
     # -- predicted intrusions (constant velocity); a creeping ego still watches pedestrians and cyclists
     moving = speed > np.where(soft, cfg.min_predict_speed_walker, cfg.min_predict_speed_vehicle)
     movers = np.nonzero(~occupied & moving & (soft | (not creeping)))[0]
     if len(movers) == 0:
         return out
-    vehicle_horizon = cfg.predict_horizon_junction_s if junction is not None else cfg.predict_horizon_vehicle_s
+    vehicle_horizon = (
+        cfg.predict_horizon_junction_s if junction is not None else cfg.predict_horizon_vehicle_s
+    )
     horizon = max(vehicle_horizon, cfg.predict_horizon_walker_s)
     times = np.arange(cfg.predict_step_s, horizon + 1e-9, cfg.predict_step_s)  # (T,)
     fut = pos[movers, None, :] + vel[movers, None, :] * times[None, :, None]  # (P, T, 2)
@@ -587,8 +689,12 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     fhalf_lat = np.abs(ext[movers, 0, None] * np.sin(frel)) + np.abs(ext[movers, 1, None] * np.cos(frel))
     fhalf_long = np.abs(ext[movers, 0, None] * np.cos(frel)) + np.abs(ext[movers, 1, None] * np.sin(frel))
     t_lim = np.where(soft[movers], cfg.predict_horizon_walker_s, vehicle_horizon)  # (P,)
-    fin = ((flat - fhalf_lat < half_w[movers, None]) & (fs - fhalf_long > s_ego + ex * 0.5)
-           & (fs < s_max) & (times[None, :] <= t_lim[:, None] + 1e-9))  # (P, T)
+    fin = (
+        (flat - fhalf_lat < half_w[movers, None])
+        & (fs - fhalf_long > s_ego + ex * 0.5)
+        & (fs < s_max)
+        & (times[None, :] <= t_lim[:, None] + 1e-9)
+    )  # (P, T)
     if junction is not None:
         # Beyond the normal horizon only conflicts inside the junction count (gap acceptance at its entry).
         in_junction = (fs + fhalf_long >= junction[0]) & (fs - fhalf_long <= junction[1] + ex)
@@ -607,8 +713,17 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
         along = float(np.dot(vel[i], [math.cos(seg_heading[fk[row, j]]), math.sin(seg_heading[fk[row, j]])]))
         if same_dir:
             # A cut-in: follow it from where it will join the corridor.
-            out.append(Obstacle(gap, max(along, 0.0), cfg.idm_min_gap_vehicle, cfg.idm_time_headway,
-                                "lead_vehicle", near[i].id, predicted=True))
+            out.append(
+                Obstacle(
+                    gap,
+                    max(along, 0.0),
+                    cfg.idm_min_gap_vehicle,
+                    cfg.idm_time_headway,
+                    "lead_vehicle",
+                    near[i].id,
+                    predicted=True,
+                )
+            )
             continue
         # Crossing / oncoming: yield unless the ego clears the conflict point well before the other arrives.
         t_clear = (gap + 2.0 * ex + 2.0 * float(fhalf_long[row, j])) / max(v, cfg.min_ego_speed_for_clearing)
@@ -624,36 +739,63 @@ def _actor_obstacles(gt: GroundTruth, path: LocalPath, s_ego: float, v: float, e
     return out
 
 
-def _plan_nudge(gt: GroundTruth, route: RoutePlan, idx: int, i_end: int, s_ego: float, v: float, ex: float,
-                ey: float, hazard: Obstacle, cfg: ExpertConfig) -> float | None:
+def _plan_nudge(
+    gt: GroundTruth,
+    route: RoutePlan,
+    idx: int,
+    i_end: int,
+    s_ego: float,
+    v: float,
+    ex: float,
+    ey: float,
+    hazard: Obstacle,
+    cfg: ExpertConfig,
+) -> float | None:
     """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
 
     Only for actors seen now (not predictions), standing or nearly so, close ahead, and not pedestrians (they
     may step anywhere). The shifted corridor must be free of everything else, predictions included, and a
     kinematic rollout along it (the ego's swept box, corners included) must touch nobody.
     """
-    if (hazard.predicted or hazard.actor_id < 0 or hazard.reason == "pedestrian"
-            or hazard.actor_speed > cfg.nudge_max_actor_speed or hazard.gap > cfg.nudge_max_gap_m):
+    if (
+        hazard.predicted
+        or hazard.actor_id < 0
+        or hazard.reason == "pedestrian"
+        or hazard.actor_speed > cfg.nudge_max_actor_speed
+        or hazard.gap > cfg.nudge_max_gap_m
+    ):
         return None
     need = ey + hazard.half_width + cfg.nudge_clearance + 0.1
     candidates: list[float] = []
     for side in (1.0, -1.0):  # pass on its left / on its right, from just enough to the largest nudge
         base = hazard.lateral + side * need
         candidates += [base + side * k * 0.15 for k in range(int(2 * cfg.max_nudge_m / 0.15) + 1)]
-    candidates = sorted({round(o, 3) for o in candidates
-                         if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0}, key=abs)
+    candidates = sorted(
+        {round(o, 3) for o in candidates if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0},
+        key=abs,
+    )
     pass_s = hazard.end_s + ex + cfg.nudge_return_m
     for offset in candidates:
         path = local_path(route, max(idx - 1, 0), i_end, offset)
-        blockers = [ob for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
-                    if ob.gap < pass_s - s_ego]
+        blockers = [
+            ob
+            for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
+            if ob.gap < pass_s - s_ego
+        ]
         if not blockers and sweep_clear(gt, route, idx, offset, pass_s, cfg, cfg.nudge_clearance) is None:
             return float(offset)
     return None
 
 
-def sweep_clear(gt: GroundTruth, route: RoutePlan, idx: int, offset: float, until_s: float,
-                cfg: ExpertConfig, clearance: float) -> float | None:
+def sweep_clear(
+    gt: GroundTruth,
+    route: RoutePlan,
+    idx: int,
+    offset: float,
+    until_s: float,
+    cfg: ExpertConfig,
+    clearance: float,
+) -> float | None:
     """Roll the ego out along the (shifted) route at nudge speed with the real lateral controller and check its
     box (inflated by `clearance` sideways) against every actor (moving ones at constant velocity).
 
@@ -692,19 +834,23 @@ def sweep_clear(gt: GroundTruth, route: RoutePlan, idx: int, offset: float, unti
 
 def _box_overlap(box: tuple[float, float, float, float, float], others: np.ndarray) -> np.ndarray:
     """Separating-axis test of one 2D box (x, y, half_x, half_y, yaw rad) against M boxes (M, 5). (M,) bool."""
+
     def corners(b: np.ndarray) -> np.ndarray:  # (M, 5) -> (M, 4, 2)
         c, s = np.cos(b[:, 4]), np.sin(b[:, 4])
         sx = np.array([1.0, 1.0, -1.0, -1.0])[None] * b[:, 2:3]
         sy = np.array([1.0, -1.0, -1.0, 1.0])[None] * b[:, 3:4]
-        return np.stack([b[:, :1] + sx * c[:, None] - sy * s[:, None],
-                         b[:, 1:2] + sx * s[:, None] + sy * c[:, None]], axis=-1)
+        return np.stack(
+            [b[:, :1] + sx * c[:, None] - sy * s[:, None], b[:, 1:2] + sx * s[:, None] + sy * c[:, None]],
+            axis=-1,
+        )
 
     m = len(others)
     a = corners(np.asarray([box], np.float64))[0]  # (4, 2)
     o = corners(others)  # (M, 4, 2)
     yaws = np.concatenate([np.full((m, 1), box[4]), others[:, 4:5]], axis=1)  # (M, 2)
-    axes = np.concatenate([np.stack([np.cos(yaws), np.sin(yaws)], -1),
-                           np.stack([-np.sin(yaws), np.cos(yaws)], -1)], axis=1)  # (M, 4, 2)
+    axes = np.concatenate(
+        [np.stack([np.cos(yaws), np.sin(yaws)], -1), np.stack([-np.sin(yaws), np.cos(yaws)], -1)], axis=1
+    )  # (M, 4, 2)
     pa = np.einsum("kd,mad->mak", a, axes)  # (M, 4 axes, 4 corners)
     po = np.einsum("mkd,mad->mak", o, axes)
     separated = (pa.max(-1) < po.min(-1)) | (po.max(-1) < pa.min(-1))
@@ -727,8 +873,9 @@ class ExpertPlanner:
         self.last_decision = decision
         e = gt.ego
         path = self.path_ahead(decision.route_index, offset=decision.nudge_offset)
-        control = self.follower.control(path, e.pose.x, e.pose.y, e.pose.yaw, max(e.speed, 0.0),
-                                        decision.target_speed)
+        control = self.follower.control(
+            path, e.pose.x, e.pose.y, e.pose.yaw, max(e.speed, 0.0), decision.target_speed
+        )
         return control, decision
 
     def path_ahead(self, index: int, length: float = 30.0, offset: float = 0.0) -> np.ndarray:
@@ -737,8 +884,8 @@ class ExpertPlanner:
         r = self.route
         i0 = max(index - 1, 0)
         i1 = r.index_at(r.s[index] + length) + 1
-        pts = r.xy[i0:i1 + 1]
-        heading = r.heading[i0:i1 + 1]
+        pts = r.xy[i0 : i1 + 1]
+        heading = r.heading[i0 : i1 + 1]
         if i1 >= len(r) - 1:
             h = r.heading[-1]
             ext = r.xy[-1] + np.outer(np.arange(1.0, length + 1.0, 2.0), [math.cos(h), math.sin(h)])

@@ -58,7 +58,7 @@ class ScenarioParams:
 
     trigger_distance: float = 12.0  # the ego within this of the trigger point starts the scenario (metres)
     turn: str | None = None  # the ego's movement at the next junction when no route is given
-    timeout: float = 60.0  # seconds after the trigger when the scenario gives its lights back and stops scripting
+    timeout: float = 60.0  # seconds after the trigger when the scenario gives held traffic lights back
 
 
 class Scenario:
@@ -104,7 +104,7 @@ class Scenario:
         self._turn = self.config.turn
         if self._turn is None and not self.route and self.turns:
             self._turn = str(self.turns[int(rng.integers(len(self.turns)))])
-        self.ego_path = self._build_ego_path(cmap, trigger)
+        self.ego_path, self.drive_path = self._build_ego_path(cmap, trigger)
         try:
             self._build()
         except Exception as exc:
@@ -116,8 +116,15 @@ class Scenario:
         self.state = "idle"
 
     def tick(self, gt: GroundTruth) -> None:
-        """Advance the script with the ground truth of the tick that just ran."""
-        if self.state in ("unset", "done"):
+        """Advance the script with the ground truth of the tick that just ran.
+
+        After the scenario is done (its script finished) its actors keep their motion and are still removed at
+        the end of their paths; after `timeout` seconds only the traffic lights are given back.
+        """
+        if self.state == "unset":
+            return
+        if self.state == "done":
+            self._retire_finished(gt)
             return
         self.frame = gt.frame
         e = gt.ego.pose
@@ -135,7 +142,7 @@ class Scenario:
         self._update(gt)
         self._retire_finished(gt)
         if self.elapsed(gt) > self.config.timeout:
-            self.finish()
+            self._release_lights()
 
     def cleanup(self) -> None:
         """Destroy every actor this scenario spawned and release any traffic lights it holds."""
@@ -218,15 +225,20 @@ class Scenario:
             except SimulatorError:
                 pass
 
-    def _build_ego_path(self, cmap: carla.Map, trigger: carla.Transform) -> Polyline:
+    def _build_ego_path(self, cmap: carla.Map, trigger: carla.Transform) -> tuple[Polyline, Polyline]:
+        """(the ego's path for EGO_PATH_AHEAD metres, the whole way on: the route's remainder and 60 m of lane
+        past its end), both starting at the trigger; vehicles that drive ahead of the ego use the second."""
         loc = trigger.location
         if self.route:
             pts = np.array([[t.location.x, t.location.y] for t, _ in self.route])  # (N, 2)
             d = np.hypot(pts[:, 0] - loc.x, pts[:, 1] - loc.y)
             i = int(np.argmin(d))
             if d[i] < 5.0:
-                path = Polyline.from_points(pts[i:])
-                return path.sub(0.0, min(path.length, EGO_PATH_AHEAD + 40.0))
+                last = self.route[-1][0].location
+                end = cmap.get_waypoint(last, project_to_road=True, lane_type=carla.LaneType.Driving)
+                tail = lane_path(end, 60.0).xy[1:] if end is not None else np.zeros((0, 2))
+                full = Polyline.from_points(np.vstack([pts[i:], tail]))
+                return full.sub(0.0, min(full.length, EGO_PATH_AHEAD)), full
         wp = cmap.get_waypoint(loc, project_to_road=True, lane_type=carla.LaneType.Driving)
         if wp is None:
             raise ScenarioError(f"scenario {self.id}: trigger ({loc.x:.1f}, {loc.y:.1f}) is on no driving lane")
@@ -234,7 +246,8 @@ class Scenario:
             left = wp.get_left_lane()  # the trigger's heading is the other direction: use the lane that way
             if left is not None and left.lane_type == carla.LaneType.Driving:
                 wp = left
-        return lane_path(wp, EGO_PATH_AHEAD, turn=self._turn)
+        path = lane_path(wp, EGO_PATH_AHEAD, turn=self._turn)
+        return path, path
 
     def ego_turn(self) -> str | None:
         """The ego's movement at the next junction: the config's `turn`, else from the route's RoadOptions."""

@@ -147,7 +147,7 @@ class FollowLeadingVehicle(Scenario):
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
         self.s_lead0 = s0
-        path = self.ego_path.sub(s0, self.ego_path.length)
+        path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, accel=2.0, decel=c.decel, obey_lights=True, follow_gap=4.0)
         x, y, yaw = path.point_at(0.0)
         self.spawn("lead", pick(self.rng, CARS), x, y, yaw, "driving", self.lead)
@@ -163,6 +163,7 @@ class FollowLeadingVehicle(Scenario):
         elif self.phase == "hold" and self.elapsed(gt) - self.t_stop >= c.hold_time:
             self.phase = "drive"
             m.set_target(c.speed, 4.0)
+            self.finish()
 
 
 @dataclass
@@ -184,7 +185,7 @@ class OtherLeadingVehicle(Scenario):
     def _build(self) -> None:
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
-        path = self.ego_path.sub(s0, self.ego_path.length)
+        path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, decel=3.0, obey_lights=True, follow_gap=4.0)
         x, y, yaw = path.point_at(0.0)
         self.spawn("lead", pick(self.rng, CARS), x, y, yaw, "driving", self.lead)
@@ -213,6 +214,7 @@ class OtherLeadingVehicle(Scenario):
         elif self.phase == "slow" and m.s >= c.slow_after + c.slow_for:
             self.phase = "resume"
             m.set_target(c.speed)
+            self.finish()
 
 
 @dataclass
@@ -238,7 +240,7 @@ class ManeuverOppositeDirection(Scenario):
         self.s_obs = s_obs
         x, y, yaw = self.ego_path.offset_point(s_obs, c.lateral)
         # the obstacle drives away along the lane (back onto the centre line) once its hold time is over
-        away = self.ego_path.sub(s_obs, self.ego_path.length)
+        away = self.drive_path.sub(s_obs, self.drive_path.length)
         pts = [(x, y), *map(tuple, away.xy[away.s > 8.0])]
         self.obstacle = PathMotion(Polyline.from_points(pts), 6.0, obey_lights=True, follow_gap=4.0)
         self.spawn("obstacle", bp, x, y, yaw, "driving", self.obstacle)
@@ -274,6 +276,7 @@ class ManeuverOppositeDirection(Scenario):
     def _update(self, gt: GroundTruth) -> None:
         if not self.obstacle.active and self.elapsed(gt) >= self.config.hold_time:
             self.obstacle.start()
+            self.finish()
 
 
 # ---------------------------------------------------------------------------------------------- crossing

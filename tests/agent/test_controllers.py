@@ -8,9 +8,17 @@ import carla
 import numpy as np
 import pytest
 
-from agent.controllers import (LongitudinalController, PIDController, RouteFollower, WaypointController,
-                               ego_to_world, point_at_distance, pure_pursuit_steer, waypoints_to_control,
-                               world_to_ego)
+from agent.controllers import (
+    LongitudinalController,
+    PIDController,
+    RouteFollower,
+    WaypointController,
+    ego_to_world,
+    point_at_distance,
+    pure_pursuit_steer,
+    waypoints_to_control,
+    world_to_ego,
+)
 from sim.embedded.vehicle import VehicleModel
 from sim.types import Pose
 
@@ -113,7 +121,9 @@ def test_route_follower_tracks_a_turn_closed_loop():
         p = veh.pose
         i = int(np.argmin(np.hypot(route[:, 0] - p.x, route[:, 1] - p.y)))
         in_turn = 30.0 < p.x and p.y < 14.0
-        ctrl = follower.control(route[max(i - 1, 0):i + 40], p.x, p.y, p.yaw, veh.speed, 4.5 if in_turn else 8.0)
+        ctrl = follower.control(
+            route[max(i - 1, 0) : i + 40], p.x, p.y, p.yaw, veh.speed, 4.5 if in_turn else 8.0
+        )
         veh.step(ctrl)
         if step > 60 and i < len(route) - 15:
             errors.append(_cross_track(route, veh.pose.x, veh.pose.y))

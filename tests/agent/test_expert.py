@@ -16,8 +16,15 @@ import numpy as np
 import pytest
 
 from agent.expert_config import ExpertConfig
-from agent.expert_planner import (LANEFOLLOW, LEFT, ExpertPlanner, PlannerMemory, RoutePlan, decide,
-                                  idm_target_speed)
+from agent.expert_planner import (
+    LANEFOLLOW,
+    LEFT,
+    ExpertPlanner,
+    PlannerMemory,
+    RoutePlan,
+    decide,
+    idm_target_speed,
+)
 from sim.embedded.vehicle import VehicleModel
 from sim.types import ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
 
@@ -31,18 +38,45 @@ def _straight(length: float = 250.0) -> np.ndarray:
 
 
 def _light(state: str, line_x: float = 60.0, tl_id: int = 1) -> TrafficLightState:
-    return TrafficLightState(tl_id, state, line_x + 2.0, 3.0, 0.0, 180.0, ((line_x, -2.0), (line_x, 2.0)), 0.0)
+    return TrafficLightState(
+        tl_id, state, line_x + 2.0, 3.0, 0.0, 180.0, ((line_x, -2.0), (line_x, 2.0)), 0.0
+    )
 
 
-def _car(aid: int, x: float, y: float, yaw: float = 0.0, speed: float = 0.0, source: str = "traffic") -> ActorState:
+def _car(
+    aid: int, x: float, y: float, yaw: float = 0.0, speed: float = 0.0, source: str = "traffic"
+) -> ActorState:
     r = math.radians(yaw)
-    return ActorState(aid, "vehicle.audi.a2", "vehicle", "car", x, y, 0.0, yaw, CAR,
-                      speed * math.cos(r), speed * math.sin(r), source=source)
+    return ActorState(
+        aid,
+        "vehicle.audi.a2",
+        "vehicle",
+        "car",
+        x,
+        y,
+        0.0,
+        yaw,
+        CAR,
+        speed * math.cos(r),
+        speed * math.sin(r),
+        source=source,
+    )
 
 
 def _walker(aid: int, x: float, y: float, vy: float) -> ActorState:
-    return ActorState(aid, "walker.pedestrian.0001", "walker", "pedestrian", x, y, 0.0, 90.0 if vy >= 0 else -90.0,
-                      (0.25, 0.25, 0.9), 0.0, vy)
+    return ActorState(
+        aid,
+        "walker.pedestrian.0001",
+        "walker",
+        "pedestrian",
+        x,
+        y,
+        0.0,
+        90.0 if vy >= 0 else -90.0,
+        (0.25, 0.25, 0.9),
+        0.0,
+        vy,
+    )
 
 
 @dataclass
@@ -58,9 +92,16 @@ class Log:
         return set(self.reason)
 
 
-def _drive(route: RoutePlan, seconds: float, actors: Callable[[float], list[ActorState]] = lambda t: [],
-           lights: Callable[[float], list[TrafficLightState]] = lambda t: [], signs: list[StopSign] | None = None,
-           start: Pose | None = None, speed0: float = 0.0, cfg: ExpertConfig | None = None) -> Log:
+def _drive(
+    route: RoutePlan,
+    seconds: float,
+    actors: Callable[[float], list[ActorState]] = lambda t: [],
+    lights: Callable[[float], list[TrafficLightState]] = lambda t: [],
+    signs: list[StopSign] | None = None,
+    start: Pose | None = None,
+    speed0: float = 0.0,
+    cfg: ExpertConfig | None = None,
+) -> Log:
     cfg = cfg or ExpertConfig()
     p0 = start or Pose(float(route.xy[0, 0]), float(route.xy[0, 1]), 0.0, math.degrees(route.heading[0]))
     veh = VehicleModel(p0)
@@ -117,8 +158,9 @@ def test_yellow_far_stops_yellow_close_goes(straight):
     assert far.x[-1] + EGO_FRONT < 60.0 and far.v[-1] == 0.0
     # At 8.3 m/s, 5 m before the line: stopping would need ~7 m/s^2, so it goes through (then red).
     start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
-    close = _drive(straight, 4.0, lights=lambda t: [_light("Yellow" if t < 1.0 else "Red")], start=start,
-                   speed0=30 / 3.6)
+    close = _drive(
+        straight, 4.0, lights=lambda t: [_light("Yellow" if t < 1.0 else "Red")], start=start, speed0=30 / 3.6
+    )
     assert close.x[-1] + EGO_FRONT > 70.0
 
 
@@ -180,7 +222,9 @@ def test_follows_a_slower_lead_vehicle_at_a_safe_gap(straight):
     assert log.min_gap > cfg.idm_min_gap_vehicle - 1.0
     assert abs(np.mean(log.v[-100:]) - lead_speed) < 0.5
     gap_end = 25.0 + lead_speed * log.t[-1] - CAR[0] - (log.x[-1] + EGO_FRONT)
-    assert gap_end < cfg.idm_min_gap_vehicle + lead_speed * cfg.idm_time_headway + 4.0  # keeps up, not far behind
+    assert (
+        gap_end < cfg.idm_min_gap_vehicle + lead_speed * cfg.idm_time_headway + 4.0
+    )  # keeps up, not far behind
 
 
 def test_stops_behind_a_stopped_vehicle(straight):
@@ -215,6 +259,7 @@ def test_oncoming_traffic_in_the_other_lane_is_ignored(straight):
 
 def test_yields_to_crossing_traffic_predicted_to_cut_the_path(straight):
     """A car drives south across the route at x = 40; the ego must let it pass, then go."""
+
     def crossing(t: float) -> list[ActorState]:
         return [_car(12, 40.0, -35.0 + 8.0 * t, yaw=90.0, speed=8.0)]
 
@@ -232,8 +277,21 @@ def test_cut_in_from_the_next_lane_is_followed(straight):
     def cut_in(t: float) -> list[ActorState]:
         y = -3.5 + min(3.5, 1.0 * max(0.0, t - 2.0))
         vy = 1.0 if 2.0 < t < 5.5 else 0.0
-        return [ActorState(13, "vehicle.audi.a2", "vehicle", "car", 30.0 + 4.0 * t, y, 0.0,
-                           math.degrees(math.atan2(vy, 4.0)), CAR, 4.0, vy)]
+        return [
+            ActorState(
+                13,
+                "vehicle.audi.a2",
+                "vehicle",
+                "car",
+                30.0 + 4.0 * t,
+                y,
+                0.0,
+                math.degrees(math.atan2(vy, 4.0)),
+                CAR,
+                4.0,
+                vy,
+            )
+        ]
 
     log = _drive(straight, 15.0, actors=cut_in)
     assert "lead_vehicle" in log.reasons()
@@ -269,6 +327,13 @@ def test_slows_down_for_a_junction_turn():
     assert log.y[-1] < -30.0  # came out of the turn heading north
 
 
+def test_stops_at_the_route_end():
+    route = RoutePlan.build(_straight(40.0))
+    log = _drive(route, 25.0)
+    assert log.v[-1] == 0.0
+    assert 39.0 < log.x[-1] + EGO_FRONT < 39.0 + ExpertConfig().route_end_overrun_m + 0.5
+
+
 def test_curvature_alone_caps_speed():
     r = 25.0
     pts = [(r * math.sin(a), r - r * math.cos(a)) for a in np.linspace(0, math.pi, 80)]
@@ -291,8 +356,9 @@ def test_creeps_out_of_a_deadlock():
 def test_passes_a_stalled_cyclist_at_the_lane_edge(straight):
     """A bicycle stands at the right edge of the lane (SUMO NPCs can stall next to the ego): after waiting, the
     expert passes it with a sideways nudge inside the lane and keeps clear of it."""
-    bike = ActorState(15, "vehicle.diamondback.century", "vehicle", "bicycle", 40.0, 1.4, 0.0, 0.0,
-                      (0.9, 0.3, 0.8))
+    bike = ActorState(
+        15, "vehicle.diamondback.century", "vehicle", "bicycle", 40.0, 1.4, 0.0, 0.0, (0.9, 0.3, 0.8)
+    )
     cfg = ExpertConfig(unstick_after_s=3.0)
     log = _drive(straight, 30.0, actors=lambda t: [bike], cfg=cfg)
     assert "cyclist" in log.reasons()
@@ -312,7 +378,9 @@ def test_does_not_nudge_around_a_car_blocking_the_lane(straight):
 def test_never_creeps_towards_a_pedestrian(straight):
     """Standing still behind a pedestrian for long is legitimate: creeping must not close in on them."""
     cfg = ExpertConfig(unstick_after_s=2.0)
-    ped = ActorState(18, "walker.pedestrian.0001", "walker", "pedestrian", 30.0, 0.5, 0.0, 90.0, (0.25, 0.25, 0.9))
+    ped = ActorState(
+        18, "walker.pedestrian.0001", "walker", "pedestrian", 30.0, 0.5, 0.0, 90.0, (0.25, 0.25, 0.9)
+    )
     log = _drive(straight, 20.0, actors=lambda t: [ped], cfg=cfg)
     assert log.v[-1] == 0.0
     assert log.min_gap > 2.0
@@ -373,8 +441,12 @@ def test_town01_route_gets_speed_limits_and_junctions_from_the_map():
 
     cmap = carla.Map("Town01", (SHARED / "maps" / "Town01.xodr").read_text())
     # Leaderboard-1.0 training route 0's first keypoints: through a junction onto road 22 ...
-    keys = [carla.Location(338.70, 226.75, 0.0), carla.Location(321.99, 194.67, 0.0),
-            carla.Location(108.05, 195.30, 0.0), carla.Location(88.40, 210.58, 0.0)]
+    keys = [
+        carla.Location(338.70, 226.75, 0.0),
+        carla.Location(321.99, 194.67, 0.0),
+        carla.Location(108.05, 195.30, 0.0),
+        carla.Location(88.40, 210.58, 0.0),
+    ]
     _, dense = interpolate_trajectory(cmap, keys)
     route = RoutePlan.from_dense_route(dense, cmap)
     assert route.junction.any() and not route.junction.all()
@@ -399,3 +471,43 @@ def test_agent_contract():
     assert {"sensor.speedometer", "sensor.other.imu", "sensor.other.gnss"} <= set(types)
     with pytest.raises(RuntimeError, match="set_privileged"):
         agent.run_step({}, 0.0)
+
+
+def test_expert_drives_a_builtin_route_in_the_embedded_simulator():
+    """The registered agent end to end: set_privileged with the real simulator, 20 s of a built-in route."""
+    from agent.expert import ExpertAgent
+    from sim.factory import make_simulator
+    from sim.protocol import SimConfig, TrafficConfig
+    from sim.route_planner import interpolate_trajectory
+    from sim.routes import parse_routes_file
+
+    routes = Path(__file__).resolve().parents[2] / "scenarios" / "routes" / "routes_occtown.xml"
+    config = parse_routes_file(routes, "0")[0]
+    sim = make_simulator("embedded", SimConfig(seed=0, traffic=TrafficConfig(vehicles=4, walkers=4)))
+    try:
+        cmap = sim.load_town(config.town)
+        gps, dense = interpolate_trajectory(cmap, config.keypoint_locations())
+        start = dense[0][0]
+        sim.spawn_ego(
+            carla.Transform(
+                carla.Location(start.location.x, start.location.y, start.location.z + 0.5), start.rotation
+            )
+        )
+        agent = ExpertAgent("localhost", 2000)
+        agent.setup("")
+        agent.config.cameras = False  # nothing records here: skip rendering
+        agent.set_global_plan(gps, dense)
+        agent.set_privileged(sim, dense)
+        sim.attach_sensors(agent.sensors())
+        collisions = 0
+        for _ in range(400):
+            data = sim.tick()
+            collisions += sum(e.kind == "collision" for e in sim.ground_truth().events)
+            control = agent.run_step(data, sim.frame * 0.05)
+            assert all(math.isfinite(v) for v in (control.throttle, control.steer, control.brake))
+            sim.apply_control(control)
+        assert agent.last_decision.route_s > 30.0
+        assert collisions == 0
+        agent.destroy()
+    finally:
+        sim.close()
