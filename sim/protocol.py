@@ -52,6 +52,9 @@ class TrafficConfig:
     walkers: int = 20
     seed: int = 0
     radius: float = 100.0  # keep NPCs within this distance of the ego (respawn farther ones)
+    # NPC vehicles drive at most this fast (m/s): CARLA's default vehicle speed limit (30 km/h), which is also
+    # what a law-abiding ego drives on town streets, so min-speed criteria compare like with like.
+    speed_limit: float = 30.0 / 3.6
 
 
 @dataclass

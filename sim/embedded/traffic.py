@@ -82,7 +82,8 @@ _SPAWN_SPACING = 5.0  # m between candidate spawn points along a lane
 _EGO_CLEARANCE = 15.0  # m: never spawn closer than this to the ego
 _SPAWN_SEPARATION = 10.0  # m between a new vehicle and any other vehicle (front to front)
 _STUCK_SECONDS = 60.0  # an NPC vehicle waiting this long (jammed junction) is removed ...
-_STUCK_KEEP_NEAR_EGO = 40.0  # ... unless it is this close to the ego (it may be queueing behind it)
+_STUCK_KEEP_NEAR_EGO = 40.0  # ... unless it is this close to the ego (it may be queueing behind it) ...
+_STUCK_SECONDS_NEAR_EGO = 90.0  # ... but a deadlock beside the ego is cleared too, well before 'agent blocked'
 
 _VEHICLE_COLORS = np.array(
     [  # albedo 0..1: white, black, silver, grey, red, blue, dark blue, green, beige, yellow
@@ -210,6 +211,8 @@ class TrafficSim:
             v = getattr(config, name)
             if not isinstance(v, int) or v < 0:
                 raise TrafficError(f"TrafficConfig.{name} must be an int >= 0, got {v!r}")
+        if not config.speed_limit > 0:
+            raise TrafficError(f"TrafficConfig.speed_limit must be > 0 m/s, got {config.speed_limit!r}")
         if not config.radius > 0:
             raise TrafficError(f"TrafficConfig.radius must be > 0, got {config.radius!r}")
         self.config = config
@@ -263,7 +266,7 @@ class TrafficSim:
             vt.setLength(tid, 2 * ext[0])
             vt.setWidth(tid, 2 * ext[1])
             vt.setHeight(tid, 2 * ext[2])
-            vt.setMaxSpeed(tid, spec.max_speed)
+            vt.setMaxSpeed(tid, min(spec.max_speed, self.config.speed_limit))
             vt.setAccel(tid, spec.accel)
             vt.setDecel(tid, spec.decel)
             vt.setMinGap(tid, spec.min_gap)
@@ -467,7 +470,8 @@ class TrafficSim:
                 if ego is not None:
                     x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                     d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
-                stuck = res[libsumo.VAR_WAITING_TIME] > _STUCK_SECONDS and d2 > _STUCK_KEEP_NEAR_EGO**2
+                wait = res[libsumo.VAR_WAITING_TIME]
+                stuck = wait > _STUCK_SECONDS and (d2 > _STUCK_KEEP_NEAR_EGO**2 or wait > _STUCK_SECONDS_NEAR_EGO)
                 if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
@@ -655,14 +659,17 @@ class TrafficSim:
                 dest = self._ped_lanes[lane_idx[q]].rsplit("_", 1)[0]
                 if dest == edge:
                     continue
-                stages = libsumo.simulation.findIntermodalRoute(
-                    edge,
-                    dest,
-                    modes="",
-                    departPos=float(pos[p]),
-                    arrivalPos=float(pos[q]),
-                    pType=_WALKER_TYPE,
-                )
+                try:
+                    stages = libsumo.simulation.findIntermodalRoute(
+                        edge,
+                        dest,
+                        modes="",
+                        departPos=float(pos[p]),
+                        arrivalPos=float(pos[q]),
+                        pType=_WALKER_TYPE,
+                    )
+                except libsumo.TraCIException:  # e.g. an arrival position past a short edge's end
+                    continue
                 if stages and stages[0].edges:
                     edges, arrival = list(stages[0].edges), float(pos[q])
                     break
