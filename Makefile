@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh
 install: $(STAMP)
 
 run: install
-	$(PY) leaderboard/run.py --agent $(AGENT) $(ROUTES_ARGS)
+	$(PY) leaderboard/run.py --agent $(AGENT) $(if $(filter expert,$(AGENT)),--agent-config configs/agent/expert_eval.yaml,--agent-config $(CHECKPOINT)) $(ROUTES_ARGS)
 
 test: install
 	$(PY) -m pytest -q

@@ -549,7 +549,7 @@ def _junction_obstacles(
 def _actor_reason(a: ActorState) -> str:
     if a.category == "walker" or a.vclass == "pedestrian":
         return "pedestrian"
-    if a.vclass in ("bicycle", "motorcycle"):
+    if a.vclass == "bicycle":  # motorcycles move with traffic: they are vehicles here
         return "cyclist"
     if a.category == "vehicle":
         return "lead_vehicle"
@@ -699,8 +699,12 @@ def _actor_obstacles(
         # Beyond the normal horizon only conflicts inside the junction count (gap acceptance at its entry).
         in_junction = (fs + fhalf_long >= junction[0]) & (fs - fhalf_long <= junction[1] + ex)
         fin &= (times[None, :] <= cfg.predict_horizon_vehicle_s + 1e-9) | soft[movers, None] | in_junction
+    cur_s, _, cur_k, _ = _project(pos[movers], a_seg, b_seg, s0_seg)  # (P,) where the movers are now
     for row in np.nonzero(fin.any(axis=1))[0]:
         i = int(movers[row])
+        behind = cur_s[row] < s_ego - ex
+        if behind and abs(float(_wrap(yaw[i] - seg_heading[cur_k[row]]))) < math.radians(cfg.same_direction_deg):
+            continue  # traffic catching up from behind in our direction is its driver's business
         # Vehicles: the first time they enter. Pedestrians / cyclists: the entry closest to the ego (on a curve
         # their straight walk can cross the corridor twice; stopping before the far crossing blocks the near one).
         j = int(np.argmax(fin[row])) if not soft[i] else int(np.argmin(np.where(fin[row], fs[row], np.inf)))

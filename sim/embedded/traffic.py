@@ -47,14 +47,16 @@ class VehicleClassSpec:
 
 
 VEHICLE_CLASSES: dict[str, VehicleClassSpec] = {
-    "car": VehicleClassSpec("passenger", "vehicle.lincoln.mkz_2017", 0.62, 15.0, 2.6, 4.5, 2.0),
+    "car": VehicleClassSpec("passenger", "vehicle.lincoln.mkz_2017", 0.70, 15.0, 2.6, 4.5, 2.0),
     "van": VehicleClassSpec("delivery", "vehicle.mercedes.sprinter", 0.10, 13.9, 2.0, 4.0, 2.0),
     "truck": VehicleClassSpec("truck", "vehicle.carlamotors.carlacola", 0.07, 12.5, 1.3, 4.0, 2.5),
     "bus": VehicleClassSpec("bus", "vehicle.mitsubishi.fusorosa", 0.04, 11.1, 1.2, 4.0, 2.5),
     "motorcycle": VehicleClassSpec(
         "motorcycle", "vehicle.harley-davidson.low_rider", 0.09, 15.0, 3.0, 6.0, 1.5
     ),
-    "bicycle": VehicleClassSpec("bicycle", "vehicle.diamondback.century", 0.08, 5.5, 1.2, 3.0, 1.0),
+    # Cyclists ride in scenarios only: like CARLA's leaderboard background traffic (four-wheeled vehicles and
+    # motorbikes), road NPCs are no bicycles, which nobody could overtake on 1+1 streets.
+    "bicycle": VehicleClassSpec("bicycle", "vehicle.diamondback.century", 0.0, 5.5, 1.2, 3.0, 1.0),
 }
 WALKER_TYPE_IDS: tuple[str, ...] = tuple(f"walker.pedestrian.{i:04d}" for i in range(1, 15))
 WALKER_SPEED = 1.3  # m/s mean walking speed (SUMO applies its per-person speed factor)
@@ -211,6 +213,8 @@ class TrafficSim:
             v = getattr(config, name)
             if not isinstance(v, int) or v < 0:
                 raise TrafficError(f"TrafficConfig.{name} must be an int >= 0, got {v!r}")
+        if not 0.0 < config.speed_fraction <= 2.0:
+            raise TrafficError(f"TrafficConfig.speed_fraction must be in (0, 2], got {config.speed_fraction!r}")
         if not config.speed_limit > 0:
             raise TrafficError(f"TrafficConfig.speed_limit must be > 0 m/s, got {config.speed_limit!r}")
         if not config.radius > 0:
@@ -266,7 +270,7 @@ class TrafficSim:
             vt.setLength(tid, 2 * ext[0])
             vt.setWidth(tid, 2 * ext[1])
             vt.setHeight(tid, 2 * ext[2])
-            vt.setMaxSpeed(tid, min(spec.max_speed, self.config.speed_limit))
+            vt.setMaxSpeed(tid, min(spec.max_speed, self.config.speed_limit * self.config.speed_fraction))
             vt.setAccel(tid, spec.accel)
             vt.setDecel(tid, spec.decel)
             vt.setMinGap(tid, spec.min_gap)

@@ -142,10 +142,13 @@ def test_route_deviation_beyond_30_m():
 
 def test_min_speed_quarters():
     geo = RouteGeometry.from_route(straight_route())
-    traffic = [ActorState(1, "vehicle.audi.a2", "vehicle", "car", 0, 10, 0, 0, (2, 1, 1), vx=8.0)]
     t = MinimumSpeedRouteTest(geo, checkpoints=4)
     f = 0
     for x in np.arange(0.0, 99.5, 0.2):
+        traffic = [  # a neighbour keeping pace 10 m away; a parked NPC 500 m away is not surrounding traffic
+            ActorState(1, "vehicle.audi.a2", "vehicle", "car", float(x), 10, 0, 0, (2, 1, 1), vx=8.0),
+            ActorState(2, "vehicle.audi.a2", "vehicle", "car", 500.0, 10, 0, 0, (2, 1, 1), vx=0.0),
+        ]
         t.update(gt(f, float(x), speed=4.0, actors=traffic))  # half the traffic's speed
         f += 1
     t.terminate(f)
