@@ -13,15 +13,14 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from sim.embedded.maps import spawn_points  # noqa: E402
-from sim.factory import make_simulator  # noqa: E402
-from sim.protocol import SimConfig, TrafficConfig  # noqa: E402
-from sim.sensors import CAMERA_ORDER, rig_sensor_dicts  # noqa: E402
-from sim.types import OCC_CLASSES  # noqa: E402
+from sim.embedded.maps import spawn_points
+from sim.factory import make_simulator
+from sim.protocol import SimConfig, TrafficConfig
+from sim.sensors import rig_sensor_dicts
+from sim.types import OCC_CLASSES
 
 # Occ3D-style palette (RGB 0..255), index = class id; free (17) is not drawn.
 PALETTE = np.array([

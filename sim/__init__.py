@@ -3,7 +3,7 @@
 from sim.factory import make_simulator
 from sim.protocol import SimConfig, Simulator, SimulatorError, TownNotFoundError, TrafficConfig
 
-__all__ = ["make_simulator", "SimConfig", "Simulator", "SimulatorError", "TownNotFoundError", "TrafficConfig"]
+__all__ = ["SimConfig", "Simulator", "SimulatorError", "TownNotFoundError", "TrafficConfig", "make_simulator"]
 
 
 def _register_envs() -> None:

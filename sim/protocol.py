@@ -128,7 +128,7 @@ class Simulator(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -178,7 +178,7 @@ class Mesh:
     semantic: np.ndarray  # (N,) uint8 Occ3D class id
 
     @staticmethod
-    def concatenate(meshes: list["Mesh"]) -> "Mesh":
+    def concatenate(meshes: list[Mesh]) -> Mesh:
         meshes = [m for m in meshes if len(m.positions)]
         if not meshes:
             z3 = np.zeros((0, 3), np.float32)
@@ -204,7 +204,7 @@ class BoxSet:
         return len(self.centers)
 
     @staticmethod
-    def empty() -> "BoxSet":
+    def empty() -> BoxSet:
         return BoxSet(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32),
                       np.zeros((0,), np.float32), np.zeros((0,), np.uint8))
 

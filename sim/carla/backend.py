@@ -17,7 +17,15 @@ import numpy as np
 from sim.blueprints import classify
 from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
 from sim.sensors import CAMERA_TYPES, validate_sensors
-from sim.types import FIXED_DELTA_SECONDS, ActorState, EgoState, GroundTruth, Pose, SimEvent, TrafficLightState
+from sim.types import (
+    FIXED_DELTA_SECONDS,
+    ActorState,
+    EgoState,
+    GroundTruth,
+    Pose,
+    SimEvent,
+    TrafficLightState,
+)
 
 EGO_BLUEPRINT = "vehicle.lincoln.mkz_2017"
 _TL_STATE = {carla.TrafficLightState.Red: "Red", carla.TrafficLightState.Yellow: "Yellow",

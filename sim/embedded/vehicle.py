@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import carla
 
-from sim.types import EGO_EXTENT, EgoState, FIXED_DELTA_SECONDS, Pose
+from sim.types import EGO_EXTENT, FIXED_DELTA_SECONDS, EgoState, Pose
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class VehicleParams:
 
 
 def _clip(v: float, lo: float, hi: float) -> float:
-    return lo if v < lo else hi if v > hi else v
+    return lo if v < lo else min(v, hi)
 
 
 class VehicleModel:

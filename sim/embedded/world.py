@@ -23,8 +23,7 @@ from sim.embedded.vehicle import VehicleModel
 from sim.geo import geo_reference, location_to_gnss
 from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
 from sim.sensors import CAMERA_TYPES, CameraSpec, camera_spec_from_dict, nuscenes_rig, validate_sensors
-from sim.types import (FIXED_DELTA_SECONDS, OCC, ActorState, GroundTruth, Pose, SimEvent, StaticScene,
-                       StopSign)
+from sim.types import FIXED_DELTA_SECONDS, OCC, ActorState, GroundTruth, Pose, SimEvent, StaticScene, StopSign
 from sim.weather import validate_weather
 
 GRAVITY = 9.81

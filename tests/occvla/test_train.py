@@ -92,7 +92,7 @@ def test_stage3_resume_matches_uninterrupted_run(stage_dirs: dict[str, Path], da
     ma, _, _ = load_run_dir(a)
     mb, _, _ = load_run_dir(b)
     s2, _, _ = load_run_dir(stage_dirs["s2"])
-    for (name, pa), pb, p0 in zip(ma.planner.state_dict().items(), mb.planner.state_dict().values(),
+    for (name, pa), pb, _p0 in zip(ma.planner.state_dict().items(), mb.planner.state_dict().values(),
                                   s2.planner.state_dict().values(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6), name  # resumed == uninterrupted
     assert any(not torch.equal(p, q) for p, q in zip(ma.planner.parameters(), s2.planner.parameters(), strict=True))

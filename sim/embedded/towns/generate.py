@@ -249,7 +249,9 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
         others = [spec.edges[i].style.half_width for i in degree[node] if i != edge_idx]
         return max(others) + spec.junction_margin
 
-    odr = lambda p: (float(p[0]), -float(p[1]))  # CARLA (y south) -> OpenDRIVE (y north)
+    def odr(p):  # CARLA (y south) -> OpenDRIVE (y north)
+        return (float(p[0]), -float(p[1]))
+
     roads: list[_Road] = []
     approaches: dict[str, list[_Approach]] = {n: [] for n in spec.nodes}
     junction_ids = {n: 1000 + i for i, n in enumerate(spec.nodes)}
