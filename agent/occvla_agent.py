@@ -41,6 +41,8 @@ class OccVLAAgentConfig:
     camera_height: int = 225
     policy_every: int = 1  # run the model every N ticks; in between, the last trajectory is re-used
     reached_distance: float = 7.0  # metres: a route point within this counts as passed
+    # The simulator renders beside the model on the same cores; two OpenMP threads then spin against it.
+    torch_threads: int = 1
 
 
 class RouteCommands:
@@ -70,10 +72,13 @@ class RouteCommands:
 
 class OccVLAAgent(AutonomousAgent):
     def setup(self, path_to_conf_file: str) -> None:
+        import torch
+
         from occvla.policy import OccVLAPolicy
 
         self.track = Track.SENSORS
         self.cfg = self._read_config(path_to_conf_file)
+        torch.set_num_threads(max(1, self.cfg.torch_threads))
         run_dir = Path(self.cfg.run_dir)
         if not (run_dir / "model.safetensors").is_file():
             raise FileNotFoundError(f"OccVLA run directory '{run_dir}' has no model.safetensors "
