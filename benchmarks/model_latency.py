@@ -52,7 +52,7 @@ def _time_ms(fn) -> float:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", choices=["tiny", "small"])
-    ap.add_argument("--reps", type=int, default=15, help="timed predictions per variant")
+    ap.add_argument("--reps", type=int, default=40, help="timed predictions per variant (interleaved)")
     ap.add_argument("--train-reps", type=int, default=4, help="timed training steps")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     args = ap.parse_args(argv)
