@@ -70,6 +70,9 @@ class ExpertConfig:
     same_direction_deg: float = 35.0  # a vehicle within this of the route heading is followed, not crossed
     crossing_time_buffer_s: float = 1.0  # ego must clear a conflict point this long before the other arrives
     min_ego_speed_for_clearing: float = 2.0  # m/s used to estimate the ego's clearing time when slow
+    # other vehicles approaching a red / yellow light are predicted to stop at its line when this suffices
+    other_red_stop_decel: float = 4.5  # m/s^2
+    other_yellow_stop_decel: float = 3.0  # m/s^2
 
     # ---- unstick
     stuck_speed: float = 0.1  # m/s

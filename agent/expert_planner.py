@@ -681,7 +681,13 @@ def _actor_obstacles(
     )
     horizon = max(vehicle_horizon, cfg.predict_horizon_walker_s)
     times = np.arange(cfg.predict_step_s, horizon + 1e-9, cfg.predict_step_s)  # (T,)
-    fut = pos[movers, None, :] + vel[movers, None, :] * times[None, :, None]  # (P, T, 2)
+    # Vehicles that will stop at a red light are not extrapolated past their stop line (ground truth knows
+    # every light): crossing traffic waiting for its green must not hold the ego at its own green.
+    travel_max = _red_light_travel_limits(gt, pos[movers], vel[movers], yaw[movers], ext[movers, 0], cfg)  # (P,)
+    travel_max = np.where(soft[movers], np.inf, travel_max)
+    travel = np.minimum(speed[movers, None] * times[None, :], travel_max[:, None])  # (P, T)
+    direction = vel[movers] / np.maximum(speed[movers], 1e-9)[:, None]  # (P, 2)
+    fut = pos[movers, None, :] + direction[:, None, :] * travel[..., None]  # (P, T, 2)
     p_n, t_n = fut.shape[:2]
     fs, flat, fk, _ = _project(fut.reshape(-1, 2), a_seg, b_seg, s0_seg)  # (P*T,)
     fs, flat, fk = fs.reshape(p_n, t_n), flat.reshape(p_n, t_n), fk.reshape(p_n, t_n)  # (P, T)
@@ -740,6 +746,44 @@ def _actor_obstacles(
             if v * v / (2.0 * max(entry_gap, 0.1)) <= cfg.yellow_max_decel:
                 gap, min_gap = entry_gap, 0.0  # wait at the junction entry
         out.append(Obstacle(gap, 0.0, min_gap, 0.0, r, near[i].id, predicted=True))
+    return out
+
+
+def _red_light_travel_limits(
+    gt: GroundTruth,
+    pos: np.ndarray,
+    vel: np.ndarray,
+    yaw: np.ndarray,
+    half_length: np.ndarray,
+    cfg: ExpertConfig,
+) -> np.ndarray:
+    """(P,) how far each vehicle (centre) can travel before its front reaches a red (or stoppable yellow) stop
+    line it is approaching; inf where no light stops it. A vehicle that could only stop harder than
+    `other_red_stop_decel` (red) / `other_yellow_stop_decel` (yellow) is assumed to go through."""
+    out = np.full(len(pos), np.inf)
+    speed = np.hypot(vel[:, 0], vel[:, 1])  # (P,)
+    tol = math.radians(cfg.same_direction_deg)
+    for tl in gt.traffic_lights:
+        if tl.state not in ("Red", "Yellow"):
+            continue
+        p, q = np.asarray(tl.stop_line[0], np.float64), np.asarray(tl.stop_line[1], np.float64)
+        mid, across = (p + q) / 2.0, q - p
+        half = float(np.hypot(*across)) / 2.0
+        if half < 1e-6:
+            continue
+        across /= 2.0 * half
+        lane = math.radians(tl.lane_yaw)
+        fwd = np.array([math.cos(lane), math.sin(lane)])
+        rel = pos - mid  # (P, 2)
+        to_line = -(rel @ fwd) - half_length  # (P,) front bumper to the line along the approach
+        lateral = np.abs(rel @ across)  # (P,)
+        aligned = np.abs(_wrap(yaw - lane)) < tol
+        on_approach = aligned & (lateral <= half + cfg.stop_line_extend) & (to_line > -0.5)
+        on_approach &= to_line < cfg.lookahead_m
+        need = speed**2 / (2.0 * np.maximum(to_line, 0.1))  # (P,) deceleration to stop at the line
+        limit = cfg.other_red_stop_decel if tl.state == "Red" else cfg.other_yellow_stop_decel
+        stops = on_approach & (need <= limit)
+        out = np.where(stops, np.minimum(out, np.maximum(to_line, 0.0)), out)
     return out
 
 

@@ -47,9 +47,14 @@ def sumo_home() -> Path:
 
 
 def _typemap_files() -> list[Path]:
-    """Standard OpenDRIVE lane-type map plus its pedestrian add-on, so the map's own sidewalk lanes are kept."""
+    """Standard OpenDRIVE lane-type map plus its pedestrian add-on (the map's own sidewalk lanes are kept) and
+    ours, which keeps shoulders as closed lanes so sidewalks stay at their carla.Map offsets."""
     typemap = sumo_home() / "data" / "typemap"
-    files = [typemap / "opendriveNetconvert.typ.xml", typemap / "opendriveNetconvertPedestrians.typ.xml"]
+    files = [
+        typemap / "opendriveNetconvert.typ.xml",
+        typemap / "opendriveNetconvertPedestrians.typ.xml",
+        Path(__file__).with_name("sumo_shoulder.typ.xml"),
+    ]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise NetConvertError(f"SUMO type map not found: {missing[0]}")

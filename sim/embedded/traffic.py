@@ -304,7 +304,7 @@ class TrafficSim:
                 if allowed == ("pedestrian",):
                     ped_lanes.append(lane)
                     continue
-                if allowed and "passenger" not in allowed:
+                if "passenger" not in allowed:  # bike-only lanes, closed shoulders (allowed == ())
                     continue
                 veh_lanes.append(lane)
                 lane_next = []

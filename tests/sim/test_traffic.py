@@ -137,7 +137,10 @@ def test_sumo_lanes_align_with_carla_map(cache_dir: Path, town01_map: carla.Map)
     for edge in net.getEdges():
         for lane in edge.getLanes():
             pts = _resample(coords.to_carla_xy(np.array(lane.getShape())), 1.0)
-            (side if lane.getPermissions() == {"pedestrian"} else drive).append(pts)
+            if lane.getPermissions() == {"pedestrian"}:
+                side.append(pts)
+            elif "passenger" in lane.getPermissions():
+                drive.append(pts)
     drive_pts = np.concatenate(drive)  # (N, 2)
     seg_a, seg_b = [], []
     for wp in town01_map.generate_waypoints(1.0):  # the lane polylines: each waypoint joined to wp.next(1 m)
@@ -152,16 +155,18 @@ def test_sumo_lanes_align_with_carla_map(cache_dir: Path, town01_map: carla.Map)
     assert np.median(dist) < 0.1
     assert dist.max() < 0.5
 
+    # Sidewalk centre lines coincide with carla's (not merely overlap them): SUMO must keep the shoulders
+    # between road and sidewalk, or its pedestrians walk on the road edge.
     side_pts = np.concatenate(side)[::5]
-    on_sidewalk = 0
+    centred = 0
     for x, y in side_pts:
         wp = town01_map.get_waypoint(
             carla.Location(float(x), float(y), 0.0), project_to_road=True, lane_type=carla.LaneType.Sidewalk
         )
         loc = wp.transform.location
-        on_sidewalk += math.hypot(loc.x - x, loc.y - y) <= wp.lane_width / 2 + 0.1
-    assert on_sidewalk / len(side_pts) > 0.98, (
-        f"{on_sidewalk}/{len(side_pts)} SUMO sidewalk points on carla sidewalks"
+        centred += math.hypot(loc.x - x, loc.y - y) <= 0.1
+    assert centred / len(side_pts) > 0.95, (
+        f"{centred}/{len(side_pts)} SUMO sidewalk points within 0.1 m of a carla sidewalk centre line"
     )
 
 
