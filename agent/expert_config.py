@@ -25,6 +25,7 @@ class ExpertConfig:
     min_curve_speed: float = 3.0  # m/s floor of the curve speed
     junction_turn_speed: float = 5.0  # m/s cap on LEFT / RIGHT turns inside junctions
     lane_change_speed: float = 6.0  # m/s cap while the route changes lane
+    lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane
     comfort_decel: float = 2.0  # m/s^2 used to slow ahead of a lower cap (curve, limit, turn)
     preview_m: float = 45.0  # how far ahead speed caps are looked at
 

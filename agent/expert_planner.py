@@ -100,6 +100,7 @@ class RoutePlan:
         pts, opts, lim, jn = pts[keep], opts[keep], lim[keep], jn[keep]
         if len(pts) < 2:
             raise ValueError("a route needs at least 2 distinct points")
+        pts = _smooth_lane_changes(pts, opts, cfg.lane_change_length_m)
         seg = np.diff(pts, axis=0)  # (N-1, 2)
         seg_len = np.hypot(seg[:, 0], seg[:, 1])
         s = np.concatenate([[0.0], np.cumsum(seg_len)])  # (N,)
@@ -164,6 +165,36 @@ class RoutePlan:
 
     def index_at(self, s: float) -> int:
         return int(min(max(np.searchsorted(self.s, s, side="right") - 1, 0), len(self) - 1))
+
+
+def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np.ndarray:
+    """Spread each lane-change hop of the dense route over `length` metres of the new lane.
+
+    The route planner (as CARLA's) changes lane in one sideways hop between neighbouring lanes; driven or
+    swept as a corridor, that diagonal reaches across into the next lane (and its oncoming traffic). Points
+    of the new lane are shifted back towards the old lane by a smoothstep-faded offset instead."""
+    out = pts.copy()
+    if length <= 0 or len(pts) < 3:
+        return out
+    seg = np.diff(pts, axis=0)  # (N-1, 2)
+    seg_len = np.hypot(seg[:, 0], seg[:, 1])
+    hops = np.nonzero((seg_len > 1.5) & np.isin(opts[1:], (CHANGELANELEFT, CHANGELANERIGHT)))[0]
+    for i in hops:
+        if i + 2 >= len(pts):
+            continue
+        h = pts[i + 2] - pts[i + 1]
+        h /= max(float(np.hypot(*h)), 1e-9)
+        normal = np.array([-h[1], h[0]])
+        offset = float(np.dot(pts[i] - pts[i + 1], normal))  # old lane, sideways from the new one
+        arc = 0.0
+        j = i + 1
+        while j < len(pts) and arc <= length:
+            u = arc / length
+            out[j] = pts[j] + (1.0 - u * u * (3.0 - 2.0 * u)) * offset * normal
+            if j + 1 < len(pts):
+                arc += float(np.hypot(*(pts[j + 1] - pts[j])))
+            j += 1
+    return out
 
 
 def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple[np.ndarray, np.ndarray]:
