@@ -17,6 +17,7 @@ import pytest
 
 from agent.expert_config import ExpertConfig
 from agent.expert_planner import (
+    CHANGELANELEFT,
     LANEFOLLOW,
     LEFT,
     ExpertPlanner,
@@ -270,6 +271,48 @@ def test_yields_to_crossing_traffic_predicted_to_cut_the_path(straight):
         assert not (abs(x - 40.0) < EGO_FRONT + CAR[1] and abs(y - cy) < 1.07 + CAR[0]), f"collision at t={t}"
     assert "vehicle_crossing" in log.reasons()
     assert log.x[-1] > 60.0
+
+
+def test_crossing_traffic_held_by_its_red_light_does_not_stop_the_ego(straight):
+    """A car approaches the crossing road's red light and stops at its line: the ego (green) keeps going.
+    The same car with a green light is predicted through the conflict point and the ego yields."""
+    line_y = -8.0  # the crossing car's stop line, 8 m before the ego's path
+
+    def crossing(t: float, stops: bool) -> list[ActorState]:
+        y, speed = -40.0 + 7.0 * t, 7.0
+        stop_y, decel = line_y - CAR[0], 2.5  # brakes to stand with its front at the line
+        t_brake = (stop_y - 7.0**2 / (2 * decel) + 40.0) / 7.0
+        if stops and t > t_brake:
+            tb = min(t - t_brake, 7.0 / decel)
+            y = -40.0 + 7.0 * t_brake + 7.0 * tb - decel * tb * tb / 2
+            speed = 7.0 - decel * tb
+        return [_car(21, 40.0, y, yaw=90.0, speed=speed)]
+
+    def lights(state: str) -> Callable[[float], list[TrafficLightState]]:
+        other = TrafficLightState(5, state, 42.0, line_y, 0.0, -90.0, ((38.0, line_y), (42.0, line_y)), 90.0)
+        return lambda t: [other]
+
+    held = _drive(straight, 8.0, actors=lambda t: crossing(t, True), lights=lights("Red"))
+    assert "vehicle_crossing" not in held.reasons()
+    alone = _drive(straight, 8.0)
+    assert held.x[-1] == pytest.approx(alone.x[-1], abs=0.1)  # never slowed for it
+    free = _drive(straight, 8.0, actors=lambda t: crossing(t, False), lights=lights("Green"))
+    assert "vehicle_crossing" in free.reasons()
+
+
+def test_lane_change_hop_is_spread_over_the_new_lane():
+    """The route planner's one-step sideways hop becomes a smooth transition over lane_change_length_m."""
+    old = np.stack([np.arange(0.0, 20.0), np.zeros(20)], axis=1)
+    new = np.stack([np.arange(26.0, 80.0), np.full(54, -3.5)], axis=1)  # left lane (CARLA y south: -y left)
+    xy = np.concatenate([old, new])
+    opts = [LANEFOLLOW] * 20 + [CHANGELANELEFT] + [LANEFOLLOW] * 53
+    route = RoutePlan.build(xy, opts, config=ExpertConfig(lane_change_length_m=15.0))
+    heading = np.degrees(np.abs(np.arctan2(np.diff(route.xy[:, 1]), np.diff(route.xy[:, 0]))))
+    assert route.xy[20, 1] == pytest.approx(0.0)  # the hop's end is pulled back onto the old lane
+    assert np.all(np.diff(route.xy[20:, 1]) <= 1e-9)  # then moves monotonically to the new lane ...
+    assert route.xy[20 + 16, 1] == pytest.approx(-3.5)  # ... reached 15 m further on
+    assert heading[19:].max() < 25.0  # no diagonal jump left
+    assert np.array_equal(route.xy[:20], xy[:20]) and np.array_equal(route.xy[37:], xy[37:])
 
 
 def test_cut_in_from_the_next_lane_is_followed(straight):
