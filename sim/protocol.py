@@ -57,6 +57,11 @@ class TrafficConfig:
     # what the leaderboard's minimum-speed criterion is calibrated against.
     speed_limit: float = 30.0 / 3.6
     speed_fraction: float = 0.8
+    # `vehicles` is capped by the driving-lane length within the radius: never denser than this many vehicles
+    # per km of lane (lanes between junctions, as in the SUMO network). 24.5 is CARLA's leaderboard-1.0
+    # background density in Town01: 120 vehicles on its 4.89 km of such lanes. Without the cap, 40 vehicles
+    # around the ego were 2.4x that density on Town01 and jammed small towns. None: no cap.
+    max_vehicles_per_km: float | None = 24.5
 
 
 @dataclass

@@ -5,8 +5,8 @@ The SUMO network is converted from the same OpenDRIVE file the world's carla.Map
 (`set_ego`, moveToXY) so NPCs brake behind it and yield to it, then calls `step()` and reads
 `actors()` / `traffic_lights()` in CARLA world coordinates.
 
-Population: `config.vehicles` vehicles of mixed classes and `config.walkers` pedestrians are kept within
-`config.radius` of the ego. Vehicles follow random walks over the network that are extended before they
+Population: `config.vehicles` vehicles of mixed classes (at most `config.max_vehicles_per_km` per km of
+driving lane within the radius) and `config.walkers` pedestrians are kept within `config.radius` of the ego. Vehicles follow random walks over the network that are extended before they
 end; NPCs that leave the radius, finish their walk or get removed by SUMO are replaced by new ones spawned
 in the outer ring of the radius (so they do not pop up in front of the cameras).
 
@@ -219,6 +219,10 @@ class TrafficSim:
             raise TrafficError(f"TrafficConfig.speed_limit must be > 0 m/s, got {config.speed_limit!r}")
         if not config.radius > 0:
             raise TrafficError(f"TrafficConfig.radius must be > 0, got {config.radius!r}")
+        if config.max_vehicles_per_km is not None and not config.max_vehicles_per_km > 0:
+            raise TrafficError(
+                f"TrafficConfig.max_vehicles_per_km must be > 0 or None, got {config.max_vehicles_per_km!r}"
+            )
         self.config = config
         self.net_path = convert_network(Path(xodr_path), cache_dir)
         self.coords = SumoCoords.from_net_file(self.net_path)
@@ -319,6 +323,9 @@ class TrafficSim:
         self._veh_lanes = veh_lanes
         self._ped_lanes = ped_lanes
         self._veh_sp = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], _SPAWN_SPACING, 6.0)
+        # one point per metre of driving lane: lane length within the radius = points within it
+        self._lane_metres = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], 1.0, 0.0)[2]  # (L, 2)
+        self._vehicle_target = self._vehicle_cap()
         self._ped_sp = _spawn_points([self._lane_shape(ln) for ln in ped_lanes], 4.0, 1.0)
 
     def _lane_shape(self, lane: str) -> np.ndarray:
@@ -456,7 +463,22 @@ class TrafficSim:
             self._walkers.pop(pid, None)
 
     def _population_short(self) -> bool:
-        return len(self._vehicles) < self.config.vehicles or len(self._walkers) < self.config.walkers
+        return len(self._vehicles) < self._vehicle_target or len(self._walkers) < self.config.walkers
+
+    def _vehicle_cap(self) -> int:
+        """config.vehicles, capped by max_vehicles_per_km x the driving-lane km within the radius of the ego."""
+        density = self.config.max_vehicles_per_km
+        if density is None:
+            return self.config.vehicles
+        ego = self._ego_xy()
+        pts = self._lane_metres
+        metres = len(pts) if ego is None else int(np.count_nonzero(np.hypot(*(pts - ego).T) <= self.config.radius))
+        return min(self.config.vehicles, int(round(density * metres / 1000.0)))
+
+    @property
+    def vehicle_target(self) -> int:
+        """How many NPC vehicles are kept around the ego now (config.vehicles after the density cap)."""
+        return self._vehicle_target
 
     # ------------------------------------------------------------------ population
     def _ego_xy(self) -> np.ndarray | None:
@@ -490,6 +512,7 @@ class TrafficSim:
         self._drop_stale_pending()
         if not initial:
             self._extend_routes()
+        self._vehicle_target = self._vehicle_cap()
         self._top_up(initial)
 
     def _drop_stale_pending(self) -> None:
@@ -546,13 +569,13 @@ class TrafficSim:
         edge), the next try waits for the next maintenance tick instead of searching again every tick."""
         if self._tick < self._retry_tick:
             return
-        need_v = self.config.vehicles - len(self._vehicles)
+        need_v = self._vehicle_target - len(self._vehicles)
         if need_v > 0 and len(self._veh_sp[0]):
             self._spawn_vehicles(need_v, initial)
         need_w = self.config.walkers - len(self._walkers)
         if need_w > 0 and len(self._ped_sp[0]):
             self._spawn_walkers(need_w, initial)
-        if len(self._vehicles) < self.config.vehicles or len(self._walkers) < self.config.walkers:
+        if self._population_short():
             self._retry_tick = (self._tick // _MAINTAIN_EVERY + 1) * _MAINTAIN_EVERY
 
     def _new_route_id(self) -> str:

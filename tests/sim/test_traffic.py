@@ -294,6 +294,8 @@ def test_determinism_counts_and_classes(cache_dir: Path) -> None:
         wp = (wp.next(0.25) or [wp])[0]
     cfg = TrafficConfig(vehicles=30, walkers=15, seed=7, radius=100.0)
 
+    targets: list[int] = []
+
     def run() -> list:
         frames = []
         with TrafficSim(town, cfg, cache_dir) as ts:
@@ -301,6 +303,7 @@ def test_determinism_counts_and_classes(cache_dir: Path) -> None:
                 ts.set_ego(p, 5.0)
                 ts.step()
                 frames.append((ts.actors(), ts.traffic_lights()))
+                targets.append(ts.vehicle_target)
         return frames
 
     a, b = run(), run()
@@ -308,7 +311,9 @@ def test_determinism_counts_and_classes(cache_dir: Path) -> None:
 
     vehicles = [sum(x.category == "vehicle" for x in actors) for actors, _ in a[150:]]
     walkers = [sum(x.category == "walker" for x in actors) for actors, _ in a[150:]]
-    assert np.median(vehicles) >= cfg.vehicles and min(vehicles) >= cfg.vehicles - 3, vehicles
+    target = min(targets)
+    assert 10 <= target <= cfg.vehicles, targets  # the density cap may hold it below cfg.vehicles
+    assert np.median(vehicles) >= target and min(vehicles) >= target - 3, vehicles
     assert np.median(walkers) >= cfg.walkers and min(walkers) >= cfg.walkers - 3, walkers
     for (actors, _), p in zip(a[150:], poses[150:]):
         for x in actors:
@@ -324,6 +329,35 @@ def test_determinism_counts_and_classes(cache_dir: Path) -> None:
             assert x.type_id.startswith("walker.pedestrian." if x.category == "walker" else "vehicle.")
             classes.add(x.vclass)
     assert {"car", "pedestrian"} <= classes and len(classes) >= 4, classes
+
+
+def test_vehicle_density_cap(cache_dir: Path) -> None:
+    """`vehicles` is capped at max_vehicles_per_km x the lane km within the radius; None lifts the cap."""
+    town = _some_town()
+    cmap = carla.Map(town.stem, town.read_text())
+    wp = cmap.generate_waypoints(10.0)[0]
+    ego = Pose(wp.transform.location.x, wp.transform.location.y, 0.0, wp.transform.rotation.yaw)
+    counts = {}
+    for density in (5.0, None):
+        cfg = TrafficConfig(vehicles=30, walkers=0, seed=2, radius=80.0, max_vehicles_per_km=density)
+        with TrafficSim(town, cfg, cache_dir) as ts:
+            for _ in range(40):
+                ts.set_ego(ego, 0.0)
+                ts.step()
+            # lane metres within the radius, measured independently on the SUMO lane shapes
+            metres = 0.0
+            for lane in ts._veh_lanes:
+                shape = ts._lane_shape(lane)
+                mid = (shape[1:] + shape[:-1]) / 2
+                inside = np.hypot(mid[:, 0] - ego.x, mid[:, 1] - ego.y) <= cfg.radius
+                metres += float(np.hypot(*np.diff(shape, axis=0).T)[inside].sum())
+            counts[density] = (ts.vehicle_target, sum(a.category == "vehicle" for a in ts.actors()), metres)
+    target, live, metres = counts[5.0]
+    assert target == pytest.approx(5.0 * metres / 1000.0, abs=1.5) and target < 30
+    assert live <= target
+    assert counts[None][0] == 30 and counts[None][1] > target
+    with pytest.raises(TrafficError, match="max_vehicles_per_km"):
+        TrafficSim(town, TrafficConfig(max_vehicles_per_km=0.0), cache_dir)
 
 
 @needs_town01
