@@ -35,6 +35,7 @@ class ExpertConfig:
         1.0  # m each side: stop lines are lengthened so a route off-centre still hits them
     )
     stop_line_heading_tol_deg: float = 60.0  # route heading vs the approach's lane_yaw
+    red_hold_speed: float = 1.0  # m/s: slower than this with the front over the line when red -> wait there
     yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices
     stop_sign_stop_speed: float = 0.1  # m/s: speed counted as "stopped" at a stop sign (as CARLA's criterion)
     stop_sign_wait_s: float = 1.0  # stand this long at a stop sign before going

@@ -487,10 +487,16 @@ def _stop_line_obstacles(
         if abs(float(_wrap(route.heading[k] - math.radians(tl.lane_yaw)))) > tol:
             continue
         gap = s_line - s_ego - ex - cfg.stop_line_margin
-        if s_line - s_ego - ex < -0.5:  # the front is past the line: committed
+        state = tl.state
+        if s_line - s_ego + ex < 0.0:  # the rear is past the line: through (CARLA tests the tail's crossing)
             mem.yellow_go.discard(tl.id)
             continue
-        state = tl.state
+        if s_line - s_ego - ex < -0.5:  # the front is past the line, the rear is not
+            if state == "Red" and tl.id not in mem.yellow_go and v < cfg.red_hold_speed:
+                # Stopped on the line (a pedestrian held it there) as the light went red: driving on now
+                # would run the red light. Wait for the green.
+                out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light", tl.id))
+            continue
         if state == "Yellow":
             if tl.id in mem.yellow_go:
                 continue

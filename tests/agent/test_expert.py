@@ -165,6 +165,21 @@ def test_yellow_far_stops_yellow_close_goes(straight):
     assert close.x[-1] + EGO_FRONT > 70.0
 
 
+def test_stopped_over_the_line_waits_for_the_green(straight):
+    """The ego stands with its front 1.5 m over the stop line (a pedestrian held it there) when the light turns
+    red: it waits for the green instead of clearing the junction on red (CARLA scores the tail's crossing)."""
+    start = Pose(60.0 + 1.5 - EGO_FRONT, 0.0, 0.0, 0.0)
+    log = _drive(straight, 20.0, lights=lambda t: [_light("Red" if t < 12.0 else "Green")], start=start)
+    i12 = log.t.index(12.0)
+    assert max(log.x[:i12]) - start.x < 0.2 and log.reason[i12 - 1] == "red_light"
+    assert log.x[-1] > 80.0  # goes on green
+    # Moving through when it turns red (committed on yellow before): it clears the junction.
+    moving = _drive(
+        straight, 4.0, lights=lambda t: [_light("Yellow" if t < 0.3 else "Red")], start=start, speed0=5.0
+    )
+    assert moving.x[-1] > start.x + 10.0
+
+
 def test_light_for_the_crossing_road_is_ignored(straight):
     # A red light whose approach runs north-south: its stop line crosses our route, but its lane_yaw does not match.
     other = TrafficLightState(2, "Red", 60.0, -4.0, 0.0, 0.0, ((60.0, -2.0), (60.0, 2.0)), 90.0)
