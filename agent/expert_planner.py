@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import carla
@@ -571,8 +571,8 @@ def _junction_obstacles(
         rear_s = front + ob.gap
         if rear_s >= room:
             continue
-        if ob.reason in ("pedestrian", "cyclist"):
-            return [Obstacle(entry_gap, 0.0, 0.0, 0.0, ob.reason, ob.actor_id, predicted=ob.predicted)]
+        if ob.reason in ("pedestrian", "cyclist"):  # keeps the actor's geometry (a nudge may pass it)
+            return [replace(ob, gap=entry_gap, speed=0.0, min_gap=0.0, headway=0.0)]
         if (
             not ob.predicted
             and ob.reason in ("lead_vehicle", "obstacle")
@@ -838,14 +838,17 @@ def _plan_nudge(
 ) -> float | None:
     """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
 
-    Only for actors seen now (not predictions), standing or nearly so, close ahead, and not pedestrians (they
-    may step anywhere). The shifted corridor must be free of everything else, predictions included, and a
-    kinematic rollout along it (the ego's swept box, corners included) must touch nobody.
+    Only for actors seen now (not predictions), standing or nearly so and close ahead. Pedestrians only when
+    they stand still beside the path, not in front of the ego (someone waiting at the kerb of a tight corner
+    for their crossing signal); one in front may step anywhere. The shifted corridor must be free of everything
+    else, predictions included, and a kinematic rollout along it (the ego's swept box, corners included) must
+    touch nobody.
     """
+    beside = abs(hazard.lateral) > ey
     if (
         hazard.predicted
         or hazard.actor_id < 0
-        or hazard.reason == "pedestrian"
+        or (hazard.reason == "pedestrian" and (hazard.actor_speed > cfg.min_predict_speed_walker or not beside))
         or hazard.actor_speed > cfg.nudge_max_actor_speed
         or hazard.gap > cfg.nudge_max_gap_m
     ):

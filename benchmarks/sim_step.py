@@ -55,7 +55,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     sim = make_simulator("embedded", SimConfig(seed=args.seed, render_depth=True,
-                                               traffic=TrafficConfig(args.vehicles, args.walkers, args.seed)))
+                                               traffic=TrafficConfig(args.vehicles, args.walkers, args.seed,
+                                                                     max_vehicles_per_km=None)))
     cmap = sim.load_town(args.town, args.map_dir)
     t_load = time.perf_counter() - t0
     spawns = spawn_points(cmap)

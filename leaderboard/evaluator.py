@@ -46,6 +46,7 @@ class EvalConfig:
     traffic_manager_port: int = 8000
     vehicles: int = 40
     walkers: int = 20
+    max_vehicles_per_km: float | None = TrafficConfig.max_vehicles_per_km
     report: bool = True
     progress: bool = True
     command: str = ""
@@ -94,7 +95,12 @@ def _make_sim(cfg: EvalConfig):
     sc = SimConfig(
         map_dir=o.map_dir,
         seed=o.seed,
-        traffic=TrafficConfig(vehicles=cfg.vehicles, walkers=cfg.walkers, seed=o.seed),
+        traffic=TrafficConfig(
+            vehicles=cfg.vehicles,
+            walkers=cfg.walkers,
+            seed=o.seed,
+            max_vehicles_per_km=cfg.max_vehicles_per_km,
+        ),
     )
     return make_simulator(
         cfg.simulator,

@@ -22,6 +22,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 from leaderboard.evaluator import EvalConfig, run_evaluation
 from leaderboard.route_runner import RouteOptions
+from sim.protocol import TrafficConfig
 
 
 def _bool(v: str) -> bool:
@@ -50,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
     )
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--vehicles", type=int, default=40, help="NPC vehicles around the ego")
+    g.add_argument(
+        "--vehicles", type=int, default=40,
+        help="NPC vehicles kept within 100 m of the ego (capped by --max-vehicles-per-km)",
+    )
+    g.add_argument(
+        "--max-vehicles-per-km", type=float, default=TrafficConfig.max_vehicles_per_km,
+        help="cap on NPC density per km of driving lane within 100 m (default: CARLA's leaderboard Town01 "
+        "background, 120 vehicles on 4.89 km); 0 = no cap",
+    )
     g.add_argument("--walkers", type=int, default=20, help="NPC pedestrians around the ego")
     g.add_argument("--debug", type=int, default=0)
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
@@ -123,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
+    if not args.max_vehicles_per_km >= 0:  # also rejects NaN
+        print(f"error: --max-vehicles-per-km must be >= 0, got {args.max_vehicles_per_km}", file=sys.stderr)
+        return 2
     seed = args.seed if args.traffic_manager_seed is None else args.traffic_manager_seed
     opts = RouteOptions(
         agent=args.agent,
@@ -166,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         traffic_manager_port=args.traffic_manager_port,
         vehicles=args.vehicles,
         walkers=args.walkers,
+        max_vehicles_per_km=args.max_vehicles_per_km or None,
         report=not args.no_report,
         progress=not args.no_progress,
         command="python leaderboard/run.py " + shlex.join(argv),

@@ -433,6 +433,24 @@ def test_does_not_nudge_around_a_car_blocking_the_lane(straight):
     assert max(abs(y) for y in log.y) < 0.3
 
 
+def _kerb_walker(aid: int, x: float, y: float) -> ActorState:
+    return ActorState(aid, "walker.pedestrian.0001", "walker", "pedestrian", x, y, 0.0, 90.0, (0.25, 0.25, 0.9),
+                      0.0, 0.0)
+
+
+def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
+    """Someone stands still at the kerb 1.45 m right of the path (a tight corner): the ego first waits, then
+    passes with a small sideways offset, never touching them. Someone standing in front is never passed."""
+    kerb = _drive(straight, 60.0, actors=lambda t: [_kerb_walker(31, 40.0, 1.45)])
+    assert "pedestrian" in kerb.reasons() and kerb.x[-1] > 60.0
+    for x, y in zip(kerb.x, kerb.y):
+        # ego box (half 2.45 x 1.07) vs walker box (0.25): never closer than 0.1 m sideways while alongside
+        if abs(x - 40.0) < EGO_FRONT + 0.25:
+            assert 1.45 - y - 1.07 - 0.25 > 0.1, f"brushed the pedestrian at x={x:.1f}, y={y:.2f}"
+    front = _drive(straight, 60.0, actors=lambda t: [_kerb_walker(32, 40.0, 0.6)])
+    assert front.x[-1] + EGO_FRONT < 40.0 - 0.25
+
+
 def test_never_creeps_towards_a_pedestrian(straight):
     """Standing still behind a pedestrian for long is legitimate: creeping must not close in on them."""
     cfg = ExpertConfig(unstick_after_s=2.0)
