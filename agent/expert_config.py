@@ -62,6 +62,8 @@ class ExpertConfig:
     corridor_margin_vehicle: float = 0.45  # m added to the ego half width for vehicles
     corridor_margin_walker: float = 0.9  # m added for moving pedestrians and cyclists
     corridor_margin_standing_walker: float = 0.5  # m for standing ones (people waiting at the kerb)
+    corridor_margin_parallel_walker: float = 0.3  # m for ones walking along the path (not towards it)
+    walker_parallel_lateral_speed: float = 0.3  # m/s towards the path at most, to count as walking along it
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists
@@ -71,7 +73,7 @@ class ExpertConfig:
     min_predict_speed_walker: float = 0.2
     same_direction_deg: float = 35.0  # a vehicle within this of the route heading is followed, not crossed
     crossing_time_buffer_s: float = 1.0  # ego must clear a conflict point this long before the other arrives
-    min_ego_speed_for_clearing: float = 2.0  # m/s used to estimate the ego's clearing time when slow
+    clearing_accel: float = 1.5  # m/s^2 the ego is assumed to accelerate at while clearing a conflict point
     # other vehicles approaching a red / yellow light are predicted to stop at its line when this suffices
     other_red_stop_decel: float = 4.5  # m/s^2
     other_yellow_stop_decel: float = 3.0  # m/s^2

@@ -299,6 +299,19 @@ def idm_target_speed(
     return float(min(max(v + acc * cfg.idm_tau, 0.0), v0)), interaction
 
 
+def clearing_time(distance: float, v: float, cfg: ExpertConfig) -> float:
+    """Seconds the ego needs to drive `distance` metres from speed `v`, accelerating at `cfg.clearing_accel`
+    up to max(v, junction turn speed): how long it stays in a conflict zone it enters now."""
+    v = max(v, 0.0)
+    a = max(cfg.clearing_accel, 1e-3)
+    v_cap = max(v, cfg.junction_turn_speed, 0.1)
+    t_up = (v_cap - v) / a
+    d_up = v * t_up + 0.5 * a * t_up * t_up
+    if distance <= d_up:
+        return (-v + math.sqrt(v * v + 2.0 * a * max(distance, 0.0))) / a
+    return t_up + (distance - d_up) / v_cap
+
+
 def decide(
     gt: GroundTruth, route: RoutePlan, memory: PlannerMemory, config: ExpertConfig | None = None
 ) -> tuple[Decision, PlannerMemory]:
@@ -657,9 +670,20 @@ def _actor_obstacles(
     soft = np.array([r in ("pedestrian", "cyclist") for r in reasons])  # (M,)
     speed = np.hypot(vel[:, 0], vel[:, 1])  # (M,)
     standing = speed < cfg.min_predict_speed_walker
+
+    s, lat, k, lat_signed = _project(pos, a_seg, b_seg, s0_seg)  # (M,)
+    # Walkers moving along the path (a sidewalk beside a narrow lane) keep a small margin: they pass the ego
+    # rather than enter its lane. One stepping towards the path keeps the wide one (and its prediction).
+    left = np.stack([np.sin(seg_heading[k]), -np.cos(seg_heading[k])], axis=1)  # (M, 2), CARLA y south
+    towards = -np.sign(lat_signed) * np.sum(vel * left, axis=1)  # (M,) m/s towards the path
+    parallel = ~standing & (np.abs(towards) <= cfg.walker_parallel_lateral_speed)
     margin = np.where(
         soft,
-        np.where(standing, cfg.corridor_margin_standing_walker, cfg.corridor_margin_walker),
+        np.where(
+            standing,
+            cfg.corridor_margin_standing_walker,
+            np.where(parallel, cfg.corridor_margin_parallel_walker, cfg.corridor_margin_walker),
+        ),
         cfg.corridor_margin_vehicle,
     )
     # Creeping and nudging only relax the margins of vehicles: pedestrians and cyclists keep theirs.
@@ -672,7 +696,6 @@ def _actor_obstacles(
     out: list[Obstacle] = []
 
     # -- current occupancy of the corridor
-    s, lat, k, lat_signed = _project(pos, a_seg, b_seg, s0_seg)  # (M,)
     rel = yaw - seg_heading[k]  # (M,)
     half_lat = np.abs(ext[:, 0] * np.sin(rel)) + np.abs(ext[:, 1] * np.cos(rel))  # (M,)
     half_long = np.abs(ext[:, 0] * np.cos(rel)) + np.abs(ext[:, 1] * np.sin(rel))  # (M,)
@@ -773,7 +796,7 @@ def _actor_obstacles(
             )
             continue
         # Crossing / oncoming: yield unless the ego clears the conflict point well before the other arrives.
-        t_clear = (gap + 2.0 * ex + 2.0 * float(fhalf_long[row, j])) / max(v, cfg.min_ego_speed_for_clearing)
+        t_clear = clearing_time(gap + 2.0 * ex + 2.0 * float(fhalf_long[row, j]), v, cfg)
         if t_clear + cfg.crossing_time_buffer_s < t_hit and not soft[i]:
             continue
         r = reasons[i] if soft[i] else "vehicle_crossing"

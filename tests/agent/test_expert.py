@@ -23,6 +23,7 @@ from agent.expert_planner import (
     ExpertPlanner,
     PlannerMemory,
     RoutePlan,
+    clearing_time,
     decide,
     idm_target_speed,
 )
@@ -222,6 +223,66 @@ def test_pedestrian_hidden_behind_a_parked_car(straight):
     log = _drive(straight, 20.0, actors=scene)
     assert log.min_gap > 1.0
     assert "pedestrian" in log.reasons()
+
+
+def _walker_along(aid: int, x: float, y: float, vx: float) -> ActorState:
+    return ActorState(
+        aid, "walker.pedestrian.0002", "walker", "pedestrian", x, y, 0.0,
+        0.0 if vx >= 0 else 180.0, (0.25, 0.25, 0.9), vx, 0.0,
+    )
+
+
+def test_pedestrian_walking_along_the_kerb_is_passed(straight):
+    """A sidewalk beside a 3.25 m lane: people walking towards the ego 1.95 m from its lane centre pass it."""
+    peds = lambda t: [_walker_along(30 + i, 40.0 + 12.0 * i - 1.2 * t, 1.95, -1.2) for i in range(4)]  # noqa: E731
+    log = _drive(straight, 14.0, actors=peds)
+    assert "pedestrian" not in log.reasons()
+    assert min(log.v[100:]) > 5.0  # never slowed for them
+    assert log.x[-1] > 90.0
+
+
+def test_pedestrian_walking_along_inside_the_lane_still_stops_the_car(straight):
+    """The same walk 1.0 m from the lane centre is in the ego's path: it stops short of the walker."""
+    log = _drive(straight, 14.0, actors=lambda t: [_walker_along(31, 60.0 - 1.2 * t, 1.0, -1.2)])
+    assert "pedestrian" in log.reasons()
+    assert min(log.v) < 0.2
+
+
+def test_pedestrian_turning_from_the_kerb_into_the_road_is_yielded_to(straight):
+    """Walking along the kerb, then stepping into the lane 25 m ahead of the ego: the wide margin is back."""
+    def ped(t: float) -> list[ActorState]:
+        if t < 4.0:
+            return [_walker_along(32, 60.0 - 0.5 * t, 2.4, -0.5)]
+        return [_walker(32, 58.0, 2.4 - 1.3 * (t - 4.0), -1.3)]
+
+    log = _drive(straight, 16.0, actors=ped)
+    assert "pedestrian" in log.reasons()
+    assert log.min_gap > 1.0
+
+
+def test_clearing_time_follows_the_kinematics():
+    cfg = ExpertConfig(clearing_accel=1.5, junction_turn_speed=5.0)
+    # From standstill: 3.33 s to 5 m/s over 8.33 m, then the rest at 5 m/s.
+    assert clearing_time(12.0, 0.0, cfg) == pytest.approx(5.0 / 1.5 + (12.0 - 25.0 / 3.0) / 5.0)
+    assert clearing_time(3.0, 0.0, cfg) == pytest.approx(math.sqrt(2 * 3.0 / 1.5))
+    assert clearing_time(20.0, 10.0, cfg) == pytest.approx(2.0)  # already faster than the turn speed
+
+
+def test_gap_acceptance_from_a_standstill():
+    """Stopped at a junction entry with a car coming along the crossing road: go with 9 s of gap, not with 3."""
+    route = RoutePlan.build(_straight(120.0), junction=(np.arange(120) >= 10) & (np.arange(120) <= 25))
+
+    def crossing(eta: float) -> Callable[[float], list[ActorState]]:
+        # conflict point at x = 14 (the ego front is at ~2.45): the car arrives there `eta` seconds from t = 0
+        return lambda t: [_car(40, 14.0, -6.6 * (eta - t), yaw=90.0, speed=6.6)]
+
+    late = _drive(route, 6.0, actors=crossing(9.0))
+    assert "vehicle_crossing" not in late.reasons()
+    assert late.x[-1] + EGO_FRONT > 20.0  # drove through the junction well before the car came
+    early = _drive(route, 6.0, actors=crossing(3.0))
+    assert "vehicle_crossing" in early.reasons()
+    before = [x for t, x in zip(early.t, early.x) if t < 3.5]
+    assert max(before) + EGO_FRONT < 10.0  # waited at the junction entry until the car had passed
 
 
 def test_parked_car_beside_the_lane_does_not_stop_the_car(straight):
