@@ -69,6 +69,9 @@ def _typemap_files() -> list[Path]:
 # --junctions.join: OpenDRIVE junctions often become clusters of nodes; one SUMO junction per real junction.
 # --tls.guess: signalise junctions the map leaves unsignalled (OpenDRIVE signals are imported as well).
 # --no-turnarounds.except-deadend: no U-turn connections mid-network (as CARLA's own Town01.net.xml).
+# --tls.discard-simple: no traffic lights at geometry-like nodes (two roads meeting at a bend). netconvert
+#     places an OpenDRIVE signal at the far end of its road when its orientation says so; on Town01 that gave
+#     four lights at the corners of the outer loop, where CARLA has none.
 # netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
 # SumoCoords reads whatever offset the net has.
 NETCONVERT_OPTIONS: tuple[str, ...] = (
@@ -81,6 +84,8 @@ NETCONVERT_OPTIONS: tuple[str, ...] = (
     "--crossings.guess",
     "true",
     "--no-turnarounds.except-deadend",
+    "true",
+    "--tls.discard-simple",
     "true",
 )
 

@@ -195,6 +195,10 @@ def test_traffic_lights_cycle_and_sit_on_lanes(cache_dir: Path, town01_map: carl
             to_pole = np.array([tl.x - mx, tl.y - my])
             assert to_pole @ right > 1.0 and to_pole @ d < 0.0  # right-hand side, before the stop line
             assert abs((tl.yaw - tl.lane_yaw) % 360.0 - 180.0) < 1e-6  # head faces approaching traffic
+            # It guards a junction, as in CARLA's Town01: the lane a few metres past its line is in one
+            # (no lights at the bends of the outer loop).
+            ahead = town01_map.get_waypoint(carla.Location(mx + 4.0 * d[0], my + 4.0 * d[1], 0.0))
+            assert ahead.is_junction, f"light {tl.id} at ({mx:.1f}, {my:.1f}) guards no junction"
 
         history: list[list[str]] = [[tl.state] for tl in lights]
         for _ in range(int(120 / 0.05)):  # longer than every Town01 programme
