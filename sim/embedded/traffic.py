@@ -77,6 +77,14 @@ _SIGNAL_TO_STATE = {
 }
 _STATE_TO_SIGNAL = {"Red": "r", "Yellow": "y", "Green": "G", "Off": "O"}
 _SUBSCRIBED = (libsumo.VAR_POSITION3D, libsumo.VAR_ANGLE, libsumo.VAR_SPEED, libsumo.VAR_WAITING_TIME)
+# NPCs brake for the ego in their way (see TrafficSim._yield_to_ego): only NPC fronts this close to the ego
+# are checked; the corridor is the NPC's width plus the margin each side, as long as its reaction distance plus
+# its stopping distance at `_YIELD_DECEL` (SUMO's passenger decel) plus the standoff it keeps from the ego.
+_YIELD_RANGE_M = 35.0
+_YIELD_LATERAL_MARGIN_M = 0.4
+_YIELD_REACTION_S = 0.5
+_YIELD_DECEL = 4.5
+_YIELD_STANDOFF_M = 1.5
 _MAINTAIN_EVERY = 10  # ticks between radius culls / route extensions (0.5 s)
 _PENDING_TICKS = 4  # a vehicle SUMO could not insert within this many ticks is dropped and re-drawn
 _ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
@@ -262,6 +270,7 @@ class TrafficSim:
         self._read_traffic_lights()
         self._frozen = False
         self._held: dict[str, _Held] = {}
+        self._yielding: set[str] = set()  # NPCs braking for the ego (their speed is ours until released)
 
     def _define_types(self) -> None:
         vt = libsumo.vehicletype
@@ -416,6 +425,7 @@ class TrafficSim:
         self._check_open()
         if self._ego_pose is not None:
             self._push_ego()
+            self._yield_to_ego()
         # population changes go in before the SUMO step, so removed and replacement NPCs swap in one tick
         if self._tick % _MAINTAIN_EVERY == 0:
             self._maintain(initial=self._tick == 0)
@@ -446,6 +456,48 @@ class TrafficSim:
         # SUMO would otherwise derive the speed from the displacement (huge on the first tick after insertion)
         libsumo.vehicle.setSpeed(EGO_SUMO_ID, max(self._ego_speed, 0.0))
         libsumo.vehicle.moveToXY(EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0)
+
+    def _yield_to_ego(self) -> None:
+        """Collision stage of CARLA's Traffic Manager: an NPC vehicle with the ego's box in the lane ahead of it
+        brakes to stop short of it.
+
+        SUMO's own car following only sees the ego as a leader on the NPC's lane; across a junction (the ego
+        mid-turn on an internal lane SUMO does not match to the NPC's path) it would drive into the ego. The check
+        is a straight corridor ahead of each NPC, as long as its stopping distance plus a standoff.
+        """
+        p = self._ego_pose
+        braking: set[str] = set()
+        results = libsumo.vehicle.getAllSubscriptionResults()
+        ids = [k for k in results if k in self._vehicles]
+        if p is not None and ids:
+            pos = np.array([results[k][libsumo.VAR_POSITION3D][:2] for k in ids], np.float64)  # (N, 2) SUMO
+            front = self.coords.to_carla_xy(pos)  # (N, 2) front bumpers, CARLA frame
+            yaw = np.radians((np.array([results[k][libsumo.VAR_ANGLE] for k in ids]) + 90.0) % 360.0 - 180.0)
+            speed = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
+            near = np.hypot(front[:, 0] - p.x, front[:, 1] - p.y) < _YIELD_RANGE_M
+            ey = math.radians(p.yaw)
+            f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
+            r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
+            ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
+            for i in np.nonzero(near)[0]:
+                fwd = np.array([math.cos(yaw[i]), math.sin(yaw[i])])
+                rel = ego - front[i]  # (4, 2)
+                along = rel @ fwd  # (4,) ahead of the NPC's front bumper
+                lat = rel @ np.array([-fwd[1], fwd[0]])  # (4,)
+                half_w = self._vehicles[ids[i]].extent[1] + _YIELD_LATERAL_MARGIN_M
+                v = float(speed[i])
+                reach = v * _YIELD_REACTION_S + v * v / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0
+                if along.max() < 0.0 or along.min() > reach or lat.max() < -half_w or lat.min() > half_w:
+                    continue
+                gap = max(float(along.min()) - _YIELD_STANDOFF_M, 0.0)
+                allowed = math.sqrt(2.0 * _YIELD_DECEL * gap)
+                if allowed < v + 0.5 or ids[i] in self._yielding:
+                    libsumo.vehicle.setSpeed(ids[i], min(allowed, v + 0.5))
+                    braking.add(ids[i])
+        for vid in self._yielding - braking:
+            if vid in self._vehicles and vid not in self._pending:
+                libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
+        self._yielding = braking
 
     def _after_step(self) -> None:
         for vid in libsumo.simulation.getDepartedIDList():

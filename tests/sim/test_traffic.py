@@ -285,6 +285,45 @@ def test_npcs_stop_behind_a_parked_ego(cache_dir: Path, town01_map: carla.Map) -
     assert on_lane >= 10
 
 
+def _left_turn_points(cmap: carla.Map, start: tuple[float, float]) -> list[Pose]:
+    """Poses every 4 m through the junction ahead of `start`, taking its leftmost turn (carla.Map lanes)."""
+    wp = cmap.get_waypoint(carla.Location(start[0], start[1], 0.0))
+    poses = []
+    for k in range(44):
+        t = wp.transform
+        if k >= 15 and k % 4 == 3:
+            poses.append(Pose(t.location.x, t.location.y, 0.0, t.rotation.yaw))
+        wp = min(wp.next(1.0), key=lambda w: (w.transform.rotation.yaw - t.rotation.yaw + 180.0) % 360.0 - 180.0)
+    return poses
+
+
+def test_npcs_brake_for_an_ego_stalled_mid_turn(cache_dir: Path) -> None:
+    """The ego stalls at points along the left turns of a signalised four-way junction: NPCs must stop short of
+    it (as CARLA's Traffic Manager does), not drive their fronts into it. SUMO alone only sees it on one lane."""
+    if not OWN_TOWN.is_file():
+        pytest.skip(f"{OWN_TOWN} not present")
+    cmap = carla.Map(OWN_TOWN.stem, OWN_TOWN.read_text())
+    # OccTown01's junction at (100, 100), entered from each side
+    stalls = [p for s in ((98.4, 75.0), (125.0, 98.4), (101.6, 125.0), (75.0, 101.6)) for p in _left_turn_points(cmap, s)]
+    assert len(stalls) == 32
+    rammed: set[int] = set()
+    with TrafficSim(OWN_TOWN, TrafficConfig(vehicles=40, walkers=0, seed=1), cache_dir) as ts:
+        for ego in stalls:
+            ego_box = _corners(ego.x, ego.y, ego.yaw, EGO_EXTENT[0], EGO_EXTENT[1])
+            for tick in range(100):  # 5 s at each point
+                ts.set_ego(ego, 0.0)
+                ts.step()
+                if tick < 40:  # the ego appeared here: an NPC already on the spot is not driving into it
+                    continue
+                for a in ts.actors():
+                    fwd = np.array([math.cos(math.radians(a.yaw)), math.sin(math.radians(a.yaw))])
+                    ahead = float(np.array([ego.x - a.x, ego.y - a.y]) @ fwd) > 0.0
+                    box = _corners(a.x, a.y, a.yaw, a.extent[0], a.extent[1])
+                    if a.category == "vehicle" and a.speed > 0.3 and ahead and _boxes_overlap(ego_box, box):
+                        rammed.add(a.id)
+    assert not rammed, f"NPCs {sorted(rammed)} drove into the stalled ego"
+
+
 def test_determinism_counts_and_classes(cache_dir: Path) -> None:
     town = _some_town()
     cmap = carla.Map(town.stem, town.read_text())
