@@ -166,6 +166,23 @@ def test_yellow_far_stops_yellow_close_goes(straight):
     assert close.x[-1] + EGO_FRONT > 70.0
 
 
+def test_committed_on_yellow_yields_past_the_line_not_on_it(straight):
+    """Committed through a yellow 5 m before the line, the ego then meets a car predicted to cross its path
+    ahead: it waits with its rear past the line (the leaderboard scores the tail's crossing on red), short of
+    the car's path."""
+    start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Yellow" if t < 3.0 else "Red")]  # noqa: E731
+
+    def crossing(t: float) -> list[ActorState]:  # crosses x = 68 southwards, in the ego's lane at t ~ 1.6-3.2 s
+        return [_car(41, 68.0, -12.0 + 5.0 * t, yaw=90.0, speed=5.0)]
+
+    log = _drive(straight, 6.0, lights=lights, actors=crossing, start=start, speed0=30 / 3.6)
+    i_red = log.t.index(3.0)
+    assert log.x[i_red] - EGO_FRONT > 60.0  # the rear was past the line before the red
+    assert "vehicle_crossing" in log.reasons()
+    assert max(log.x[:i_red]) + EGO_FRONT < 68.0 - CAR[1]  # and it stopped short of the crossing car's path
+
+
 def test_stopped_over_the_line_waits_for_the_green(straight):
     """The ego stands with its front 1.5 m over the stop line (a pedestrian held it there) when the light turns
     red: it waits for the green instead of clearing the junction on red (CARLA scores the tail's crossing)."""
