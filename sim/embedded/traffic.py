@@ -487,7 +487,9 @@ class TrafficSim:
                 half_w = self._vehicles[ids[i]].extent[1] + _YIELD_LATERAL_MARGIN_M
                 v = float(speed[i])
                 reach = v * _YIELD_REACTION_S + v * v / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0
-                if along.max() < 0.0 or along.min() > reach or lat.max() < -half_w or lat.min() > half_w:
+                # only an ego wholly ahead of the NPC's front: one beside it (the NPC already crossing in front
+                # of the ego) is the ego's to wait for, else both would wait for each other
+                if along.min() < -0.5 or along.min() > reach or lat.max() < -half_w or lat.min() > half_w:
                     continue
                 gap = max(float(along.min()) - _YIELD_STANDOFF_M, 0.0)
                 allowed = math.sqrt(2.0 * _YIELD_DECEL * gap)
