@@ -91,9 +91,10 @@ _ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
 _SPAWN_SPACING = 5.0  # m between candidate spawn points along a lane
 _EGO_CLEARANCE = 15.0  # m: never spawn closer than this to the ego
 _SPAWN_SEPARATION = 10.0  # m between a new vehicle and any other vehicle (front to front)
-_STUCK_SECONDS = 60.0  # an NPC vehicle waiting this long (jammed junction) is removed ...
-_STUCK_KEEP_NEAR_EGO = 40.0  # ... unless it is this close to the ego (it may be queueing behind it) ...
-_STUCK_SECONDS_NEAR_EGO = 90.0  # ... but a deadlock beside the ego is cleared too, well before 'agent blocked'
+# An NPC vehicle standing this long is in a deadlock (a jammed junction, or waiting for an ego that waits for
+# it) and is removed, near the ego too: longer than any red phase of the signal programmes (<= 46 s), so queues
+# at lights stay, and well before the leaderboard's 'agent blocked' (180 s).
+_STUCK_SECONDS = 60.0
 
 _VEHICLE_COLORS = np.array(
     [  # albedo 0..1: white, black, silver, grey, red, blue, dark blue, green, beige, yellow
@@ -551,7 +552,7 @@ class TrafficSim:
                     x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                     d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
                 wait = res[libsumo.VAR_WAITING_TIME]
-                stuck = wait > _STUCK_SECONDS and (d2 > _STUCK_KEEP_NEAR_EGO**2 or wait > _STUCK_SECONDS_NEAR_EGO)
+                stuck = wait > _STUCK_SECONDS
                 if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
