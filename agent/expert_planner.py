@@ -273,7 +273,7 @@ class Decision:
     target_speed: float  # m/s
     reason: str  # cruise | speed_limit | curve | junction_turn | lane_change | red_light | yellow_light | stop_sign
     #              | lead_vehicle | vehicle_crossing | pedestrian | cyclist | obstacle | junction_blocked
-    #              | nudge_blocked | creep | route_end
+    #              | nudge_blocked | creep_blocked | creep | route_end
     hazard_id: int = -1
     hazard_distance: float = math.inf
     speed_limit: float = 0.0
@@ -375,6 +375,15 @@ def decide(
         )
         if contact is not None:
             obstacles.append(Obstacle(contact - 0.3, 0.0, 0.0, 0.0, "nudge_blocked"))
+
+    if creeping:
+        # The corridor follows the route; in a tight turn the ego's box sweeps wider. Creeping, check the box.
+        contact = sweep_clear(
+            gt, route, idx, mem.nudge_offset, s_ego + cfg.creep_speed * 2.0, cfg, cfg.creep_corridor_margin,
+            extrapolate=False,
+        )
+        if contact is not None:
+            obstacles.append(Obstacle(max(contact - 0.5, 0.0), 0.0, 0.0, 0.0, "creep_blocked"))
 
     target, reason, hazard = cruise, cruise_reason, None
     for ob in obstacles:
@@ -919,9 +928,11 @@ def sweep_clear(
     until_s: float,
     cfg: ExpertConfig,
     clearance: float,
+    extrapolate: bool = True,
 ) -> float | None:
     """Roll the ego out along the (shifted) route at nudge speed with the real lateral controller and check its
-    box (inflated by `clearance` sideways) against every actor (moving ones at constant velocity).
+    box (inflated by `clearance` sideways) against every actor (moving ones at constant velocity, unless
+    `extrapolate` is False: then against where they stand now).
 
     Returns None when the sweep is clear, else the distance travelled before the first contact.
     """
@@ -932,7 +943,7 @@ def sweep_clear(
     if not near:
         return None
     boxes = np.array([[a.x, a.y, a.extent[0], a.extent[1], math.radians(a.yaw)] for a in near])  # (M, 5)
-    vel = np.array([[a.vx, a.vy] for a in near])  # (M, 2)
+    vel = np.array([[a.vx, a.vy] for a in near]) if extrapolate else np.zeros((len(near), 2))  # (M, 2)
     i1 = route.index_at(until_s + 10.0) + 1
     path = local_path(route, max(idx - 1, 0), i1, offset)
     pts = np.vstack([path.a, path.b[-1:]])  # (K+1, 2)

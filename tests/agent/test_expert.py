@@ -23,6 +23,7 @@ from agent.expert_planner import (
     ExpertPlanner,
     PlannerMemory,
     RoutePlan,
+    _box_overlap,
     clearing_time,
     decide,
     idm_target_speed,
@@ -487,6 +488,26 @@ def test_creeps_out_of_a_deadlock():
     log = _drive(route, 25.0, actors=lambda t: [ghost], cfg=cfg)
     assert "vehicle_crossing" in log.reasons() and "creep" in log.reasons()
     assert log.x[-1] > 35.0
+
+
+def test_creeping_checks_its_swept_box_in_a_turn():
+    """Creeping out of a deadlock into a tight left turn with a car standing inside the bend: the car is outside
+    the route corridor but inside the box the ego sweeps through the turn, so the creep stops short of it."""
+    radius, cx, cy = 7.0, 20.0, -7.0
+    bend = [(cx + radius * math.sin(a), cy + radius * math.cos(a)) for a in np.linspace(0, math.pi / 2, 30)[1:]]
+    pts = [(x, 0.0) for x in np.arange(0.0, 20.0, 0.5)] + bend
+    pts += [(cx + radius, y) for y in np.arange(-radius - 0.5, -radius - 30.0, -0.5)]
+    route = RoutePlan.build(np.array(pts))
+    r = radius - 2.6  # 2.6 m inside the route at the middle of the bend
+    car = _car(50, cx + r * math.sin(math.pi / 4), cy + r * math.cos(math.pi / 4), yaw=-45.0)
+    ghost = ActorState(14, "vehicle.audi.a2", "vehicle", "car", 10.0, -5.0, 0.0, 90.0, CAR, 0.0, 0.8)
+    cfg = ExpertConfig(unstick_after_s=2.0, creep_duration_s=30.0)
+    log = _drive(route, 30.0, actors=lambda t: [ghost, car], cfg=cfg)
+    assert "creep" in log.reasons() and "creep_blocked" in log.reasons()
+    xs, ys = np.array(log.x), np.array(log.y)
+    yaws = np.arctan2(np.gradient(ys), np.gradient(xs))
+    other = np.array([[car.x, car.y, CAR[0], CAR[1], math.radians(car.yaw)]])
+    assert not any(_box_overlap((x, y, EGO_FRONT, 1.07, h), other)[0] for x, y, h in zip(xs, ys, yaws))
 
 
 def test_passes_a_stalled_cyclist_at_the_lane_edge(straight):
