@@ -494,8 +494,8 @@ class TrafficSim:
                     continue
                 gap = max(float(along.min()) - _YIELD_STANDOFF_M, 0.0)
                 allowed = math.sqrt(2.0 * _YIELD_DECEL * gap)
-                if allowed < v + 0.5 or ids[i] in self._yielding:
-                    libsumo.vehicle.setSpeed(ids[i], min(allowed, v + 0.5))
+                if allowed < v + 0.5:  # else SUMO's own acceleration is slower than the limit anyway
+                    libsumo.vehicle.setSpeed(ids[i], allowed)
                     braking.add(ids[i])
         for vid in self._yielding - braking:
             if vid in self._vehicles and vid not in self._pending:
