@@ -81,6 +81,7 @@ class ExpertConfig:
     # ---- unstick
     stuck_speed: float = 0.1  # m/s
     unstick_after_s: float = 20.0  # standing still this long with nothing legal to wait for -> creep
+    unstick_standing_walker_after_s: float = 6.0  # ... or this long held by a pedestrian standing beside the path
     creep_speed: float = 1.5  # m/s
     creep_duration_s: float = 4.0
     creep_min_gap_m: float = 1.5  # even creeping, stop when something is this close in the corridor

@@ -404,7 +404,18 @@ def decide(
         mem.stopped_time += dt
     else:
         mem.stopped_time = 0.0
-    if not creeping and mem.stopped_time >= cfg.unstick_after_s:
+    wait_limit = cfg.unstick_after_s
+    if (
+        hazard is not None
+        and hazard.reason == "pedestrian"
+        and not hazard.predicted
+        and hazard.actor_speed <= cfg.min_predict_speed_walker
+        and abs(hazard.lateral) > ey
+    ):
+        # someone standing still beside the path (waiting at a corner for the other road) is not about to step
+        # in front of a standing car: edge past them sooner
+        wait_limit = min(wait_limit, cfg.unstick_standing_walker_after_s)
+    if not creeping and mem.stopped_time >= wait_limit:
         mem.stopped_time = 0.0
         offset = _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg) if hazard else None
         if offset is not None:

@@ -542,6 +542,7 @@ def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
     passes with a small sideways offset, never touching them. Someone standing in front is never passed."""
     kerb = _drive(straight, 60.0, actors=lambda t: [_kerb_walker(31, 40.0, 1.45)])
     assert "pedestrian" in kerb.reasons() and kerb.x[-1] > 60.0
+    assert kerb.x[kerb.t.index(20.0)] > 45.0  # waited a few seconds (unstick_standing_walker_after_s), not 20
     for x, y in zip(kerb.x, kerb.y):
         # ego box (half 2.45 x 1.07) vs walker box (0.25): never closer than 0.1 m sideways while alongside
         if abs(x - 40.0) < EGO_FRONT + 0.25:
