@@ -909,6 +909,9 @@ def _plan_nudge(
         or hazard.gap > cfg.nudge_max_gap_m
     ):
         return None
+    pass_s = hazard.end_s + ex + cfg.nudge_return_m
+    if route.junction[idx : route.index_at(pass_s) + 1].any():
+        return None  # an offset path through a junction cuts its corners (kerbs, buildings): never nudge there
     need = ey + hazard.half_width + cfg.nudge_clearance + 0.1
     candidates: list[float] = []
     for side in (1.0, -1.0):  # pass on its left / on its right, from just enough to the largest nudge
@@ -918,7 +921,6 @@ def _plan_nudge(
         {round(o, 3) for o in candidates if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0},
         key=abs,
     )
-    pass_s = hazard.end_s + ex + cfg.nudge_return_m
     for offset in candidates:
         path = local_path(route, max(idx - 1, 0), i_end, offset)
         blockers = [
