@@ -411,9 +411,10 @@ def decide(
         and not hazard.predicted
         and hazard.actor_speed <= cfg.min_predict_speed_walker
         and abs(hazard.lateral) > ey
+        and not route.junction[idx : route.index_at(hazard.end_s + ex + cfg.nudge_return_m) + 1].any()
     ):
-        # someone standing still beside the path (waiting at a corner for the other road) is not about to step
-        # in front of a standing car: edge past them sooner
+        # Someone standing still beside the path is not about to step in front of a standing car: edge past
+        # them sooner. Not through a junction, where an offset path cuts the corner towards kerbs and walls.
         wait_limit = min(wait_limit, cfg.unstick_standing_walker_after_s)
     if not creeping and mem.stopped_time >= wait_limit:
         mem.stopped_time = 0.0
@@ -909,9 +910,6 @@ def _plan_nudge(
         or hazard.gap > cfg.nudge_max_gap_m
     ):
         return None
-    pass_s = hazard.end_s + ex + cfg.nudge_return_m
-    if route.junction[idx : route.index_at(pass_s) + 1].any():
-        return None  # an offset path through a junction cuts its corners (kerbs, buildings): never nudge there
     need = ey + hazard.half_width + cfg.nudge_clearance + 0.1
     candidates: list[float] = []
     for side in (1.0, -1.0):  # pass on its left / on its right, from just enough to the largest nudge
@@ -921,6 +919,7 @@ def _plan_nudge(
         {round(o, 3) for o in candidates if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0},
         key=abs,
     )
+    pass_s = hazard.end_s + ex + cfg.nudge_return_m
     for offset in candidates:
         path = local_path(route, max(idx - 1, 0), i_end, offset)
         blockers = [

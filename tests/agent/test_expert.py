@@ -551,12 +551,12 @@ def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
     assert front.x[-1] + EGO_FRONT < 40.0 - 0.25
 
 
-def test_never_nudges_through_a_junction():
-    """The same pedestrian at the kerb, but where the route runs through a junction: an offset path would cut the
-    junction's corners, so the ego keeps to its lane and waits."""
+def test_edges_past_a_pedestrian_at_a_junction_corner_only_after_the_long_wait():
+    """The same pedestrian at the kerb where the route runs through a junction (an offset path cuts its corner
+    towards kerbs and walls): the ego keeps to its lane for the full unstick_after_s, not the short wait."""
     n = 250
     route = RoutePlan.build(_straight(), junction=(np.arange(n) >= 36) & (np.arange(n) <= 52))
-    log = _drive(route, 30.0, actors=lambda t: [_kerb_walker(33, 40.0, 1.45)])
+    log = _drive(route, 18.0, actors=lambda t: [_kerb_walker(33, 40.0, 1.45)])
     assert "pedestrian" in log.reasons()
     assert max(abs(y) for y in log.y) < 0.1
     assert max(log.x) + EGO_FRONT < 40.0
