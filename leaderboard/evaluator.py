@@ -321,18 +321,19 @@ def print_score_table(data: dict[str, Any]) -> None:
 
     t = Table(title="Leaderboard results", show_lines=False)
     for col in ("route", "status", "DS", "RC", "IP", "length m", "infractions"):
-        t.add_column(col, justify="right" if col in ("DS", "RC", "IP", "length m") else "left")
+        numeric = col in ("DS", "RC", "IP", "length m")
+        t.add_column(col, justify="right" if numeric else "left", overflow="fold", no_wrap=col == "route")
     for r in data["_checkpoint"]["records"]:
         s = r["scores"]
-        inf = ", ".join(f"{k}:{len(v)}" for k, v in r["infractions"].items() if v) or "-"
+        inf = ", ".join(f"{k.removesuffix('_infractions')}:{len(v)}" for k, v in r["infractions"].items() if v)
         t.add_row(
-            r["route_id"],
+            r["route_id"].removeprefix("RouteScenario_"),  # '3_rep0': the table must fit 80 columns
             r["status"],
             f"{s['score_composed']:.2f}",
             f"{s['score_route']:.2f}",
             f"{s['score_penalty']:.3f}",
             f"{r['meta']['route_length']:.0f}",
-            inf,
+            inf or "-",
         )
     g = data["_checkpoint"].get("global_record") or {}
     if g:
