@@ -77,10 +77,9 @@ _SIGNAL_TO_STATE = {
 }
 _STATE_TO_SIGNAL = {"Red": "r", "Yellow": "y", "Green": "G", "Off": "O"}
 _SUBSCRIBED = (libsumo.VAR_POSITION3D, libsumo.VAR_ANGLE, libsumo.VAR_SPEED, libsumo.VAR_WAITING_TIME)
-# NPCs brake for the ego in their way (see TrafficSim._yield_to_ego): only NPC fronts this close to the ego
-# are checked; the corridor is the NPC's width plus the margin each side, as long as its reaction distance plus
-# its stopping distance at `_YIELD_DECEL` (SUMO's passenger decel) plus the standoff it keeps from the ego.
-_YIELD_RANGE_M = 35.0
+# NPCs brake for the ego in their way (see TrafficSim._yield_to_ego): the corridor is the NPC's width plus the
+# margin each side, as long as its reaction distance plus its stopping distance at `_YIELD_DECEL` (SUMO's
+# passenger decel) plus the standoff it keeps from the ego.
 _YIELD_LATERAL_MARGIN_M = 0.4
 _YIELD_REACTION_S = 0.5
 _YIELD_DECEL = 4.5
@@ -475,28 +474,29 @@ class TrafficSim:
             front = self.coords.to_carla_xy(pos)  # (N, 2) front bumpers, CARLA frame
             yaw = np.radians((np.array([results[k][libsumo.VAR_ANGLE] for k in ids]) + 90.0) % 360.0 - 180.0)
             speed = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
-            near = np.hypot(front[:, 0] - p.x, front[:, 1] - p.y) < _YIELD_RANGE_M
             ey = math.radians(p.yaw)
             f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
             r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
             ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
-            for i in np.nonzero(near)[0]:
-                fwd = np.array([math.cos(yaw[i]), math.sin(yaw[i])])
-                rel = ego - front[i]  # (4, 2)
-                along = rel @ fwd  # (4,) ahead of the NPC's front bumper
-                lat = rel @ np.array([-fwd[1], fwd[0]])  # (4,)
-                half_w = self._vehicles[ids[i]].extent[1] + _YIELD_LATERAL_MARGIN_M
-                v = float(speed[i])
-                reach = v * _YIELD_REACTION_S + v * v / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0
-                # only an ego wholly ahead of the NPC's front: one beside it (the NPC already crossing in front
-                # of the ego) is the ego's to wait for, else both would wait for each other
-                if along.min() < -0.5 or along.min() > reach or lat.max() < -half_w or lat.min() > half_w:
-                    continue
-                gap = max(float(along.min()) - _YIELD_STANDOFF_M, 0.0)
-                allowed = math.sqrt(2.0 * _YIELD_DECEL * gap)
-                if allowed < v + 0.5:  # else SUMO's own acceleration is slower than the limit anyway
-                    libsumo.vehicle.setSpeed(ids[i], allowed)
-                    braking.add(ids[i])
+            fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # (N, 2)
+            rel = ego[None, :, :] - front[:, None, :]  # (N, 4, 2)
+            along = np.einsum("nkd,nd->nk", rel, fwd)  # (N, 4) ahead of each NPC's front bumper
+            lat = np.einsum("nkd,nd->nk", rel, np.stack([-fwd[:, 1], fwd[:, 0]], axis=1))  # (N, 4)
+            half_w = np.array([self._vehicles[k].extent[1] for k in ids]) + _YIELD_LATERAL_MARGIN_M  # (N,)
+            reach = speed * _YIELD_REACTION_S + speed**2 / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0  # (N,)
+            # Only an ego wholly ahead of the NPC's front: one beside it (the NPC already crossing in front of the
+            # ego) is the ego's to wait for, else both would wait for each other.
+            hit = (
+                (along.min(1) >= -0.5)
+                & (along.min(1) <= reach)
+                & (lat.max(1) >= -half_w)
+                & (lat.min(1) <= half_w)
+            )  # (N,)
+            allowed = np.sqrt(2.0 * _YIELD_DECEL * np.maximum(along.min(1) - _YIELD_STANDOFF_M, 0.0))  # (N,)
+            # else SUMO's own acceleration keeps it below the limit anyway
+            for i in np.nonzero(hit & (allowed < speed + 0.5))[0]:
+                libsumo.vehicle.setSpeed(ids[i], float(allowed[i]))
+                braking.add(ids[i])
         for vid in self._yielding - braking:
             if vid in self._vehicles and vid not in self._pending:
                 libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
