@@ -45,6 +45,9 @@ class ExpertConfig:
     junction_entry_margin: float = 0.5  # m before the junction's first route point
     junction_exit_room_m: float = 2.0  # m of spare room past the junction a lead must leave for the ego
     junction_clear_speed: float = 3.0  # m/s: a lead slower than this may not clear the junction in time
+    # ---- crosswalks: never stand on one while pedestrians wait to cross or a queue is slow
+    crosswalk_margin_m: float = 1.0  # m between the ego front and the crosswalk when waiting before it
+    crosswalk_walker_radius_m: float = 2.0  # pedestrians this close to a crosswalk are crossing (or about to)
 
     # ---- IDM (car following and every virtual obstacle)
     idm_max_accel: float = 1.5  # m/s^2 (a)

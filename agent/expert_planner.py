@@ -13,6 +13,8 @@ The design is rule based and explicit:
    Junctions: the ego waits at a junction's entry (never inside it) while a slow vehicle ahead would leave it
    standing there, while a pedestrian or cyclist is in its path inside it, or while crossing traffic is
    predicted (over a longer horizon) to pass through it before the ego could clear.
+   Crosswalks: the ego waits before a crosswalk (never on it) while a pedestrian on or beside it is in its
+   path, or while a slow vehicle ahead would leave it standing on the crosswalk.
 3. The target speed is the minimum over (1) and (2); its reason is the winning constraint.
 4. Unstick: standing still for long with nothing legal to wait for first tries a nudge (a sideways offset of
    up to `max_nudge_m` past a stalled, partly-blocking actor, checked with a kinematic rollout of the ego's
@@ -58,6 +60,7 @@ class RoutePlan:
     speed_cap: np.ndarray  # (N,) m/s, min(limit, curve, junction turn, lane change)
     cap_reason: np.ndarray  # (N,) int index into CAP_REASONS
     junction: np.ndarray  # (N,) bool
+    _crosswalk_cache: tuple[int, int, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -166,6 +169,46 @@ class RoutePlan:
     def index_at(self, s: float) -> int:
         return int(min(max(np.searchsorted(self.s, s, side="right") - 1, 0), len(self) - 1))
 
+    def crosswalk_spans(self, polygons: Sequence[np.ndarray], half_width: float) -> np.ndarray:
+        """(C, 3) [s_in, s_out, polygon index]: the stretches of route where a box `half_width` either side of
+        it overlaps a crosswalk, sorted by s_in. Cached per polygon list (crosswalks are static)."""
+        key = (id(polygons), len(polygons))
+        if self._crosswalk_cache is not None and self._crosswalk_cache[:2] == key:
+            return self._crosswalk_cache[2]
+        spans: list[tuple[float, float, int]] = []
+        # the route resampled every 0.25 m: (M, 2) points and their arc lengths
+        ss = np.arange(0.0, self.length, 0.25)
+        pts = np.stack([np.interp(ss, self.s, self.xy[:, 0]), np.interp(ss, self.s, self.xy[:, 1])], axis=1)
+        for ci, poly in enumerate(polygons):
+            poly = np.asarray(poly, np.float64)
+            lo, hi = poly.min(axis=0) - half_width, poly.max(axis=0) + half_width
+            near = np.nonzero(np.all((pts >= lo) & (pts <= hi), axis=1))[0]
+            if len(near) == 0:
+                continue
+            hit = near[polygon_distance(pts[near], poly) <= half_width]
+            if len(hit) == 0:
+                continue
+            runs = np.split(hit, np.nonzero(np.diff(hit) > 1)[0] + 1)  # contiguous stretches
+            spans += [(float(ss[r[0]]), float(ss[r[-1]]), ci) for r in runs]
+        out = np.array(sorted(spans), np.float64).reshape(-1, 3)
+        self._crosswalk_cache = (*key, out)
+        return out
+
+
+def polygon_distance(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance of (M, 2) points to a simple polygon (K, 2); 0 inside. (M,)"""
+    a, b = poly, np.roll(poly, -1, axis=0)  # (K, 2) edges a -> b
+    ab = b - a
+    ap = points[:, None, :] - a[None]  # (M, K, 2)
+    t = np.clip(np.sum(ap * ab[None], axis=2) / np.maximum(np.sum(ab * ab, axis=1), 1e-12)[None], 0.0, 1.0)
+    d = np.hypot(*np.moveaxis(ap - t[..., None] * ab[None], 2, 0)).min(axis=1)  # (M,)
+    # even-odd rule: a ray towards +x crosses the edges that straddle the point's y left of the point
+    px, py = points[:, 0:1], points[:, 1:2]
+    straddle = (a[None, :, 1] > py) != (b[None, :, 1] > py)
+    x_cross = a[None, :, 0] + (py - a[None, :, 1]) * ab[None, :, 0] / np.where(ab[:, 1] == 0, 1e-12, ab[:, 1])[None]
+    inside = (np.sum(straddle & (x_cross > px), axis=1) % 2) == 1
+    return np.where(inside, 0.0, d)
+
 
 def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np.ndarray:
     """Spread each lane-change hop of the dense route over `length` metres of the new lane.
@@ -273,7 +316,7 @@ class Decision:
     target_speed: float  # m/s
     reason: str  # cruise | speed_limit | curve | junction_turn | lane_change | red_light | yellow_light | stop_sign
     #              | lead_vehicle | vehicle_crossing | pedestrian | cyclist | obstacle | junction_blocked
-    #              | nudge_blocked | creep_blocked | creep | route_end
+    #              | crosswalk_blocked | nudge_blocked | creep_blocked | creep | route_end
     hazard_id: int = -1
     hazard_distance: float = math.inf
     speed_limit: float = 0.0
@@ -368,6 +411,8 @@ def decide(
         ]
     obstacles += actor_obs
     obstacles += _junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)
+    if gt.crosswalks:
+        obstacles += _crosswalk_obstacles(gt, route, s_ego, v, ex, ey, actor_obs, cfg)
     if nudging:
         # Planned with nudge_clearance; while driving it, only a real (thinner) contact stops the pass.
         contact = sweep_clear(
@@ -626,6 +671,50 @@ def _junction_obstacles(
             and ob.speed < cfg.junction_clear_speed
         ):
             return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "junction_blocked", ob.actor_id)]
+    return []
+
+
+def _crosswalk_obstacles(
+    gt: GroundTruth,
+    route: RoutePlan,
+    s_ego: float,
+    v: float,
+    ex: float,
+    ey: float,
+    actor_obs: list[Obstacle],
+    cfg: ExpertConfig,
+) -> list[Obstacle]:
+    """Wait before a crosswalk, not on it: while a pedestrian on (or at the kerb of) it is in the ego's path,
+    and while a slow vehicle ahead would leave the ego standing on it.
+
+    Stopping a few metres short of the pedestrian (the plain corridor rule) parks the ego's nose on the
+    crosswalk; pedestrians waiting to cross then never get their gap, and one walking behind a queued car
+    walks into its tail.
+    """
+    front = s_ego + ex
+    spans = route.crosswalk_spans(gt.crosswalks, ey)
+    spans = spans[(spans[:, 0] > front) & (spans[:, 0] - front < cfg.lookahead_m)]
+    if len(spans) == 0:
+        return []
+    walkers = {a.id: a for a in gt.actors if _actor_reason(a) == "pedestrian"}
+    for s_in, s_out, ci in spans:
+        entry_gap = max(s_in - front - cfg.crosswalk_margin_m, 0.0)
+        if v * v / (2.0 * max(entry_gap, 0.1)) > cfg.yellow_max_decel:
+            continue  # too late to stop before it comfortably
+        poly = np.asarray(gt.crosswalks[int(ci)], np.float64)
+        room = s_out + 2.0 * ex + cfg.crosswalk_margin_m  # where a lead's rear must be so the ego fits past it
+        for ob in actor_obs:
+            if ob.reason == "pedestrian" and ob.actor_id in walkers:
+                a = walkers[ob.actor_id]
+                if polygon_distance(np.array([[a.x, a.y]]), poly)[0] <= cfg.crosswalk_walker_radius_m:
+                    return [replace(ob, gap=entry_gap, speed=0.0, min_gap=0.0, headway=0.0)]
+            elif (
+                not ob.predicted
+                and ob.reason in ("lead_vehicle", "obstacle")
+                and ob.speed < cfg.junction_clear_speed
+                and front + ob.gap < room
+            ):
+                return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "crosswalk_blocked", ob.actor_id)]
     return []
 
 

@@ -165,6 +165,8 @@ class GroundTruth:
     traffic_lights: list[TrafficLightState]
     stop_signs: list[StopSign]
     events: list[SimEvent] = field(default_factory=list)
+    # pedestrian crossings: (4, 2) corner polygons in the CARLA world frame (static; the same list every tick)
+    crosswalks: list[np.ndarray] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- static scene (embedded backend)

@@ -37,6 +37,24 @@ def _pose(t: carla.Transform) -> Pose:
     return Pose(t.location.x, t.location.y, t.location.z, t.rotation.yaw, t.rotation.pitch, t.rotation.roll)
 
 
+def crosswalk_polygons(points: list[carla.Location]) -> list[np.ndarray]:
+    """carla.Map.get_crosswalks() -> one (K, 2) polygon per crosswalk.
+
+    CARLA lists the corners of every crosswalk one after the other, each polygon closed by repeating its first
+    corner; the repeat ends it.
+    """
+    out: list[np.ndarray] = []
+    cur: list[tuple[float, float]] = []
+    for loc in points:
+        xy = (float(loc.x), float(loc.y))
+        if len(cur) >= 3 and math.dist(xy, cur[0]) < 1e-3:
+            out.append(np.array(cur, np.float64))
+            cur = []
+        else:
+            cur.append(xy)
+    return out
+
+
 class CarlaSimulator(Simulator):
     """Drives a CARLA server; one client per process, like the leaderboard."""
 
@@ -60,6 +78,7 @@ class CarlaSimulator(Simulator):
         self._events: list[SimEvent] = []
         self._frame = 0
         self._gt: GroundTruth | None = None
+        self._crosswalks: list[np.ndarray] = []
 
     def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
         try:
@@ -74,6 +93,7 @@ class CarlaSimulator(Simulator):
         tm.set_synchronous_mode(True)
         tm.set_random_device_seed(self.config.seed)
         self._map = self.world.get_map()
+        self._crosswalks = crosswalk_polygons(self._map.get_crosswalks())
         return self._map
 
     @property
@@ -235,7 +255,8 @@ class CarlaSimulator(Simulator):
                        extent=(bb.extent.x, bb.extent.y, bb.extent.z), steer=ctrl.steer, throttle=ctrl.throttle,
                        brake=ctrl.brake)
         events, self._events = self._events, []
-        return GroundTruth(self._frame, self._frame * FIXED_DELTA_SECONDS, ego, actors, lights, [], events)
+        return GroundTruth(self._frame, self._frame * FIXED_DELTA_SECONDS, ego, actors, lights, [], events,
+                           crosswalks=self._crosswalks)
 
     def ground_truth(self) -> GroundTruth:
         if self._gt is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ WALKER_SPEED = 1.3  # m/s mean walking speed (SUMO applies its per-person speed 
 
 EGO_SUMO_ID = "ego"
 _EGO_TYPE = "occvla_ego"
+_CROSSING_RE = re.compile(r"^:.+_c\d+$")  # netconvert names crossings ':<node>_c<k>'
 _WALKER_TYPE = "occvla_walker"
 _SIGNAL_TO_STATE = {
     "r": "Red",
@@ -336,6 +338,28 @@ class TrafficSim:
         self._lane_metres = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], 1.0, 0.0)[2]  # (L, 2)
         self._vehicle_target = self._vehicle_cap()
         self._ped_sp = _spawn_points([self._lane_shape(ln) for ln in ped_lanes], 4.0, 1.0)
+        self._crosswalks = self._read_crosswalks()
+
+    def _read_crosswalks(self) -> list[np.ndarray]:
+        """The network's pedestrian crossings (internal edges ':<node>_c<k>') as (4, 2) CARLA-frame corners."""
+        out: list[np.ndarray] = []
+        for e in sorted(libsumo.edge.getIDList()):
+            if not _CROSSING_RE.match(e):
+                continue
+            lane = f"{e}_0"
+            shape = self._lane_shape(lane)  # (K, 2) centre line across the road
+            a, b = shape[0], shape[-1]
+            d = b - a
+            n = float(np.hypot(*d))
+            if n < 1e-6:
+                continue
+            half = 0.5 * libsumo.lane.getWidth(lane) * np.array([-d[1], d[0]]) / n  # (2,) across the walk
+            out.append(np.stack([a + half, b + half, b - half, a - half]))
+        return out
+
+    def crosswalks(self) -> list[np.ndarray]:
+        """(4, 2) corner polygons of every pedestrian crossing, CARLA frame (the list is shared: do not mutate)."""
+        return self._crosswalks
 
     def _lane_shape(self, lane: str) -> np.ndarray:
         """(K, 2) lane centre line in CARLA coords."""

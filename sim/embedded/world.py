@@ -239,7 +239,7 @@ class EmbeddedSimulator(Simulator):
         return GroundTruth(
             frame=self._frame, timestamp=self._frame * FIXED_DELTA_SECONDS, ego=self._ego.state(),
             actors=actors, traffic_lights=self._traffic.traffic_lights(), stop_signs=self._stop_signs,
-            events=events or [],
+            events=events or [], crosswalks=self._traffic.crosswalks(),
         )
 
     def _find_stop_signs(self, cmap: carla.Map) -> list[StopSign]:

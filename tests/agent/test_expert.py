@@ -27,6 +27,7 @@ from agent.expert_planner import (
     clearing_time,
     decide,
     idm_target_speed,
+    polygon_distance,
 )
 from sim.embedded.vehicle import VehicleModel
 from sim.types import ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
@@ -104,6 +105,7 @@ def _drive(
     start: Pose | None = None,
     speed0: float = 0.0,
     cfg: ExpertConfig | None = None,
+    crosswalks: list[np.ndarray] | None = None,
 ) -> Log:
     cfg = cfg or ExpertConfig()
     p0 = start or Pose(float(route.xy[0, 0]), float(route.xy[0, 1]), 0.0, math.degrees(route.heading[0]))
@@ -114,7 +116,7 @@ def _drive(
     for f in range(int(seconds / 0.05)):
         t = f * 0.05
         acts = actors(t)
-        gt = GroundTruth(f, t, veh.state(), acts, lights(t), signs or [])
+        gt = GroundTruth(f, t, veh.state(), acts, lights(t), signs or [], crosswalks=crosswalks or [])
         ctrl, dec = planner.step(gt)
         veh.step(ctrl)
         log.t.append(t)
@@ -345,6 +347,57 @@ def test_waits_outside_a_junction_it_could_not_leave():
     assert log.x[i15 - 1] + EGO_FRONT < 50.0  # stood before the junction
     assert "junction_blocked" in log.reasons()
     assert log.x[-1] > 90.0
+
+
+def _crosswalk(x0: float, x1: float) -> np.ndarray:
+    return np.array([[x0, -7.0], [x1, -7.0], [x1, 7.0], [x0, 7.0]])  # (4, 2) across the road
+
+
+def test_polygon_distance_and_crosswalk_spans(straight):
+    square = _crosswalk(60.0, 64.0)
+    d = polygon_distance(np.array([[62.0, 0.0], [58.0, 0.0], [62.0, 10.0], [66.0, 10.0]]), square)
+    np.testing.assert_allclose(d, [0.0, 2.0, 3.0, math.hypot(2.0, 3.0)], atol=1e-9)
+    walks = [square, _crosswalk(120.0, 124.0), np.array([[0.0, 20.0], [5.0, 20.0], [5.0, 25.0], [0.0, 25.0]])]
+    spans = straight.crosswalk_spans(walks, 1.07)
+    np.testing.assert_allclose(spans, [[59.0, 65.0, 0], [119.0, 125.0, 1]], atol=0.3)  # the third is off-route
+    assert straight.crosswalk_spans(walks, 1.07) is spans  # cached: crosswalks are static
+
+
+def test_waits_before_a_crosswalk_not_on_it_for_a_pedestrian(straight):
+    """A pedestrian stands at the far kerb corner of a crosswalk, just inside the corridor, then crosses. The plain
+    corridor rule would stop 3 m short of them, on the crosswalk; the ego waits before it instead."""
+    walks = [_crosswalk(60.0, 64.0)]
+
+    def ped(t: float) -> list[ActorState]:
+        if t < 14.0:
+            return [_walker(5, 66.0, 1.6, 0.0)]
+        return [_walker(5, 62.0, 1.6 - 1.3 * (t - 14.0), -1.3)] if t < 22.0 else []
+
+    log = _drive(straight, 30.0, actors=ped, crosswalks=walks)
+    i14 = log.t.index(14.0)
+    assert log.v[i14 - 1] == 0.0 and "pedestrian" in log.reasons()
+    assert max(log.x[:i14]) + EGO_FRONT < 60.0  # never on the crosswalk while they waited
+    assert log.x[-1] > 80.0  # and drove on once they had crossed
+    plain = _drive(straight, 13.0, actors=ped)  # without crosswalk knowledge: nose on the crosswalk
+    assert plain.x[-1] + EGO_FRONT > 60.5
+
+
+def test_does_not_stop_on_a_crosswalk_behind_a_queue(straight):
+    """A stopped car ends 5 m past a crosswalk: queuing behind it would leave the ego standing on the crosswalk
+    (where pedestrians walk into it); the ego waits before the crosswalk and follows once the car leaves."""
+    walks = [_crosswalk(58.0, 62.0)]
+
+    def car(t: float) -> list[ActorState]:
+        x = 70.0 if t < 15.0 else 70.0 + 6.0 * (t - 15.0)
+        return [_car(17, x, 0.0, speed=0.0 if t < 15.0 else 6.0)]
+
+    log = _drive(straight, 30.0, actors=car, crosswalks=walks)
+    i15 = log.t.index(15.0)
+    assert log.v[i15 - 1] == 0.0 and "crosswalk_blocked" in log.reasons()
+    assert max(log.x[:i15]) + EGO_FRONT < 58.0
+    assert log.x[-1] > 90.0
+    plain = _drive(straight, 14.0, actors=car)
+    assert plain.x[-1] + EGO_FRONT > 58.5
 
 
 def test_oncoming_traffic_in_the_other_lane_is_ignored(straight):

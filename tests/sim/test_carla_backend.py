@@ -23,6 +23,18 @@ def test_unknown_backend_is_named():
         make_simulator("unity")
 
 
+def test_crosswalk_polygons_split_carlas_flat_corner_list():
+    from sim.carla.backend import crosswalk_polygons
+
+    square = [(0.0, 0.0), (4.0, 0.0), (4.0, 8.0), (0.0, 8.0)]
+    tri = [(10.0, 0.0), (12.0, 0.0), (11.0, 3.0)]
+    flat = [carla.Location(x, y, 0.0) for x, y in square + square[:1] + tri + tri[:1]]
+    polys = crosswalk_polygons(flat)
+    assert [p.shape for p in polys] == [(4, 2), (3, 2)]
+    assert polys[1].tolist() == [list(p) for p in tri]
+    assert crosswalk_polygons([]) == []
+
+
 @pytest.mark.carla_server
 def test_real_server_ticks_the_rig():
     sim = make_simulator("carla", port=int(os.environ.get("CARLA_PORT", "2000")))

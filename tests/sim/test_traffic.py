@@ -424,6 +424,46 @@ def test_walkers_use_sidewalks_and_crossings(cache_dir: Path, town01_map: carla.
     assert checked > 300 and len(bad) <= 0.02 * checked, bad[:10]
 
 
+def test_crosswalks_span_the_roads_where_walkers_cross(cache_dir: Path) -> None:
+    """Every crosswalk is a 4-corner polygon across a driving lane (at its junction), and the walkers that cross
+    a road do it on one of them."""
+    town = _some_town()
+    cmap = carla.Map(town.stem, town.read_text())
+    with TrafficSim(town, TrafficConfig(vehicles=0, walkers=40, seed=2), cache_dir) as ts:
+        walks = ts.crosswalks()
+        assert len(walks) >= 4
+        for poly in walks:
+            assert poly.shape == (4, 2) and np.all(np.isfinite(poly))
+            sides = np.hypot(*np.diff(np.vstack([poly, poly[:1]]), axis=0).T)  # (4,)
+            assert 2.0 < sides.min() and sides.max() < 30.0
+            c = poly.mean(axis=0)
+            wp = cmap.get_waypoint(carla.Location(float(c[0]), float(c[1]), 0.0), project_to_road=True)
+            assert math.hypot(wp.transform.location.x - c[0], wp.transform.location.y - c[1]) < 5.0
+        on_road_walkers, on_crosswalk = 0, 0
+        c = walks[0].mean(axis=0) + 40.0  # walkers live around the ego: park it near (not on) a crosswalk
+        for tick in range(800):
+            ts.set_ego(Pose(float(c[0]), float(c[1]), 0.0, 0.0), 0.0)
+            ts.step()
+            if tick % 10:
+                continue
+            for a in ts.actors():
+                wp = cmap.get_waypoint(carla.Location(a.x, a.y, 0.0), project_to_road=False)
+                if wp is None or math.hypot(wp.transform.location.x - a.x, wp.transform.location.y - a.y) > 1.0:
+                    continue  # only walkers near the middle of a driving lane: kerbs and corners are sidewalk
+                on_road_walkers += 1
+                on_crosswalk += min(_polygon_distance(np.array([a.x, a.y]), p) for p in walks) < 1.0
+        assert on_road_walkers > 20 and on_crosswalk == on_road_walkers
+
+
+def _polygon_distance(p: np.ndarray, poly: np.ndarray) -> float:
+    """Distance of a point to a convex polygon's area (0 inside)."""
+    a, b = poly, np.roll(poly, -1, axis=0)
+    cross = (b[:, 0] - a[:, 0]) * (p[1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (p[0] - a[:, 0])
+    if np.all(cross >= 0) or np.all(cross <= 0):
+        return 0.0
+    return float(_polyline_distance(p[None], a, b)[0])
+
+
 def test_single_live_instance_and_restart(cache_dir: Path) -> None:
     town = _some_town()
     cfg = TrafficConfig(vehicles=5, walkers=2, seed=0)
