@@ -158,6 +158,16 @@ def ego_to_world(points_ego: np.ndarray, x: float, y: float, yaw_deg: float) -> 
     return np.stack([x + c * fwd - s * right, y + s * fwd + c * right], axis=1)
 
 
+def nearest_segment_projection(pts: np.ndarray) -> np.ndarray:
+    """The polyline (N >= 2, ego frame) from the origin's projection on its closest segment onwards. (K, 2)"""
+    a, b = pts[:-1], pts[1:]  # (N-1, 2) segments a -> b
+    d = b - a
+    t = np.clip(np.sum(-a * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1e-12), 0.0, 1.0)  # (N-1,)
+    q = a + t[:, None] * d  # (N-1, 2) closest point of each segment
+    i = int(np.argmin(np.hypot(q[:, 0], q[:, 1])))
+    return np.vstack([q[i : i + 1], pts[i + 1 :]])
+
+
 def point_at_distance(polyline: np.ndarray, distance: float) -> np.ndarray:
     """The point `distance` metres along a polyline (N, 2) from its first point; extrapolates past the end."""
     pts = np.asarray(polyline, dtype=np.float64).reshape(-1, 2)
@@ -200,10 +210,9 @@ class RouteFollower:
     def steer(self, path_ahead_world: np.ndarray, x: float, y: float, yaw_deg: float, speed: float) -> float:
         """Steer towards the lookahead point on `path_ahead_world` ((N, 2), starting near the ego)."""
         ego_pts = world_to_ego(path_ahead_world, x, y, yaw_deg)  # (N, 2)
-        # Measure the lookahead from the ego's projection on the path, not the first path point.
-        nearest = int(np.argmin(np.hypot(ego_pts[:, 0], ego_pts[:, 1])))
-        tail = ego_pts[nearest:]
-        rel = np.vstack([[max(tail[0, 0], 0.0), tail[0, 1]], tail]) if len(tail) else ego_pts
+        # Measure the lookahead from the ego's projection on the path (its closest segment), not from a path
+        # vertex: with sparse vertices (a lane-change hop) the nearest vertex can lie metres behind the ego.
+        rel = nearest_segment_projection(ego_pts) if len(ego_pts) > 1 else ego_pts
         aim = point_at_distance(rel, self.lat.lookahead(speed))
         self.last_aim_world = ego_to_world(aim[None], x, y, yaw_deg)[0]
         steer = pure_pursuit_steer(float(aim[0]), float(aim[1]), self.lat.wheelbase, self.lat.max_steer_deg)

@@ -132,6 +132,25 @@ def test_route_follower_tracks_a_turn_closed_loop():
     assert np.mean(errors) < 0.2
 
 
+def test_route_follower_is_steady_over_sparse_path_points():
+    """A path with a 6 m gap between two points (a lane-change hop at a junction exit): the lookahead is
+    measured from the ego's projection on the path, so the steer stays smooth. Measured from the nearest
+    point, which falls behind the ego, the aim point crept towards the car and the steer saturated."""
+    path = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [8.0, 0.0], [9.0, 0.0], [10.0, 0.0], [40.0, 0.0]])
+    veh = VehicleModel(Pose(0.0, -0.3, 0.0, 0.0))
+    veh.speed = 4.8
+    follower = RouteFollower()
+    steers, offsets = [], []
+    for _ in range(60):  # 3 s at ~5 m/s: across the gap and beyond
+        p = veh.pose
+        ctrl = follower.control(path, p.x, p.y, p.yaw, veh.speed, 5.0)
+        veh.step(ctrl)
+        steers.append(ctrl.steer)
+        offsets.append(abs(veh.pose.y))
+    assert max(abs(s) for s in steers) < 0.15
+    assert max(offsets) < 0.35 and offsets[-1] < 0.1
+
+
 def test_waypoint_controller_speed_from_spacing_and_steer_sign():
     wc = WaypointController()
     straight = np.stack([np.arange(1, 7) * 2.5, np.zeros(6)], axis=1)  # (6, 2): 5 m/s
