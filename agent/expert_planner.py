@@ -986,9 +986,9 @@ def _plan_nudge(
 
     Only for actors seen now (not predictions), standing or nearly so and close ahead. Pedestrians only when
     they stand still beside the path, not in front of the ego (someone waiting at the kerb of a tight corner
-    for their crossing signal); one in front may step anywhere. The shifted corridor must be free of everything
-    else, predictions included, and a kinematic rollout along it (the ego's swept box, corners included) must
-    touch nobody.
+    for their crossing signal); one in front may step anywhere. The shifted corridor must be free of anything
+    else standing there, and a kinematic rollout along it (the ego's swept box, corners included) must touch
+    nobody where they stand now. Moving traffic is left to the normal rules, which stay on while nudging.
     """
     beside = abs(hazard.lateral) > ey
     if (
@@ -1011,12 +1011,17 @@ def _plan_nudge(
     pass_s = hazard.end_s + ex + cfg.nudge_return_m
     for offset in candidates:
         path = local_path(route, max(idx - 1, 0), i_end, offset)
+        # Only what stands in the shifted path rules it out; moving traffic (crossing pedestrians, vehicles) is
+        # left to the normal rules, which stay on while nudging.
         blockers = [
             ob
             for ob in _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, False, cfg.nudge_clearance)
-            if ob.gap < pass_s - s_ego
+            if ob.gap < pass_s - s_ego and not ob.predicted and ob.actor_speed <= cfg.nudge_max_actor_speed
         ]
-        if not blockers and sweep_clear(gt, route, idx, offset, pass_s, cfg, cfg.nudge_clearance) is None:
+        if not blockers and sweep_clear(
+            gt, route, idx, offset, pass_s, cfg, cfg.nudge_clearance, extrapolate=False,
+            max_actor_speed=cfg.nudge_max_actor_speed,
+        ) is None:
             return float(offset)
     return None
 
@@ -1030,17 +1035,23 @@ def sweep_clear(
     cfg: ExpertConfig,
     clearance: float,
     extrapolate: bool = True,
+    max_actor_speed: float = math.inf,
 ) -> float | None:
     """Roll the ego out along the (shifted) route at nudge speed with the real lateral controller and check its
     box (inflated by `clearance` sideways) against every actor (moving ones at constant velocity, unless
-    `extrapolate` is False: then against where they stand now).
+    `extrapolate` is False: then against where they stand now). Actors faster than `max_actor_speed` are left
+    out.
 
     Returns None when the sweep is clear, else the distance travelled before the first contact.
     """
     ego = gt.ego
     p = ego.pose
     ex, ey = float(ego.extent[0]) + 0.2, float(ego.extent[1]) + clearance
-    near = [a for a in gt.actors if abs(a.x - p.x) < 30.0 and abs(a.y - p.y) < 30.0]
+    near = [
+        a
+        for a in gt.actors
+        if abs(a.x - p.x) < 30.0 and abs(a.y - p.y) < 30.0 and math.hypot(a.vx, a.vy) <= max_actor_speed
+    ]
     if not near:
         return None
     boxes = np.array([[a.x, a.y, a.extent[0], a.extent[1], math.radians(a.yaw)] for a in near])  # (M, 5)

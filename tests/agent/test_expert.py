@@ -604,6 +604,26 @@ def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
     assert front.x[-1] + EGO_FRONT < 40.0 - 0.25
 
 
+def test_edges_past_a_waiting_pedestrian_while_others_cross_further_on(straight):
+    """Pedestrians keep crossing 4 m past the one waiting at the kerb: they do not veto the pass (the normal
+    rules, on while nudging, make the ego wait for them), and nobody is touched."""
+
+    def actors(t: float) -> list[ActorState]:
+        # until t = 36 s someone is always on the crosswalk at x = 44 (one starts every 4 s, 8 s to cross)
+        crossing = [_walker(41 + k, 44.0, -6.0 + 1.5 * (t - 4.0 * k), 1.5) for k in range(8) if 0 <= t - 4 * k < 8]
+        return [_kerb_walker(31, 40.0, 1.45), *crossing]
+
+    log = _drive(straight, 60.0, actors=actors)
+    assert log.x[-1] > 70.0
+    # by t = 30 s it has edged up alongside the waiting pedestrian, to wait for the crossing ones there
+    assert log.x[log.t.index(30.0)] + EGO_FRONT > 40.5
+    for t, x, y in zip(log.t, log.x, log.y):
+        if abs(x - 40.0) < EGO_FRONT + 0.25:
+            assert 1.45 - y - 1.07 - 0.25 > 0.1, f"brushed the waiting pedestrian at x={x:.1f}, y={y:.2f}"
+        for a in actors(t)[1:]:
+            assert not (abs(a.x - x) < EGO_FRONT + 0.25 and abs(a.y - y) < 1.07 + 0.25), f"hit a walker at t={t}"
+
+
 def test_edges_past_a_pedestrian_at_a_junction_corner_only_after_the_long_wait():
     """The same pedestrian at the kerb where the route runs through a junction (an offset path cuts its corner
     towards kerbs and walls): the ego keeps to its lane for the full unstick_after_s, not the short wait."""
