@@ -450,20 +450,26 @@ def decide(
     else:
         mem.stopped_time = 0.0
     wait_limit = cfg.unstick_after_s
+    in_junction = hazard is not None and bool(
+        route.junction[idx : route.index_at(hazard.end_s + ex + cfg.nudge_return_m) + 1].any()
+    )
     if (
         hazard is not None
         and hazard.reason == "pedestrian"
         and not hazard.predicted
         and hazard.actor_speed <= cfg.min_predict_speed_walker
         and abs(hazard.lateral) > ey
-        and not route.junction[idx : route.index_at(hazard.end_s + ex + cfg.nudge_return_m) + 1].any()
+        and (hazard.lateral < 0.0 or not in_junction)
     ):
         # Someone standing still beside the path is not about to step in front of a standing car: edge past
-        # them sooner. Not through a junction, where an offset path cuts the corner towards kerbs and walls.
+        # them sooner. In a junction only someone on the kerb side (right), passed on the left: an offset
+        # towards the kerb cuts the corner into kerbs and walls.
         wait_limit = min(wait_limit, cfg.unstick_standing_walker_after_s)
     if not creeping and mem.stopped_time >= wait_limit:
         mem.stopped_time = 0.0
-        offset = _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg) if hazard else None
+        offset = (
+            _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg, in_junction) if hazard else None
+        )
         if offset is not None:
             # Pass the stalled obstacle inside the lane; the normal rules stay on, at a walking pace.
             mem.nudge_offset = offset
@@ -707,14 +713,14 @@ def _crosswalk_obstacles(
             if ob.reason == "pedestrian" and ob.actor_id in walkers:
                 a = walkers[ob.actor_id]
                 if polygon_distance(np.array([[a.x, a.y]]), poly)[0] <= cfg.crosswalk_walker_radius_m:
-                    return [replace(ob, gap=entry_gap, speed=0.0, min_gap=0.0, headway=0.0)]
+                    return [replace(ob, gap=float(entry_gap), speed=0.0, min_gap=0.0, headway=0.0)]
             elif (
                 not ob.predicted
                 and ob.reason in ("lead_vehicle", "obstacle")
                 and ob.speed < cfg.junction_clear_speed
                 and front + ob.gap < room
             ):
-                return [Obstacle(entry_gap, 0.0, 0.0, 0.0, "crosswalk_blocked", ob.actor_id)]
+                return [Obstacle(float(entry_gap), 0.0, 0.0, 0.0, "crosswalk_blocked", ob.actor_id)]
     return []
 
 
@@ -981,8 +987,12 @@ def _plan_nudge(
     ey: float,
     hazard: Obstacle,
     cfg: ExpertConfig,
+    in_junction: bool = False,
 ) -> float | None:
     """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
+
+    in_junction: the pass runs through a junction; then only to the left (away from the kerb of a right-hand
+    road, whose corner a right offset cuts) and by at most `max_junction_nudge_m`.
 
     Only for actors seen now (not predictions), standing or nearly so and close ahead. Pedestrians only when
     they stand still beside the path, not in front of the ego (someone waiting at the kerb of a tight corner
@@ -1005,7 +1015,13 @@ def _plan_nudge(
         base = hazard.lateral + side * need
         candidates += [base + side * k * 0.15 for k in range(int(2 * cfg.max_nudge_m / 0.15) + 1)]
     candidates = sorted(
-        {round(o, 3) for o in candidates if abs(o) <= cfg.max_nudge_m and o * (o - hazard.lateral) > 0},
+        {
+            round(o, 3)
+            for o in candidates
+            if abs(o) <= cfg.max_nudge_m
+            and o * (o - hazard.lateral) > 0
+            and (not in_junction or 0.0 < o <= cfg.max_junction_nudge_m)
+        },
         key=abs,
     )
     pass_s = hazard.end_s + ex + cfg.nudge_return_m

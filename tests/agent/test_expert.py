@@ -624,15 +624,20 @@ def test_edges_past_a_waiting_pedestrian_while_others_cross_further_on(straight)
             assert not (abs(a.x - x) < EGO_FRONT + 0.25 and abs(a.y - y) < 1.07 + 0.25), f"hit a walker at t={t}"
 
 
-def test_edges_past_a_pedestrian_at_a_junction_corner_only_after_the_long_wait():
-    """The same pedestrian at the kerb where the route runs through a junction (an offset path cuts its corner
-    towards kerbs and walls): the ego keeps to its lane for the full unstick_after_s, not the short wait."""
+def test_edges_past_a_pedestrian_at_a_junction_corner_only_away_from_the_kerb():
+    """The same pedestrian at the kerb (right) where the route runs through a junction: passed after the short
+    wait, on the left by at most max_junction_nudge_m. One standing on the left is never passed on the right
+    (towards the kerb, whose corner an offset path cuts): the ego keeps to its lane for the long wait."""
     n = 250
     route = RoutePlan.build(_straight(), junction=(np.arange(n) >= 36) & (np.arange(n) <= 52))
-    log = _drive(route, 18.0, actors=lambda t: [_kerb_walker(33, 40.0, 1.45)])
-    assert "pedestrian" in log.reasons()
-    assert max(abs(y) for y in log.y) < 0.1
-    assert max(log.x) + EGO_FRONT < 40.0
+    cfg = ExpertConfig()
+    right = _drive(route, 30.0, actors=lambda t: [_kerb_walker(33, 40.0, 1.45)])
+    assert "pedestrian" in right.reasons() and right.x[-1] > 50.0
+    assert right.x[right.t.index(20.0)] > 45.0  # the short wait, not unstick_after_s
+    assert max(right.y) < 0.05 and min(right.y) > -cfg.max_junction_nudge_m - 0.1  # left (-y) and not far
+    left = _drive(route, 18.0, actors=lambda t: [_kerb_walker(34, 40.0, -1.45)])
+    assert max(abs(y) for y in left.y) < 0.1
+    assert max(left.x) + EGO_FRONT < 40.0
 
 
 def test_never_creeps_towards_a_pedestrian(straight):
