@@ -135,6 +135,10 @@ _SUMO_OPTIONS: dict[str, str] = {
     "--time-to-teleport": "-1",  # no jumps; TrafficSim removes long-stuck NPCs away from the ego instead
     "--ignore-route-errors": "true",
     "--xml-validation": "never",
+    # Drivers waiting at a minor road grow impatient over 30 s (SUMO's default: 180 s) and then take gaps that make
+    # priority traffic brake: an endless major stream no longer starves a side road, as it never does under
+    # CARLA's Traffic Manager (which has no right of way at unsignalised junctions).
+    "--time-to-impatience": "30",
 }
 _SUMO_ERRORS = (libsumo.TraCIException, libsumo.FatalTraCIError)
 _LIVE: TrafficSim | None = None  # libsumo allows one simulation per process
