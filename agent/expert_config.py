@@ -91,7 +91,7 @@ class ExpertConfig:
     creep_corridor_margin: float = 0.15  # m added to the ego half width while creeping
     # nudge: when stuck behind a stalled actor that only partly blocks the lane, pass it with a sideways offset
     max_nudge_m: float = 1.6  # largest sideways offset from the route (past it, the other lane must be free)
-    max_junction_nudge_m: float = 1.0  # ... through a junction (and only to the left, away from the kerb)
+    max_junction_nudge_m: float = 1.0  # ... past a pedestrian at a junction kerb (and only to the left)
     nudge_clearance: float = 0.3  # m kept between the ego and the passed actor (and the corridor margin then)
     nudge_speed: float = 2.5  # m/s while nudging
     nudge_max_actor_speed: float = 0.5  # m/s: only (nearly) standing actors are passed

@@ -467,9 +467,10 @@ def decide(
         wait_limit = min(wait_limit, cfg.unstick_standing_walker_after_s)
     if not creeping and mem.stopped_time >= wait_limit:
         mem.stopped_time = 0.0
-        offset = (
-            _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg, in_junction) if hazard else None
-        )
+        offset = None
+        if hazard is not None:
+            kerb_side_only = in_junction and hazard.reason == "pedestrian"
+            offset = _plan_nudge(gt, route, idx, i_end, s_ego, v, ex, ey, hazard, cfg, kerb_side_only)
         if offset is not None:
             # Pass the stalled obstacle inside the lane; the normal rules stay on, at a walking pace.
             mem.nudge_offset = offset
@@ -987,12 +988,12 @@ def _plan_nudge(
     ey: float,
     hazard: Obstacle,
     cfg: ExpertConfig,
-    in_junction: bool = False,
+    left_only: bool = False,
 ) -> float | None:
     """A sideways offset that passes a stalled, partly-blocking actor inside the lane, or None.
 
-    in_junction: the pass runs through a junction; then only to the left (away from the kerb of a right-hand
-    road, whose corner a right offset cuts) and by at most `max_junction_nudge_m`.
+    left_only: a pedestrian at a junction's kerb; pass only on the left (away from the kerb of a right-hand road,
+    whose corner a right offset cuts) and by at most `max_junction_nudge_m`.
 
     Only for actors seen now (not predictions), standing or nearly so and close ahead. Pedestrians only when
     they stand still beside the path, not in front of the ego (someone waiting at the kerb of a tight corner
@@ -1020,7 +1021,7 @@ def _plan_nudge(
             for o in candidates
             if abs(o) <= cfg.max_nudge_m
             and o * (o - hazard.lateral) > 0
-            and (not in_junction or 0.0 < o <= cfg.max_junction_nudge_m)
+            and (not left_only or 0.0 < o <= cfg.max_junction_nudge_m)
         },
         key=abs,
     )
