@@ -60,7 +60,8 @@ class RoutePlan:
     speed_cap: np.ndarray  # (N,) m/s, min(limit, curve, junction turn, lane change)
     cap_reason: np.ndarray  # (N,) int index into CAP_REASONS
     junction: np.ndarray  # (N,) bool
-    _crosswalk_cache: tuple[int, int, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    # (the polygon list the spans were computed for, the spans); crosswalks are static per town
+    _crosswalk_cache: tuple[Sequence[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -171,10 +172,9 @@ class RoutePlan:
 
     def crosswalk_spans(self, polygons: Sequence[np.ndarray], half_width: float) -> np.ndarray:
         """(C, 3) [s_in, s_out, polygon index]: the stretches of route where a box `half_width` either side of
-        it overlaps a crosswalk, sorted by s_in. Cached per polygon list (crosswalks are static)."""
-        key = (id(polygons), len(polygons))
-        if self._crosswalk_cache is not None and self._crosswalk_cache[:2] == key:
-            return self._crosswalk_cache[2]
+        it overlaps a crosswalk, sorted by s_in. Cached for the same polygon list (crosswalks are static)."""
+        if self._crosswalk_cache is not None and self._crosswalk_cache[0] is polygons:
+            return self._crosswalk_cache[1]
         spans: list[tuple[float, float, int]] = []
         # the route resampled every 0.25 m: (M, 2) points and their arc lengths
         ss = np.arange(0.0, self.length, 0.25)
@@ -191,7 +191,7 @@ class RoutePlan:
             runs = np.split(hit, np.nonzero(np.diff(hit) > 1)[0] + 1)  # contiguous stretches
             spans += [(float(ss[r[0]]), float(ss[r[-1]]), ci) for r in runs]
         out = np.array(sorted(spans), np.float64).reshape(-1, 3)
-        self._crosswalk_cache = (*key, out)
+        self._crosswalk_cache = (polygons, out)
         return out
 
 
@@ -703,7 +703,11 @@ def _crosswalk_obstacles(
     spans = spans[(spans[:, 0] > front) & (spans[:, 0] - front < cfg.lookahead_m)]
     if len(spans) == 0:
         return []
-    walkers = {a.id: a for a in gt.actors if _actor_reason(a) == "pedestrian"}
+    walkers = (
+        {a.id: a for a in gt.actors if _actor_reason(a) == "pedestrian"}
+        if any(ob.reason == "pedestrian" for ob in actor_obs)
+        else {}
+    )
     for s_in, s_out, ci in spans:
         entry_gap = max(s_in - front - cfg.crosswalk_margin_m, 0.0)
         if v * v / (2.0 * max(entry_gap, 0.1)) > cfg.yellow_max_decel:
