@@ -67,6 +67,10 @@ class ExpertConfig:
     corridor_margin_standing_walker: float = 0.5  # m for standing ones (people waiting at the kerb)
     corridor_margin_parallel_walker: float = 0.3  # m for ones walking along the path (not towards it)
     walker_parallel_lateral_speed: float = 0.3  # m/s towards the path at most, to count as walking along it
+    # ... where the path up to them bends less than this from the ego's heading. Past a bend the ego's body sweeps
+    # wider than the path (pursuit and the rear wheels cut the inside corner): walkers there get a wider margin.
+    walker_parallel_max_bend_deg: float = 15.0
+    corridor_margin_turn_parallel_walker: float = 0.6
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists

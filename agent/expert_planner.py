@@ -810,13 +810,18 @@ def _actor_obstacles(
     # rather than enter its lane. One stepping towards the path keeps the wide one (and its prediction).
     left = np.stack([np.sin(seg_heading[k]), -np.cos(seg_heading[k])], axis=1)  # (M, 2), CARLA y south
     towards = -np.sign(lat_signed) * np.sum(vel * left, axis=1)  # (M,) m/s towards the path
+    bend = np.maximum.accumulate(np.abs(_wrap(seg_heading - math.radians(ego.yaw))))  # (K,) turned so far
+    straight = bend[k] <= math.radians(cfg.walker_parallel_max_bend_deg)  # (M,)
     parallel = ~standing & (np.abs(towards) <= cfg.walker_parallel_lateral_speed)
+    parallel_margin = np.where(
+        straight, cfg.corridor_margin_parallel_walker, cfg.corridor_margin_turn_parallel_walker
+    )  # (M,)
     margin = np.where(
         soft,
         np.where(
             standing,
             cfg.corridor_margin_standing_walker,
-            np.where(parallel, cfg.corridor_margin_parallel_walker, cfg.corridor_margin_walker),
+            np.where(parallel, parallel_margin, cfg.corridor_margin_walker),
         ),
         cfg.corridor_margin_vehicle,
     )

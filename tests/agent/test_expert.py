@@ -30,7 +30,7 @@ from agent.expert_planner import (
     polygon_distance,
 )
 from sim.embedded.vehicle import VehicleModel
-from sim.types import ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
+from sim.types import EGO_EXTENT, ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "carla"
 EGO_FRONT = 2.45
@@ -88,6 +88,7 @@ class Log:
     t: list[float] = field(default_factory=list)
     x: list[float] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
+    yaw: list[float] = field(default_factory=list)  # degrees
     v: list[float] = field(default_factory=list)
     reason: list[str] = field(default_factory=list)
     min_gap: float = math.inf  # closest box-to-box distance along x to any actor ahead in the lane
@@ -122,6 +123,7 @@ def _drive(
         log.t.append(t)
         log.x.append(veh.pose.x)
         log.y.append(veh.pose.y)
+        log.yaw.append(veh.pose.yaw)
         log.v.append(veh.speed)
         log.reason.append(dec.reason)
         for a in acts:
@@ -588,6 +590,38 @@ def test_does_not_nudge_around_a_car_blocking_the_lane(straight):
 def _kerb_walker(aid: int, x: float, y: float) -> ActorState:
     return ActorState(aid, "walker.pedestrian.0001", "walker", "pedestrian", x, y, 0.0, 90.0, (0.25, 0.25, 0.9),
                       0.0, 0.0)
+
+
+def _clearance(log: Log, walker: Callable[[float], tuple[float, float]], radius: float = 0.25) -> float:
+    """Smallest distance between the ego's box (EGO_EXTENT) and a round walker at `walker(t)` over the log."""
+    best = math.inf
+    for t, x, y, yaw in zip(log.t, log.x, log.y, log.yaw):
+        px, py = walker(t)
+        c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+        along, across = (px - x) * c + (py - y) * s, -(px - x) * s + (py - y) * c
+        out = math.hypot(max(abs(along) - EGO_EXTENT[0], 0.0), max(abs(across) - EGO_EXTENT[1], 0.0))
+        best = min(best, out - radius)
+    return best
+
+
+@pytest.mark.parametrize(("y0", "lateral"), [(-25.0, 1.7), (-24.0, 1.9)])
+def test_pedestrian_walking_along_into_a_turn_is_not_brushed(y0, lateral):
+    """Someone walks towards the ego along the inside of its left turn's exit, on past the corner into the
+    junction (as SUMO pedestrians cut across a corner): they pass on the path's side where the ego's body sweeps
+    wider than on a straight road, so the narrow along-the-kerb margin does not apply past the bend."""
+    route = _turn_route()
+    where = lambda t: (70.0 - lateral, y0 + 1.15 * t)  # noqa: E731
+    log = _drive(route, 20.0, actors=lambda t: [_walker(50, *where(t), 1.15)])
+    assert _clearance(log, where) > 0.3
+
+
+def test_pedestrian_on_the_sidewalk_past_a_turn_is_passed():
+    """The same walk 2.1 m from the exit lane's centre, starting farther up: on the sidewalk, passed at speed."""
+    route = _turn_route()
+    where = lambda t: (70.0 - 2.1, -27.0 + 1.15 * t)  # noqa: E731
+    log = _drive(route, 20.0, actors=lambda t: [_walker(51, *where(t), 1.15)])
+    assert _clearance(log, where) > 0.5
+    assert log.y[-1] < -50.0 and min(log.v[60:]) > 4.0
 
 
 def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
