@@ -71,6 +71,10 @@ class ExpertConfig:
     # wider than the path (pursuit and the rear wheels cut the inside corner): walkers there get a wider margin.
     walker_parallel_max_bend_deg: float = 15.0
     corridor_margin_turn_parallel_walker: float = 0.6
+    # Slower than this, the ego does not pull away from a walker about to walk into its side within the time
+    # given: it would sweep its body into them (standing, it is not at fault, as the leaderboard's criterion)
+    walker_beside_hold_speed: float = 1.0  # m/s
+    walker_beside_hold_s: float = 2.0
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists

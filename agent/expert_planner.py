@@ -916,7 +916,11 @@ def _actor_obstacles(
         t_hit = float(times[j])
         gap = float(fs[row, j] - fhalf_long[row, j] - s_ego - ex)
         if gap < 0:
-            continue  # the conflict point is beside the ego: braking does not help
+            # The conflict point is beside the ego: braking does not help, pulling away from a walker does not
+            # either (the rest of the body sweeps past them); a slow ego stands until they are through.
+            if soft[i] and v < cfg.walker_beside_hold_speed and t_hit <= cfg.walker_beside_hold_s:
+                out.append(Obstacle(0.0, 0.0, 0.0, 0.0, reasons[i], near[i].id, predicted=True))
+            continue
         heading_diff = abs(float(_wrap(yaw[i] - seg_heading[fk[row, j]])))
         same_dir = heading_diff < math.radians(cfg.same_direction_deg) and not soft[i]
         along = float(np.dot(vel[i], [math.cos(seg_heading[fk[row, j]]), math.sin(seg_heading[fk[row, j]])]))

@@ -86,6 +86,12 @@ _YIELD_LATERAL_MARGIN_M = 0.4
 _YIELD_REACTION_S = 0.5
 _YIELD_DECEL = 4.5
 _YIELD_STANDOFF_M = 1.5
+# Pedestrians do not walk into a moving ego (CARLA's walkers stop and check for cars before they cross): one with
+# the ego's box in a corridor ahead of it, its width plus the margin each side and `_WALKER_YIELD_REACH_S` of
+# walking at its top speed long, stands until the box is out of it. SUMO's own crossing logic ignores the ego.
+_WALKER_YIELD_MARGIN_M = 0.3
+_WALKER_YIELD_REACH_S = 1.0
+_WALKER_YIELD_EGO_SPEED = 0.1  # m/s: a standing ego is walked past (it cannot be at fault)
 _MAINTAIN_EVERY = 10  # ticks between radius culls / route extensions (0.5 s)
 _PENDING_TICKS = 4  # a vehicle SUMO could not insert within this many ticks is dropped and re-drawn
 _ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
@@ -277,6 +283,7 @@ class TrafficSim:
         self._frozen = False
         self._held: dict[str, _Held] = {}
         self._yielding: set[str] = set()  # NPCs braking for the ego (their speed is ours until released)
+        self._waiting_walkers: set[str] = set()  # pedestrians standing for the moving ego (ditto)
 
     def _define_types(self) -> None:
         vt = libsumo.vehicletype
@@ -454,6 +461,7 @@ class TrafficSim:
         if self._ego_pose is not None:
             self._push_ego()
             self._yield_to_ego()
+            self._walkers_yield_to_ego()
         # population changes go in before the SUMO step, so removed and replacement NPCs swap in one tick
         if self._tick % _MAINTAIN_EVERY == 0:
             self._maintain(initial=self._tick == 0)
@@ -529,6 +537,39 @@ class TrafficSim:
             if vid in self._vehicles and vid not in self._pending:
                 libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
         self._yielding = braking
+
+    def _walkers_yield_to_ego(self) -> None:
+        """Pedestrians stand while the moving ego's box is in a short corridor ahead of them (see
+        `_WALKER_YIELD_MARGIN_M`): without it a pedestrian whose crossing turns green steps into the side of a
+        car still clearing the junction."""
+        p = self._ego_pose
+        hold: set[str] = set()
+        results = libsumo.person.getAllSubscriptionResults()
+        ids = [k for k in results if k in self._walkers]
+        if p is not None and ids and self._ego_speed >= _WALKER_YIELD_EGO_SPEED:
+            pos = self.coords.to_carla_xy(
+                np.array([results[k][libsumo.VAR_POSITION3D][:2] for k in ids], np.float64)
+            )  # (N, 2) the walkers' fronts (as vehicles, SUMO reports the front), CARLA frame
+            yaw = np.radians((np.array([results[k][libsumo.VAR_ANGLE] for k in ids]) + 90.0) % 360.0 - 180.0)
+            ey = math.radians(p.yaw)
+            f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
+            r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
+            ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
+            fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # (N, 2)
+            rel = ego[None, :, :] - pos[:, None, :]  # (N, 4, 2)
+            along = np.einsum("nkd,nd->nk", rel, fwd)  # (N, 4)
+            lat = np.einsum("nkd,nd->nk", rel, np.stack([-fwd[:, 1], fwd[:, 0]], axis=1))  # (N, 4)
+            half_w = DEFAULT_EXTENTS["pedestrian"][1] + _WALKER_YIELD_MARGIN_M
+            reach = WALKER_SPEED * _WALKER_YIELD_REACH_S
+            # the box overlaps the corridor [0, reach] x [-half_w, half_w] (corners on both sides count)
+            hit = (along.max(1) >= 0.0) & (along.min(1) <= reach) & (lat.max(1) >= -half_w) & (lat.min(1) <= half_w)
+            for i in np.nonzero(hit)[0]:
+                libsumo.person.setSpeed(ids[i], 0.0)
+                hold.add(ids[i])
+        for pid in self._waiting_walkers - hold:
+            if pid in self._walkers:
+                libsumo.person.setSpeed(pid, -1.0)  # back to its own speed
+        self._waiting_walkers = hold
 
     def _after_step(self) -> None:
         for vid in libsumo.simulation.getDepartedIDList():

@@ -624,6 +624,19 @@ def test_pedestrian_on_the_sidewalk_past_a_turn_is_passed():
     assert log.y[-1] < -50.0 and min(log.v[60:]) > 4.0
 
 
+def test_standing_ego_waits_for_a_pedestrian_walking_into_its_side(straight):
+    """Someone walks towards the standing ego's left side, level with its front half: pulling away would sweep
+    the body into them, so it waits until they are through (they walk through a standing car: not its fault)."""
+    where = lambda t: (2.0, -3.5 + 1.2 * t)  # noqa: E731
+    log = _drive(straight, 12.0, actors=lambda t: [_walker(52, *where(t), 1.2)])
+    moving = Log()
+    for t, x, y, yaw, v in zip(log.t, log.x, log.y, log.yaw, log.v):
+        if v > 0.1:
+            moving.t.append(t), moving.x.append(x), moving.y.append(y), moving.yaw.append(yaw)
+    assert moving.t and _clearance(moving, where) > 0.5
+    assert log.x[-1] > 20.0  # and then drove on
+
+
 def test_edges_past_a_pedestrian_waiting_at_the_kerb(straight):
     """Someone stands still at the kerb 1.45 m right of the path (a tight corner): the ego first waits, then
     passes with a small sideways offset, never touching them. Someone standing in front is never passed."""

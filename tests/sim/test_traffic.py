@@ -324,6 +324,46 @@ def test_npcs_brake_for_an_ego_stalled_mid_turn(cache_dir: Path) -> None:
     assert not rammed, f"NPCs {sorted(rammed)} drove into the stalled ego"
 
 
+def test_walkers_do_not_walk_into_a_moving_ego(cache_dir: Path) -> None:
+    """A moving ego parked broadside 0.6 m ahead of a walking pedestrian: they stand (CARLA's walkers check for
+    cars) instead of walking into its side. Once the ego stands still, they walk on."""
+    town = _some_town()
+    checked = 0
+    with TrafficSim(town, TrafficConfig(vehicles=0, walkers=30, seed=2), cache_dir) as ts:
+        home = Pose(100.0, 60.0, 0.0, 0.0) if town == OWN_TOWN else ROUTE0_START
+        for _ in range(100):
+            ts.set_ego(home, 0.0)
+            ts.step()
+        done: set[int] = set()
+        while checked < 5:
+            walking = [a for a in ts.actors() if a.category == "walker" and a.speed > 0.8 and a.id not in done]
+            assert walking, "no walking pedestrian left to test with"
+            w = walking[0]
+            done.add(w.id)
+            fwd = np.array([math.cos(math.radians(w.yaw)), math.sin(math.radians(w.yaw))])
+            front = np.array([w.x, w.y]) + fwd * w.extent[0]
+            centre = front + fwd * (0.6 + EGO_EXTENT[1])
+            ego = Pose(float(centre[0]), float(centre[1]), 0.0, w.yaw + 90.0)
+            ego_box = _corners(ego.x, ego.y, ego.yaw, EGO_EXTENT[0], EGO_EXTENT[1])
+            for _ in range(40):  # 2 s with the (moving) ego in the way
+                ts.set_ego(ego, 3.0)
+                ts.step()
+                a = next((a for a in ts.actors() if a.id == w.id), None)
+                if a is None:
+                    break  # walked out of the simulation (end of its walk)
+                box = _corners(a.x, a.y, a.yaw, a.extent[0], a.extent[1])
+                assert not _boxes_overlap(ego_box, box), f"walker {w.id} walked into the moving ego"
+            else:
+                assert a.speed < 0.05
+                start = np.array([a.x, a.y])
+                for _ in range(60):  # the ego stands: the walker goes on (through where the car is)
+                    ts.set_ego(ego, 0.0)
+                    ts.step()
+                a = next((a for a in ts.actors() if a.id == w.id), None)
+                assert a is None or math.dist(start, (a.x, a.y)) > 0.5, f"walker {w.id} kept standing"
+                checked += 1
+
+
 def test_determinism_counts_and_classes(cache_dir: Path) -> None:
     town = _some_town()
     cmap = carla.Map(town.stem, town.read_text())
