@@ -75,6 +75,12 @@ class ExpertConfig:
     # given: it would sweep its body into them (standing, it is not at fault, as the leaderboard's criterion)
     walker_beside_hold_speed: float = 1.0  # m/s
     walker_beside_hold_s: float = 2.0
+    # In a turn the body points off the path, so the path corridor misses what the bumper is about to sweep: a
+    # walker in the ego's box pushed ahead along its current heading by max(min, speed x time) (plus the margin
+    # each side) is braked for
+    bumper_sweep_min_m: float = 1.0
+    bumper_sweep_s: float = 0.5
+    bumper_sweep_margin: float = 0.2
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists

@@ -870,6 +870,19 @@ def _actor_obstacles(
                     **geom,
                 )
             )
+    # -- the bumper's sweep along the ego's own heading (pedestrians and cyclists)
+    hy = math.radians(ego.yaw)
+    rel_e = pos - np.array([ego.x, ego.y])  # (M, 2)
+    e_along = rel_e @ np.array([math.cos(hy), math.sin(hy)]) - ex - ext[:, 0]  # (M,) ahead of the bumper
+    e_lat = np.abs(rel_e @ np.array([-math.sin(hy), math.cos(hy)])) - ey - ext[:, 1]  # (M,) clear of the side
+    reach = max(cfg.bumper_sweep_min_m, v * cfg.bumper_sweep_s)
+    # a slow ego also waits for one beside its body (walking through a standing car): pulling away would drag the
+    # body through them; a fast one cannot brake for that
+    behind = -2.0 * (ex + ext[:, 0]) if v < cfg.walker_beside_hold_speed else np.zeros(m)  # (M,)
+    swept = soft & ~occupied & (e_along >= behind) & (e_along <= reach) & (e_lat <= cfg.bumper_sweep_margin)
+    for i in np.nonzero(swept)[0]:
+        occupied[i] = True
+        out.append(Obstacle(max(float(e_along[i]), 0.0), 0.0, 0.0, 0.0, reasons[i], near[i].id))
     # -- predicted intrusions (constant velocity); a creeping ego still watches pedestrians and cyclists
     moving = speed > np.where(soft, cfg.min_predict_speed_walker, cfg.min_predict_speed_vehicle)
     movers = np.nonzero(~occupied & moving & (soft | (not creeping)))[0]
