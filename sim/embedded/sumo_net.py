@@ -72,6 +72,10 @@ def _typemap_files() -> list[Path]:
 # --tls.discard-simple: no traffic lights at geometry-like nodes (two roads meeting at a bend). netconvert
 #     places an OpenDRIVE signal at the far end of its road when its orientation says so; on Town01 that gave
 #     four lights at the corners of the outer loop, where CARLA has none.
+# --tls.layout incoming, --tls.green.time 10, --tls.yellow.time 3, --tls.allred.time 2: CARLA's signal semantics. The
+#     lights of a CARLA junction cycle one approach at a time (green 10 s, yellow 3 s, red 2 s with all red), so
+#     every turn is protected; SUMO's default pairs opposite approaches, and its left turners then wait for gaps
+#     in the oncoming stream. Pedestrian crossings keep SUMO's timing within each approach's phase.
 # netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
 # SumoCoords reads whatever offset the net has.
 NETCONVERT_OPTIONS: tuple[str, ...] = (
@@ -87,6 +91,14 @@ NETCONVERT_OPTIONS: tuple[str, ...] = (
     "true",
     "--tls.discard-simple",
     "true",
+    "--tls.layout",
+    "incoming",
+    "--tls.green.time",
+    "10",
+    "--tls.yellow.time",
+    "3",
+    "--tls.allred.time",
+    "2",
 )
 
 

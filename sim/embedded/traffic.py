@@ -99,9 +99,14 @@ _SPAWN_SPACING = 5.0  # m between candidate spawn points along a lane
 _EGO_CLEARANCE = 15.0  # m: never spawn closer than this to the ego
 _SPAWN_SEPARATION = 10.0  # m between a new vehicle and any other vehicle (front to front)
 # An NPC vehicle standing this long is in a deadlock (a jammed junction, or waiting for an ego that waits for
-# it) and is removed, near the ego too: longer than any red phase of the signal programmes (<= 46 s), so queues
+# it) and is removed, near the ego too: longer than any red phase of the signal programmes (<= 47 s), so queues
 # at lights stay, and well before the leaderboard's 'agent blocked' (180 s).
 _STUCK_SECONDS = 60.0
+# An NPC standing inside a junction across the ego's way, held by the braking layer for the ego this long, is in a
+# deadlock with it (the ego waits for the NPC, the NPC for the ego) and is removed sooner. Queues behind the ego
+# are on plain lanes and point the ego's way: they stay.
+_EGO_DEADLOCK_SECONDS = 15.0
+_EGO_DEADLOCK_MIN_ANGLE_DEG = 30.0
 
 _VEHICLE_COLORS = np.array(
     [  # albedo 0..1: white, black, silver, grey, red, blue, dark blue, green, beige, yellow
@@ -283,6 +288,7 @@ class TrafficSim:
         self._frozen = False
         self._held: dict[str, _Held] = {}
         self._yielding: set[str] = set()  # NPCs braking for the ego (their speed is ours until released)
+        self._yielding_since: dict[str, int] = {}  # tick each of them began to
         self._waiting_walkers: set[str] = set()  # pedestrians standing for the moving ego (ditto)
 
     def _define_types(self) -> None:
@@ -537,6 +543,7 @@ class TrafficSim:
             if vid in self._vehicles and vid not in self._pending:
                 libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
         self._yielding = braking
+        self._yielding_since = {vid: self._yielding_since.get(vid, self._tick) for vid in braking}
 
     def _walkers_yield_to_ego(self) -> None:
         """Pedestrians stand while the moving ego's box is in a short corridor ahead of them (see
@@ -621,7 +628,7 @@ class TrafficSim:
                     x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                     d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
                 wait = res[libsumo.VAR_WAITING_TIME]
-                stuck = wait > _STUCK_SECONDS
+                stuck = wait > _STUCK_SECONDS or (wait > _EGO_DEADLOCK_SECONDS and self._ego_deadlock(vid, res))
                 if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
@@ -643,6 +650,17 @@ class TrafficSim:
         for vid, (t0, _, _) in list(self._pending.items()):
             if self._tick - t0 > _PENDING_TICKS:
                 self._remove_vehicle(vid)
+
+    def _ego_deadlock(self, vid: str, res: dict) -> bool:
+        """The NPC has been held for the ego for _EGO_DEADLOCK_SECONDS, inside a junction, pointing across it."""
+        since = self._yielding_since.get(vid)
+        if since is None or (self._tick - since) * FIXED_DELTA_SECONDS < _EGO_DEADLOCK_SECONDS:
+            return False
+        if not libsumo.vehicle.getLaneID(vid).startswith(":") or self._ego_pose is None:
+            return False
+        yaw = self.coords.to_carla_yaw(res[libsumo.VAR_ANGLE])
+        diff = abs((yaw - self._ego_pose.yaw + 180.0) % 360.0 - 180.0)
+        return diff > _EGO_DEADLOCK_MIN_ANGLE_DEG
 
     def _remove_vehicle(self, vid: str) -> None:
         if vid not in self._pending:

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import carla
+import libsumo
 import numpy as np
 import pytest
 
@@ -212,6 +213,42 @@ def test_traffic_lights_cycle_and_sit_on_lanes(cache_dir: Path, town01_map: carl
     assert both >= 0.9 * len(history), f"only {both}/{len(history)} lights showed both Red and Green"
 
 
+def test_traffic_lights_cycle_one_approach_at_a_time_as_carla(cache_dir: Path) -> None:
+    """CARLA's junction lights: one approach at a time shows Green (10 s) then Yellow (3 s), then all are Red for
+    2 s before the next approach's turn; SUMO's default would pair opposite approaches (unprotected turns)."""
+    town = _some_town()
+    cmap = carla.Map(town.stem, town.read_text())
+    with TrafficSim(town, TrafficConfig(vehicles=0, walkers=0, seed=0), cache_dir) as ts:
+        junction_of: dict[int, int] = {}
+        for tl in ts.traffic_lights():
+            (ax, ay), (bx, by) = tl.stop_line
+            d = np.array([math.cos(math.radians(tl.lane_yaw)), math.sin(math.radians(tl.lane_yaw))])
+            ahead = cmap.get_waypoint(carla.Location((ax + bx) / 2 + 4.0 * d[0], (ay + by) / 2 + 4.0 * d[1], 0.0))
+            junction_of[tl.id] = ahead.get_junction().id
+        runs: dict[int, list[list]] = {tl_id: [] for tl_id in junction_of}  # [state, ticks] per light
+        for _ in range(int(130 / 0.05)):
+            ts.step()
+            lights = ts.traffic_lights()
+            for j in set(junction_of.values()):
+                active = [tl.id for tl in lights if junction_of[tl.id] == j and tl.state in ("Green", "Yellow")]
+                assert len(active) <= 1, f"junction {j}: approaches {active} go at once"
+            for tl in lights:
+                r = runs[tl.id]
+                if r and r[-1][0] == tl.state:
+                    r[-1][1] += 1
+                else:
+                    r.append([tl.state, 1])
+    for tl_id, r in runs.items():
+        inner = r[1:-1]  # whole phases only
+        greens = [n * 0.05 for st, n in inner if st == "Green"]
+        yellows = [n * 0.05 for st, n in inner if st == "Yellow"]
+        reds = [n * 0.05 for st, n in inner if st == "Red"]
+        assert greens and all(g == pytest.approx(10.0, abs=0.1) for g in greens), (tl_id, greens)
+        assert yellows and all(y == pytest.approx(3.0, abs=0.1) for y in yellows), (tl_id, yellows)
+        n_approaches = sum(1 for j in junction_of.values() if j == junction_of[tl_id])
+        assert all(rd == pytest.approx(2.0 + 15.0 * (n_approaches - 1), abs=0.1) for rd in reds), (tl_id, reds)
+
+
 @needs_town01
 def test_set_and_freeze_traffic_lights(cache_dir: Path) -> None:
     with TrafficSim(TOWN01, TrafficConfig(vehicles=0, walkers=0, seed=0), cache_dir) as ts:
@@ -362,6 +399,37 @@ def test_walkers_do_not_walk_into_a_moving_ego(cache_dir: Path) -> None:
                 a = next((a for a in ts.actors() if a.id == w.id), None)
                 assert a is None or math.dist(start, (a.x, a.y)) > 0.5, f"walker {w.id} kept standing"
                 checked += 1
+
+
+def test_npc_deadlocked_with_the_ego_in_a_junction_is_removed(cache_dir: Path) -> None:
+    """The ego stands across the path of an NPC in the middle of a junction: the NPC brakes for it and both would
+    wait for each other. It is removed after _EGO_DEADLOCK_SECONDS (15 s), not the general 60 s."""
+    town = _some_town()
+    with TrafficSim(town, TrafficConfig(vehicles=40, walkers=0, seed=4), cache_dir) as ts:
+        home = Pose(100.0, 60.0, 0.0, 0.0) if town == OWN_TOWN else ROUTE0_START
+        target = None
+        for _ in range(int(120 / 0.05)):
+            ts.set_ego(home, 0.0)
+            ts.step()
+            for a in ts.actors():
+                if a.category == "vehicle" and a.speed > 2.0 and a.type_id == "vehicle.lincoln.mkz_2017":
+                    if libsumo.vehicle.getLaneID(f"npc{a.id}").startswith(":"):
+                        target = a
+                        break
+            if target is not None:
+                break
+        assert target is not None, "no NPC crossed a junction in 120 s"
+        fwd = np.array([math.cos(math.radians(target.yaw)), math.sin(math.radians(target.yaw))])
+        centre = np.array([target.x, target.y]) + fwd * (target.extent[0] + 5.0 + EGO_EXTENT[1])
+        ego = Pose(float(centre[0]), float(centre[1]), 0.0, target.yaw + 90.0)  # broadside across its way
+        gone_after = None
+        for tick in range(int(40 / 0.05)):
+            ts.set_ego(ego, 0.0)
+            ts.step()
+            if all(a.id != target.id for a in ts.actors()):
+                gone_after = tick * 0.05
+                break
+    assert gone_after is not None and 15.0 <= gone_after <= 25.0, gone_after
 
 
 def test_determinism_counts_and_classes(cache_dir: Path) -> None:
