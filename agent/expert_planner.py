@@ -591,9 +591,9 @@ def _stop_line_obstacles(
             mem.yellow_go.pop(tl.id, None)
             continue
         if s_line - s_ego - ex < -0.5:  # the front is past the line, the rear is not
-            if state == "Red" and tl.id not in mem.yellow_go and v < cfg.red_hold_speed:
-                # Stopped on the line (a pedestrian held it there) as the light went red: driving on now
-                # would run the red light. Wait for the green.
+            if state == "Red" and v < cfg.red_hold_speed:
+                # Stopped on the line (a pedestrian held it there) as the light went red, committed on yellow
+                # or not: driving on now would run the red light. Wait for the green.
                 out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light", tl.id))
             continue
         if state == "Yellow":

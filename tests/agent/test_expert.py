@@ -203,6 +203,20 @@ def test_stopped_over_the_line_waits_for_the_green(straight):
     assert moving.x[-1] > start.x + 10.0
 
 
+def test_committed_on_yellow_then_stopped_over_the_line_waits_for_the_green(straight):
+    """Committed through a yellow 5 m before the line, the ego is stopped with its front over the line by a
+    pedestrian crossing just past it; the light turns red while it stands. Standing, it can wait: driving on
+    would run the red light (CARLA scores the tail's crossing), so it waits for the green."""
+    start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Yellow" if t < 1.0 else "Red" if t < 15.0 else "Green")]  # noqa: E731
+    walker = lambda t: [_walker(43, 66.0, -3.0 + 0.8 * t, 0.8)] if t < 9.0 else []  # noqa: E731
+    log = _drive(straight, 22.0, lights=lights, actors=walker, start=start, speed0=30 / 3.6)
+    i15 = log.t.index(15.0)
+    assert "pedestrian" in log.reasons()
+    assert max(log.x[:i15]) - EGO_FRONT < 60.0  # the tail never crossed the line on red
+    assert log.x[-1] > 75.0  # and it went on green
+
+
 def test_light_for_the_crossing_road_is_ignored(straight):
     # A red light whose approach runs north-south: its stop line crosses our route, but its lane_yaw does not match.
     other = TrafficLightState(2, "Red", 60.0, -4.0, 0.0, 0.0, ((60.0, -2.0), (60.0, 2.0)), 90.0)
