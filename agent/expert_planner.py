@@ -605,8 +605,8 @@ def _stop_line_obstacles(
                 continue
             out.append(Obstacle(gap, 0.0, 0.0, 0.0, "yellow_light", tl.id))
         elif state == "Red":
-            if tl.id in mem.yellow_go and gap < v * v / (2.0 * cfg.idm_comfort_decel * 2.0):
-                continue  # committed on yellow and cannot stop any more
+            if tl.id in mem.yellow_go and v >= cfg.red_hold_speed and gap < v * v / (4.0 * cfg.idm_comfort_decel):
+                continue  # committed on yellow and cannot stop any more (standing, it can: then it waits)
             out.append(Obstacle(gap, 0.0, 0.0, 0.0, "red_light", tl.id))
         else:
             mem.yellow_go.pop(tl.id, None)

@@ -203,13 +203,28 @@ def test_stopped_over_the_line_waits_for_the_green(straight):
     assert moving.x[-1] > start.x + 10.0
 
 
-def test_committed_on_yellow_then_stopped_over_the_line_waits_for_the_green(straight):
-    """Committed through a yellow 5 m before the line, the ego is stopped with its front over the line by a
-    pedestrian crossing just past it; the light turns red while it stands. Standing, it can wait: driving on
+@pytest.mark.parametrize(("front0", "walker_x"), [(58.5, 63.0), (58.0, 63.2)])
+def test_committed_on_yellow_then_stopped_at_the_line_waits_for_the_green(straight, front0, walker_x):
+    """Committed on yellow at 4 m/s 1.5-2 m before the line, the ego is stopped by a pedestrian standing in the
+    lane with its front just (< 0.5 m) past the line. Standing, the yellow commitment no longer holds."""
+    start = Pose(front0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Yellow" if t < 0.5 else "Red" if t < 15.0 else "Green")]  # noqa: E731
+    walker = lambda t: [_walker(44, walker_x, 0.0, 0.0)] if t < 8.0 else []  # noqa: E731
+    log = _drive(straight, 22.0, lights=lights, actors=walker, start=start, speed0=4.0)
+    i15 = log.t.index(15.0)
+    assert 60.0 < log.x[log.t.index(7.0)] + EGO_FRONT < 60.5  # stood with its front just past the line
+    assert max(log.x[:i15]) - EGO_FRONT < 60.0  # the tail never crossed the line on red
+    assert log.x[-1] > 75.0
+
+
+@pytest.mark.parametrize("walker_x", [63.6, 64.2, 66.0])
+def test_committed_on_yellow_then_stopped_over_the_line_waits_for_the_green(straight, walker_x):
+    """Committed through a yellow 5 m before the line, the ego is stopped with its front at or over the line by
+    a pedestrian crossing just past it; the light turns red while it stands. Standing, it can wait: driving on
     would run the red light (CARLA scores the tail's crossing), so it waits for the green."""
     start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
     lights = lambda t: [_light("Yellow" if t < 1.0 else "Red" if t < 15.0 else "Green")]  # noqa: E731
-    walker = lambda t: [_walker(43, 66.0, -3.0 + 0.8 * t, 0.8)] if t < 9.0 else []  # noqa: E731
+    walker = lambda t: [_walker(43, walker_x, -3.0 + 0.8 * t, 0.8)] if t < 9.0 else []  # noqa: E731
     log = _drive(straight, 22.0, lights=lights, actors=walker, start=start, speed0=30 / 3.6)
     i15 = log.t.index(15.0)
     assert "pedestrian" in log.reasons()
