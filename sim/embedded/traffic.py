@@ -512,18 +512,8 @@ class TrafficSim:
         results = libsumo.vehicle.getAllSubscriptionResults()
         ids = [k for k in results if k in self._vehicles]
         if p is not None and ids:
-            pos = np.array([results[k][libsumo.VAR_POSITION3D][:2] for k in ids], np.float64)  # (N, 2) SUMO
-            front = self.coords.to_carla_xy(pos)  # (N, 2) front bumpers, CARLA frame
-            yaw = np.radians((np.array([results[k][libsumo.VAR_ANGLE] for k in ids]) + 90.0) % 360.0 - 180.0)
             speed = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
-            ey = math.radians(p.yaw)
-            f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
-            r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
-            ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
-            fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # (N, 2)
-            rel = ego[None, :, :] - front[:, None, :]  # (N, 4, 2)
-            along = np.einsum("nkd,nd->nk", rel, fwd)  # (N, 4) ahead of each NPC's front bumper
-            lat = np.einsum("nkd,nd->nk", rel, np.stack([-fwd[:, 1], fwd[:, 0]], axis=1))  # (N, 4)
+            along, lat = self._ego_box_seen_from(results, ids)  # (N, 4): ahead of / left of each NPC's front
             half_w = np.array([self._vehicles[k].extent[1] for k in ids]) + _YIELD_LATERAL_MARGIN_M  # (N,)
             reach = speed * _YIELD_REACTION_S + speed**2 / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0  # (N,)
             # Only an ego wholly ahead of the NPC's front: one beside it (the NPC already crossing in front of the
@@ -545,6 +535,25 @@ class TrafficSim:
         self._yielding = braking
         self._yielding_since = {vid: self._yielding_since.get(vid, self._tick) for vid in braking}
 
+    def _ego_box_seen_from(self, results: dict, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The ego box's corners in the frame of each subscribed NPC (vehicle or walker) `ids`: (N, 4) metres
+        ahead of its front (SUMO reports fronts) and (N, 4) metres to its left."""
+        p = self._ego_pose
+        front = self.coords.to_carla_xy(
+            np.array([results[k][libsumo.VAR_POSITION3D][:2] for k in ids], np.float64)
+        )  # (N, 2) CARLA frame
+        angle = np.array([results[k][libsumo.VAR_ANGLE] for k in ids])  # (N,) SUMO degrees
+        yaw = np.radians(self.coords.to_carla_yaw(angle))  # (N,)
+        ey = math.radians(p.yaw)
+        f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
+        r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
+        ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
+        fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # (N, 2)
+        rel = ego[None, :, :] - front[:, None, :]  # (N, 4, 2)
+        along = np.einsum("nkd,nd->nk", rel, fwd)  # (N, 4)
+        lat = np.einsum("nkd,nd->nk", rel, np.stack([-fwd[:, 1], fwd[:, 0]], axis=1))  # (N, 4)
+        return along, lat
+
     def _walkers_yield_to_ego(self) -> None:
         """Pedestrians stand while the moving ego's box is in a short corridor ahead of them (see
         `_WALKER_YIELD_MARGIN_M`): without it a pedestrian whose crossing turns green steps into the side of a
@@ -554,18 +563,7 @@ class TrafficSim:
         results = libsumo.person.getAllSubscriptionResults()
         ids = [k for k in results if k in self._walkers]
         if p is not None and ids and self._ego_speed >= _WALKER_YIELD_EGO_SPEED:
-            pos = self.coords.to_carla_xy(
-                np.array([results[k][libsumo.VAR_POSITION3D][:2] for k in ids], np.float64)
-            )  # (N, 2) the walkers' fronts (as vehicles, SUMO reports the front), CARLA frame
-            yaw = np.radians((np.array([results[k][libsumo.VAR_ANGLE] for k in ids]) + 90.0) % 360.0 - 180.0)
-            ey = math.radians(p.yaw)
-            f = np.array([math.cos(ey), math.sin(ey)]) * EGO_EXTENT[0]
-            r = np.array([-math.sin(ey), math.cos(ey)]) * EGO_EXTENT[1]
-            ego = np.array([p.x, p.y]) + np.array([f + r, f - r, -f - r, -f + r])  # (4, 2) ego box corners
-            fwd = np.stack([np.cos(yaw), np.sin(yaw)], axis=1)  # (N, 2)
-            rel = ego[None, :, :] - pos[:, None, :]  # (N, 4, 2)
-            along = np.einsum("nkd,nd->nk", rel, fwd)  # (N, 4)
-            lat = np.einsum("nkd,nd->nk", rel, np.stack([-fwd[:, 1], fwd[:, 0]], axis=1))  # (N, 4)
+            along, lat = self._ego_box_seen_from(results, ids)  # (N, 4) each
             half_w = DEFAULT_EXTENTS["pedestrian"][1] + _WALKER_YIELD_MARGIN_M
             reach = WALKER_SPEED * _WALKER_YIELD_REACH_S
             # the box overlaps the corridor [0, reach] x [-half_w, half_w] (corners on both sides count)
