@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import numpy as np
 from sim.protocol import SimulatorError
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "occvla-drive" / "sumo"
-_CACHE_VERSION = "1"  # bump when the conversion semantics change without an option change
+_CACHE_VERSION = "2"  # bump when the conversion semantics change without an option change
 
 
 class NetConvertError(SimulatorError):
@@ -76,7 +77,8 @@ def _typemap_files() -> list[Path]:
 #     lights of a CARLA junction cycle one approach at a time (green 10 s, yellow 3 s, red 2 s with all red), so
 #     every turn is protected; SUMO's default pairs opposite approaches, and its left turners then wait for gaps
 #     in the oncoming stream. Pedestrian crossings keep SUMO's timing within each approach's phase.
-# netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
+# After the conversion, every unsignalised junction of three or more arms becomes an `allway_stop` (see
+# `_allway_stop_patch`). netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
 # SumoCoords reads whatever offset the net has.
 NETCONVERT_OPTIONS: tuple[str, ...] = (
     "--junctions.join",
@@ -155,30 +157,72 @@ def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{xodr_path.stem}-", suffix=".net.xml", dir=cache_dir)
     os.close(fd)
+    first, patch = Path(tmp_name + ".first.net.xml"), Path(tmp_name + ".nod.xml")
+    try:
+        convert = ["--opendrive", str(xodr_path), "--type-files", ",".join(str(f) for f in typemaps)]
+        _netconvert([*convert, *NETCONVERT_OPTIONS], first, f"{xodr_path}")
+        if _allway_stop_patch(first, patch):
+            _netconvert(["-s", str(first), "-n", str(patch)], Path(tmp_name), f"{xodr_path} (all-way stops)")
+        else:
+            os.replace(first, tmp_name)
+        os.replace(tmp_name, out)
+    finally:
+        for name in (tmp_name, first, patch):
+            if os.path.exists(name):
+                os.unlink(name)
+    return out
+
+
+def _netconvert(args: list[str], out: Path, what: str) -> None:
     cmd = [
         str(find_netconvert()),
-        "--opendrive",
-        str(xodr_path),
+        *args,
         "-o",
-        tmp_name,
-        "--type-files",
-        ",".join(str(f) for f in typemaps),
-        *NETCONVERT_OPTIONS,
+        str(out),
         "--no-warnings",
         "true",
         "--xml-validation",
         "never",
     ]
-    try:
-        env = {**os.environ, "SUMO_HOME": str(sumo_home())}
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, env=env)
-        if proc.returncode != 0 or os.path.getsize(tmp_name) == 0:
-            raise NetConvertError(f"netconvert failed on {xodr_path}: {_error_summary(proc)}")
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return out
+    env = {**os.environ, "SUMO_HOME": str(sumo_home())}
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, env=env)
+    if proc.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+        raise NetConvertError(f"netconvert failed on {what}: {_error_summary(proc)}")
+
+
+def _allway_stop_patch(net_path: Path, patch_path: Path) -> list[str]:
+    """Write a node patch turning the net's unsignalised junctions (three or more road arms) into all-way stops.
+
+    CARLA's Traffic Manager (0.9.14 on, the leaderboard 2.0 servers) has no right of way at a junction without
+    lights: each vehicle stops at the junction for at least 2 s, then they enter one at a time in their order of
+    arrival. SUMO's `allway_stop` is that rule (a full stop, then first come first served); its `priority`
+    junctions instead let a major-road stream starve the side roads for minutes. Two-arm nodes (where roads
+    merely join) stay as they are. Returns the ids patched ([] writes nothing).
+    """
+    arms: dict[str, set[str]] = {}
+    priority: list[str] = []
+    for _, el in ET.iterparse(net_path, events=("end",)):
+        if el.tag == "edge" and el.get("function") is None:
+            if any(_carries_cars(ln) for ln in el.findall("lane")):
+                a, b = el.get("from", ""), el.get("to", "")
+                arms.setdefault(a, set()).add(b)
+                arms.setdefault(b, set()).add(a)
+        elif el.tag == "junction" and el.get("type") == "priority":
+            priority.append(el.get("id", ""))
+        if el.tag in ("edge", "junction"):
+            el.clear()
+    ids = sorted(j for j in priority if len(arms.get(j, ())) >= 3)
+    if ids:
+        nodes = "".join(f'  <node id="{j}" type="allway_stop"/>\n' for j in ids)
+        patch_path.write_text(f"<nodes>\n{nodes}</nodes>\n", encoding="utf-8")
+    return ids
+
+
+def _carries_cars(lane: ET.Element) -> bool:
+    allow, disallow = lane.get("allow"), lane.get("disallow", "")
+    if allow is not None:
+        return "passenger" in allow.split()
+    return disallow != "all" and "passenger" not in disallow.split()
 
 
 def _error_summary(proc: subprocess.CompletedProcess) -> str:

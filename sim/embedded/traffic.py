@@ -146,11 +146,13 @@ _SUMO_OPTIONS: dict[str, str] = {
     "--time-to-teleport": "-1",  # no jumps; TrafficSim removes long-stuck NPCs away from the ego instead
     "--ignore-route-errors": "true",
     "--xml-validation": "never",
-    # Drivers waiting at a minor road grow impatient over 30 s (SUMO's default: 180 s) and then take gaps that make
-    # priority traffic brake: an endless major stream no longer starves a side road, as it never does under
-    # CARLA's Traffic Manager (which has no right of way at unsignalised junctions).
+    # Drivers waiting at a junction grow impatient over 30 s (SUMO's default: 180 s) and then take gaps that make
+    # other traffic brake. (Unsignalised junctions are all-way stops, as under CARLA's Traffic Manager, which has
+    # no right of way there: see sumo_net.py.)
     "--time-to-impatience": "30",
 }
+_NPC_TYPES_FILE = Path(__file__).with_name("sumo_vtypes.add.xml")
+_NPC_BASE_TYPE = "occvla_npc_base"  # defined there
 _SUMO_ERRORS = (libsumo.TraCIException, libsumo.FatalTraCIError)
 _LIVE: TrafficSim | None = None  # libsumo allows one simulation per process
 
@@ -252,7 +254,8 @@ class TrafficSim:
         self.net_path = convert_network(Path(xodr_path), cache_dir)
         self.coords = SumoCoords.from_net_file(self.net_path)
         self._rng = np.random.default_rng(config.seed)
-        args = ["sumo", "-n", str(self.net_path), "--seed", str(int(config.seed) % (2**31))]
+        args = ["sumo", "-n", str(self.net_path), "-a", str(_NPC_TYPES_FILE)]
+        args += ["--seed", str(int(config.seed) % (2**31))]
         for key, value in _SUMO_OPTIONS.items():
             args += [key, value]
         try:
@@ -296,7 +299,7 @@ class TrafficSim:
         for vclass, spec in VEHICLE_CLASSES.items():
             ext = DEFAULT_EXTENTS[vclass]
             tid = f"occvla_{vclass}"
-            vt.copy("DEFAULT_VEHTYPE", tid)
+            vt.copy(_NPC_BASE_TYPE, tid)
             vt.setVehicleClass(tid, spec.sumo_vclass)
             vt.setShapeClass(tid, spec.sumo_vclass)
             vt.setLength(tid, 2 * ext[0])

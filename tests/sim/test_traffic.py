@@ -7,6 +7,7 @@ Everything runs the real netconvert, libsumo and carla.Map; nothing is mocked.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import carla
@@ -247,6 +248,35 @@ def test_traffic_lights_cycle_one_approach_at_a_time_as_carla(cache_dir: Path) -
         assert yellows and all(y == pytest.approx(3.0, abs=0.1) for y in yellows), (tl_id, yellows)
         n_approaches = sum(1 for j in junction_of.values() if j == junction_of[tl_id])
         assert all(rd == pytest.approx(2.0 + 15.0 * (n_approaches - 1), abs=0.1) for rd in reds), (tl_id, reds)
+
+
+def test_npcs_stop_at_unsignalised_junctions_as_carla(cache_dir: Path) -> None:
+    """CARLA's Traffic Manager gives no right of way at junctions without lights: every vehicle stands >= 2 s at
+    the junction, then they enter in order of arrival. Under SUMO's default `priority` junctions the major road
+    drives straight through and can starve the side road."""
+    town = _some_town()
+    with TrafficSim(town, TrafficConfig(vehicles=40, walkers=0, seed=3), cache_dir) as ts:
+        net = ts.net_path.read_text()
+        kinds = {j: k for j, k in re.findall(r'<junction id="([^:"][^"]*)" type="([^"]*)"', net)}
+        stops = [j for j, k in kinds.items() if k == "allway_stop"]
+        assert stops and "priority" not in {kinds[j] for j in stops}
+        run: dict[str, float] = {}  # vehicle -> seconds standing in a row
+        stood: dict[str, float] = {}  # vehicle -> its longest stand since it last left a junction
+        last_lane: dict[str, str] = {}
+        entries: list[float] = []  # the stand before each entry into an all-way stop
+        for _ in range(int(90 / 0.05)):
+            ts.step()
+            for vid in libsumo.vehicle.getIDList():
+                lane = libsumo.vehicle.getLaneID(vid)
+                prev = last_lane.get(vid, "")
+                junction = lane[1:].rsplit("_", 2)[0] if lane.startswith(":") else ""
+                if junction in stops and prev and not prev.startswith(":"):
+                    entries.append(stood.get(vid, 0.0))
+                run[vid] = run.get(vid, 0.0) + 0.05 if libsumo.vehicle.getSpeed(vid) < 0.1 else 0.0
+                stood[vid] = 0.0 if junction else max(stood.get(vid, 0.0), run[vid])
+                last_lane[vid] = lane
+    assert len(entries) >= 10, entries
+    assert min(entries) >= 1.95, sorted(entries)[:5]
 
 
 @needs_town01
