@@ -35,6 +35,10 @@ class ExpertConfig:
         1.0  # m each side: stop lines are lengthened so a route off-centre still hits them
     )
     stop_line_heading_tol_deg: float = 60.0  # route heading vs the approach's lane_yaw
+    # CARLA's red-light test draws a segment from 0.8 x half-length behind the centre to 1 m behind the rear:
+    # the ego is through a light when that is past the stop line
+    red_light_tail_m: float = 1.0
+    clear_line_margin_m: float = 0.3  # waiting past a stop line inside a junction, keep the tail this far clear
     red_hold_speed: float = 1.0  # m/s: slower than this with the front over the line when red -> wait there
     yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices
     stop_sign_stop_speed: float = 0.1  # m/s: speed counted as "stopped" at a stop sign (as CARLA's criterion)
@@ -81,6 +85,15 @@ class ExpertConfig:
     bumper_sweep_min_m: float = 1.0
     bumper_sweep_s: float = 0.5
     bumper_sweep_margin: float = 0.2
+    # In a junction turn (heading change over the next turn_sweep_lookahead_m above turn_sweep_min_deg) the box is
+    # rolled out along the path for max(min, speed x time) against the vehicles' predicted boxes
+    turn_sweep_min_speed: float = 0.5
+    turn_sweep_lookahead_m: float = 8.0
+    turn_sweep_min_deg: float = 10.0
+    turn_sweep_min_m: float = 2.0
+    turn_sweep_s: float = 1.2
+    turn_sweep_clearance: float = 0.15
+    turn_sweep_standoff_m: float = 0.5
     detect_radius_m: float = 60.0  # actors farther than this are ignored
     predict_horizon_vehicle_s: float = 3.5  # constant-velocity prediction horizon for vehicles
     predict_horizon_walker_s: float = 4.5  # ... for pedestrians and cyclists

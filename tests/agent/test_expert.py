@@ -203,6 +203,20 @@ def test_stopped_over_the_line_waits_for_the_green(straight):
     assert moving.x[-1] > start.x + 10.0
 
 
+def test_waiting_in_the_junction_keeps_its_tail_clear_of_the_stop_line(straight):
+    """Entered on green, the ego is held by a car standing across its lane 8 m past the stop line. It waits with
+    its tail clear of the line (CARLA's red-light test draws a segment to 1 m behind the rear), so the light
+    turning red while it waits is no infraction."""
+    start = Pose(60.0 - 5.0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Green" if t < 2.0 else "Yellow" if t < 5.0 else "Red")]  # noqa: E731
+    blocker = lambda t: [_car(45, 68.0, 0.0, yaw=90.0)]  # noqa: E731
+    log = _drive(straight, 12.0, lights=lights, actors=blocker, start=start, speed0=30 / 3.6)
+    i_red = log.t.index(5.0)
+    assert all(x - EGO_EXTENT[0] - 1.0 > 60.0 for x in log.x[i_red:])  # the tail segment is past the line
+    assert max(log.x) + EGO_FRONT < 68.0 - CAR[1]  # short of the car
+    assert log.v[-1] == 0.0
+
+
 @pytest.mark.parametrize(("front0", "walker_x"), [(58.5, 63.0), (58.0, 63.2)])
 def test_committed_on_yellow_then_stopped_at_the_line_waits_for_the_green(straight, front0, walker_x):
     """Committed on yellow at 4 m/s 1.5-2 m before the line, the ego is stopped by a pedestrian standing in the
@@ -546,6 +560,20 @@ def test_slows_down_for_a_junction_turn():
     assert turning and max(turning) < cfg.junction_turn_speed + 0.6
     assert max(log.v) > 7.5  # at cruise before and after
     assert log.y[-1] < -30.0  # came out of the turn heading north
+
+
+def test_junction_turn_checks_the_box_its_corners_sweep():
+    """Finishing a tight left turn the body still points into the bend: its outer front corner swings past the
+    path corridor. A truck standing just outside the corridor there, inside the swept box, is not touched."""
+    route = _turn_route(6.0)  # exit lane at x = 66; the free ego's front-right corner reaches x = 67.67
+    truck_ext = (2.6, 1.3, 1.5)
+    x_truck = 66.0 + ExpertConfig().corridor_margin_vehicle + EGO_EXTENT[1] + 0.05 + truck_ext[1]
+    truck = ActorState(60, "vehicle.carlamotors.carlacola", "vehicle", "truck", x_truck, -8.3, 0.0, -90.0, truck_ext)
+    log = _drive(route, 25.0, actors=lambda t: [truck])
+    other = np.array([[truck.x, truck.y, truck_ext[0], truck_ext[1], math.radians(truck.yaw)]])
+    boxes = [(x, y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(h)) for x, y, h in zip(log.x, log.y, log.yaw)]
+    assert not any(_box_overlap(b, other)[0] for b in boxes)
+    assert "vehicle_crossing" in log.reasons()
 
 
 def test_stops_at_the_route_end():
