@@ -631,14 +631,16 @@ def _stop_line_obstacles(
             continue
         if s_line - s_ego - ex < -0.5:  # the front is past the line, the tail is not
             mem.clear_line[tl.id] = tail_clear_s + cfg.clear_line_margin_m
-            if state == "Red" and v < cfg.red_hold_speed and s_line > s_ego - ex:  # the rear is not past either
+            if state in ("Red", "Yellow") and v < cfg.red_hold_speed and s_line > s_ego - ex:  # nor the rear
                 # Stopped on the line (a pedestrian held it there) as the light went red, committed on yellow
-                # or not: driving on now would run the red light. Wait for the green.
-                out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light", tl.id))
+                # or not: driving on now would run the red light. Wait for the green. On yellow too: setting off
+                # from there, the tail would not clear the line before the red.
+                out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light" if state == "Red" else "yellow_light", tl.id))
             continue
         if state == "Yellow":
-            if tl.id in mem.yellow_go:
+            if tl.id in mem.yellow_go and v >= cfg.stuck_speed:
                 continue
+            mem.yellow_go.pop(tl.id, None)  # standing (a pedestrian stopped it), it can stop: decide afresh
             need = v * v / (2.0 * max(gap, 0.1))
             if need > cfg.yellow_max_decel:
                 mem.yellow_go[tl.id] = tail_clear_s  # too late to stop comfortably: go through

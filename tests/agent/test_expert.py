@@ -231,6 +231,21 @@ def test_committed_on_yellow_then_stopped_at_the_line_waits_for_the_green(straig
     assert log.x[-1] > 75.0
 
 
+@pytest.mark.parametrize("walker_x", [63.2, 65.0])
+def test_committed_on_yellow_then_stopped_stays_for_the_green(straight, walker_x):
+    """Committed on yellow at 4 m/s 2 m before the line, the ego is stopped by a pedestrian at or just past the
+    line; the pedestrian leaves while the light is still yellow. Having stopped, the ego could stop: it waits
+    instead of setting off into the junction to be caught there by the red (built-in route 4, seed 2)."""
+    start = Pose(58.0 - EGO_FRONT, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Yellow" if t < 4.0 else "Red" if t < 15.0 else "Green")]  # noqa: E731
+    walker = lambda t: [_walker(46, walker_x, 0.0, 0.0)] if t < 2.5 else []  # noqa: E731
+    log = _drive(straight, 22.0, lights=lights, actors=walker, start=start, speed0=4.0)
+    i15 = log.t.index(15.0)
+    assert min(log.v[log.t.index(1.5) : log.t.index(2.5)]) == 0.0  # the pedestrian stopped it
+    assert max(log.x[:i15]) - EGO_FRONT < 60.0  # the tail never crossed the line on red
+    assert log.x[-1] > 75.0
+
+
 @pytest.mark.parametrize("walker_x", [63.6, 64.2, 66.0])
 def test_committed_on_yellow_then_stopped_over_the_line_waits_for_the_green(straight, walker_x):
     """Committed through a yellow 5 m before the line, the ego is stopped with its front at or over the line by
