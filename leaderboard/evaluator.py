@@ -47,6 +47,7 @@ class EvalConfig:
     vehicles: int = 40
     walkers: int = 20
     max_vehicles_per_km: float | None = TrafficConfig.max_vehicles_per_km
+    traffic_speed: float = TrafficConfig.speed_fraction  # NPC speed / speed limit
     report: bool = True
     progress: bool = True
     command: str = ""
@@ -100,6 +101,7 @@ def _make_sim(cfg: EvalConfig):
             walkers=cfg.walkers,
             seed=o.seed,
             max_vehicles_per_km=cfg.max_vehicles_per_km,
+            speed_fraction=cfg.traffic_speed,
         ),
     )
     return make_simulator(

@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on NPC density per km of driving lane within 100 m (default: CARLA's leaderboard Town01 "
         "background, 120 vehicles on 4.89 km); 0 = no cap",
     )
+    g.add_argument(
+        "--traffic-speed", type=float, default=TrafficConfig.speed_fraction,
+        help="NPC vehicle speed as a fraction of the speed limit (default: the Traffic Manager's default, 30 %% "
+        "below the limit, as leaderboard 1.0; leaderboard 2.0's background activity drives at the limit: 1.0)",
+    )
     g.add_argument("--walkers", type=int, default=20, help="NPC pedestrians around the ego")
     g.add_argument("--debug", type=int, default=0)
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
@@ -135,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.max_vehicles_per_km >= 0:  # also rejects NaN
         print(f"error: --max-vehicles-per-km must be >= 0, got {args.max_vehicles_per_km}", file=sys.stderr)
         return 2
+    if not 0.0 < args.traffic_speed <= 2.0:  # also rejects NaN
+        print(f"error: --traffic-speed must be in (0, 2], got {args.traffic_speed}", file=sys.stderr)
+        return 2
     seed = args.seed if args.traffic_manager_seed is None else args.traffic_manager_seed
     opts = RouteOptions(
         agent=args.agent,
@@ -179,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         vehicles=args.vehicles,
         walkers=args.walkers,
         max_vehicles_per_km=args.max_vehicles_per_km or None,
+        traffic_speed=args.traffic_speed,
         report=not args.no_report,
         progress=not args.no_progress,
         command="python leaderboard/run.py " + shlex.join(argv),

@@ -54,8 +54,9 @@ class TrafficConfig:
     radius: float = 100.0  # keep NPCs within this distance of the ego (respawn farther ones)
     # NPC vehicles drive at most speed_limit * speed_fraction (m/s). CARLA's default vehicle speed limit is
     # 30 km/h and its Traffic Manager drives background traffic 30 % below the limit by default
-    # (global_percentage_speed_difference = 30), which is what the leaderboard's minimum-speed criterion is
-    # calibrated against.
+    # (global_percentage_speed_difference = 30), as in leaderboard 1.0. Leaderboard 2.0's background activity
+    # sets that to 0 and asks each vehicle for the ego's speed limit: speed_fraction = 1.0 (its minimum-speed
+    # criterion compares the ego with that traffic).
     speed_limit: float = 30.0 / 3.6
     speed_fraction: float = 0.7
     # `vehicles` is capped by the driving-lane length within the radius: never denser than this many vehicles

@@ -132,6 +132,7 @@ def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, ro
     no_entry.write_text(SLOW_AGENT.replace("def get_entry_point", "def entry_point"))
     assert "get_entry_point" in error_line(agent=no_entry)
     assert "route subset" in error_line("--routes-subset", "9")
+    assert "--traffic-speed" in error_line("--traffic-speed", "0")
     from leaderboard.registry import REGISTERED_AGENTS
 
     if not REGISTERED_AGENTS["occvla"][1].exists():
