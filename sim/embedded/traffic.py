@@ -290,6 +290,7 @@ class TrafficSim:
         self._read_traffic_lights()
         self._frozen = False
         self._held: dict[str, _Held] = {}
+        self._shapes: dict[str, np.ndarray] = {}  # lane id -> (K, 2) CARLA-frame centre line
         self._yielding: set[str] = set()  # NPCs braking for the ego (their speed is ours until released)
         self._yielding_since: dict[str, int] = {}  # tick each of them began to
         self._waiting_walkers: set[str] = set()  # pedestrians standing for the moving ego (ditto)
@@ -530,6 +531,8 @@ class TrafficSim:
             allowed = np.sqrt(2.0 * _YIELD_DECEL * np.maximum(along.min(1) - _YIELD_STANDOFF_M, 0.0))  # (N,)
             # else SUMO's own acceleration keeps it below the limit anyway
             for i in np.nonzero(hit & (allowed < speed + 0.5))[0]:
+                if not self._path_meets_ego(ids[i], float(reach[i]), float(half_w[i])):
+                    continue  # turning away: its lanes pass the ego (held, it waited for the ego and the ego for it)
                 libsumo.vehicle.setSpeed(ids[i], float(allowed[i]))
                 braking.add(ids[i])
         for vid in self._yielding - braking:
@@ -537,6 +540,48 @@ class TrafficSim:
                 libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
         self._yielding = braking
         self._yielding_since = {vid: self._yielding_since.get(vid, self._tick) for vid in braking}
+
+    def _path_meets_ego(self, vid: str, reach: float, half_w: float) -> bool:
+        """Whether the NPC's own lanes ahead (the rest of its lane, then the lanes of its next links), `reach`
+        metres of them, come within `half_w` of the ego's box. The straight corridor of `_yield_to_ego` points
+        off the road for an NPC in a turn: one turning right beside a waiting ego was held for it."""
+        p = self._ego_pose
+        lane = libsumo.vehicle.getLaneID(vid)
+        if p is None or not lane:
+            return True
+        shape = self._lane_shape_cached(lane)
+        pos = libsumo.vehicle.getLanePosition(vid)
+        seg = np.hypot(*np.diff(shape, axis=0).T)  # (K-1,)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])  # (K,)
+        scale = cum[-1] / max(libsumo.lane.getLength(lane), 1e-6)  # shapes and lane lengths may differ
+        start = min(pos * scale, cum[-1])
+        pts = [np.array([np.interp(start, cum, shape[:, 0]), np.interp(start, cum, shape[:, 1])])[None]]
+        pts.append(shape[cum > start])
+        length = cum[-1] - start
+        for nxt in libsumo.vehicle.getNextLinks(vid):
+            if length >= reach:
+                break
+            for ln in (nxt[1], nxt[0]):  # the internal lane through the junction ('via'), then the lane after it
+                if ln:
+                    more = self._lane_shape_cached(ln)
+                    pts.append(more)
+                    length += float(np.hypot(*np.diff(more, axis=0).T).sum())
+        path = np.concatenate(pts)  # (P, 2) CARLA frame, from the NPC's front on
+        # sample every 0.5 m up to `reach`; distance of each sample to the ego's box
+        d = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(path, axis=0).T))])  # (P,)
+        s = np.arange(0.0, min(reach, d[-1]) + 1e-9, 0.5)  # (S,)
+        xy = np.stack([np.interp(s, d, path[:, 0]), np.interp(s, d, path[:, 1])], axis=1)  # (S, 2)
+        yaw = math.radians(p.yaw)
+        rel = xy - np.array([p.x, p.y])
+        fx = np.abs(rel @ np.array([math.cos(yaw), math.sin(yaw)])) - EGO_EXTENT[0]  # (S,)
+        fy = np.abs(rel @ np.array([-math.sin(yaw), math.cos(yaw)])) - EGO_EXTENT[1]  # (S,)
+        return bool((np.hypot(np.maximum(fx, 0.0), np.maximum(fy, 0.0)) <= half_w).any())
+
+    def _lane_shape_cached(self, lane: str) -> np.ndarray:
+        shape = self._shapes.get(lane)
+        if shape is None:
+            shape = self._shapes[lane] = self._lane_shape(lane)
+        return shape
 
     def _ego_box_seen_from(self, results: dict, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The ego box's corners in the frame of each subscribed NPC (vehicle or walker) `ids`: (N, 4) metres

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sim.embedded.sumo_net import NetConvertError, SumoCoords, convert_network
-from sim.embedded.traffic import TrafficError, TrafficSim
+from sim.embedded.traffic import VEHICLE_CLASSES, TrafficError, TrafficSim
 from sim.protocol import TrafficConfig
 from sim.types import DEFAULT_EXTENTS, EGO_EXTENT, Pose
 
@@ -389,6 +389,58 @@ def test_npcs_brake_for_an_ego_stalled_mid_turn(cache_dir: Path) -> None:
                     if a.category == "vehicle" and a.speed > 0.3 and ahead and _boxes_overlap(ego_box, box):
                         rammed.add(a.id)
     assert not rammed, f"NPCs {sorted(rammed)} drove into the stalled ego"
+
+
+def test_npc_turning_right_beside_a_waiting_ego_is_not_held(cache_dir: Path) -> None:
+    """The ego waits at the entry of an all-way stop; an NPC from its left turns right into the lane beside it.
+    Mid-turn the NPC points at the ego, but its lanes pass it: it must not be held for the ego (which waited for
+    it in turn: built-in route 4, seed 0 stood 75 s there)."""
+    town = _some_town()
+    with TrafficSim(town, TrafficConfig(vehicles=0, walkers=0, seed=0), cache_dir) as ts:
+        kinds = dict(re.findall(r'<junction id="([^:"][^"]*)" type="([^"]*)"', ts.net_path.read_text()))
+        edges = [e for e in libsumo.edge.getIDList() if not e.startswith(":")]
+
+        def leftmost_driving_lane(edge: str) -> str:  # next to the lanes the other way
+            lanes = [f"{edge}_{i}" for i in range(libsumo.edge.getLaneNumber(edge))]
+            return [ln for ln in lanes if "passenger" not in libsumo.lane.getDisallowed(ln)][-1]
+
+        cases = []  # (gap between the ego's lane end and the NPC's exit lane start, ego lane, NPC from, NPC to)
+        for j in (j for j, k in kinds.items() if k == "allway_stop"):
+            for a in (e for e in edges if libsumo.edge.getToJunction(e) == j):
+                back = [e for e in edges if libsumo.edge.getFromJunction(e) == j
+                        and libsumo.edge.getToJunction(e) == libsumo.edge.getFromJunction(a)]  # fmt: skip
+                lane_a = leftmost_driving_lane(a)
+                for c in (e for e in edges if libsumo.edge.getToJunction(e) == j and e != a and back):
+                    for i in range(libsumo.edge.getLaneNumber(c)):
+                        for link in libsumo.lane.getLinks(f"{c}_{i}"):
+                            if link[6] == "r" and libsumo.lane.getEdgeID(link[0]) == back[0]:
+                                gap = np.linalg.norm(ts._lane_shape(lane_a)[-1] - ts._lane_shape(link[0])[0])
+                                cases.append((float(gap), lane_a, c, back[0]))
+        assert cases, "no junction where a right turn ends beside an approach"
+        _, lane_a, c, out = min(cases)
+        shape = ts._lane_shape(lane_a)  # the ego: front 1 m before the end of its lane, along it
+        d = shape[-1] - shape[-2]
+        d /= np.linalg.norm(d)
+        centre = shape[-1] - d * (1.0 + EGO_EXTENT[0])
+        ego = Pose(float(centre[0]), float(centre[1]), 0.0, math.degrees(math.atan2(d[1], d[0])))
+        libsumo.route.add("turn", [c, out])
+        start = max(libsumo.lane.getLength(f"{c}_0") - 25.0, 0.0)
+        libsumo.vehicle.add("npc_turn", "turn", typeID="occvla_car", departPos=f"{start:.1f}", departSpeed="0")
+        # one of TrafficSim's own NPCs from here on (as _spawn_vehicles registers them)
+        ts._vehicles["npc_turn"] = ts._new_npc("car", VEHICLE_CLASSES["car"].type_id, np.ones((1, 3)))
+        ts._pending["npc_turn"] = (ts._tick, 0.0, 0.0)
+        held = 0.0
+        for _ in range(int(40 / 0.05)):
+            ts.set_ego(ego, 0.0)
+            ts.step()
+            if "npc_turn" in ts._yielding:
+                held += 0.05
+            assert "npc_turn" in libsumo.vehicle.getIDList(), f"the NPC was removed (held {held:.1f} s)"
+            if libsumo.vehicle.getRoadID("npc_turn") == out and libsumo.vehicle.getLanePosition("npc_turn") > 15:
+                break
+        else:
+            pytest.fail("the NPC did not make its right turn within 40 s")
+        assert held < 1.0, held
 
 
 def test_walkers_do_not_walk_into_a_moving_ego(cache_dir: Path) -> None:
