@@ -561,7 +561,7 @@ class TrafficSim:
         for nxt in libsumo.vehicle.getNextLinks(vid):
             if length >= reach:
                 break
-            for ln in (nxt[1], nxt[0]):  # the internal lane through the junction ('via'), then the lane after it
+            for ln in (nxt[4], nxt[0]):  # the internal lane through the junction ('via'), then the lane after it
                 if ln:
                     more = self._lane_shape_cached(ln)
                     pts.append(more)

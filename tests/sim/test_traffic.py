@@ -443,6 +443,32 @@ def test_npc_turning_right_beside_a_waiting_ego_is_not_held(cache_dir: Path) -> 
         assert held < 1.0, held
 
 
+def test_npc_lane_path_meets_an_ego_on_it_and_misses_one_off_it(cache_dir: Path) -> None:
+    """The lane check behind the braking layer, on every NPC of a busy town (signalised, all-way and priority
+    links): an ego 12 m ahead on the NPC's own lanes meets them; one 12 m to the side of them does not."""
+    town = _some_town()
+    with TrafficSim(town, TrafficConfig(vehicles=40, walkers=0, seed=4), cache_dir) as ts:
+        checked = 0
+        for tick in range(int(60 / 0.05)):
+            ts.step()
+            if tick % 100:
+                continue
+            for vid in [v for v in libsumo.vehicle.getIDList() if v in ts._vehicles and v not in ts._pending]:
+                lane, pos = libsumo.vehicle.getLaneID(vid), libsumo.vehicle.getLanePosition(vid)
+                if lane.startswith(":") or libsumo.lane.getLength(lane) - pos < 14.0:
+                    continue  # 12 m ahead on the same lane
+                sx, sy = libsumo.simulation.convert2D(lane[: lane.rfind("_")], pos + 12.0, int(lane[lane.rfind("_") + 1 :]))
+                x, y = ts.coords.to_carla(sx, sy)
+                yaw = ts.coords.to_carla_yaw(libsumo.lane.getAngle(lane, pos + 12.0))
+                ts.set_ego(Pose(x, y, 0.0, yaw), 0.0)
+                assert ts._path_meets_ego(vid, 30.0, 1.4), vid
+                side = math.radians(yaw + 90.0)
+                ts.set_ego(Pose(x + 12.0 * math.cos(side), y + 12.0 * math.sin(side), 0.0, yaw), 0.0)
+                assert not ts._path_meets_ego(vid, 11.0, 1.4), vid
+                checked += 1
+    assert checked >= 20
+
+
 def test_walkers_do_not_walk_into_a_moving_ego(cache_dir: Path) -> None:
     """A moving ego parked broadside 0.6 m ahead of a walking pedestrian: they stand (CARLA's walkers check for
     cars) instead of walking into its side. Once the ego stands still, they walk on."""
