@@ -40,8 +40,11 @@ def test_occvla_agent_runs_a_route_through_the_evaluator(tmp_path, tiny_run_dir)
                "--timeout", "60"])
     assert rc == 0
     rec = json.loads((tmp_path / "res.json").read_text())["_checkpoint"]["records"][0]
-    # An untrained model need not finish the route, but the agent must run it without crashing.
-    assert not rec["status"].startswith("Failed"), rec["status"]
+    # An untrained model need not finish the route (it stands until the route times out, a driving failure as in
+    # CARLA's leaderboard), but the agent must run it without crashing.
+    driving_failures = ("Failed - Agent timed out", "Failed - Agent got blocked", "Failed - Agent deviated from the route")
+    assert rec["status"] in ("Completed", "Perfect", *driving_failures), rec["status"]
+    assert rec["meta"]["duration_game"] > 10.0
 
 
 def test_occvla_agent_in_closed_loop_on_the_embedded_simulator(tiny_run_dir, tmp_path):
