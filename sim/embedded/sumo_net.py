@@ -78,8 +78,8 @@ def _typemap_files() -> list[Path]:
 #     every turn is protected; SUMO's default pairs opposite approaches, and its left turners then wait for gaps
 #     in the oncoming stream. Pedestrian crossings keep SUMO's timing within each approach's phase.
 # After the conversion, every unsignalised junction of three or more arms becomes an `allway_stop` (see
-# `_allway_stop_patch`). netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised 0.06,328.61 offset, and
-# SumoCoords reads whatever offset the net has.
+# `_allway_stop_patch`). netOffset normalisation stays ON: CARLA's Town01.net.xml uses the normalised
+# 0.06,328.61 offset, and SumoCoords reads whatever offset the net has.
 NETCONVERT_OPTIONS: tuple[str, ...] = (
     "--junctions.join",
     "true",
@@ -195,8 +195,9 @@ def _allway_stop_patch(net_path: Path, patch_path: Path) -> list[str]:
 
     CARLA's Traffic Manager (0.9.14 on, the leaderboard 2.0 servers) has no right of way at a junction without
     lights: each vehicle stops at the junction for at least 2 s, then they enter one at a time in their order of
-    arrival. SUMO's `allway_stop` is that rule (a full stop, then first come first served); its `priority`
-    junctions instead let a major-road stream starve the side roads for minutes. Two-arm nodes (where roads
+    arrival. SUMO's `allway_stop` is that rule (a full stop, then first come first served; it lets movements
+    that do not conflict enter together, where the TM admits one vehicle at a time); its `priority` junctions
+    instead let a major-road stream starve the side roads for minutes. Two-arm nodes (where roads
     merely join) stay as they are. Returns the ids patched ([] writes nothing).
     """
     arms: dict[str, set[str]] = {}

@@ -42,7 +42,11 @@ def test_occvla_agent_runs_a_route_through_the_evaluator(tmp_path, tiny_run_dir)
     rec = json.loads((tmp_path / "res.json").read_text())["_checkpoint"]["records"][0]
     # An untrained model need not finish the route (it stands until the route times out, a driving failure as in
     # CARLA's leaderboard), but the agent must run it without crashing.
-    driving_failures = ("Failed - Agent timed out", "Failed - Agent got blocked", "Failed - Agent deviated from the route")
+    driving_failures = (
+        "Failed - Agent timed out",
+        "Failed - Agent got blocked",
+        "Failed - Agent deviated from the route",
+    )
     assert rec["status"] in ("Completed", "Perfect", *driving_failures), rec["status"]
     assert rec["meta"]["duration_game"] > 10.0
 

@@ -457,7 +457,8 @@ def test_npc_lane_path_meets_an_ego_on_it_and_misses_one_off_it(cache_dir: Path)
                 lane, pos = libsumo.vehicle.getLaneID(vid), libsumo.vehicle.getLanePosition(vid)
                 if lane.startswith(":") or libsumo.lane.getLength(lane) - pos < 14.0:
                     continue  # 12 m ahead on the same lane
-                sx, sy = libsumo.simulation.convert2D(lane[: lane.rfind("_")], pos + 12.0, int(lane[lane.rfind("_") + 1 :]))
+                edge, index = lane.rsplit("_", 1)
+                sx, sy = libsumo.simulation.convert2D(edge, pos + 12.0, int(index))
                 x, y = ts.coords.to_carla(sx, sy)
                 yaw = ts.coords.to_carla_yaw(libsumo.lane.getAngle(lane, pos + 12.0))
                 ts.set_ego(Pose(x, y, 0.0, yaw), 0.0)
