@@ -107,6 +107,10 @@ class ExpertConfig:
     # other vehicles approaching a red / yellow light are predicted to stop at its line when this suffices
     other_red_stop_decel: float = 4.5  # m/s^2
     other_yellow_stop_decel: float = 3.0  # m/s^2
+    # CARLA's Traffic Manager stands every vehicle at a junction without lights for 2 s (MINIMUM_STOP_TIME) before
+    # it enters: background vehicles approaching one are predicted to stop at its entry and stand this long
+    unsignalised_stop_s: float = 2.0
+    unsignalised_stood_zone_m: float = 3.0  # one seen standing this close to the entry has made its stop
 
     # ---- unstick
     stuck_speed: float = 0.1  # m/s

@@ -60,6 +60,8 @@ class RoutePlan:
     speed_cap: np.ndarray  # (N,) m/s, min(limit, curve, junction turn, lane change)
     cap_reason: np.ndarray  # (N,) int index into CAP_REASONS
     junction: np.ndarray  # (N,) bool
+    # (E, 4) [x, y, yaw (rad), half lane width]: where lanes enter the map's junctions (map-wide, static)
+    junction_entries: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)), repr=False, compare=False)
     # (the polygon list the spans were computed for, the spans); crosswalks are static per town
     _crosswalk_cache: tuple[Sequence[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
@@ -148,7 +150,10 @@ class RoutePlan:
         limits = junction = None
         if cmap is not None:
             limits, junction = _map_attributes(cmap, xy, cfg)
-        return cls.build(xy, options, limits, junction, cfg)
+        plan = cls.build(xy, options, limits, junction, cfg)
+        if cmap is not None:
+            plan.junction_entries = junction_entries(cmap)
+        return plan
 
     def segments(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment starts (K, 2), ends (K, 2) and start arc lengths (K,) for points i0..i1 (inclusive)."""
@@ -270,6 +275,23 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
     return limits_kmh / 3.6, junction
 
 
+def junction_entries(cmap: carla.Map) -> np.ndarray:
+    """(E, 4) [x, y, yaw (rad), half lane width]: the start of every driving lane into a junction of the map,
+    one row per entering lane (the connecting lanes leaving it share the point)."""
+    junctions: dict[int, Any] = {}
+    for wp in cmap.generate_waypoints(2.0):
+        if wp.is_junction:
+            j = wp.get_junction()
+            junctions.setdefault(j.id, j)
+    rows: dict[tuple[float, float], tuple[float, float, float, float]] = {}
+    for j in junctions.values():
+        for entry, _ in j.get_waypoints(carla.LaneType.Driving):
+            t = entry.transform
+            key = (round(t.location.x, 1), round(t.location.y, 1))
+            rows.setdefault(key, (t.location.x, t.location.y, math.radians(t.rotation.yaw), entry.lane_width / 2))
+    return np.array(list(rows.values()), np.float64).reshape(-1, 4)
+
+
 def _wrap(a: np.ndarray | float) -> np.ndarray | float:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
@@ -293,6 +315,9 @@ class PlannerMemory:
     clear_line: dict[int, float] = field(default_factory=dict)
     nudge_offset: float = 0.0  # m, + = left of the route: passing a stalled obstacle inside the lane
     nudge_end_s: float = 0.0  # route arc length where the nudge ends
+    # background vehicles seen standing at the entry of a junction without lights: their stop is made, they may
+    # enter any moment (predicted at constant velocity again once they move)
+    stood_at_entry: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -400,7 +425,11 @@ def decide(
     margin = cfg.nudge_clearance if nudging else None
     block = route.next_junction(s_ego + ex - 0.5)
     ahead_junction = block if block is not None and block[0] > s_ego + ex else None
-    actor_obs = _actor_obstacles(gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction)
+    mem.stood_at_entry = _stood_at_entry(gt, route.junction_entries, mem.stood_at_entry, cfg)
+    actor_obs = _actor_obstacles(
+        gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction,
+        entries=route.junction_entries, stood=mem.stood_at_entry,
+    )
     if mem.yellow_go or mem.clear_line:
         # Committed through a yellow light, or in the junction with the tail still over the line: a vehicle ahead
         # (crossing or queued) must not leave the ego standing on the stop line as it turns red. The wait moves to
@@ -821,11 +850,16 @@ def _actor_obstacles(
     margin_override: float | None = None,
     exclude: int | None = None,
     junction: tuple[float, float] | None = None,
+    entries: np.ndarray | None = None,
+    stood: set[int] | frozenset[int] = frozenset(),
 ) -> list[Obstacle]:
     """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears.
 
     junction: (start_s, end_s) of a junction the ego has not entered yet. Crossing traffic predicted (over the
     longer junction horizon) to pass through it makes the ego wait at its entry, not in the middle of it.
+    entries: RoutePlan.junction_entries. Background vehicles driving towards a junction without lights are
+    predicted to stand at its entry for `unsignalised_stop_s` first (the TM's rule), unless in `stood` (seen
+    standing there already).
     """
     ego = gt.ego.pose
     near = [
@@ -942,6 +976,18 @@ def _actor_obstacles(
     travel_max = _red_light_travel_limits(gt, pos[movers], vel[movers], yaw[movers], ext[movers, 0], cfg)  # (P,)
     travel_max = np.where(soft[movers], np.inf, travel_max)
     travel = np.minimum(speed[movers, None] * times[None, :], travel_max[:, None])  # (P, T)
+    if entries is not None and len(entries):
+        background = np.array(
+            [near[i].source == "traffic" and near[i].category == "vehicle" and near[i].id not in stood for i in movers]
+        )  # (P,)
+        to_entry = _unsignalised_entry_gaps(gt, entries, pos[movers], yaw[movers], ext[movers, 0], cfg)  # (P,)
+        stops = background & np.isfinite(to_entry)
+        stops &= speed[movers] ** 2 <= 2.0 * cfg.other_red_stop_decel * np.maximum(to_entry, 0.1)
+        for row in np.nonzero(stops)[0]:
+            d = max(float(to_entry[row]), 0.0)
+            sp = float(speed[movers[row]])
+            release = 2.0 * d / sp + cfg.unsignalised_stop_s  # braking evenly to the entry, then standing
+            travel[row] = np.where(times <= release, np.minimum(travel[row], d), d + sp * (times - release))
     direction = vel[movers] / np.maximum(speed[movers], 1e-9)[:, None]  # (P, 2)
     fut = pos[movers, None, :] + direction[:, None, :] * travel[..., None]  # (P, T, 2)
     p_n, t_n = fut.shape[:2]
@@ -1045,6 +1091,65 @@ def _red_light_travel_limits(
         stops = on_approach & (need <= limit)
         out = np.where(stops, np.minimum(out, np.maximum(to_line, 0.0)), out)
     return out
+
+
+def _stood_at_entry(gt: GroundTruth, entries: np.ndarray, stood: set[int], cfg: ExpertConfig) -> set[int]:
+    """The background vehicles that have made their stop at a junction without lights: seen standing within
+    `unsignalised_stood_zone_m` of its entry, and still before it."""
+    if len(entries) == 0:
+        return set()
+    ego = gt.ego.pose
+    cars = [
+        a
+        for a in gt.actors
+        if a.category == "vehicle"
+        and a.source == "traffic"
+        and abs(a.x - ego.x) < cfg.detect_radius_m
+        and abs(a.y - ego.y) < cfg.detect_radius_m
+    ]
+    if not cars:
+        return set()
+    pos = np.array([[a.x, a.y] for a in cars])  # (M, 2)
+    yaw = np.radians([a.yaw for a in cars])  # (M,)
+    to_entry = _unsignalised_entry_gaps(gt, entries, pos, yaw, np.array([a.extent[0] for a in cars]), cfg)  # (M,)
+    out = set()
+    for a, d in zip(cars, to_entry):
+        if d <= cfg.unsignalised_stood_zone_m and (a.id in stood or a.speed < cfg.stuck_speed):
+            out.add(a.id)
+    return out
+
+
+def _unsignalised_entry_gaps(
+    gt: GroundTruth,
+    entries: np.ndarray,
+    pos: np.ndarray,
+    yaw: np.ndarray,
+    half_length: np.ndarray,
+    cfg: ExpertConfig,
+) -> np.ndarray:
+    """(P,) metres from each vehicle's front to the entry of a junction without lights it is driving towards
+    (in its lane, heading along it, within the lookahead); inf where there is none. Negative down to -0.5 m:
+    the front is just past the entry (SUMO and the TM stand the vehicle about a metre before it)."""
+    out = np.full(len(pos), np.inf)
+    if len(entries) == 0 or len(pos) == 0:
+        return out
+    tol = math.radians(cfg.same_direction_deg)
+    signalised = np.zeros(len(entries), bool)
+    for tl in gt.traffic_lights:
+        mid = (np.asarray(tl.stop_line[0], np.float64) + np.asarray(tl.stop_line[1], np.float64)) / 2.0
+        near = np.hypot(entries[:, 0] - mid[0], entries[:, 1] - mid[1]) < 8.0
+        signalised |= near & (np.abs(_wrap(entries[:, 2] - math.radians(tl.lane_yaw))) < tol)
+    e = entries[~signalised]  # (E, 4)
+    if len(e) == 0:
+        return out
+    fwd = np.stack([np.cos(e[:, 2]), np.sin(e[:, 2])], axis=1)  # (E, 2)
+    rel = pos[:, None, :] - e[None, :, :2]  # (P, E, 2)
+    along = np.einsum("pec,ec->pe", rel, fwd)  # (P, E) centre along the entering lane (negative: before it)
+    lateral = np.abs(rel[..., 0] * fwd[None, :, 1] - rel[..., 1] * fwd[None, :, 0])  # (P, E)
+    to_entry = -along - half_length[:, None]  # (P, E)
+    aligned = np.abs(_wrap(yaw[:, None] - e[None, :, 2])) < tol  # (P, E)
+    approaching = aligned & (lateral <= e[None, :, 3]) & (to_entry > -0.5) & (to_entry < cfg.lookahead_m)
+    return np.where(approaching, to_entry, np.inf).min(axis=1)
 
 
 def _plan_nudge(

@@ -27,11 +27,13 @@ from agent.expert_planner import (
     clearing_time,
     decide,
     idm_target_speed,
+    junction_entries,
     polygon_distance,
 )
 from sim.embedded.vehicle import VehicleModel
 from sim.types import EGO_EXTENT, ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
 
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "carla"
 EGO_FRONT = 2.45
 CAR = (2.45, 1.07, 0.76)
@@ -505,6 +507,89 @@ def test_crossing_traffic_held_by_its_red_light_does_not_stop_the_ego(straight):
     assert held.x[-1] == pytest.approx(alone.x[-1], abs=0.1)  # never slowed for it
     free = _drive(straight, 8.0, actors=lambda t: crossing(t, False), lights=lights("Green"))
     assert "vehicle_crossing" in free.reasons()
+
+
+def _junction_route(x_j: float = 40.0, entry_y: float = -8.0) -> RoutePlan:
+    """The straight route through a junction around x = x_j whose southbound approach enters at entry_y."""
+    route = RoutePlan.build(_straight(), junction=(np.abs(_straight()[:, 0] - x_j) < 6.0))
+    route.junction_entries = np.array([[x_j, entry_y, math.pi / 2, 1.75]])
+    return route
+
+
+def _stands_at_entry(
+    t: float, x_j: float = 40.0, entry_y: float = -8.0, t_go: float = math.inf, source: str = "traffic"
+) -> list[ActorState]:
+    """A car driving south at 7 m/s that brakes to stand with its front at entry_y (from t = 5.6 s), and drives
+    on at 5 m/s from t_go."""
+    stop_y, decel = entry_y - CAR[0], 2.5
+    t_brake = (stop_y - 7.0**2 / (2 * decel) + 40.0) / 7.0
+    y, speed = -40.0 + 7.0 * t, 7.0
+    if t > t_brake:
+        tb = min(t - t_brake, 7.0 / decel)
+        y, speed = -40.0 + 7.0 * t_brake + 7.0 * tb - decel * tb * tb / 2, 7.0 - decel * tb
+    if t > t_go:
+        y, speed = stop_y + 5.0 * (t - t_go), 5.0
+    return [_car(22, x_j, y, yaw=90.0, speed=speed, source=source)]
+
+
+def test_background_traffic_is_predicted_to_stand_at_a_junction_without_lights():
+    """CARLA's Traffic Manager stands every vehicle 2 s at a junction without lights: the ego does not wait for a
+    car still driving towards one. A scripted car (not the TM's), an approach with a light, or a car that has
+    made its stop and drives on are crossing traffic as before."""
+    route = _junction_route()
+    alone = _drive(route, 8.0)
+    background = _drive(route, 8.0, actors=_stands_at_entry)
+    assert "vehicle_crossing" not in background.reasons()
+    assert background.x[-1] == pytest.approx(alone.x[-1], abs=0.1)
+
+    scripted = _drive(route, 8.0, actors=lambda t: _stands_at_entry(t, source="scenario"))
+    assert "vehicle_crossing" in scripted.reasons()
+    light = TrafficLightState(5, "Green", 42.0, -8.0, 0.0, -90.0, ((38.0, -8.0), (42.0, -8.0)), 90.0)
+    signalised = _drive(route, 8.0, actors=_stands_at_entry, lights=lambda t: [light])
+    assert "vehicle_crossing" in signalised.reasons()
+
+    # a junction further on: the car has stood at its entry when the ego approaches, and drives on
+    far = _junction_route(x_j=80.0)
+
+    def drives_on(t: float) -> list[ActorState]:
+        return _stands_at_entry(t, x_j=80.0, t_go=9.0)
+
+    went = _drive(far, 18.0, actors=drives_on)
+    assert "vehicle_crossing" in went.reasons()
+    for t, x, y in zip(went.t, went.x, went.y):
+        cy = drives_on(t)[0].y
+        assert not (abs(x - 80.0) < EGO_FRONT + CAR[1] and abs(y - cy) < 1.07 + CAR[0]), f"collision at t={t}"
+    assert went.x[-1] > 100.0
+
+
+def test_remembers_who_has_made_the_stop_at_a_junction_without_lights():
+    route = _junction_route()
+    ego = VehicleModel(Pose(0.0, 0.0, 0.0, 0.0)).state()
+    standing_y = -8.0 - CAR[0] - 1.0  # centre; SUMO and the TM stand the front about a metre short of the entry
+
+    def step(mem: PlannerMemory, t: float, cars: list[ActorState]) -> PlannerMemory:
+        return decide(GroundTruth(int(t * 20), t, ego, cars, [], []), route, mem)[1]
+
+    mem = step(PlannerMemory(), 0.0, [_car(1, 40.0, standing_y, 90.0, 0.0), _car(2, 40.0, -20.0, 90.0, 0.0)])
+    assert mem.stood_at_entry == {1}  # the second car stands in the queue, its stop is still to come
+    mem = step(mem, 0.05, [_car(1, 40.0, standing_y + 0.5, 90.0, 1.0), _car(2, 40.0, -20.0, 90.0, 1.0)])
+    assert mem.stood_at_entry == {1}  # setting off: still remembered while before the entry
+    mem = step(mem, 0.1, [_car(1, 40.0, -2.0, 90.0, 3.0), _car(2, 40.0, -19.0, 90.0, 2.0)])
+    assert mem.stood_at_entry == set()  # in the junction: forgotten
+    scripted = step(PlannerMemory(), 0.0, [_car(3, 40.0, standing_y, 90.0, 0.0, source="scenario")])
+    assert scripted.stood_at_entry == set()
+
+
+def test_junction_entries_are_where_lanes_enter_the_junctions():
+    cmap = carla.Map("OccTown02", (REPO / "sim" / "embedded" / "towns" / "OccTown02.xodr").read_text())
+    entries = junction_entries(cmap)
+    # four T junctions (3 entering lanes each) and the signalised crossroads (4)
+    assert entries.shape == (16, 4)
+    for x, y, yaw, half in entries:
+        ahead = cmap.get_waypoint(carla.Location(x + math.cos(yaw), y + math.sin(yaw), 0.0))
+        behind = cmap.get_waypoint(carla.Location(x - math.cos(yaw), y - math.sin(yaw), 0.0))
+        assert ahead.is_junction and not behind.is_junction
+        assert half == pytest.approx(behind.lane_width / 2)
 
 
 def test_lane_change_hop_is_spread_over_the_new_lane():
