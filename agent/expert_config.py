@@ -40,7 +40,10 @@ class ExpertConfig:
     red_light_tail_m: float = 1.0
     clear_line_margin_m: float = 0.3  # waiting past a stop line inside a junction, keep the tail this far clear
     red_hold_speed: float = 1.0  # m/s: slower than this with the front over the line when red -> wait there
-    yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices
+    yellow_max_decel: float = 4.0  # stop on yellow when this deceleration (or less) suffices ...
+    # ... unless, seen turning yellow, the tail clears the line at the current speed this long before the red
+    yellow_time_s: float = 3.0  # CARLA's yellow phase
+    yellow_clear_margin_s: float = 0.5
     stop_sign_stop_speed: float = 0.1  # m/s: speed counted as "stopped" at a stop sign (as CARLA's criterion)
     stop_sign_wait_s: float = 1.0  # stand this long at a stop sign before going
     stop_sign_zone_m: float = 4.0  # the stop counts when the front is within this of the line
@@ -62,6 +65,7 @@ class ExpertConfig:
     idm_min_gap_crossing: float = 3.0  # m (s0) before the conflict point with crossing traffic
     idm_delta: float = 4.0
     idm_tau: float = 0.6  # s: target speed = v + a_idm * tau
+    idm_anticipation_s: float = 1.0  # s: a lead faster than the ego counts with the gap it opens in this time
     idm_reason_threshold: float = 0.05  # (s*/gap)^2 above which an obstacle is reported as the reason
 
     # ---- path corridor and actor prediction

@@ -313,6 +313,8 @@ class PlannerMemory:
     # signalised stop lines the ego's front is past but its tail is not -> the same arc length: standing with the
     # tail over the line when the light turns red runs it, so a wait for traffic ahead moves past the line
     clear_line: dict[int, float] = field(default_factory=dict)
+    light_since: dict[int, tuple[str, float | None]] = field(default_factory=dict)  # id -> (state, seen switching)
+    yellow_timed: set[int] = field(default_factory=set)  # yellow_go lights committed to on timing, not braking
     nudge_offset: float = 0.0  # m, + = left of the route: passing a stalled obstacle inside the lane
     nudge_end_s: float = 0.0  # route arc length where the nudge ends
     # background vehicles seen standing at the entry of a junction without lights: their stop is made, they may
@@ -366,6 +368,9 @@ def idm_target_speed(
         return 0.0, math.inf
     v = max(v, 0.0)
     a, b = cfg.idm_max_accel, cfg.idm_comfort_decel
+    # A lead pulling away counts with the gap it opens meanwhile: IDM alone sets off from a standing queue only
+    # once the gap has grown well past s0, a second and more after the car ahead.
+    gap += max(v_lead - v, 0.0) * cfg.idm_anticipation_s
     s_star = min_gap + max(0.0, v * headway + v * (v - max(v_lead, 0.0)) / (2.0 * math.sqrt(a * b)))
     interaction = (s_star / gap) ** 2
     acc = a * (1.0 - (v / max(v0, 0.1)) ** cfg.idm_delta - interaction)
@@ -421,7 +426,6 @@ def decide(
     obstacles: list[Obstacle] = []
     end_gap = route.length + cfg.route_end_overrun_m - s_ego - ex
     obstacles.append(Obstacle(end_gap, 0.0, 0.0, 0.0, "route_end"))
-    obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt)
     margin = cfg.nudge_clearance if nudging else None
     block = route.next_junction(s_ego + ex - 0.5)
     ahead_junction = block if block is not None and block[0] > s_ego + ex else None
@@ -430,6 +434,11 @@ def decide(
         gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction,
         entries=route.junction_entries, stood=mem.stood_at_entry,
     )
+    # the nearest vehicle or obstacle in the corridor that would slow the ego: going on yellow needs free road
+    lead_gap = min(
+        (ob.gap for ob in actor_obs if not ob.predicted and ob.speed < v + 0.5), default=math.inf
+    )
+    obstacles += _stop_line_obstacles(gt, route, idx, i_end, s_ego, v, ex, cfg, mem, dt, lead_gap)
     if mem.yellow_go or mem.clear_line:
         # Committed through a yellow light, or in the junction with the tail still over the line: a vehicle ahead
         # (crossing or queued) must not leave the ego standing on the stop line as it turns red. The wait moves to
@@ -472,12 +481,20 @@ def decide(
             if interaction >= cfg.idm_reason_threshold:
                 reason, hazard = ob.reason, ob
 
-    # 4. unstick: count standing time that has no legal reason, then creep for a while
+    # 4. unstick: count standing time that has no legal reason, then creep for a while. A queue at a red light
+    # is a legal wait too: creeping up to the car ahead only delays the start when the queue moves.
+    queued_at_light = (
+        hazard is not None
+        and hazard.reason == "lead_vehicle"
+        and not hazard.predicted
+        and any(ob.reason in LEGAL_WAITS and ob.gap > hazard.gap for ob in obstacles)
+    )
     if (
         v < cfg.stuck_speed
         and target < cfg.creep_speed
         and reason not in LEGAL_WAITS
         and reason != "route_end"
+        and not queued_at_light
     ):
         mem.stopped_time += dt
     else:
@@ -635,9 +652,17 @@ def _stop_line_obstacles(
     cfg: ExpertConfig,
     mem: PlannerMemory,
     dt: float,
+    lead_gap: float = math.inf,
 ) -> list[Obstacle]:
+    """Red / yellow lights and stop signs on the route ahead as standing obstacles at their lines.
+
+    lead_gap: metres from the ego front to the nearest current obstacle not faster than the ego."""
     out: list[Obstacle] = []
     i0 = max(idx - 4, 0)
+    for tl in gt.traffic_lights:  # when each light was seen switching to its state (None: not seen)
+        seen = mem.light_since.get(tl.id)
+        if seen is None or seen[0] != tl.state:
+            mem.light_since[tl.id] = (tl.state, gt.timestamp if seen is not None else None)
     tol = math.radians(cfg.stop_line_heading_tol_deg)
     ex_x, ex_y = gt.ego.pose.x, gt.ego.pose.y
     reach = cfg.lookahead_m + 10.0
@@ -656,6 +681,7 @@ def _stop_line_obstacles(
         tail_clear_s = s_line + ex + cfg.red_light_tail_m  # where the ego centre has its tail past the line
         if s_ego > tail_clear_s:  # through (CARLA tests a segment from the rear to 1 m behind it)
             mem.yellow_go.pop(tl.id, None)
+            mem.yellow_timed.discard(tl.id)
             mem.clear_line.pop(tl.id, None)
             continue
         if s_line - s_ego - ex < -0.5:  # the front is past the line, the tail is not
@@ -667,12 +693,26 @@ def _stop_line_obstacles(
                 out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light" if state == "Red" else "yellow_light", tl.id))
             continue
         if state == "Yellow":
-            if tl.id in mem.yellow_go and v >= cfg.stuck_speed:
-                continue
-            mem.yellow_go.pop(tl.id, None)  # standing (a pedestrian stopped it), it can stop: decide afresh
             need = v * v / (2.0 * max(gap, 0.1))
-            if need > cfg.yellow_max_decel:
-                mem.yellow_go[tl.id] = tail_clear_s  # too late to stop comfortably: go through
+            since = mem.light_since[tl.id][1]
+            left = cfg.yellow_time_s - (gt.timestamp - since) if since is not None else 0.0  # s of yellow
+            clears = (
+                v > cfg.red_hold_speed
+                and (tail_clear_s - s_ego) / v <= left - cfg.yellow_clear_margin_s
+                and lead_gap > tail_clear_s - s_ego
+            )
+            late = need > cfg.yellow_max_decel
+            if tl.id in mem.yellow_go and v >= cfg.stuck_speed:
+                # A go on timing stands only while the tail still makes it (a pedestrian may slow the ego)
+                if tl.id not in mem.yellow_timed or clears or late:
+                    continue
+            # standing (a pedestrian stopped it), or no longer in time: decide afresh
+            mem.yellow_go.pop(tl.id, None)
+            mem.yellow_timed.discard(tl.id)
+            if late or clears:
+                mem.yellow_go[tl.id] = tail_clear_s  # too late to stop comfortably, or clear before the red: go
+                if clears and not late:
+                    mem.yellow_timed.add(tl.id)
                 continue
             out.append(Obstacle(gap, 0.0, 0.0, 0.0, "yellow_light", tl.id))
         elif state == "Red":
@@ -681,6 +721,7 @@ def _stop_line_obstacles(
             out.append(Obstacle(gap, 0.0, 0.0, 0.0, "red_light", tl.id))
         else:
             mem.yellow_go.pop(tl.id, None)
+    mem.yellow_timed &= set(mem.yellow_go)
     lights = {tl.id for tl in gt.traffic_lights}
     mem.clear_line = {k: s for k, s in mem.clear_line.items() if k in lights and s > s_ego}
 

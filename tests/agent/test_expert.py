@@ -173,6 +173,36 @@ def test_yellow_far_stops_yellow_close_goes(straight):
     assert close.x[-1] + EGO_FRONT > 70.0
 
 
+def test_goes_on_a_yellow_it_saw_begin_when_its_tail_clears_before_the_red(straight):
+    """At 8.3 m/s, 12 m before the line: stopping (3 m/s^2) is comfortable, but a yellow seen starting leaves 3 s
+    and the tail (plus CARLA's 1 m) is past the line in 2.2 s: it goes, and is through before the red. Not
+    with a slow car ahead, nor with a yellow of unknown age (already yellow when first seen)."""
+    start = Pose(60.0 - 12.0 - EGO_FRONT - 8.3 * 0.5, 0.0, 0.0, 0.0)
+    lights = lambda t: [_light("Green" if t < 0.5 else "Yellow" if t < 3.5 else "Red")]  # noqa: E731
+    log = _drive(straight, 5.0, lights=lights, start=start, speed0=30 / 3.6)
+    assert "yellow_light" not in log.reasons() and "red_light" not in log.reasons()
+    assert log.x[log.t.index(3.5)] - EGO_FRONT > 61.0  # the tail's test segment is past the line at the red
+
+    slow = lambda t: [_car(46, start.x + 20.0 + 3.0 * t, 0.0, speed=3.0)]  # noqa: E731
+    behind = _drive(straight, 5.0, lights=lights, actors=slow, start=start, speed0=30 / 3.6)
+    assert max(behind.x) + EGO_FRONT < 60.0
+    unknown = _drive(straight, 5.0, lights=lambda t: [_light("Yellow" if t < 3.0 else "Red")], start=start,
+                     speed0=30 / 3.6)
+    assert max(unknown.x) + EGO_FRONT < 60.0 and unknown.v[-1] == 0.0
+
+    # after the go, a pedestrian steps towards the lane and back: slowed down, the tail would no longer make it
+    def walker(t: float) -> list[ActorState]:
+        if t < 0.6:
+            return [_walker(47, 56.0, -3.5, 0.0)]
+        if t < 1.4:
+            return [_walker(47, 56.0, -3.5 + 1.4 * (t - 0.6), 1.4)]
+        return [_walker(47, 56.0, -2.38 - 1.4 * (t - 1.4), -1.4)]
+
+    held = _drive(straight, 6.0, lights=lights, actors=walker, start=start, speed0=30 / 3.6)
+    assert "pedestrian" in held.reasons()
+    assert max(held.x) + EGO_FRONT < 60.0 and held.reason[-1] == "red_light"  # stopped before the line in time
+
+
 def test_committed_on_yellow_yields_past_the_line_not_on_it(straight):
     """Committed through a yellow 5 m before the line, the ego then meets a car predicted to cross its path
     ahead: it waits with its rear past the line (the leaderboard scores the tail's crossing on red), short of
@@ -384,6 +414,21 @@ def test_follows_a_slower_lead_vehicle_at_a_safe_gap(straight):
     assert (
         gap_end < cfg.idm_min_gap_vehicle + lead_speed * cfg.idm_time_headway + 4.0
     )  # keeps up, not far behind
+
+
+def test_sets_off_promptly_behind_a_queue_that_moves(straight):
+    """Standing 3.8 m behind a car that sets off at 2 m/s^2 (it reaches 1 m/s after 0.5 s): the ego follows
+    within 1.4 s (plain IDM waits for the gap to grow well past s0: 1.7 s), and keeps its distance."""
+
+    def lead(t: float) -> list[ActorState]:
+        go = max(t - 2.0, 0.0)
+        return [_car(16, 30.0 + go * go, 0.0, speed=2.0 * go)]
+
+    start = Pose(30.0 - CAR[0] - EGO_FRONT - 3.8, 0.0, 0.0, 0.0)
+    log = _drive(straight, 6.0, actors=lead, start=start)
+    t_1 = next(t for t, v in zip(log.t, log.v) if v > 1.0)
+    assert t_1 - 2.0 <= 1.4
+    assert log.min_gap > 3.5
 
 
 def test_stops_behind_a_stopped_vehicle(straight):
@@ -700,6 +745,18 @@ def test_creeps_out_of_a_deadlock():
     log = _drive(route, 25.0, actors=lambda t: [ghost], cfg=cfg)
     assert "vehicle_crossing" in log.reasons() and "creep" in log.reasons()
     assert log.x[-1] > 35.0
+
+
+def test_waits_in_a_queue_at_a_red_light_without_creeping(straight):
+    """Behind a car queued at a red light, standing is a legal wait: no creeping up to it after the timeout (it
+    would only start later when the queue moves). A car standing with no light ahead is still crept up to."""
+    queued = lambda t: [_car(15, 54.0, 0.0)]  # noqa: E731
+    cfg = ExpertConfig(unstick_after_s=3.0)
+    log = _drive(straight, 15.0, actors=queued, lights=lambda t: [_light("Red")], cfg=cfg)
+    assert "creep" not in log.reasons() and log.v[-1] == 0.0
+    assert log.min_gap > 3.0
+    alone = _drive(straight, 15.0, actors=queued, cfg=cfg)
+    assert "creep" in alone.reasons()
 
 
 def test_creeping_checks_its_swept_box_in_a_turn():
