@@ -150,6 +150,9 @@ _SUMO_OPTIONS: dict[str, str] = {
     # other traffic brake. (Unsignalised junctions are all-way stops, as under CARLA's Traffic Manager, which has
     # no right of way there: see sumo_net.py.)
     "--time-to-impatience": "30",
+    # SUMO changes lanes in one step (3.5 m sideways in 0.05 s, even on a junction's internal lanes); CARLA's Traffic
+    # Manager drives a lane change as a path over a few metres. Spread every change over 2 s.
+    "--lanechange.duration": "2",
 }
 _NPC_TYPES_FILE = Path(__file__).with_name("sumo_vtypes.add.xml")
 _NPC_BASE_TYPE = "occvla_npc_base"  # defined there

@@ -591,6 +591,30 @@ def test_determinism_counts_and_classes(cache_dir: Path) -> None:
     assert {"car", "pedestrian"} <= classes and len(classes) >= 4, classes
 
 
+def test_npc_lane_changes_are_continuous(cache_dir: Path) -> None:
+    """NPCs change lanes over a couple of seconds, as CARLA's Traffic Manager, never 3.5 m sideways in one tick
+    (SUMO's default, seen also on a junction's internal lanes beside a turning ego)."""
+    town = _some_town()
+    cfg = TrafficConfig(vehicles=40, walkers=0, seed=3, radius=100.0)
+    prev: dict[int, object] = {}
+    worst = 0.0
+    changes = 0
+    with TrafficSim(town, cfg, cache_dir) as ts:
+        for _ in range(1200):
+            ts.set_ego(Pose(150.0, 150.0, 0.0, 0.0), 0.0)
+            ts.step()
+            for a in ts.actors():
+                p = prev.get(a.id)
+                if p is not None and a.category == "vehicle":
+                    h = math.radians(p.yaw)
+                    lateral = abs(-(a.x - p.x) * math.sin(h) + (a.y - p.y) * math.cos(h))  # sideways this tick
+                    worst = max(worst, lateral)
+                    changes += lateral > 0.05
+                prev[a.id] = a
+    assert changes > 0  # sideways motion happens (turns, lane changes) ...
+    assert worst < 1.0, worst  # ... but never a jump
+
+
 def test_vehicle_density_cap(cache_dir: Path) -> None:
     """`vehicles` is capped at max_vehicles_per_km x the lane km within the radius; None lifts the cap."""
     town = _some_town()
