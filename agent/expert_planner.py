@@ -9,7 +9,10 @@ The design is rule based and explicit:
    red / yellow lights and stop signs at their stop lines, vehicles and pedestrians inside the route corridor
    (ego half width + a margin, following the route's curves), and actors whose constant-velocity prediction
    enters the corridor before the ego can clear the conflict point (crossing traffic at junctions, pedestrians
-   stepping out from behind parked cars: ground truth sees them all).
+   stepping out from behind parked cars: ground truth sees them all). Vehicles approaching a red light stop at
+   its line, and background vehicles approaching a junction without lights stand 2 s at its entry first (the
+   Traffic Manager's rule): neither is extrapolated through. A yellow seen beginning is passed when the tail
+   clears the line before the red.
    Junctions: the ego waits at a junction's entry (never inside it) while a slow vehicle ahead would leave it
    standing there, while a pedestrian or cyclist is in its path inside it, or while crossing traffic is
    predicted (over a longer horizon) to pass through it before the ego could clear.
