@@ -687,18 +687,23 @@ def _stop_line_obstacles(
             mem.yellow_timed.discard(tl.id)
             mem.clear_line.pop(tl.id, None)
             continue
+        since = mem.light_since[tl.id][1]
+        left = cfg.yellow_time_s - (gt.timestamp - since) if since is not None else 0.0  # s of yellow left
         if s_line - s_ego - ex < -0.5:  # the front is past the line, the tail is not
             mem.clear_line[tl.id] = tail_clear_s + cfg.clear_line_margin_m
             if state in ("Red", "Yellow") and v < cfg.red_hold_speed and s_line > s_ego - ex:  # nor the rear
                 # Stopped on the line (a pedestrian held it there) as the light went red, committed on yellow
-                # or not: driving on now would run the red light. Wait for the green. On yellow too: setting off
-                # from there, the tail would not clear the line before the red.
+                # or not: driving on now would run the red light. Wait for the green. On yellow too, unless the
+                # yellow was seen beginning and the tail, setting off now, clears the line in time.
+                d = tail_clear_s - s_ego
+                a = max(cfg.clearing_accel, 1e-3)
+                t_tail = (-v + math.sqrt(v * v + 2.0 * a * d)) / a
+                if state == "Yellow" and t_tail <= left - cfg.yellow_clear_margin_s and lead_gap > d:
+                    continue
                 out.append(Obstacle(0.0, 0.0, 0.0, 0.0, "red_light" if state == "Red" else "yellow_light", tl.id))
             continue
         if state == "Yellow":
             need = v * v / (2.0 * max(gap, 0.1))
-            since = mem.light_since[tl.id][1]
-            left = cfg.yellow_time_s - (gt.timestamp - since) if since is not None else 0.0  # s of yellow
             clears = (
                 v > cfg.red_hold_speed
                 and (tail_clear_s - s_ego) / v <= left - cfg.yellow_clear_margin_s

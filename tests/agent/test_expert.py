@@ -235,6 +235,22 @@ def test_stopped_over_the_line_waits_for_the_green(straight):
     assert moving.x[-1] > start.x + 10.0
 
 
+def test_held_over_the_line_it_clears_a_yellow_it_saw_begin(straight):
+    """Held with its front 1.5 m over the stop line by a pedestrian until the light turns yellow: seen beginning,
+    the yellow leaves time to get the tail past the line (4.4 m from a standstill: 2.4 s), so it drives on
+    rather than stand a whole cycle. Of unknown age, the yellow is waited out."""
+    start = Pose(60.0 + 1.5 - EGO_FRONT, 0.0, 0.0, 0.0)
+    walker = lambda t: [_walker(48, 66.0, 0.0 if t < 1.0 else 30.0, 0.0)]  # noqa: E731  steps away at 1 s
+    lights = lambda t: [_light("Green" if t < 1.0 else "Yellow" if t < 4.0 else "Red")]  # noqa: E731
+    log = _drive(straight, 8.0, lights=lights, actors=walker, start=start)
+    i_red = log.t.index(4.0)
+    assert log.x[i_red] - EGO_FRONT - 1.0 > 60.0  # the tail's test segment is past the line at the red
+    assert "yellow_light" not in log.reasons() and "red_light" not in log.reasons()
+    unknown = _drive(straight, 8.0, lights=lambda t: [_light("Yellow" if t < 3.0 else "Red")], actors=walker,
+                     start=start)
+    assert max(unknown.x) - start.x < 0.2 and unknown.reason[-1] == "red_light"
+
+
 def test_waiting_in_the_junction_keeps_its_tail_clear_of_the_stop_line(straight):
     """Entered on green, the ego is held by a car standing across its lane 8 m past the stop line. It waits with
     its tail clear of the line (CARLA's red-light test draws a segment to 1 m behind the rear), so the light
