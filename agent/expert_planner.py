@@ -432,10 +432,11 @@ def decide(
     margin = cfg.nudge_clearance if nudging else None
     block = route.next_junction(s_ego + ex - 0.5)
     ahead_junction = block if block is not None and block[0] > s_ego + ex else None
-    mem.stood_at_entry = _stood_at_entry(gt, route.junction_entries, mem.stood_at_entry, cfg)
+    unsignalised = _unsignalised_entries(gt, route.junction_entries, cfg)  # (E', 4)
+    mem.stood_at_entry = _stood_at_entry(gt, unsignalised, mem.stood_at_entry, cfg)
     actor_obs = _actor_obstacles(
         gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction,
-        entries=route.junction_entries, stood=mem.stood_at_entry,
+        entries=unsignalised, stood=mem.stood_at_entry,
     )
     # the nearest vehicle or obstacle in the corridor that would slow the ego: going on yellow needs free road
     lead_gap = min(
@@ -906,8 +907,8 @@ def _actor_obstacles(
 
     junction: (start_s, end_s) of a junction the ego has not entered yet. Crossing traffic predicted (over the
     longer junction horizon) to pass through it makes the ego wait at its entry, not in the middle of it.
-    entries: RoutePlan.junction_entries. Background vehicles driving towards a junction without lights are
-    predicted to stand at its entry for `unsignalised_stop_s` first (the TM's rule), unless in `stood` (seen
+    entries: the junction entries without lights (`_unsignalised_entries`). Background vehicles driving towards
+    one are predicted to stand at it for `unsignalised_stop_s` first (the TM's rule), unless in `stood` (seen
     standing there already).
     """
     ego = gt.ego.pose
@@ -1029,7 +1030,7 @@ def _actor_obstacles(
         background = np.array(
             [near[i].source == "traffic" and near[i].category == "vehicle" and near[i].id not in stood for i in movers]
         )  # (P,)
-        to_entry = _unsignalised_entry_gaps(gt, entries, pos[movers], yaw[movers], ext[movers, 0], cfg)  # (P,)
+        to_entry = _entry_gaps(entries, pos[movers], yaw[movers], ext[movers, 0], cfg)  # (P,)
         stops = background & np.isfinite(to_entry)
         stops &= speed[movers] ** 2 <= 2.0 * cfg.other_red_stop_decel * np.maximum(to_entry, 0.1)
         for row in np.nonzero(stops)[0]:
@@ -1160,7 +1161,7 @@ def _stood_at_entry(gt: GroundTruth, entries: np.ndarray, stood: set[int], cfg: 
         return set()
     pos = np.array([[a.x, a.y] for a in cars])  # (M, 2)
     yaw = np.radians([a.yaw for a in cars])  # (M,)
-    to_entry = _unsignalised_entry_gaps(gt, entries, pos, yaw, np.array([a.extent[0] for a in cars]), cfg)  # (M,)
+    to_entry = _entry_gaps(entries, pos, yaw, np.array([a.extent[0] for a in cars]), cfg)  # (M,)
     out = set()
     for a, d in zip(cars, to_entry):
         if d <= cfg.unsignalised_stood_zone_m and (a.id in stood or a.speed < cfg.stuck_speed):
@@ -1168,29 +1169,30 @@ def _stood_at_entry(gt: GroundTruth, entries: np.ndarray, stood: set[int], cfg: 
     return out
 
 
-def _unsignalised_entry_gaps(
-    gt: GroundTruth,
-    entries: np.ndarray,
-    pos: np.ndarray,
-    yaw: np.ndarray,
-    half_length: np.ndarray,
-    cfg: ExpertConfig,
-) -> np.ndarray:
-    """(P,) metres from each vehicle's front to the entry of a junction without lights it is driving towards
-    (in its lane, heading along it, within the lookahead); inf where there is none. Negative down to -0.5 m:
-    the front is just past the entry (SUMO and the TM stand the vehicle about a metre before it)."""
-    out = np.full(len(pos), np.inf)
-    if len(entries) == 0 or len(pos) == 0:
-        return out
+def _unsignalised_entries(gt: GroundTruth, entries: np.ndarray, cfg: ExpertConfig) -> np.ndarray:
+    """The rows of `entries` (RoutePlan.junction_entries) with no traffic light at them: (E', 4)."""
+    if len(entries) == 0:
+        return entries
     tol = math.radians(cfg.same_direction_deg)
     signalised = np.zeros(len(entries), bool)
     for tl in gt.traffic_lights:
         mid = (np.asarray(tl.stop_line[0], np.float64) + np.asarray(tl.stop_line[1], np.float64)) / 2.0
         near = np.hypot(entries[:, 0] - mid[0], entries[:, 1] - mid[1]) < 8.0
         signalised |= near & (np.abs(_wrap(entries[:, 2] - math.radians(tl.lane_yaw))) < tol)
-    e = entries[~signalised]  # (E, 4)
-    if len(e) == 0:
+    return entries[~signalised]
+
+
+def _entry_gaps(
+    entries: np.ndarray, pos: np.ndarray, yaw: np.ndarray, half_length: np.ndarray, cfg: ExpertConfig
+) -> np.ndarray:
+    """(P,) metres from each vehicle's front to the junction entry (rows of `entries`) it is driving towards
+    (in its lane, heading along it, within the lookahead); inf where there is none. Negative down to -0.5 m:
+    the front is just past the entry (SUMO and the TM stand the vehicle about a metre before it)."""
+    out = np.full(len(pos), np.inf)
+    if len(entries) == 0 or len(pos) == 0:
         return out
+    tol = math.radians(cfg.same_direction_deg)
+    e = entries  # (E, 4)
     fwd = np.stack([np.cos(e[:, 2]), np.sin(e[:, 2])], axis=1)  # (E, 2)
     rel = pos[:, None, :] - e[None, :, :2]  # (P, E, 2)
     along = np.einsum("pec,ec->pe", rel, fwd)  # (P, E) centre along the entering lane (negative: before it)
