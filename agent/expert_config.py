@@ -105,6 +105,12 @@ class ExpertConfig:
     predict_step_s: float = 0.25
     min_predict_speed_vehicle: float = 0.5  # m/s: slower vehicles are not extrapolated
     min_predict_speed_walker: float = 0.2
+    # Vehicles on a lane outside a junction, heading along it within this and moving sideways slower than this
+    # (no lane change), are predicted along the lane to the next junction, then straight on (constant-velocity
+    # lines cut the inside of bends: oncoming cars on a curved road were braked for)
+    lane_prediction: bool = True
+    lane_predict_heading_tol_deg: float = 20.0
+    lane_predict_lateral_speed: float = 0.5  # m/s
     same_direction_deg: float = 35.0  # a vehicle within this of the route heading is followed, not crossed
     crossing_time_buffer_s: float = 1.0  # ego must clear a conflict point this long before the other arrives
     clearing_accel: float = 1.5  # m/s^2 the ego is assumed to accelerate at while clearing a conflict point

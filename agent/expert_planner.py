@@ -7,9 +7,11 @@ The design is rule based and explicit:
    junction turns and lane changes; looked ahead with a comfortable deceleration.
 2. Virtual obstacles on the route, each with a gap and a speed, all handled by one IDM law:
    red / yellow lights and stop signs at their stop lines, vehicles and pedestrians inside the route corridor
-   (ego half width + a margin, following the route's curves), and actors whose constant-velocity prediction
-   enters the corridor before the ego can clear the conflict point (crossing traffic at junctions, pedestrians
-   stepping out from behind parked cars: ground truth sees them all). Vehicles approaching a red light stop at
+   (ego half width + a margin, following the route's curves), and actors whose prediction enters the corridor
+   before the ego can clear the conflict point (crossing traffic at junctions, pedestrians stepping out from
+   behind parked cars: ground truth sees them all). Predictions are constant-velocity lines, except for vehicles
+   following a lane outside a junction: along the lane to the next junction (agent/lane_prediction.py), so
+   oncoming cars on a bend stay in their lane. Vehicles approaching a red light stop at
    its line, and background vehicles approaching a junction without lights stand 2 s at its entry first (the
    Traffic Manager's rule): neither is extrapolated through. A yellow seen beginning is passed when the tail
    clears the line before the red.
@@ -40,6 +42,7 @@ import numpy as np
 
 from agent.controllers import RouteFollower
 from agent.expert_config import ExpertConfig
+from agent.lane_prediction import along_path, lane_path
 from sim.types import ActorState, GroundTruth
 
 # CARLA's RoadOption values (sim/route_planner.RoadOption is an IntEnum with the same numbers).
@@ -65,6 +68,7 @@ class RoutePlan:
     junction: np.ndarray  # (N,) bool
     # (E, 4) [x, y, yaw (rad), half lane width]: where lanes enter the map's junctions (map-wide, static)
     junction_entries: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)), repr=False, compare=False)
+    lanes: carla.Map | None = field(default=None, repr=False, compare=False)  # the town's map: lane prediction
     # (the polygon list the spans were computed for, the spans); crosswalks are static per town
     _crosswalk_cache: tuple[Sequence[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
@@ -156,6 +160,7 @@ class RoutePlan:
         plan = cls.build(xy, options, limits, junction, cfg)
         if cmap is not None:
             plan.junction_entries = junction_entries(cmap)
+            plan.lanes = cmap
         return plan
 
     def segments(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -436,7 +441,7 @@ def decide(
     mem.stood_at_entry = _stood_at_entry(gt, unsignalised, mem.stood_at_entry, cfg)
     actor_obs = _actor_obstacles(
         gt, path, s_ego, v, ex, ey, cfg, creeping, margin, junction=ahead_junction,
-        entries=unsignalised, stood=mem.stood_at_entry,
+        entries=unsignalised, stood=mem.stood_at_entry, lanes=route.lanes,
     )
     # the nearest vehicle or obstacle in the corridor that would slow the ego: going on yellow needs free road
     lead_gap = min(
@@ -902,6 +907,7 @@ def _actor_obstacles(
     junction: tuple[float, float] | None = None,
     entries: np.ndarray | None = None,
     stood: set[int] | frozenset[int] = frozenset(),
+    lanes: carla.Map | None = None,
 ) -> list[Obstacle]:
     """Actors in the path corridor now, or predicted (constant velocity) to enter it before the ego clears.
 
@@ -910,6 +916,8 @@ def _actor_obstacles(
     entries: the junction entries without lights (`_unsignalised_entries`). Background vehicles driving towards
     one are predicted to stand at it for `unsignalised_stop_s` first (the TM's rule), unless in `stood` (seen
     standing there already).
+    lanes: the town's map. Vehicles following a lane are predicted along it (agent/lane_prediction.py), not in a
+    straight line that cuts the inside of a bend.
     """
     ego = gt.ego.pose
     near = [
@@ -1040,10 +1048,23 @@ def _actor_obstacles(
             travel[row] = np.where(times <= release, np.minimum(travel[row], d), d + sp * (times - release))
     direction = vel[movers] / np.maximum(speed[movers], 1e-9)[:, None]  # (P, 2)
     fut = pos[movers, None, :] + direction[:, None, :] * travel[..., None]  # (P, T, 2)
+    fyaw = np.repeat(yaw[movers, None], travel.shape[1], axis=1)  # (P, T)
+    on_lane = np.zeros(len(movers), bool)  # (P,) predicted along their lane
+    if lanes is not None and cfg.lane_prediction:
+        for row, i in enumerate(movers):
+            if soft[i] or near[i].category != "vehicle":
+                continue
+            lp = lane_path(
+                lanes, *pos[i], float(yaw[i]), *vel[i], float(travel[row].max()),
+                math.radians(cfg.lane_predict_heading_tol_deg), cfg.lane_predict_lateral_speed,
+            )
+            if lp is not None:
+                fut[row], fyaw[row] = along_path(lp, travel[row])
+                on_lane[row] = True
     p_n, t_n = fut.shape[:2]
     fs, flat, fk, _ = _project(fut.reshape(-1, 2), a_seg, b_seg, s0_seg)  # (P*T,)
     fs, flat, fk = fs.reshape(p_n, t_n), flat.reshape(p_n, t_n), fk.reshape(p_n, t_n)  # (P, T)
-    frel = yaw[movers, None] - seg_heading[fk]  # (P, T)
+    frel = fyaw - seg_heading[fk]  # (P, T)
     fhalf_lat = np.abs(ext[movers, 0, None] * np.sin(frel)) + np.abs(ext[movers, 1, None] * np.cos(frel))
     fhalf_long = np.abs(ext[movers, 0, None] * np.cos(frel)) + np.abs(ext[movers, 1, None] * np.sin(frel))
     t_lim = np.where(soft[movers], cfg.predict_horizon_walker_s, vehicle_horizon)  # (P,)
@@ -1074,9 +1095,12 @@ def _actor_obstacles(
             if soft[i] and v < cfg.walker_beside_hold_speed and t_hit <= cfg.walker_beside_hold_s:
                 out.append(Obstacle(0.0, 0.0, 0.0, 0.0, reasons[i], near[i].id, predicted=True))
             continue
-        heading_diff = abs(float(_wrap(yaw[i] - seg_heading[fk[row, j]])))
+        heading_diff = abs(float(_wrap(fyaw[row, j] - seg_heading[fk[row, j]])))
         same_dir = heading_diff < math.radians(cfg.same_direction_deg) and not soft[i]
-        along = float(np.dot(vel[i], [math.cos(seg_heading[fk[row, j]]), math.sin(seg_heading[fk[row, j]])]))
+        if on_lane[row]:  # its speed along the ego's path where it joins it
+            along = float(speed[i] * math.cos(fyaw[row, j] - seg_heading[fk[row, j]]))
+        else:
+            along = float(np.dot(vel[i], [math.cos(seg_heading[fk[row, j]]), math.sin(seg_heading[fk[row, j]])]))
         if same_dir:
             # A cut-in: follow it from where it will join the corridor.
             out.append(

@@ -694,6 +694,46 @@ def test_cut_in_from_the_next_lane_is_followed(straight):
     assert log.min_gap > 1.0
 
 
+def _lane_polyline(cmap: carla.Map, x: float, y: float, length: float) -> np.ndarray:
+    """(N, 2) points 1 m apart along the lane at (x, y)."""
+    wp = cmap.get_waypoint(carla.Location(x, y, 0.0), project_to_road=True, lane_type=carla.LaneType.Driving)
+    pts = []
+    for _ in range(int(length)):
+        pts.append((wp.transform.location.x, wp.transform.location.y))
+        wp = wp.next(1.0)[0]
+    return np.array(pts)
+
+
+@pytest.mark.parametrize("lane_prediction", [True, False])
+def test_oncoming_car_on_a_bend_is_not_braked_for(lane_prediction):
+    """OccTown02's 90-degree bend: a car comes the other way in its own lane. Extrapolated in a straight line it
+    cuts across the ego's lane and the ego brakes hard for it; predicted along its lane it is passed at speed."""
+    cmap = carla.Map("OccTown02", (REPO / "sim" / "embedded" / "towns" / "OccTown02.xodr").read_text())
+    route = RoutePlan.build(_lane_polyline(cmap, 201.6, 40.25, 110.0))  # south, then west round the bend
+    route.lanes = cmap
+    other = _lane_polyline(cmap, 137.4, 1.6, 110.0)  # east, then north: the other lane
+    s_other = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(other, axis=0).T))])
+
+    def oncoming(t: float) -> list[ActorState]:
+        s = 6.0 * t
+        i = min(int(np.searchsorted(s_other, s)), len(other) - 2)
+        x, y = np.interp(s, s_other, other[:, 0]), np.interp(s, s_other, other[:, 1])
+        dx, dy = other[i + 1] - other[i]
+        return [_car(15, float(x), float(y), math.degrees(math.atan2(dy, dx)), 6.0)]
+
+    log = _drive(route, 14.0, actors=oncoming, cfg=ExpertConfig(lane_prediction=lane_prediction))
+    dist = [math.hypot(x - oncoming(t)[0].x, y - oncoming(t)[0].y) for t, x, y in zip(log.t, log.x, log.y)]
+    t_meet = log.t[int(np.argmin(dist))]
+    assert 5.0 < t_meet < 13.0  # they meet on the bend, inside the run
+    v_after_start = min(v for t, v in zip(log.t, log.v) if 5.0 <= t <= t_meet)
+    if lane_prediction:
+        assert "vehicle_crossing" not in log.reasons()
+        assert v_after_start > 6.0
+    else:  # the defect the lane prediction removes (shows this scene exercises it)
+        assert "vehicle_crossing" in log.reasons()
+        assert v_after_start < 3.0
+
+
 # -------------------------------------------------------------------------------------- route shape
 def _turn_route(radius: float = 10.0) -> RoutePlan:
     pts = [(x, 0.0) for x in np.arange(0.0, 60.0, 1.0)]
