@@ -22,7 +22,9 @@ def town02() -> carla.Map:
 
 
 def _lane(cmap: carla.Map, x: float, y: float) -> carla.Waypoint:
-    return cmap.get_waypoint(carla.Location(x, y, 0.0), project_to_road=True, lane_type=carla.LaneType.Driving)
+    return cmap.get_waypoint(
+        carla.Location(x, y, 0.0), project_to_road=True, lane_type=carla.LaneType.Driving
+    )
 
 
 def _distance_to_lane_centre(cmap: carla.Map, xy: np.ndarray) -> np.ndarray:
@@ -38,14 +40,17 @@ def test_a_car_on_a_bend_is_predicted_along_its_lane(town02):
     wp = _lane(town02, 137.4, 1.6)  # the lane driving east towards the bend, then north
     t = wp.transform
     yaw = math.radians(t.rotation.yaw)
-    path = lane_path(town02, t.location.x, t.location.y, yaw, 5.8 * math.cos(yaw), 5.8 * math.sin(yaw), 90.0,
-                     TOL, 0.5)
+    path = lane_path(
+        town02, t.location.x, t.location.y, yaw, 5.8 * math.cos(yaw), 5.8 * math.sin(yaw), 90.0, TOL, 0.5
+    )
     assert path is not None
     travel = np.arange(0.0, 90.0, 2.0)  # (T,) 30 m straight, the bend's 47 m, straight on
     xy, heading = along_path(path, travel)
     assert _distance_to_lane_centre(town02, xy).max() < 0.3
     assert np.degrees(abs(heading[-1] - heading[0])) == pytest.approx(90.0, abs=5.0)  # round the bend
-    straight = np.stack([t.location.x + travel * math.cos(yaw), t.location.y + travel * math.sin(yaw)], axis=1)
+    straight = np.stack(
+        [t.location.x + travel * math.cos(yaw), t.location.y + travel * math.sin(yaw)], axis=1
+    )
     assert _distance_to_lane_centre(town02, straight[-5:]).min() > 3.0
     assert np.allclose(np.hypot(*np.diff(xy, axis=0).T), 2.0, atol=0.05)  # arc length is travel
 
