@@ -75,6 +75,7 @@ class ExpertConfig:
     corridor_margin_standing_walker: float = 0.5  # m for standing ones (people waiting at the kerb)
     corridor_margin_parallel_walker: float = 0.3  # m for ones walking along the path (not towards it)
     walker_parallel_lateral_speed: float = 0.3  # m/s towards the path at most, to count as walking along it
+    corridor_margin_leaving_walker: float = 0.3  # m for ones walking out of the path faster than that
     # ... where the path up to them bends less than this from the ego's heading. Past a bend the ego's body sweeps
     # wider than the path (pursuit and the rear wheels cut the inside corner): walkers there get a wider margin.
     walker_parallel_max_bend_deg: float = 15.0

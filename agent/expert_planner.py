@@ -567,9 +567,10 @@ def _turn_sweep_obstacles(
 ) -> list[Obstacle]:
     """In a junction turn the body points off the path and its outer corners swing wide of the path corridor:
     roll the real box out along the path against the vehicles' predicted boxes (built-in route 5, seed 0: the
-    front corner of the ego finishing a right turn met a truck starting its left turn beside it)."""
-    if v < cfg.turn_sweep_min_speed:
-        return []
+    front corner of the ego finishing a right turn met a truck starting its left turn beside it). Slower than
+    `turn_sweep_min_speed` the ego edges on with its bare box rolled out at that speed: skipping the check there
+    let it creep, brake and creep into a bus edging towards its corner (seed 7, route 6); the full clearance
+    would hold it for good beside a vehicle parked just outside its path."""
     j1 = route.index_at(s_ego + cfg.turn_sweep_lookahead_m)
     if not route.junction[idx : j1 + 1].any():
         return []
@@ -580,8 +581,8 @@ def _turn_sweep_obstacles(
     # vehicles ahead in the path driving its way are followed (IDM), not swept against
     seen = frozenset(ob.actor_id for ob in actor_obs if not ob.predicted and ob.speed > cfg.turn_sweep_min_speed)
     contact = sweep_clear(
-        gt, route, idx, mem.nudge_offset, until, cfg, cfg.turn_sweep_clearance, speed=v, vehicles_only=True,
-        exclude=seen,
+        gt, route, idx, mem.nudge_offset, until, cfg, cfg.turn_sweep_clearance if v >= cfg.turn_sweep_min_speed else 0.0,
+        speed=max(v, cfg.turn_sweep_min_speed), vehicles_only=True, exclude=seen,
     )
     if contact is None:
         return []
@@ -949,15 +950,19 @@ def _actor_obstacles(
     bend = np.maximum.accumulate(np.abs(_wrap(seg_heading - math.radians(ego.yaw))))  # (K,) turned so far
     straight = bend[k] <= math.radians(cfg.walker_parallel_max_bend_deg)  # (M,)
     parallel = ~standing & (np.abs(towards) <= cfg.walker_parallel_lateral_speed)
+    # One walking out of the path ahead (crossed in front of the ego, on their way to the far kerb) only needs
+    # the body's clearance: the wide margin is for someone who may step in. Beside the body it stays.
+    leaving = ~standing & (towards < -cfg.walker_parallel_lateral_speed) & (s > s_ego + ex)
     parallel_margin = np.where(
         straight, cfg.corridor_margin_parallel_walker, cfg.corridor_margin_turn_parallel_walker
     )  # (M,)
+    moving_margin = np.where(leaving, cfg.corridor_margin_leaving_walker, cfg.corridor_margin_walker)  # (M,)
     margin = np.where(
         soft,
         np.where(
             standing,
             cfg.corridor_margin_standing_walker,
-            np.where(parallel, parallel_margin, cfg.corridor_margin_walker),
+            np.where(parallel, parallel_margin, moving_margin),
         ),
         cfg.corridor_margin_vehicle,
     )

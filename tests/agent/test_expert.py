@@ -340,6 +340,24 @@ def test_pedestrian_stepping_into_the_path_stops_the_car(straight):
     assert log.x[-1] > 60.0  # and continued once it had crossed
 
 
+@pytest.mark.parametrize("leaving_margin", [0.3, 0.9])
+def test_sets_off_once_a_crossing_pedestrian_is_walking_out_of_its_path(straight, leaving_margin):
+    """Someone crosses at 1.2 m/s in front of the waiting ego. The wide margin is for someone who may step in:
+    one walking away on the far side only needs the body's clearance, and the ego sets off 0.5 s sooner."""
+
+    def ped(t: float) -> list[ActorState]:
+        return [_walker(9, 12.0, 4.0 - 1.2 * t, -1.2)]
+
+    log = _drive(straight, 14.0, actors=ped, cfg=ExpertConfig(corridor_margin_leaving_walker=leaving_margin))
+    assert min(log.v) < 0.1 and log.x[-1] > 30.0  # waited, then drove past the crossing
+    k = next(k for k, t in enumerate(log.t) if t > 1.0 and log.reason[k] != "pedestrian")
+    y_walker = 4.0 - 1.2 * log.t[k]
+    assert -y_walker == pytest.approx(EGO_EXTENT[1] + leaving_margin + 0.25, abs=0.15)  # released past the side
+    for t, x in zip(log.t, log.x):  # the front never reaches the walker while they are within the body's width
+        if abs(4.0 - 1.2 * t) < EGO_EXTENT[1] + 0.25:
+            assert x + EGO_FRONT < 12.0 - 0.25 - 1.0
+
+
 def test_pedestrian_hidden_behind_a_parked_car(straight):
     """A parked car beside the lane hides a pedestrian who walks out in front of it: ground truth sees both."""
     parked = _car(20, 40.0, -3.6, source="parked")
@@ -775,6 +793,23 @@ def test_junction_turn_checks_the_box_its_corners_sweep():
     boxes = [(x, y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(h)) for x, y, h in zip(log.x, log.y, log.yaw)]
     assert not any(_box_overlap(b, other)[0] for b in boxes)
     assert "vehicle_crossing" in log.reasons()
+
+
+@pytest.mark.parametrize("v", [0.0, 0.3])
+def test_a_slow_ego_in_a_turn_still_checks_its_bare_box(v):
+    """Edging round a tight turn below turn_sweep_min_speed, the box rolled out along the path (without the
+    clearance) must still be clear: skipping the check there, the ego crept into a bus edging towards it."""
+    route = _turn_route(6.0)
+    truck_ext = (2.6, 1.3, 1.5)
+    x_truck = 66.0 + ExpertConfig().corridor_margin_vehicle + EGO_EXTENT[1] + 0.05 + truck_ext[1]
+    truck = ActorState(60, "vehicle.carlamotors.carlacola", "vehicle", "truck", x_truck, -8.3, 0.0, -90.0, truck_ext)
+    yaw = math.radians(-71.1)  # where the ego of the test above stands finishing the turn
+    ego = EgoState(Pose(65.7, -4.69, 0.0, -71.1), v * math.cos(yaw), v * math.sin(yaw), v)
+    mem = PlannerMemory(route_index=int(np.argmin(np.hypot(route.xy[:, 0] - 65.7, route.xy[:, 1] + 4.69))))
+    dec, _ = decide(GroundTruth(0, 10.0, ego, [truck], [], []), route, mem)
+    assert dec.target_speed == 0.0 and dec.reason == "vehicle_crossing"
+    dec, _ = decide(GroundTruth(0, 10.0, ego, [], [], []), route, mem)
+    assert dec.target_speed > 0.5  # nothing else holds it
 
 
 def test_stops_at_the_route_end():
