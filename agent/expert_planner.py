@@ -1337,7 +1337,8 @@ def sweep_clear(
     pts = np.vstack([path.a, path.b[-1:]])  # (K+1, 2)
     follower = RouteFollower(cfg.lateral)
     x, y, yaw = p.x, p.y, math.radians(p.yaw)
-    speed, dt = (cfg.nudge_speed if speed is None else speed), 0.2
+    speed = cfg.nudge_speed if speed is None else speed
+    dt = max(0.2, 0.25 / speed)  # steps of 0.25 m at least: a slow rollout over metres needs no finer ones
     wheel_max = math.radians(cfg.lateral.max_steer_deg)
     travelled = 0.0
     s_start = route.s[idx]
