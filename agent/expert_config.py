@@ -85,8 +85,8 @@ class ExpertConfig:
     walker_beside_hold_speed: float = 1.0  # m/s
     walker_beside_hold_s: float = 2.0
     # In a turn the body points off the path, so the path corridor misses what the bumper is about to sweep: a
-    # walker in the ego's box pushed ahead along its current heading by max(min, speed x time) (plus the margin
-    # each side) is braked for
+    # walker in the ego's box pushed ahead along its current heading by max(min, (speed + the walker's speed
+    # towards the bumper) x time) (plus the margin each side) is braked for
     bumper_sweep_min_m: float = 1.0
     bumper_sweep_s: float = 0.5
     bumper_sweep_margin: float = 0.2

@@ -1016,7 +1016,10 @@ def _actor_obstacles(
     rel_e = pos - np.array([ego.x, ego.y])  # (M, 2)
     e_along = rel_e @ np.array([math.cos(hy), math.sin(hy)]) - ex - ext[:, 0]  # (M,) ahead of the bumper
     e_lat = np.abs(rel_e @ np.array([-math.sin(hy), math.cos(hy)])) - ey - ext[:, 1]  # (M,) clear of the side
-    reach = max(cfg.bumper_sweep_min_m, v * cfg.bumper_sweep_s)
+    # a walker coming towards the bumper closes the distance too (head-on along the outside of a turn, where the
+    # path corridor has them beside the path while the body, still pointing outwards, heads at them)
+    closing = np.maximum(-(vel @ np.array([math.cos(hy), math.sin(hy)])), 0.0)  # (M,) m/s towards the front
+    reach = np.maximum(cfg.bumper_sweep_min_m, (v + closing) * cfg.bumper_sweep_s)  # (M,)
     # a slow ego also waits for one beside its body (walking through a standing car): pulling away would drag the
     # body through them; a fast one cannot brake for that
     behind = -2.0 * (ex + ext[:, 0]) if v < cfg.walker_beside_hold_speed else np.zeros(m)  # (M,)

@@ -91,7 +91,9 @@ _YIELD_STANDOFF_M = 1.5
 # walking at its top speed long, stands until the box is out of it. SUMO's own crossing logic ignores the ego.
 _WALKER_YIELD_MARGIN_M = 0.3
 _WALKER_YIELD_REACH_S = 1.0
-_WALKER_YIELD_EGO_SPEED = 0.1  # m/s: a standing ego is walked past (it cannot be at fault)
+# m/s: an ego standing (below this now and on the tick before, as the leaderboard's collision criterion measures
+# "at rest") is walked past: it cannot be at fault
+_WALKER_YIELD_EGO_SPEED = 0.1
 _MAINTAIN_EVERY = 10  # ticks between radius culls / route extensions (0.5 s)
 _PENDING_TICKS = 4  # a vehicle SUMO could not insert within this many ticks is dropped and re-drawn
 _ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
@@ -282,6 +284,7 @@ class TrafficSim:
         self._route_seq = 0
         self._ego_pose: Pose | None = None
         self._ego_speed = 0.0
+        self._walker_prev_ego_speed = 0.0  # the ego speed the walkers saw on the previous step
         self._ego_in_sumo = False
         self._vehicles: dict[str, _Npc] = {}  # SUMO id -> NPC, inserted or pending
         self._walkers: dict[str, _Npc] = {}
@@ -613,7 +616,9 @@ class TrafficSim:
         hold: set[str] = set()
         results = libsumo.person.getAllSubscriptionResults()
         ids = [k for k in results if k in self._walkers]
-        if p is not None and ids and self._ego_speed >= _WALKER_YIELD_EGO_SPEED:
+        moving = max(self._ego_speed, self._walker_prev_ego_speed) >= _WALKER_YIELD_EGO_SPEED
+        self._walker_prev_ego_speed = self._ego_speed
+        if p is not None and ids and moving:
             along, lat = self._ego_box_seen_from(results, ids)  # (N, 4) each
             half_w = DEFAULT_EXTENTS["pedestrian"][1] + _WALKER_YIELD_MARGIN_M
             reach = WALKER_SPEED * _WALKER_YIELD_REACH_S
