@@ -378,6 +378,25 @@ def _walker_along(aid: int, x: float, y: float, vx: float) -> ActorState:
     )
 
 
+@pytest.mark.parametrize("walking", [True, False])
+def test_bumper_sweep_counts_a_walker_coming_towards_the_front(straight, walking):
+    """Mid-turn the body points 20 degrees off the path: someone walking along the path towards the ego, beside
+    the corridor but ahead of the front-right corner, closes in at their own speed too (seed 7, route 6: the
+    ego braked 0.2 s too late). Standing there, they are outside the sweep at this speed."""
+    h = math.radians(20.0)
+    ahead, right = 4.6, 0.95  # from the ego centre, in the ego's frame
+    wx = 10.0 + ahead * math.cos(h) - right * math.sin(h)
+    wy = 0.0 + ahead * math.sin(h) + right * math.cos(h)
+    walker = _walker_along(33, wx, wy, -1.2 if walking else 0.0)
+    v = 3.4
+    ego = EgoState(Pose(10.0, 0.0, 0.0, 20.0), v * math.cos(h), v * math.sin(h), v)
+    dec, _ = decide(GroundTruth(0, 0.0, ego, [walker], [], []), straight, PlannerMemory(route_index=10))
+    if walking:
+        assert dec.reason == "pedestrian" and dec.target_speed < v - 0.5  # braking for them
+    else:
+        assert dec.reason != "pedestrian" and dec.target_speed > v
+
+
 def test_pedestrian_walking_along_the_kerb_is_passed(straight):
     """A sidewalk beside a 3.25 m lane: people walking towards the ego 1.95 m from its lane centre pass it."""
     peds = lambda t: [_walker_along(30 + i, 40.0 + 12.0 * i - 1.2 * t, 1.95, -1.2) for i in range(4)]  # noqa: E731
