@@ -580,9 +580,10 @@ def _turn_sweep_obstacles(
     until = s_ego + max(cfg.turn_sweep_min_m, v * cfg.turn_sweep_s)
     # vehicles ahead in the path driving its way are followed (IDM), not swept against
     seen = frozenset(ob.actor_id for ob in actor_obs if not ob.predicted and ob.speed > cfg.turn_sweep_min_speed)
+    clearance = cfg.turn_sweep_clearance if v >= cfg.turn_sweep_min_speed else 0.0
     contact = sweep_clear(
-        gt, route, idx, mem.nudge_offset, until, cfg, cfg.turn_sweep_clearance if v >= cfg.turn_sweep_min_speed else 0.0,
-        speed=max(v, cfg.turn_sweep_min_speed), vehicles_only=True, exclude=seen,
+        gt, route, idx, mem.nudge_offset, until, cfg, clearance, speed=max(v, cfg.turn_sweep_min_speed),
+        vehicles_only=True, exclude=seen,
     )
     if contact is None:
         return []
