@@ -6,7 +6,9 @@ speedometer, IMU and GNSS, so a data collector records the same streams the OccV
 
 Privileged contract (leaderboard/run.py): the class attribute `privileged = True` asks the evaluator to call
 `set_privileged(sim, dense_route)` after setup() and set_global_plan(), before the first run_step().
-The decision logic lives in agent/expert_planner.py (pure functions, unit-tested without a simulator).
+The decision logic lives in agent/expert_planner.py (the IDM law over obstacles, unstick), with the route in
+agent/route_plan.py and the obstacles in agent/expert_obstacles.py (stop lines, junctions, crosswalks) and
+agent/expert_actors.py (other road users, swept boxes): plain numpy on ground truth, unit-tested without a simulator.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import carla
 
 from agent.expert_config import ExpertConfig
-from agent.expert_planner import Decision, ExpertPlanner, RoutePlan
+from agent.expert_planner import Decision, ExpertPlanner
+from agent.route_plan import RoutePlan
 from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
 from sim.sensors import rig_sensor_dicts
 

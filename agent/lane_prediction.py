@@ -16,6 +16,8 @@ import math
 import carla
 import numpy as np
 
+from agent.geometry import wrap_angle
+
 STEP_M = 2.0  # spacing of the lane points walked ahead (chord error 2 cm on a 25 m bend)
 
 
@@ -40,7 +42,7 @@ def lane_path(
         return None
     t = wp.transform
     lane_yaw = math.radians(t.rotation.yaw)
-    if abs(_wrap(yaw - lane_yaw)) > heading_tol:
+    if abs(wrap_angle(yaw - lane_yaw)) > heading_tol:
         return None
     nx, ny = -math.sin(lane_yaw), math.cos(lane_yaw)  # right of the lane (CARLA y south)
     offset = (x - t.location.x) * nx + (y - t.location.y) * ny
@@ -77,7 +79,3 @@ def along_path(path: np.ndarray, travel: np.ndarray) -> tuple[np.ndarray, np.nda
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(path[:, :2], axis=0).T))])  # (K,)
     xy = np.stack([np.interp(travel, s, path[:, 0]), np.interp(travel, s, path[:, 1])], axis=-1)
     return xy, np.interp(travel, s, path[:, 2])
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi

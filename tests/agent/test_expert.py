@@ -16,20 +16,11 @@ import numpy as np
 import pytest
 
 from agent.expert_config import ExpertConfig
-from agent.expert_planner import (
-    CHANGELANELEFT,
-    LANEFOLLOW,
-    LEFT,
-    ExpertPlanner,
-    PlannerMemory,
-    RoutePlan,
-    _box_overlap,
-    clearing_time,
-    decide,
-    idm_target_speed,
-    junction_entries,
-    polygon_distance,
-)
+from agent.expert_actors import clearing_time
+from agent.expert_obstacles import PlannerMemory
+from agent.expert_planner import ExpertPlanner, decide, idm_target_speed
+from agent.geometry import box_overlap, polygon_distance
+from agent.route_plan import CHANGELANELEFT, LANEFOLLOW, LEFT, RoutePlan, junction_entries
 from sim.embedded.vehicle import VehicleModel
 from sim.types import EGO_EXTENT, ActorState, EgoState, GroundTruth, Pose, StopSign, TrafficLightState
 
@@ -810,7 +801,7 @@ def test_junction_turn_checks_the_box_its_corners_sweep():
     log = _drive(route, 25.0, actors=lambda t: [truck])
     other = np.array([[truck.x, truck.y, truck_ext[0], truck_ext[1], math.radians(truck.yaw)]])
     boxes = [(x, y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(h)) for x, y, h in zip(log.x, log.y, log.yaw)]
-    assert not any(_box_overlap(b, other)[0] for b in boxes)
+    assert not any(box_overlap(b, other)[0] for b in boxes)
     assert "vehicle_crossing" in log.reasons()
 
 
@@ -886,7 +877,7 @@ def test_creeping_checks_its_swept_box_in_a_turn():
     xs, ys = np.array(log.x), np.array(log.y)
     yaws = np.arctan2(np.gradient(ys), np.gradient(xs))
     other = np.array([[car.x, car.y, CAR[0], CAR[1], math.radians(car.yaw)]])
-    assert not any(_box_overlap((x, y, EGO_FRONT, 1.07, h), other)[0] for x, y, h in zip(xs, ys, yaws))
+    assert not any(box_overlap((x, y, EGO_FRONT, 1.07, h), other)[0] for x, y, h in zip(xs, ys, yaws))
 
 
 def test_passes_a_stalled_cyclist_at_the_lane_edge(straight):

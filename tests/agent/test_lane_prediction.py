@@ -9,7 +9,7 @@ import carla
 import numpy as np
 import pytest
 
-from agent.expert_planner import junction_entries
+from agent.route_plan import junction_entries
 from agent.lane_prediction import along_path, lane_path
 
 REPO = Path(__file__).resolve().parents[2]
