@@ -8,7 +8,7 @@ same `np.load(path)['semantics']` code that reads the real dataset, and real Occ
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 import zipfile
 import zlib
 from pathlib import Path
@@ -39,9 +39,9 @@ def save_occ3d(path: str | Path, frame: OccupancyFrame) -> Path:
     if sem.size and int(sem.max()) > FREE:
         raise Occ3DFormatError(f"{path}: semantics holds class id {int(sem.max())} > {FREE}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # umask permissions, not 0600
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez_compressed(f, semantics=sem.astype(np.uint8),
                                 mask_lidar=np.asarray(frame.mask_lidar).astype(np.uint8),
                                 mask_camera=np.asarray(frame.mask_camera).astype(np.uint8))

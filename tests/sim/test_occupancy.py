@@ -1,5 +1,7 @@
 """Occ3D occupancy ground truth: frames, voxel indices computed by hand, camera and LiDAR masks, labels.npz."""
 
+import os
+
 import carla
 import numpy as np
 import pytest
@@ -299,6 +301,9 @@ def test_labels_npz_round_trip_and_errors(tmp_path):
     assert np.array_equal(back.mask_camera, frame.mask_camera) and back.mask_camera.dtype == bool
     assert np.array_equal(back.mask_lidar, frame.mask_lidar)
     assert [p.name for p in path.parent.iterdir()] == ["labels.npz"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain write would be, not private
 
     bad = tmp_path / "corrupt.npz"
     bad.write_bytes(path.read_bytes()[:1000])
