@@ -141,6 +141,9 @@ def run_evaluation(cfg: EvalConfig) -> int:
     else:
         stopped = _run_local(cfg, opts, agent_class, todo, results)
     data = results.write(final=True)
+    if not data["_checkpoint"]["records"]:
+        _say(f"no route finished (entry status {data['entry_status']}); results: {cfg.checkpoint}")
+        return 1 if stopped else 0
     if cfg.report:
         md = write_markdown_report(cfg.checkpoint, data, cfg.command)
         _say(f"results: {cfg.checkpoint}   report: {md}")
@@ -192,6 +195,7 @@ def _run_local(
         sim = _make_sim(cfg)
     except SimulatorError as exc:
         _say(f"error: {exc}")
+        results.crashed = True
         return True
     lanes: dict[str, Any] = {}
     try:
@@ -256,6 +260,13 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
         )
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
+    errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
+    if errors:
+        _say(f"error: {errors[0]}")
+        results.crashed = True
+        for w in workers:
+            ray.kill(w)
+        return True
     pending: dict[Any, Any] = {}
     queue = list(todo)
     idle = list(workers)
@@ -297,9 +308,18 @@ class RouteWorker:
 
     def __init__(self, cfg: EvalConfig) -> None:
         self.cfg = cfg
-        self.sim = _make_sim(cfg)
+        self.sim = None
+        self.error = ""
+        try:  # kept, not raised: an actor that dies in its constructor reaches the driver as a Ray traceback
+            self.sim = _make_sim(cfg)
+        except SimulatorError as exc:
+            self.error = str(exc)
         self.agent_class = load_agent_class(cfg.options.agent)
         self.lanes: dict[str, Any] = {}
+
+    def startup_error(self) -> str:
+        """'' when the simulator came up, else its one-line error."""
+        return self.error
 
     def run(self, config: RouteConfig, opts: RouteOptions) -> RouteOutcome:
         outcome = run_route(self.sim, self.agent_class, config, opts)
@@ -313,7 +333,8 @@ class RouteWorker:
         return outcome
 
     def close(self) -> None:
-        self.sim.close()
+        if self.sim is not None:
+            self.sim.close()
 
 
 def print_score_table(data: dict[str, Any]) -> None:

@@ -66,6 +66,7 @@ class ResultsFile:
         self.records: dict[str, dict[str, Any]] = {}
         self.sensors: list[str] = []
         self.entry_status = "Started"
+        self.crashed = False  # the simulator failed outside any route (it could not be started): entry Crashed
         self.resume_note = ""
         if resume:
             self._resume()
@@ -112,7 +113,7 @@ class ResultsFile:
         glob = compute_global_record(records, len(self.route_ids)) if records else {}
         entry = self.entry_status
         if final:
-            entry = "Finished"
+            entry = "Crashed" if self.crashed else "Finished"
             for r in records:
                 if "Simulation crashed" in r["status"]:
                     entry = "Crashed"

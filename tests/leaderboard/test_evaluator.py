@@ -160,3 +160,41 @@ def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, ro
     assert recs[0]["scores"]["score_route"] == 100.0
     assert recs[1]["status"] == "Failed - Agent's sensors were invalid"
     assert data["entry_status"] == "Rejected" and data["_checkpoint"]["progress"] == [2, 3]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreachable_carla_server_is_one_line_and_a_crashed_entry(
+    tmp_path, slow_agent_file, routes_file, capsys, workers
+):
+    args = ("--simulator", "carla", "--port", str(_free_port()), "--timeout", "1", "--workers", workers)
+    assert run(tmp_path, slow_agent_file, routes_file, *args) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and "Ray" not in ln]
+    assert err[0].startswith("error: cannot reach a CARLA server at localhost:"), err
+    assert not any("Traceback" in ln for ln in err), err
+    data = json.loads((tmp_path / "res.json").read_text())
+    assert data["entry_status"] == "Crashed" and not data["eligible"]
+    assert data["_checkpoint"]["progress"] == [0, 2]
+
+
+def test_ray_workers_give_the_records_of_a_single_process(tmp_path, slow_agent_file, routes_file):
+    assert run(tmp_path, slow_agent_file, routes_file, checkpoint="one.json") == 0
+    assert run(tmp_path, slow_agent_file, routes_file, "--workers", "2", checkpoint="two.json") == 0
+
+    def records(name: str) -> list[dict]:
+        recs = json.loads((tmp_path / name).read_text())["_checkpoint"]["records"]
+        for r in recs:
+            r["meta"].pop("duration_system")
+        return recs
+
+    one, two = records("one.json"), records("two.json")
+    assert [r["route_id"] for r in two] == ["RouteScenario_1_rep0", "RouteScenario_2_rep0"]  # in route order
+    assert two == one
+    assert (tmp_path / "two_report" / "RouteScenario_2_rep0.png").is_file()  # plots drawn on the workers
