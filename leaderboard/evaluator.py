@@ -230,6 +230,7 @@ class _Bar:
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/100 [{elapsed}<{remaining}]",
             leave=True,
             file=sys.stderr,
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,  # a log file gets a line every 10 s, not 200
         )
         self._last = 0.0
 
