@@ -40,17 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("simulator")
-    g.add_argument("--simulator", choices=("embedded", "carla"), default="embedded")
+    g.add_argument(
+        "--simulator", choices=("embedded", "carla"), default="embedded",
+        help="the in-process simulator, or a CARLA server at --host/--port",
+    )
     g.add_argument("--host", default="localhost", help="CARLA server host (--simulator carla)")
     g.add_argument("--port", type=int, default=2000, help="CARLA server port (--simulator carla)")
-    g.add_argument("--traffic-manager-port", type=int, default=8000)
+    g.add_argument("--traffic-manager-port", type=int, default=8000, help="CARLA Traffic Manager port")
     g.add_argument("--traffic-manager-seed", type=int, default=None, help="traffic seed (default: --seed)")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds an agent set-up or step may take")
     g.add_argument("--map-dir", default=None, help="folder with <Town>.xodr files (e.g. CARLA's Town01)")
     g.add_argument(
         "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
     )
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of the traffic, pedestrians and scenarios")
     g.add_argument(
         "--vehicles", type=int, default=40,
         help="NPC vehicles kept within 100 m of the ego (capped by --max-vehicles-per-km)",
@@ -66,14 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
         "below the limit, as leaderboard 1.0; leaderboard 2.0's background activity drives at the limit: 1.0)",
     )
     g.add_argument("--walkers", type=int, default=20, help="NPC pedestrians around the ego")
-    g.add_argument("--debug", type=int, default=0)
+    g.add_argument(
+        "--debug", type=int, default=0,
+        help="> 0: agent tracebacks, Ray worker logs, every simulator note (passed to the agent as debug)",
+    )
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
     r = p.add_argument_group("routes")
     r.add_argument(
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
     )
     r.add_argument("--routes-subset", default="", help="route ids: '3', '0-5', '1,3,7-9'")
-    r.add_argument("--repetitions", type=int, default=1)
+    r.add_argument("--repetitions", type=int, default=1, help="runs of each route (route ids get _rep<k>)")
     r.add_argument(
         "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
     )
@@ -101,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--checkpoint", default="./simulation_results.json", help="results JSON (leaderboard format)"
     )
-    o.add_argument("--debug-checkpoint", default="./live_results.txt")
+    o.add_argument(
+        "--debug-checkpoint", default="./live_results.txt", help="text file with the last finished route's scores"
+    )
     o.add_argument(
         "--resume",
         type=_bool,
