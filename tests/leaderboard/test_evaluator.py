@@ -109,6 +109,18 @@ def test_crashing_agent_fails_only_its_own_route(tmp_path):
     assert g["meta"]["exceptions"] == [["RouteScenario_2_rep0", 1, "Failed - Agent crashed"]]
 
 
+def test_a_hanging_agent_times_out_and_fails_only_its_own_route(tmp_path):
+    agent = tmp_path / "hang_agent.py"
+    agent.write_text(CRASHING_AGENT.replace("raise RuntimeError('boom')", "import time; time.sleep(30)"))
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([("1", "OccTown01", SHORT), ("2", "OccTown01", STRAIGHT)]))
+    assert run(tmp_path, agent, routes, "--timeout", "2") == 0
+    recs = json.loads((tmp_path / "res.json").read_text())["_checkpoint"]["records"]
+    assert recs[0]["status"] == "Failed - Agent crashed"  # as the leaderboard: a step past --timeout
+    assert recs[0]["meta"]["duration_system"] < 20  # interrupted, not waited out
+    assert recs[1]["status"] in ("Perfect", "Completed")
+
+
 def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, routes_file, capsys):
     assert run(tmp_path, slow_agent_file, routes_file, "--routes-subset", "1") == 0
     kept = (tmp_path / "res.json").read_bytes()
