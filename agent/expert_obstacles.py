@@ -4,7 +4,7 @@ crosswalks it must not stand on. Each becomes a virtual `Obstacle` for the plann
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -37,6 +37,11 @@ class PlannerMemory:
     # background vehicles seen standing at the entry of a junction without lights: their stop is made, they may
     # enter any moment (predicted at constant velocity again once they move)
     stood_at_entry: set[int] = field(default_factory=set)
+
+    def copy(self) -> PlannerMemory:
+        """An independent copy: the containers are copied, their items (numbers, tuples) are immutable."""
+        containers = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: v.copy() for k, v in containers.items() if isinstance(v, (dict, set))})
 
 
 @dataclass

@@ -31,7 +31,6 @@ Frames: CARLA world (x east, y south, yaw degrees); the route is a polyline in t
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field, replace
 
@@ -103,7 +102,7 @@ def decide(
 ) -> tuple[Decision, PlannerMemory]:
     """One decision: pure in (gt, route, memory, config); returns the decision and the next memory."""
     cfg = config or ExpertConfig()
-    mem = copy.deepcopy(memory)
+    mem = memory.copy()
     ego = gt.ego
     dt = 0.0 if mem.last_time is None else max(0.0, gt.timestamp - mem.last_time)
     mem.last_time = gt.timestamp

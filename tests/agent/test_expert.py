@@ -1140,3 +1140,14 @@ def test_expert_drives_a_builtin_route_in_the_embedded_simulator():
         agent.destroy()
     finally:
         sim.close()
+
+
+def test_planner_memory_copy_is_independent():
+    m = PlannerMemory(stop_sign_waited={1: 0.5}, stop_sign_cleared={2}, light_since={3: ("Red", 1.0)})
+    c = m.copy()
+    assert c == m
+    c.stop_sign_waited[1] = 9.0
+    c.stop_sign_cleared.add(4)
+    c.light_since[5] = ("Green", None)
+    c.stood_at_entry.add(7)
+    assert m == PlannerMemory(stop_sign_waited={1: 0.5}, stop_sign_cleared={2}, light_since={3: ("Red", 1.0)})
