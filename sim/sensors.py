@@ -18,6 +18,7 @@ OTHER_TYPES = (
     "sensor.other.imu",
     "sensor.other.gnss",
     "sensor.lidar.ray_cast",
+    "sensor.other.radar",
     "sensor.opendrive_map",
 )
 KNOWN_TYPES = CAMERA_TYPES + OTHER_TYPES
@@ -113,6 +114,11 @@ def validate_sensors(sensors: list[dict[str, Any]]) -> None:
                 raise SensorConfigError(f"camera '{sid}': size {w}x{h} out of range 1..4096")
             if not (1.0 <= fov < 180.0):
                 raise SensorConfigError(f"camera '{sid}': fov {fov} out of range [1, 180)")
+        if stype == "sensor.other.radar":
+            for key in ("horizontal_fov", "vertical_fov"):
+                v = float(s.get(key, 30.0))
+                if not (0.0 < v <= 180.0):
+                    raise SensorConfigError(f"radar '{sid}': {key} {v} out of range (0, 180]")
     if n_rgb > MAX_RGB_CAMERAS:
         raise SensorConfigError(f"{n_rgb} RGB cameras requested; at most {MAX_RGB_CAMERAS} are allowed")
 
@@ -125,3 +131,36 @@ def camera_spec_from_dict(s: dict[str, Any]) -> CameraSpec:
         width=int(s.get("width", DEFAULT_WIDTH)), height=int(s.get("height", DEFAULT_HEIGHT)),
         fov=float(s.get("fov", 90.0)), kind=kind,
     )
+
+
+# Blueprint attributes the CARLA leaderboard's agent wrapper sets per sensor type (beyond the dict's own size
+# and fov): the real-CARLA backend spawns sensors with these, so an agent sees the same data under both.
+LEADERBOARD_LIDAR = {"range": 85, "rotation_frequency": 10, "channels": 64, "upper_fov": 10, "lower_fov": -30,
+                     "points_per_second": 600000, "atmosphere_attenuation_rate": 0.004,
+                     "dropoff_general_rate": 0.45, "dropoff_intensity_limit": 0.8, "dropoff_zero_intensity": 0.4}
+LEADERBOARD_GNSS_NOISE = {"noise_alt_stddev": 0.000005, "noise_lat_stddev": 0.000005, "noise_lon_stddev": 0.000005,
+                          "noise_alt_bias": 0.0, "noise_lat_bias": 0.0, "noise_lon_bias": 0.0}
+LEADERBOARD_IMU_NOISE = {"noise_accel_stddev_x": 0.001, "noise_accel_stddev_y": 0.001,
+                         "noise_accel_stddev_z": 0.015, "noise_gyro_stddev_x": 0.001,
+                         "noise_gyro_stddev_y": 0.001, "noise_gyro_stddev_z": 0.001}
+
+
+def carla_sensor_attributes(s: dict[str, Any]) -> dict[str, str]:
+    """The blueprint attributes (name -> string value) a CARLA server's sensor gets for a leaderboard sensor dict."""
+    stype = s["type"]
+    if stype in CAMERA_TYPES:
+        out = {"image_size_x": s.get("width", DEFAULT_WIDTH), "image_size_y": s.get("height", DEFAULT_HEIGHT),
+               "fov": s.get("fov", 90.0)}
+    elif stype == "sensor.lidar.ray_cast":
+        out = dict(LEADERBOARD_LIDAR)
+    elif stype == "sensor.other.radar":
+        out = {"horizontal_fov": s.get("horizontal_fov", 30.0), "vertical_fov": s.get("vertical_fov", 30.0),
+               "points_per_second": 1500, "range": 100}
+    elif stype == "sensor.other.gnss":
+        out = dict(LEADERBOARD_GNSS_NOISE)
+    elif stype == "sensor.other.imu":
+        out = dict(LEADERBOARD_IMU_NOISE)
+    else:
+        out = {}
+    return {k: str(v) for k, v in out.items()}
+

@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.blueprints import classify
 from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
-from sim.sensors import CAMERA_TYPES, validate_sensors
+from sim.sensors import CAMERA_TYPES, carla_sensor_attributes, validate_sensors
 from sim.types import (
     FIXED_DELTA_SECONDS,
     ActorState,
@@ -152,11 +152,9 @@ class CarlaSimulator(Simulator):
                 self._pseudo.append(s)
                 continue
             bp = lib.find(s["type"])
-            for key in ("width", "height", "fov"):
-                if key in s and bp.has_attribute("image_size_x" if key == "width" else
-                                                 "image_size_y" if key == "height" else key):
-                    bp.set_attribute("image_size_x" if key == "width" else "image_size_y" if key == "height"
-                                     else key, str(s[key]))
+            for key, value in carla_sensor_attributes(s).items():
+                if bp.has_attribute(key):
+                    bp.set_attribute(key, value)
             tf = carla.Transform(carla.Location(s.get("x", 0.0), s.get("y", 0.0), s.get("z", 0.0)),
                                  carla.Rotation(s.get("pitch", 0.0), s.get("yaw", 0.0), s.get("roll", 0.0)))
             actor = self.world.spawn_actor(bp, tf, attach_to=self._ego)
@@ -216,6 +214,8 @@ class CarlaSimulator(Simulator):
                 data[sid] = (m.frame, np.array([m.latitude, m.longitude, m.altitude]))
             elif stype == "sensor.lidar.ray_cast":
                 data[sid] = (m.frame, np.frombuffer(m.raw_data, dtype=np.float32).reshape(-1, 4).copy())
+            elif stype == "sensor.other.radar":  # raw [velocity, azimuth, altitude, depth] -> the leaderboard's order
+                data[sid] = (m.frame, np.flip(np.frombuffer(m.raw_data, dtype=np.float32).reshape(-1, 4), 1).copy())
         v = self._ego.get_velocity()
         for s in self._pseudo:
             if s["type"] == "sensor.speedometer":

@@ -23,7 +23,17 @@ from sim.embedded.vehicle import VehicleModel
 from sim.geo import geo_reference, location_to_gnss
 from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
 from sim.sensors import CAMERA_TYPES, CameraSpec, camera_spec_from_dict, nuscenes_rig, validate_sensors
-from sim.types import FIXED_DELTA_SECONDS, OCC, ActorState, GroundTruth, Pose, SimEvent, StaticScene, StopSign
+from sim.types import (
+    FIXED_DELTA_SECONDS,
+    OCC,
+    ActorState,
+    EgoState,
+    GroundTruth,
+    Pose,
+    SimEvent,
+    StaticScene,
+    StopSign,
+)
 from sim.weather import validate_weather
 
 GRAVITY = 9.81
@@ -67,6 +77,7 @@ class EmbeddedSimulator(Simulator):
         self._next_id = 1_000_000  # scenario actor ids never clash with traffic ids
         self._gt: GroundTruth | None = None
         self._last_render: dict[str, Any] = {}
+        self._sensor_sem: tuple[GroundTruth, np.ndarray] | None = None  # LiDAR/radar label grid of that tick
         self._contacts: dict[int, int] = {}  # other id -> last frame in contact
         self._lane_key: tuple[int, int, int] | None = None
         self._off_road = False
@@ -364,6 +375,8 @@ class EmbeddedSimulator(Simulator):
                 data[sid] = (f, np.array(location_to_gnss(x, y, z, *self._geo), dtype=np.float64))
             elif stype == "sensor.lidar.ray_cast":
                 data[sid] = (f, self._lidar(s))
+            elif stype == "sensor.other.radar":
+                data[sid] = (f, self._radar(s, ego))
             elif stype == "sensor.opendrive_map":
                 data[sid] = (f, {"opendrive": self._town.xodr_text})
         return data
@@ -386,5 +399,16 @@ class EmbeddedSimulator(Simulator):
         """A ray-cast LiDAR through the occupancy grid: (N, 4) x, y, z, intensity in the sensor frame."""
         from sim.embedded.lidar import LidarSpec, lidar_points
 
-        sem = self._occ_builder.semantics(self._gt.ego.pose, self._gt.actors)
-        return lidar_points(sem, LidarSpec.from_sensor_dict(sensor))
+        return lidar_points(self._sensor_semantics(), LidarSpec.from_sensor_dict(sensor))
+
+    def _radar(self, sensor: dict[str, Any], ego: EgoState) -> np.ndarray:
+        """A radar through the occupancy grid: (N, 4) depth, altitude, azimuth, velocity (sim/embedded/radar.py)."""
+        from sim.embedded.radar import RadarSpec, radar_detections
+
+        return radar_detections(self._sensor_semantics(), RadarSpec.from_sensor_dict(sensor), ego, self._gt.actors)
+
+    def _sensor_semantics(self) -> np.ndarray:
+        """The label grid around the ego this tick, built once for all LiDARs and radars."""
+        if self._sensor_sem is None or self._sensor_sem[0] is not self._gt:
+            self._sensor_sem = (self._gt, self._occ_builder.semantics(self._gt.ego.pose, self._gt.actors))
+        return self._sensor_sem[1]

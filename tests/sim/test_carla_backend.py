@@ -48,3 +48,21 @@ def test_real_server_ticks_the_rig():
         assert sim.ground_truth().ego.extent[0] > 2.0
     finally:
         sim.close()
+
+
+def test_sensors_get_the_leaderboards_blueprint_attributes():
+    from sim.embedded.radar import RadarSpec
+    from sim.sensors import carla_sensor_attributes
+
+    radar = {"type": "sensor.other.radar", "id": "R", "x": 0.7, "y": -0.4, "z": 1.6, "roll": 0.0, "pitch": 0.0,
+             "yaw": -45.0, "horizontal_fov": 35.0, "vertical_fov": 20.0}
+    attrs = carla_sensor_attributes(radar)
+    assert attrs == {"horizontal_fov": "35.0", "vertical_fov": "20.0", "points_per_second": "1500", "range": "100"}
+    # the embedded radar reads the same numbers from the dict the agent wrote
+    spec = RadarSpec.from_sensor_dict(radar)
+    assert (spec.horizontal_fov, spec.vertical_fov, spec.points_per_second, spec.range) == (35.0, 20.0, 1500, 100.0)
+    cam = rig_sensor_dicts(320, 180)[0]
+    assert carla_sensor_attributes(cam) == {"image_size_x": "320", "image_size_y": "180", "fov": "70.0"}
+    lidar = carla_sensor_attributes({"type": "sensor.lidar.ray_cast", "id": "L"})
+    assert (lidar["channels"], lidar["range"], lidar["rotation_frequency"]) == ("64", "85", "10")
+    assert carla_sensor_attributes({"type": "sensor.speedometer", "id": "S"}) == {}

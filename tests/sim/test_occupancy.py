@@ -1,6 +1,7 @@
 """Occ3D occupancy ground truth: frames, voxel indices computed by hand, camera and LiDAR masks, labels.npz."""
 
 import os
+from dataclasses import replace
 
 import carla
 import numpy as np
@@ -15,10 +16,11 @@ from sim.embedded.occupancy import (
     ego_to_world,
     world_to_ego,
 )
+from sim.embedded.radar import RadarSpec, radar_detections
 from sim.occ_io import Occ3DFormatError, load_occ3d, save_occ3d
 from sim.protocol import OccupancyFrame
 from sim.sensors import nuscenes_rig
-from sim.types import FREE, OCC, ActorState, BoxSet, GroundRaster, Mesh, Pose, StaticScene
+from sim.types import FREE, OCC, ActorState, BoxSet, EgoState, GroundRaster, Mesh, Pose, StaticScene
 
 CAR = (2.45, 1.07, 0.76)
 
@@ -285,6 +287,48 @@ def test_lidar_points_in_carla_sensor_frame():
                                        "channels": 16})
     assert spec.mount == (0.5, -0.3, 2.0) and spec.channels == 16
     assert spec.directions().shape == (16 * 360, 3)
+
+
+def test_radar_depth_azimuth_and_doppler_velocity():
+    b = OccupancyBuilder(make_scene(x_min=-100.0, y_min=-99.9))
+    ego = EgoState(Pose(0.0, 0.0, 0.0, 0.0))
+    front = {"type": "sensor.other.radar", "id": "R", "x": 2.3, "y": 0.0, "z": 0.7, "roll": 0.0, "pitch": 0.0,
+             "yaw": 0.0, "horizontal_fov": 30.0, "vertical_fov": 30.0}
+    spec = RadarSpec.from_sensor_dict(front)
+    az, alt = spec.angles()
+    assert spec.n_rays == 75  # the leaderboard's 1500 points per second at 20 Hz
+    assert np.all((az / np.radians(15.0)) ** 2 + (alt / np.radians(15.0)) ** 2 <= 1.0)
+    assert (az > 0).sum() > 30 and (az < 0).sum() > 30 and (alt > 0).sum() > 30  # spread over the ellipse
+
+    oncoming = replace(car(15.0, 0.0, 0.0, 180.0), vx=-5.0)  # 15 m ahead, driving at the ego
+    sem = b.semantics(ego.pose, [oncoming])
+    det = radar_detections(sem, spec, ego, [oncoming])
+    assert det.dtype == np.float32 and det.shape[1] == 4  # [depth, altitude, azimuth, velocity]
+    above_road = 0.7 + det[:, 0] * np.sin(det[:, 1]) > 0.21  # the hit's height (the road's top is at 0.2 m)
+    on_car = det[above_road]  # the car's front face is 10.25 m from the radar
+    assert len(on_car) >= 5 and np.all(np.abs(on_car[:, 2]) < np.arctan(1.5 / 10.0))  # within its width
+    assert on_car[:, 0] == pytest.approx(np.full(len(on_car), 15.0 - 2.45 - 2.3), abs=0.5)
+    radial = -5.0 * np.cos(on_car[:, 1]) * np.cos(on_car[:, 2])
+    assert on_car[:, 3] == pytest.approx(radial, abs=0.05)  # closing in: negative, as CARLA's
+    rest = det[~above_road]
+    assert len(rest) > 20 and np.all(rest[:, 3] == 0.0) and np.all(rest[:, 1] < 0)  # the road at rest; sky: none
+
+    moving = EgoState(Pose(0.0, 0.0, 0.0, 0.0), vx=3.0)  # the ego drives at 3 m/s behind a standing car
+    parked = car(15.0, 0.0, 0.0, 0.0)
+    det = radar_detections(b.semantics(moving.pose, [parked]), spec, moving, [parked])
+    assert det[:, 3] == pytest.approx(-3.0 * np.cos(det[:, 1]) * np.cos(det[:, 2]), abs=0.05)  # all at rest
+
+    # CARLA's frame: yaw +90 looks right (world +y when the ego faces east), azimuth 0 at the centre
+    right_car = car(2.3, 12.0, 0.0, 90.0)
+    sem = b.semantics(ego.pose, [right_car])
+    right = radar_detections(sem, RadarSpec.from_sensor_dict({**front, "yaw": 90.0}), ego, [right_car])
+    left = radar_detections(sem, RadarSpec.from_sensor_dict({**front, "yaw": -90.0}), ego, [right_car])
+    hits = right[0.7 + right[:, 0] * np.sin(right[:, 1]) > 0.21]
+    assert len(hits) >= 5 and np.all(np.abs(hits[:, 2]) < np.arctan(1.5 / 9.5))
+    assert hits[:, 0] == pytest.approx(np.full(len(hits), 12.0 - 2.45), abs=0.5)
+    assert not np.any(0.7 + left[:, 0] * np.sin(left[:, 1]) > 0.21)  # open road to the left
+    with pytest.raises(ValueError, match="horizontal_fov"):
+        RadarSpec(horizontal_fov=0.0)
 
 
 # ---------------------------------------------------------------- labels.npz

@@ -116,6 +116,8 @@ def test_sensor_outputs_follow_carla_formats(sim):
         {"type": "sensor.other.gnss", "id": "GPS", "x": 0, "y": 0, "z": 0},
         {"type": "sensor.opendrive_map", "id": "HD"},
         {"type": "sensor.lidar.ray_cast", "id": "LIDAR", "x": 0.0, "y": 0.0, "z": 1.84},
+        {"type": "sensor.other.radar", "id": "RADAR", "x": 2.0, "y": 0.0, "z": 0.7, "roll": 0.0, "pitch": 0.0,
+         "yaw": 0.0, "horizontal_fov": 30.0, "vertical_fov": 30.0},
     ])
     for _ in range(40):
         sim.apply_control(carla.VehicleControl(throttle=0.7))
@@ -132,6 +134,12 @@ def test_sensor_outputs_follow_carla_formats(sim):
     pts = data["LIDAR"][1]
     assert pts.ndim == 2 and pts.shape[1] == 4 and len(pts) > 1000
     assert pts[:, 2].min() == pytest.approx(-1.84, abs=0.3)  # the road lies 1.84 m below the sensor
+    radar = data["RADAR"][1]  # [depth, altitude, azimuth, velocity], as the leaderboard hands it over
+    assert radar.dtype == np.float32 and radar.shape[1] == 4 and 0 < len(radar) <= 75
+    road = radar[radar[:, 1] < -0.1]  # rays pointing down hit the road ahead, at rest: v = -speed along the ray
+    speed = sim.ground_truth().ego.speed
+    assert speed > 2.0 and len(road) > 5
+    assert road[:, 3] == pytest.approx(-speed * np.cos(road[:, 1]) * np.cos(road[:, 2]), abs=0.1)
 
 
 def test_occupancy_sees_a_parked_bus_and_not_behind_it(sim):
