@@ -92,6 +92,44 @@ def test_carla_contract_agent_runs_unchanged(tmp_path, slow_agent_file, routes_f
     assert (tmp_path / "res_report" / "RouteScenario_1_rep0.png").stat().st_size > 10_000
 
 
+# Every sensor type the CARLA leaderboard allows, declared as its own dummy_agent.py does (MAP track).
+ALL_SENSORS = """[
+            {'type': 'sensor.camera.rgb', 'x': 0.7, 'y': 0.0, 'z': 1.60, 'roll': 0.0, 'pitch': 0.0, 'yaw': 0.0,
+             'width': 160, 'height': 90, 'fov': 100, 'id': 'Center'},
+            {'type': 'sensor.lidar.ray_cast', 'x': 0.7, 'y': -0.4, 'z': 1.60, 'roll': 0.0, 'pitch': 0.0,
+             'yaw': -45.0, 'id': 'LIDAR'},
+            {'type': 'sensor.other.radar', 'x': 0.7, 'y': -0.4, 'z': 1.60, 'roll': 0.0, 'pitch': 0.0,
+             'yaw': -45.0, 'fov': 30, 'id': 'RADAR', 'horizontal_fov': 30.0, 'vertical_fov': 30.0},
+            {'type': 'sensor.other.gnss', 'x': 0.7, 'y': -0.4, 'z': 1.60, 'id': 'GPS'},
+            {'type': 'sensor.other.imu', 'x': 0.7, 'y': -0.4, 'z': 1.60, 'roll': 0.0, 'pitch': 0.0,
+             'yaw': -45.0, 'id': 'IMU'},
+            {'type': 'sensor.opendrive_map', 'reading_frequency': 1, 'id': 'OpenDRIVE'},
+            {'type': 'sensor.speedometer', 'reading_frequency': 20, 'id': 'SPEED'},
+        ]
+        return ["""
+
+
+def test_an_agent_with_every_leaderboard_sensor_type_runs(tmp_path):
+    head, tail = SLOW_AGENT.split("        return [", 1)
+    body = head + "        sensors = " + ALL_SENSORS.removesuffix("        return [") + "        return sensors\n"
+    body += tail[tail.index("    def run_step"):]
+    body = body.replace("Track.SENSORS", "Track.MAP").replace(
+        "        assert self._global_plan and",
+        "        assert input_data['LIDAR'][1].shape[1] == 4 and input_data['RADAR'][1].shape[1] == 4\n"
+        "        assert input_data['RADAR'][1].dtype.name == 'float32' and len(input_data['RADAR'][1]) <= 75\n"
+        "        assert '<OpenDRIVE' in input_data['OpenDRIVE'][1]['opendrive']\n"
+        "        assert self._global_plan and",
+    )
+    agent = tmp_path / "all_sensors_agent.py"
+    agent.write_text(body)
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([("1", "OccTown01", SHORT)]))
+    assert run(tmp_path, agent, routes, "--track", "MAP") == 0
+    data = json.loads((tmp_path / "res.json").read_text())
+    assert data["_checkpoint"]["records"][0]["status"] in ("Perfect", "Completed")
+    assert set(data["sensors"]) >= {"carla_camera", "carla_lidar", "carla_radar", "carla_opendrive_map"}
+
+
 def test_crashing_agent_fails_only_its_own_route(tmp_path):
     agent = tmp_path / "crash_agent.py"
     agent.write_text(CRASHING_AGENT)
