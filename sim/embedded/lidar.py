@@ -30,7 +30,8 @@ _TRIE_BLOCKS = 2  # the first 2 * _SEGMENT steps of all rays are merged into a p
 
 @dataclass(frozen=True)
 class LidarSpec:
-    """A spinning LiDAR (nuScenes' HDL-32E-like defaults). mount is in the ego frame (y left), metres."""
+    """A spinning LiDAR (nuScenes' HDL-32E-like defaults). mount is in the ego frame (y left), metres; yaw and
+    azimuths in CARLA's convention (degrees, clockwise seen from above: positive to the right)."""
 
     channels: int = 32
     lower_fov: float = -30.0  # degrees, lowest beam elevation
@@ -38,6 +39,10 @@ class LidarSpec:
     azimuth_step: float = 1.0  # degrees between firings of one beam: 360 per turn, ~ the 1.29 deg beam spacing
     mount: tuple[float, float, float] = (0.0, 0.0, 1.84)
     attenuation: float = 0.004  # CARLA's atmosphere_attenuation_rate, 1/m
+    yaw: float = 0.0  # the sensor's yaw on the vehicle; points come back in its frame
+    azimuth_start: float = 0.0  # the part of the turn this scan covers, from the sensor's x axis
+    azimuth_span: float = 360.0
+    range: float = 100.0  # metres; the grid's edge (40 m) usually comes first
 
     def __post_init__(self) -> None:
         if self.channels < 1:
@@ -46,21 +51,36 @@ class LidarSpec:
             raise ValueError(f"LiDAR fov [{self.lower_fov}, {self.upper_fov}] must be increasing within [-90, 90]")
         if not (0.0 < self.azimuth_step <= 90.0):
             raise ValueError(f"LiDAR azimuth_step {self.azimuth_step} must be in (0, 90] degrees")
+        if not (0.0 < self.azimuth_span <= 360.0) or not self.range > 0:
+            raise ValueError(f"LiDAR azimuth_span {self.azimuth_span} must be in (0, 360] degrees and range "
+                             f"{self.range} positive")
 
     @staticmethod
-    def from_sensor_dict(s: dict[str, Any]) -> LidarSpec:
-        """From a leaderboard 'sensor.lidar.ray_cast' dict (CARLA vehicle frame: y right, so ego y = -y)."""
-        return LidarSpec(channels=int(s.get("channels", 32)), lower_fov=float(s.get("lower_fov", -30.0)),
-                         upper_fov=float(s.get("upper_fov", 10.0)),
+    def from_sensor_dict(s: dict[str, Any], tick: int = 0) -> LidarSpec:
+        """The scan of tick `tick` of a leaderboard 'sensor.lidar.ray_cast' dict.
+
+        Attributes the dict leaves out are the leaderboard's (sim.sensors.LEADERBOARD_LIDAR: 64 channels, 85 m,
+        10 Hz). At 10 Hz and 20 ticks a second a scan covers half a turn, alternating halves, as CARLA's does.
+        CARLA vehicle frame: y right, so ego y = -y; the sensor's pitch and roll are ignored.
+        """
+        from sim.sensors import LEADERBOARD_LIDAR
+        from sim.types import FIXED_DELTA_SECONDS
+
+        def get(key: str) -> float:
+            return float(s.get(key, LEADERBOARD_LIDAR[key]))
+
+        span = min(360.0, 360.0 * get("rotation_frequency") * FIXED_DELTA_SECONDS)
+        return LidarSpec(channels=int(get("channels")), lower_fov=get("lower_fov"), upper_fov=get("upper_fov"),
                          mount=(float(s.get("x", 0.0)), -float(s.get("y", 0.0)), float(s.get("z", 1.84))),
-                         attenuation=float(s.get("atmosphere_attenuation_rate", 0.004)))
+                         attenuation=get("atmosphere_attenuation_rate"), yaw=float(s.get("yaw", 0.0)),
+                         azimuth_start=(tick * span) % 360.0, azimuth_span=span, range=get("range"))
 
     def directions(self) -> np.ndarray:
-        """Unit ray directions (R, 3) in the ego frame; azimuth counter-clockwise from x (towards y left)."""
+        """Unit ray directions (R, 3) in the ego frame (y left)."""
         elev = np.radians(np.linspace(self.lower_fov, self.upper_fov, self.channels))
-        n_az = max(1, round(360.0 / self.azimuth_step))
-        az = np.radians(np.arange(n_az) * (360.0 / n_az))
-        e, a = np.meshgrid(elev, az, indexing="ij")  # (C, A)
+        n_az = max(1, round(self.azimuth_span / self.azimuth_step))
+        carla_az = self.yaw + self.azimuth_start + np.arange(n_az) * (self.azimuth_span / n_az)  # right +
+        e, a = np.meshgrid(elev, -np.radians(carla_az), indexing="ij")  # (C, A), a: ego azimuth (left +)
         return np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], -1).reshape(-1, 3)
 
 
@@ -208,10 +228,13 @@ class LidarModel:
     def points(self, semantics: np.ndarray) -> np.ndarray:
         """(N, 4) float32 x, y, z, intensity in CARLA's sensor frame (x fwd, y right, z up), as ray_cast gives."""
         s = self.scan(semantics)
-        rel = s.points_ego - self.origin.astype(np.float32)
+        keep = s.distance <= self.spec.range
+        rel = s.points_ego[keep] - self.origin.astype(np.float32)
+        x, y = rel[:, 0], -rel[:, 1]  # vehicle frame, y right
+        c, sn = np.float32(np.cos(np.radians(self.spec.yaw))), np.float32(np.sin(np.radians(self.spec.yaw)))
         out = np.empty((len(rel), 4), np.float32)
-        out[:, 0], out[:, 1], out[:, 2] = rel[:, 0], -rel[:, 1], rel[:, 2]
-        out[:, 3] = np.exp(-self.spec.attenuation * s.distance)
+        out[:, 0], out[:, 1], out[:, 2] = x * c + y * sn, -x * sn + y * c, rel[:, 2]  # the sensor's frame
+        out[:, 3] = np.exp(-self.spec.attenuation * s.distance[keep])
         return out
 
 
@@ -260,7 +283,7 @@ def lidar_model(spec: LidarSpec | None = None, grid: OccGridSpec | None = None) 
     return _cached_model(spec or NUSCENES_LIDAR, grid or OCC3D_GRID)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _cached_model(spec: LidarSpec, grid: OccGridSpec) -> LidarModel:
     return LidarModel(spec, grid)
 

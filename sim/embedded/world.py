@@ -399,7 +399,7 @@ class EmbeddedSimulator(Simulator):
         """A ray-cast LiDAR through the occupancy grid: (N, 4) x, y, z, intensity in the sensor frame."""
         from sim.embedded.lidar import LidarSpec, lidar_points
 
-        return lidar_points(self._sensor_semantics(), LidarSpec.from_sensor_dict(sensor))
+        return lidar_points(self._sensor_semantics(), LidarSpec.from_sensor_dict(sensor, tick=self._frame))
 
     def _radar(self, sensor: dict[str, Any], ego: EgoState) -> np.ndarray:
         """A radar through the occupancy grid: (N, 4) depth, altitude, azimuth, velocity (sim/embedded/radar.py)."""

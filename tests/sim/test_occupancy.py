@@ -282,11 +282,21 @@ def test_lidar_points_in_carla_sensor_frame():
     assert near_post.sum() > 5 and mirror.sum() == 0
     road = pts[(pts[:, 2] < -1.0) & ~((np.abs(pts[:, 0] - 5.0) < 1.5) & (np.abs(pts[:, 1] + 5.0) < 1.5))]
     assert road[:, 2] == pytest.approx(np.full(len(road), 0.2 - 1.84), abs=1e-3)  # top of the ground layer
-    # a lidar spec from a leaderboard sensor dict: y right -> ego y left
-    spec = LidarSpec.from_sensor_dict({"type": "sensor.lidar.ray_cast", "id": "L", "x": 0.5, "y": 0.3, "z": 2.0,
-                                       "channels": 16})
-    assert spec.mount == (0.5, -0.3, 2.0) and spec.channels == 16
-    assert spec.directions().shape == (16 * 360, 3)
+    # a lidar spec from a leaderboard sensor dict: y right -> ego y left; the leaderboard's 10 Hz at 20 ticks a
+    # second: half a turn per tick, alternating (the right half first, CARLA turns clockwise)
+    d = {"type": "sensor.lidar.ray_cast", "id": "L", "x": 0.5, "y": 0.3, "z": 2.0, "channels": 16}
+    first, second = LidarSpec.from_sensor_dict(d, tick=0), LidarSpec.from_sensor_dict(d, tick=1)
+    assert first.mount == (0.5, -0.3, 2.0) and first.channels == 16 and first.range == 85.0
+    assert first.directions().shape == second.directions().shape == (16 * 180, 3)
+    assert np.all(first.directions()[:, 1] <= 1e-9) and np.all(second.directions()[:, 1] >= -1e-9)
+    assert LidarSpec.from_sensor_dict({"type": "sensor.lidar.ray_cast", "id": "L"}).channels == 64
+    # yawed to the left (CARLA yaw -90): the post at the car's front-left is ahead and to the right of the sensor
+    left = LidarSpec.from_sensor_dict({**d, "x": 0.0, "y": 0.0, "z": 1.84, "yaw": -90.0, "rotation_frequency": 20})
+    pts = lidar_points(sem, left)
+    above = pts[pts[:, 2] > -1.0]
+    assert ((np.abs(above[:, 0] - 5.0) < 1.0) & (np.abs(above[:, 1] - 5.0) < 1.0)).sum() > 2
+    assert not np.any((np.abs(above[:, 0] - 5.0) < 1.0) & (np.abs(above[:, 1] + 5.0) < 1.0))
+    assert np.all(np.hypot(pts[:, 0], pts[:, 1]) <= 85.0)
 
 
 def test_radar_depth_azimuth_and_doppler_velocity():
