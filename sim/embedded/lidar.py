@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.types import FREE
+from sim.sensors import LEADERBOARD_LIDAR
+from sim.types import FIXED_DELTA_SECONDS, FREE
 
 if TYPE_CHECKING:
     from sim.embedded.occupancy import OccGridSpec
@@ -63,9 +64,6 @@ class LidarSpec:
         10 Hz). At 10 Hz and 20 ticks a second a scan covers half a turn, alternating halves, as CARLA's does.
         CARLA vehicle frame: y right, so ego y = -y; the sensor's pitch and roll are ignored.
         """
-        from sim.sensors import LEADERBOARD_LIDAR
-        from sim.types import FIXED_DELTA_SECONDS
-
         def get(key: str) -> float:
             return float(s.get(key, LEADERBOARD_LIDAR[key]))
 
