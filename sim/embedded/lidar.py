@@ -40,7 +40,9 @@ class LidarSpec:
     azimuth_step: float = 1.0  # degrees between firings of one beam: 360 per turn, ~ the 1.29 deg beam spacing
     mount: tuple[float, float, float] = (0.0, 0.0, 1.84)
     attenuation: float = 0.004  # CARLA's atmosphere_attenuation_rate, 1/m
-    yaw: float = 0.0  # the sensor's yaw on the vehicle; points come back in its frame
+    yaw: float = 0.0  # the sensor's rotation on the vehicle (degrees); points come back in its frame
+    pitch: float = 0.0
+    roll: float = 0.0
     azimuth_start: float = 0.0  # the part of the turn this scan covers, from the sensor's x axis
     azimuth_span: float = 360.0
     range: float = 100.0  # metres; the grid's edge (40 m) usually comes first
@@ -62,7 +64,7 @@ class LidarSpec:
 
         Attributes the dict leaves out are the leaderboard's (sim.sensors.LEADERBOARD_LIDAR: 64 channels, 85 m,
         10 Hz). At 10 Hz and 20 ticks a second a scan covers half a turn, alternating halves, as CARLA's does.
-        CARLA vehicle frame: y right, so ego y = -y; the sensor's pitch and roll are ignored.
+        CARLA vehicle frame: y right, so ego y = -y.
         """
         def get(key: str) -> float:
             return float(s.get(key, LEADERBOARD_LIDAR[key]))
@@ -71,15 +73,25 @@ class LidarSpec:
         return LidarSpec(channels=int(get("channels")), lower_fov=get("lower_fov"), upper_fov=get("upper_fov"),
                          mount=(float(s.get("x", 0.0)), -float(s.get("y", 0.0)), float(s.get("z", 1.84))),
                          attenuation=get("atmosphere_attenuation_rate"), yaw=float(s.get("yaw", 0.0)),
+                         pitch=float(s.get("pitch", 0.0)), roll=float(s.get("roll", 0.0)),
                          azimuth_start=(tick * span) % 360.0, azimuth_span=span, range=get("range"))
+
+    def rotation(self) -> np.ndarray:
+        """Sensor -> vehicle rotation (3, 3), both CARLA frames (y right)."""
+        from sim.embedded.occupancy import carla_rotation  # occupancy imports this module
+
+        return carla_rotation(self.pitch, self.yaw, self.roll)
 
     def directions(self) -> np.ndarray:
         """Unit ray directions (R, 3) in the ego frame (y left)."""
         elev = np.radians(np.linspace(self.lower_fov, self.upper_fov, self.channels))
         n_az = max(1, round(self.azimuth_span / self.azimuth_step))
-        carla_az = self.yaw + self.azimuth_start + np.arange(n_az) * (self.azimuth_span / n_az)  # right +
-        e, a = np.meshgrid(elev, -np.radians(carla_az), indexing="ij")  # (C, A), a: ego azimuth (left +)
-        return np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], -1).reshape(-1, 3)
+        az = np.radians(self.azimuth_start + np.arange(n_az) * (self.azimuth_span / n_az))  # sensor frame, right +
+        e, a = np.meshgrid(elev, az, indexing="ij")  # (C, A)
+        d = np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], -1).reshape(-1, 3)
+        d = d @ self.rotation().T  # vehicle frame, y right
+        d[:, 1] *= -1.0
+        return d
 
 
 NUSCENES_LIDAR = LidarSpec()
@@ -228,10 +240,9 @@ class LidarModel:
         s = self.scan(semantics)
         keep = s.distance <= self.spec.range
         rel = s.points_ego[keep] - self.origin.astype(np.float32)
-        x, y = rel[:, 0], -rel[:, 1]  # vehicle frame, y right
-        c, sn = np.float32(np.cos(np.radians(self.spec.yaw))), np.float32(np.sin(np.radians(self.spec.yaw)))
+        rel[:, 1] *= -1.0  # vehicle frame, y right
         out = np.empty((len(rel), 4), np.float32)
-        out[:, 0], out[:, 1], out[:, 2] = x * c + y * sn, -x * sn + y * c, rel[:, 2]  # the sensor's frame
+        out[:, :3] = rel @ self.spec.rotation().astype(np.float32)  # the sensor's frame (R^T p, row vectors)
         out[:, 3] = np.exp(-self.spec.attenuation * s.distance[keep])
         return out
 

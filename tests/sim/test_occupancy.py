@@ -297,6 +297,9 @@ def test_lidar_points_in_carla_sensor_frame():
     assert ((np.abs(above[:, 0] - 5.0) < 1.0) & (np.abs(above[:, 1] - 5.0) < 1.0)).sum() > 2
     assert not np.any((np.abs(above[:, 0] - 5.0) < 1.0) & (np.abs(above[:, 1] + 5.0) < 1.0))
     assert np.all(np.hypot(pts[:, 0], pts[:, 1]) <= 85.0)
+    # pitched up 10 degrees (CARLA: positive pitch looks up): a level beam rises ahead and dips behind
+    up = LidarSpec(channels=1, lower_fov=0.0, upper_fov=0.0, azimuth_step=90.0, pitch=10.0).directions()
+    assert up[:, 2] == pytest.approx([np.sin(np.radians(10.0)), 0.0, -np.sin(np.radians(10.0)), 0.0], abs=1e-12)
 
 
 def test_radar_depth_azimuth_and_doppler_velocity():
