@@ -33,6 +33,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/sim_step.py
+	$(PY) benchmarks/expert_step.py
 	$(PY) benchmarks/model_latency.py --preset small
 
 docs: install
