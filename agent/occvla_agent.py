@@ -77,13 +77,9 @@ class OccVLAAgent(AutonomousAgent):
         from occvla.policy import OccVLAPolicy
 
         self.track = Track.SENSORS
-        self.cfg = self._read_config(path_to_conf_file)
+        self.cfg = self.preflight(path_to_conf_file)
         torch.set_num_threads(max(1, self.cfg.torch_threads))
-        run_dir = Path(self.cfg.run_dir)
-        if not (run_dir / "model.safetensors").is_file():
-            raise FileNotFoundError(f"OccVLA run directory '{run_dir}' has no model.safetensors "
-                                    "(train one with occvla-train or pass --agent-config RUN_DIR)")
-        self.policy = OccVLAPolicy.from_run_dir(run_dir)
+        self.policy = OccVLAPolicy.from_run_dir(Path(self.cfg.run_dir))
         self.image_size = self.policy.processor.image_size
         self.controller = WaypointController()
         self.route: RouteCommands | None = None
@@ -91,6 +87,17 @@ class OccVLAAgent(AutonomousAgent):
         self.last_waypoints = np.zeros((6, 2), np.float32)
         self.last_meta_action = ""
         self.fault_count = 0
+
+    @classmethod
+    def preflight(cls, path_to_conf_file: str) -> OccVLAAgentConfig:
+        """The config, checked without loading the model: the evaluator calls this once before any route (a
+        missing checkpoint would fail every route the same way). Raises FileNotFoundError / ValueError."""
+        cfg = cls._read_config(path_to_conf_file)
+        run_dir = Path(cfg.run_dir)
+        if not (run_dir / "model.safetensors").is_file():
+            raise FileNotFoundError(f"OccVLA run directory '{run_dir}' has no model.safetensors "
+                                    "(train one with occvla-train or pass --agent-config RUN_DIR)")
+        return cfg
 
     @staticmethod
     def _read_config(path: str) -> OccVLAAgentConfig:

@@ -79,6 +79,18 @@ def _check_towns(routes: list[RouteConfig], cfg: EvalConfig) -> None:
             raise EvaluationError(f"{exc}") from None
 
 
+def _preflight(agent_class: type, opts: RouteOptions) -> None:
+    """An agent's optional `preflight(path_to_conf_file)` (not part of CARLA's contract): config checks that
+    would otherwise fail every route's setup the same way, run once before the first route."""
+    check = getattr(agent_class, "preflight", None)
+    if not callable(check):
+        return
+    try:
+        check(opts.agent_config)
+    except Exception as exc:  # noqa: BLE001 - any failure of the agent's own check is bad input
+        raise EvaluationError(f"agent '{opts.agent}' cannot be set up: {exc}") from None
+
+
 def _scenario_annotations(cfg: EvalConfig, routes: list[RouteConfig]) -> dict[str, Any] | None:
     if cfg.scenarios:
         return load_scenario_annotations(cfg.scenarios)
@@ -124,6 +136,7 @@ def run_evaluation(cfg: EvalConfig) -> int:
         routes = build_route_list(cfg)
         _check_towns(routes, cfg)
         agent_class = load_agent_class(cfg.options.agent)
+        _preflight(agent_class, cfg.options)
         annotations = _scenario_annotations(cfg, routes)
     except (RouteFileError, AgentLoadError, EvaluationError) as exc:
         _say(f"error: {exc}")

@@ -187,6 +187,11 @@ def test_bad_inputs_give_one_line_and_keep_results(tmp_path, slow_agent_file, ro
 
     if not REGISTERED_AGENTS["occvla"][1].exists():
         assert "agent 'occvla' is not available" in error_line(agent="occvla")
+    else:  # no checkpoint: one line before any route, not a failed set-up on every route
+        (tmp_path / "empty_run").mkdir()
+        line = error_line("--agent-config", str(tmp_path / "empty_run"), agent="occvla")
+        assert "cannot be set up" in line and "model.safetensors" in line
+        assert "neither a run directory" in error_line("--agent-config", str(tmp_path / "nothing"), agent="occvla")
 
     # Sensors failing validation on the 2nd route: it fails as the leaderboard's, the run stops there and the
     # route finished before it keeps its record.
