@@ -47,7 +47,6 @@ class RadarSpec:
     pitch: float = 0.0
     yaw: float = 0.0
     roll: float = 0.0
-    attenuation: float = 0.0  # unused (LidarModel's interface)
 
     def __post_init__(self) -> None:
         for name in ("horizontal_fov", "vertical_fov"):
@@ -94,7 +93,7 @@ class RadarSpec:
 
 @functools.lru_cache(maxsize=8)
 def _model(spec: RadarSpec, grid: OccGridSpec) -> LidarModel:
-    return LidarModel(spec, grid)  # type: ignore[arg-type]  # the traversal needs only mount and directions()
+    return LidarModel(spec, grid)  # type: ignore[arg-type]  # the scan needs only mount and directions()
 
 
 def radar_detections(semantics: np.ndarray, spec: RadarSpec, ego: EgoState, actors: list[ActorState],
