@@ -59,6 +59,7 @@ class RouteOptions:
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
     sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class RouteContext:
     config: RouteConfig
     opts: RouteOptions
     agent_sensors: list[dict[str, Any]] = field(default_factory=list)
+    gps_route: list = field(default_factory=list)  # [({'lat', 'lon', 'z'}, RoadOption)] as the agent receives it
 
 
 class RouteObserver:
@@ -316,7 +318,7 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
-    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors))
+    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route)
     criteria_obs = CriteriaObserver(route, cmap)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
@@ -459,7 +461,12 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
 
 def make_extra_observers(ctx: RouteContext) -> list[Any]:
     """Observers the run's options add beyond the leaderboard's own criteria, progress and recorder."""
-    return []
+    out: list[Any] = []
+    if ctx.opts.collect is not None:
+        from agent.collector import DataCollector
+
+        out.append(DataCollector(ctx.opts.collect, seed=ctx.opts.seed))
+    return out
 
 
 def _destroy(agent: Any) -> None:
