@@ -4,8 +4,8 @@ Every answer is computed from ground truth in the sample, so the questions are a
 - "What should the ego vehicle do next?" -> the meta-action.
 - "Is the road ahead clear within 10 meters?" -> "yes"/"no": any vehicle/pedestrian voxel in the ego corridor
   x in [0, 10] m, |y| <= 2 m (needs ``occupancy``; Occ3D range [-40, 40] m at whatever pooling).
-- "How many vehicles are within 20 meters?" -> a count of agent boxes at the first future step (needs
-  ``agent_boxes``).
+- "How many vehicles are within 20 meters?" -> a count of the key frame's own vehicle boxes (``current_boxes`` with
+  ``current_categories``; pedestrians are not vehicles).
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ def generate_qa(sample: dict[str, Any]) -> list[tuple[str, str]]:
     if "occupancy" in sample:
         clear = road_ahead_clear(np.asarray(sample["occupancy"]))
         qa.append(("Is the road ahead clear within 10 meters?", "yes" if clear else "no"))
-    if "agent_boxes" in sample:
-        boxes, valid = np.asarray(sample["agent_boxes"]), np.asarray(sample["agent_valid"])
-        near = valid[0] & (np.hypot(boxes[0, :, 0], boxes[0, :, 1]) <= NEARBY_RADIUS_M)
+    if "current_boxes" in sample:
+        boxes = np.asarray(sample["current_boxes"]).reshape(-1, 5)
+        is_vehicle = np.array([c.startswith("vehicle.") for c in sample["current_categories"]], bool)
+        near = is_vehicle & (np.hypot(boxes[:, 0], boxes[:, 1]) <= NEARBY_RADIUS_M)
         qa.append(("How many vehicles are within 20 meters?", str(int(near.sum()))))
     return qa
 
