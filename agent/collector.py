@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import carla
 import numpy as np
 
-from agent.controllers import world_to_ego
+from agent.controllers import ego_to_world, world_to_ego
 from agent.expert_config import ExpertConfig
-from agent.expert_planner import Decision, ExpertPlanner
+from agent.expert_planner import Decision, ExpertPlanner, decide
 from agent.occvla_agent import RouteCommands
 from agent.route_plan import RoutePlan
 from occvla.data.format import (
@@ -120,38 +120,61 @@ def visible_fraction(points: np.ndarray, ego_pose: Any, depths: dict[str, np.nda
     return float(seen.mean()) if len(points) else 0.0
 
 
-def expert_plan(planner: ExpertPlanner, decision: Decision, gt: GroundTruth, cfg: ExpertConfig) -> np.ndarray:
-    """The expert's own 3 s plan from this state: its path (route + nudge) and its speed profile rolled out.
+def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig) -> tuple[np.ndarray, str]:
+    """The expert's own 3 s plan from this state: its decision law (agent/expert_planner.decide) rolled out.
 
-    Speed: from the ego's speed toward the decision's target speed, at most `idm_max_accel` up and
-    `idm_comfort_decel` down (plus a hard stop when the target is 0 and the hazard is near). Returns (6, 2)
-    ego-frame waypoints (x forward, y left) at 0.5 .. 3 s.
+    Every 0.5 s the expert decides again on the ground truth moved forward (the ego along its path at the rolled-out
+    speed, other actors at constant velocity); in between the speed follows the decision's target as the expert's
+    speed controller does (the acceleration (target - v) / idm_tau). Returns (6, 2) ego-frame waypoints (x forward,
+    y left) at 0.5 .. 3 s and the reason of the first decision.
     """
     e = gt.ego
-    v = max(e.speed, 0.0)
+    mem = planner.memory.copy()
+    v, s = max(e.speed, 0.0), 0.0
     dt = FIXED_DELTA_SECONDS
-    s, out = 0.0, []
-    steps_per_wp = round(1.0 / (KEYFRAME_HZ * dt))
-    for k in range(1, NUM_FUTURE * steps_per_wp + 1):
-        dv = decision.target_speed - v
-        v = max(0.0, v + float(np.clip(dv, -cfg.idm_comfort_decel * dt, cfg.idm_max_accel * dt)))
-        s += v * dt
-        if k % steps_per_wp == 0:
-            out.append(s)
-    path = planner.path_ahead(decision.route_index, length=max(out[-1] + 10.0, 30.0), offset=decision.nudge_offset)
-    local = world_to_ego(path, e.pose.x, e.pose.y, e.pose.yaw)  # (K, 2)
-    # arc length along the path from the ego's projection onto it
-    seg = np.diff(local, axis=0)
-    seg_len = np.hypot(seg[:, 0], seg[:, 1])
-    cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-    i = int(np.argmin(np.hypot(local[:, 0], local[:, 1])))
-    j = max(i - 1, 0)
-    d = seg[j] / max(seg_len[j], 1e-6)
-    t = float(np.clip(np.dot(-local[j], d), 0.0, seg_len[j]))
-    s0 = cum[j] + t
-    xs = np.interp(s0 + np.asarray(out), cum, local[:, 0])
-    ys = np.interp(s0 + np.asarray(out), cum, local[:, 1])
-    return np.stack([xs, ys], 1).astype(np.float32)
+    sub = round(1.0 / (KEYFRAME_HZ * dt))
+    cur = gt
+    out_s, reason, nudge, idx0 = [], "", 0.0, 0
+    path_local = cum = None
+    for k in range(NUM_FUTURE):
+        decision, mem = decide(cur, planner.route, mem, cfg)
+        if k == 0:
+            reason, nudge, idx0 = decision.reason, decision.nudge_offset, decision.route_index
+            path = planner.path_ahead(idx0, length=60.0, offset=nudge)
+            path_local = world_to_ego(path, e.pose.x, e.pose.y, e.pose.yaw)  # (K, 2)
+            cum, s0 = _arc_length_at_origin(path_local)
+        acc = float(np.clip((decision.target_speed - v) / cfg.idm_tau, -2.0 * cfg.idm_comfort_decel,
+                            cfg.idm_max_accel))
+        for _ in range(sub):
+            v = max(0.0, v + acc * dt)
+            s += v * dt
+        out_s.append(s)
+        x = float(np.interp(s0 + s, cum, path_local[:, 0]))
+        y = float(np.interp(s0 + s, cum, path_local[:, 1]))
+        x2 = float(np.interp(s0 + s + 1.0, cum, path_local[:, 0]))
+        y2 = float(np.interp(s0 + s + 1.0, cum, path_local[:, 1]))
+        wx, wy = ego_to_world(np.array([[x, y], [x2, y2]]), e.pose.x, e.pose.y, e.pose.yaw)
+        yaw = math.degrees(math.atan2(wy[1] - wx[1], wy[0] - wx[0]))
+        t = (k + 1) / KEYFRAME_HZ
+        ego = replace(e, pose=replace(e.pose, x=float(wx[0]), y=float(wx[1]), yaw=yaw), speed=v,
+                      vx=v * math.cos(math.radians(yaw)), vy=v * math.sin(math.radians(yaw)))
+        actors = [replace(a, x=a.x + a.vx * t, y=a.y + a.vy * t) for a in gt.actors]
+        cur = replace(gt, frame=gt.frame + (k + 1) * sub, timestamp=gt.timestamp + t, ego=ego, actors=actors,
+                      events=[])
+    ss = s0 + np.asarray(out_s)
+    wps = np.stack([np.interp(ss, cum, path_local[:, 0]), np.interp(ss, cum, path_local[:, 1])], 1)
+    return wps.astype(np.float32), reason
+
+
+def _arc_length_at_origin(pts: np.ndarray) -> tuple[np.ndarray, float]:
+    """(cumulative arc length (K,), arc length of the ego's (the origin's) projection onto the polyline)."""
+    d = np.diff(pts, axis=0)  # (K-1, 2)
+    seg = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.clip(np.einsum("ij,ij->i", -pts[:-1], d) / seg**2, 0.0, 1.0)
+    foot = pts[:-1] + t[:, None] * d
+    j = int(np.argmin(np.hypot(foot[:, 0], foot[:, 1])))
+    return cum, float(cum[j] + t[j] * seg[j])
 
 
 class DataCollector:
@@ -286,7 +309,7 @@ class DataCollector:
         speed_item = input_data.get(PREFIX + "SPEED")
         speed = float(speed_item[1]["speed"]) if speed_item is not None else abs(gt.ego.speed)
         d = self.decision
-        plan = expert_plan(self.planner, d, gt, self.expert_cfg) if d is not None else np.zeros((NUM_FUTURE, 2))
+        plan, _ = expert_plan(self.planner, gt, self.expert_cfg)
         return {
             "frame": gt.frame, "images": images, "anns": anns, "objects": objects, "occ": occ, "speed": speed,
             "command": int(command), "plan": plan, "reason": d.reason if d is not None else "cruise",
