@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import carla
+import cv2
 import numpy as np
 
 from agent.controllers import ego_to_world, world_to_ego
@@ -77,6 +78,13 @@ def scene_name(town: str, route_id: str, weather: str, seed: int) -> str:
     """The scene (episode) name: unique per town, route (with repetition), weather and seed; filesystem-safe."""
     raw = f"{town}_{route_id}_{weather}_s{seed}"
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in raw)
+
+
+def _same_view(s: dict[str, Any], rig: tuple[float, float, float, float, float]) -> bool:
+    """A sensor dict mounted and aimed as a rig camera (same position, yaw, zero pitch/roll, same fov)."""
+    vals = (s.get("x", 0.0), s.get("y", 0.0), s.get("z", 0.0), s.get("yaw", 0.0), s.get("fov", 90.0))
+    flat = abs(float(s.get("pitch", 0.0))) < 1e-6 and abs(float(s.get("roll", 0.0))) < 1e-6
+    return flat and all(abs(float(a) - b) < 1e-6 for a, b in zip(vals, rig, strict=True))
 
 
 def decode_depth(bgra: np.ndarray) -> np.ndarray:
@@ -201,9 +209,9 @@ class DataCollector:
         extra: list[dict[str, Any]] = []
         for ch, (x, y, z, yaw, fov) in NUSCENES_RIG.items():
             s = have.get(ch)
-            if s is not None and int(s.get("width", 0)) == w and int(s.get("height", 0)) == h \
-                    and abs(float(s.get("fov", 0)) - fov) < 1e-6:
-                self.cam_ids[ch] = ch
+            if s is not None and _same_view(s, (x, y, z, yaw, fov)) and int(s.get("width", 0)) >= w \
+                    and int(s.get("height", 0)) >= h and abs(int(s["width"]) * h - int(s["height"]) * w) <= w:
+                self.cam_ids[ch] = ch  # the agent's own rig camera, downscaled to the dataset size
                 continue
             self.cam_ids[ch] = PREFIX + ch
             extra.append({"type": "sensor.camera.rgb", "id": PREFIX + ch, "x": x, "y": y, "z": z, "roll": 0.0,
@@ -287,7 +295,10 @@ class DataCollector:
             item = input_data.get(self.cam_ids[ch])
             if item is None:
                 raise RuntimeError(f"camera {self.cam_ids[ch]} gave no image on key frame {gt.frame}")
-            images[ch] = np.ascontiguousarray(item[1][:, :, :3])
+            img = np.ascontiguousarray(item[1][:, :, :3])
+            if img.shape[:2] != (self.o.height, self.o.width):
+                img = cv2.resize(img, (self.o.width, self.o.height), interpolation=cv2.INTER_AREA)
+            images[ch] = img
         depths = {ch: decode_depth(input_data[PREFIX + "depth_" + ch][1]) for ch in CAMERAS
                   if PREFIX + "depth_" + ch in input_data}
         occ = self.sim.occupancy()
