@@ -72,6 +72,7 @@ class CollectOptions:
     perturb_rate: float = 0.1  # excursions started per second (on average)
     flush_every_s: float = 30.0
     jpeg_quality: int = 90
+    plan_response_s: float = 0.45  # s: how fast the ego's speed follows the expert's target (the plan's rollout)
 
 
 def scene_name(town: str, route_id: str, weather: str, seed: int) -> str:
@@ -128,7 +129,8 @@ def visible_fraction(points: np.ndarray, ego_pose: Any, depths: dict[str, np.nda
     return float(seen.mean()) if len(points) else 0.0
 
 
-def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig) -> tuple[np.ndarray, str]:
+def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
+                response_s: float = 0.45) -> tuple[np.ndarray, str]:
     """The expert's own 3 s plan from this state: its decision law (agent/expert_planner.decide) rolled out.
 
     Every 0.5 s the expert decides again on the ground truth moved forward (the ego along its path at the rolled-out
@@ -151,7 +153,7 @@ def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig) -> t
             path = planner.path_ahead(idx0, length=60.0, offset=nudge)
             path_local = world_to_ego(path, e.pose.x, e.pose.y, e.pose.yaw)  # (K, 2)
             cum, s0 = _arc_length_at_origin(path_local)
-        acc = float(np.clip((decision.target_speed - v) / cfg.idm_tau, -2.0 * cfg.idm_comfort_decel,
+        acc = float(np.clip((decision.target_speed - v) / response_s, -2.0 * cfg.idm_comfort_decel, 2.0 *
                             cfg.idm_max_accel))
         for _ in range(sub):
             v = max(0.0, v + acc * dt)
@@ -245,7 +247,17 @@ class DataCollector:
             cams.append(CameraCalib(ch, trans, rot_to_quat(rot), intrinsics(self.o.width, self.o.height, fov),
                                     self.o.width, self.o.height))
         desc = f"{cfg.town}, route {cfg.route_id}, weather {weather}, seed {ctx.opts.seed}"
-        self.writer.begin_scene(self.scene, cfg.town, desc, cams, {"vehicle": "lincoln.mkz_2017"})
+        sim_cfg = getattr(ctx.sim, "config", None)
+        traffic = getattr(sim_cfg, "traffic", None)
+        provenance = {
+            "simulator": type(ctx.sim).__name__, "project_version": _project_version(), "route": cfg.route_id,
+            "weather": str(weather), "seed": ctx.opts.seed, "agent": ctx.opts.agent,
+            "traffic": {"vehicles": traffic.vehicles, "walkers": traffic.walkers} if traffic is not None else {},
+            "scenarios": ctx.opts.scenarios_mode if cfg.scenarios else "none",
+            "perturb": self.o.perturb,
+        }
+        self.writer.begin_scene(self.scene, cfg.town, desc, cams,
+                                {"vehicle": "lincoln.mkz_2017", "provenance": provenance})
 
     def on_tick(self, ctx: Any, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
         p = gt.ego.pose
@@ -320,7 +332,7 @@ class DataCollector:
         speed_item = input_data.get(PREFIX + "SPEED")
         speed = float(speed_item[1]["speed"]) if speed_item is not None else abs(gt.ego.speed)
         d = self.decision
-        plan, _ = expert_plan(self.planner, gt, self.expert_cfg)
+        plan, _ = expert_plan(self.planner, gt, self.expert_cfg, self.o.plan_response_s)
         return {
             "frame": gt.frame, "images": images, "anns": anns, "objects": objects, "occ": occ, "speed": speed,
             "command": int(command), "plan": plan, "reason": d.reason if d is not None else "cruise",
@@ -359,6 +371,15 @@ class DataCollector:
         self.n_keyframes += 1
         if self.on_keyframe is not None:
             self.on_keyframe(self.n_keyframes)
+
+
+def _project_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("occvla-drive")
+    except Exception:  # noqa: BLE001 - not installed: a source checkout
+        return "source"
 
 
 def collect_options_from_args(out_dir: str, size: str, version: str, perturb: bool, resume: bool) -> CollectOptions:

@@ -28,6 +28,7 @@ import numpy as np
 from occvla.data.format import (
     ATTRIBUTES,
     CAMERAS,
+    CARD_JSON,
     DEFAULT_VERSION,
     EXTRA_TABLE,
     JOURNAL_DIR,
@@ -238,6 +239,7 @@ class DatasetWriter:
                 if not path.is_file():
                     ok, buf = cv2.imencode(".png", np.zeros((1, 1), np.uint8))
                     atomic_write_bytes(path, buf.tobytes())
+            write_card(self.root, self.version, tables, self.journal_dir)
         except OSError as exc:
             raise _disk_error(exc, f"the tables in {tdir}") from None
         self._last_flush = time.monotonic()
@@ -361,3 +363,59 @@ def build_tables(journal_dir: Path) -> dict[str, list[dict[str, Any]]]:
     t["calibrated_sensor"] = list(calibs.values())
     t["map"] = list(maps.values())
     return t
+
+
+def _size_on_disk(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and ".occvla" not in p.parts)
+
+
+def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]], journal_dir: Path) -> dict:
+    """The dataset card: ``dataset_card.json`` (machine-readable) and ``README.md``, from the tables and the
+    provenance each scene's journal header records (simulator, project version, town, route, weather, traffic,
+    scenarios, seed, driving agent). Splits are by town: the towns of each split are listed."""
+    scenes = []
+    for path in sorted(journal_dir.glob("*.jsonl")) if journal_dir.is_dir() else []:
+        lines = _read_journal(path)
+        if lines and lines[0].get("kind") == "scene":
+            n = sum(1 for ln in lines if ln.get("kind") == "keyframe")
+            scenes.append({"name": lines[0]["name"], "town": lines[0]["town"], "keyframes": n,
+                           "finished": lines[-1].get("kind") == "end", **lines[0]["log"].get("provenance", {})})
+
+    def values(key: str) -> list:
+        return sorted({json.dumps(s[key]) if isinstance(s.get(key), (dict, list)) else s[key]
+                       for s in scenes if key in s}, key=str)
+
+    splits = json.loads((root / CARD_JSON).read_text()).get("splits", {}) if (root / CARD_JSON).is_file() else {}
+    card = {
+        "format": "nuScenes tables + Occ3D labels (occvla/data/format.py)", "version": version,
+        "simulator": values("simulator"), "project_version": values("project_version"),
+        "towns": sorted({s["town"] for s in scenes}), "routes": values("route"), "weathers": values("weather"),
+        "traffic": values("traffic"), "scenarios": values("scenarios"), "seeds": values("seed"),
+        "agents": values("agent"), "splits": splits,
+        "counts": {"scenes": len(tables["scene"]), "samples": len(tables["sample"]),
+                   "annotations": len(tables["sample_annotation"]), "instances": len(tables["instance"]),
+                   "unfinished_scenes": sum(not s["finished"] for s in scenes)},
+        "size_bytes": _size_on_disk(root), "scenes": scenes,
+    }
+    atomic_write_bytes(root / CARD_JSON, json.dumps(card, indent=1).encode())
+    split_lines = "".join(f"- {k}: {', '.join(v)}\n" for k, v in splits.items()) or "- (none recorded)\n"
+    readme = (
+        f"# OccVLA collected driving dataset\n\n"
+        f"Closed-loop driving in the project's simulator, written by `--collect` / `occvla-collect`.\n"
+        f"Layout: nuScenes tables in `{version}/` (open with `NuScenes(version='{version}', dataroot=...)`), "
+        f"six cameras per key frame (2 Hz) in `samples/CAM_*/`, Occ3D labels in "
+        f"`gts/<scene>/<sample_token>/labels.npz`, per-sample speed, route command, meta-action, future "
+        f"waypoints, the expert's 3 s plan and driving QA in `{version}/occvla_sample_info.json`.\n\n"
+        f"| | |\n|---|---|\n"
+        f"| scenes / key frames | {card['counts']['scenes']} / {card['counts']['samples']} |\n"
+        f"| annotations / instances | {card['counts']['annotations']} / {card['counts']['instances']} |\n"
+        f"| towns | {', '.join(card['towns'])} |\n| weathers | {', '.join(map(str, card['weathers']))} |\n"
+        f"| seeds | {', '.join(map(str, card['seeds']))} |\n| agents | {', '.join(map(str, card['agents']))} |\n"
+        f"| simulator | {', '.join(map(str, card['simulator']))} |\n"
+        f"| project version | {', '.join(map(str, card['project_version']))} |\n"
+        f"| size on disk | {card['size_bytes'] / 1e6:.1f} MB |\n\n"
+        f"Splits (by town):\n{split_lines}\nEverything is synthetic: simulated roads, traffic and renders, "
+        f"labelled from the simulator's ground truth. Details: `{CARD_JSON}`.\n"
+    )
+    atomic_write_bytes(root / "README.md", readme.encode())
+    return card
