@@ -246,8 +246,12 @@ def run_route(
     config: RouteConfig,
     opts: RouteOptions,
     progress: Callable[[float], None] | None = None,
+    observers: list[Any] | None = None,
 ) -> RouteOutcome:
-    """Drive one route with a fresh agent on `sim` and return its scored outcome."""
+    """Drive one route with a fresh agent on `sim` and return its scored outcome.
+
+    `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
+    """
     t_start = time.time()
     rid = config.route_id
 
@@ -322,8 +326,9 @@ def run_route(
     criteria_obs = CriteriaObserver(route, cmap)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
-    observers: list[Any] = [criteria_obs, progress_obs]
-    observers += [o for o in (*make_extra_observers(ctx), recorder_obs) if o is not None]
+    extra_obs = observers
+    observers = [criteria_obs, progress_obs]
+    observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
