@@ -130,13 +130,13 @@ def visible_fraction(points: np.ndarray, ego_pose: Any, depths: dict[str, np.nda
 
 
 def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
-                response_s: float = 0.45) -> tuple[np.ndarray, str]:
+                response_s: float = 0.45) -> tuple[np.ndarray, Decision]:
     """The expert's own 3 s plan from this state: its decision law (agent/expert_planner.decide) rolled out.
 
     Every 0.5 s the expert decides again on the ground truth moved forward (the ego along its path at the rolled-out
     speed, other actors at constant velocity); in between the speed follows the decision's target as the expert's
     speed controller does (the acceleration (target - v) / idm_tau). Returns (6, 2) ego-frame waypoints (x forward,
-    y left) at 0.5 .. 3 s and the reason of the first decision.
+    y left) at 0.5 .. 3 s and the first decision (the one the expert takes now).
     """
     e = gt.ego
     mem = planner.memory.copy()
@@ -144,13 +144,14 @@ def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
     dt = FIXED_DELTA_SECONDS
     sub = round(1.0 / (KEYFRAME_HZ * dt))
     cur = gt
-    out_s, reason, nudge, idx0 = [], "", 0.0, 0
+    out_s: list[float] = []
+    first: Decision | None = None
     path_local = cum = None
     for k in range(NUM_FUTURE):
         decision, mem = decide(cur, planner.route, mem, cfg)
         if k == 0:
-            reason, nudge, idx0 = decision.reason, decision.nudge_offset, decision.route_index
-            path = planner.path_ahead(idx0, length=60.0, offset=nudge)
+            first = decision
+            path = planner.path_ahead(decision.route_index, length=60.0, offset=decision.nudge_offset)
             path_local = world_to_ego(path, e.pose.x, e.pose.y, e.pose.yaw)  # (K, 2)
             cum, s0 = _arc_length_at_origin(path_local)
         acc = float(np.clip((decision.target_speed - v) / response_s, -2.0 * cfg.idm_comfort_decel, 2.0 *
@@ -173,7 +174,7 @@ def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
                       events=[])
     ss = s0 + np.asarray(out_s)
     wps = np.stack([np.interp(ss, cum, path_local[:, 0]), np.interp(ss, cum, path_local[:, 1])], 1)
-    return wps.astype(np.float32), reason
+    return wps.astype(np.float32), first
 
 
 def _arc_length_at_origin(pts: np.ndarray) -> tuple[np.ndarray, float]:
@@ -230,13 +231,17 @@ class DataCollector:
         weather = ctx.opts.weather or "route-" + make_token("weather", cfg.weathers)[:6]
         self.scene = scene_name(cfg.town, cfg.route_id, str(weather), ctx.opts.seed)
         self.sim = ctx.sim
-        self.expert_cfg = ExpertConfig()
-        self.planner = ExpertPlanner(RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg), self.expert_cfg)
+        driver = getattr(ctx.agent, "planner", None)
+        if isinstance(driver, ExpertPlanner):  # the expert drives: its own planner is the label source
+            self.planner, self.expert_cfg, self.shadow = driver, driver.cfg, False
+        else:  # another agent drives: the expert runs beside it in shadow mode, on the same ground truth
+            self.expert_cfg = ExpertConfig()
+            route_plan = RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg)
+            self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
         self.commands = RouteCommands(ctx.gps_route, 7.0)
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
-        self.decision: Decision | None = None
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])
         self.perturb_left = 0
         self.perturb_ctl = (0.0, 0.0)  # steer offset, brake
@@ -264,7 +269,8 @@ class DataCollector:
         self.poses[gt.frame] = (p.x, p.y, p.z, p.yaw)
         lat, lon, _ = location_to_gnss(p.x, p.y, p.z, *self.geo)
         command = self.commands.command(lat, lon)
-        _, self.decision = self.planner.step(gt)
+        if self.shadow:
+            self.planner.step(gt)  # keeps the shadow expert's memory and controllers in step with the drive
         if gt.frame % self.keyframe_every == 0:
             self.pending.append(self._capture(input_data, gt, command))
         while self.pending and self.pending[0]["frame"] + NUM_FUTURE * self.keyframe_every <= gt.frame:
@@ -331,12 +337,11 @@ class DataCollector:
             objects.append({"category": cat, "x": float(xy[0]), "y": float(xy[1]), "moving": a.speed > 0.5})
         speed_item = input_data.get(PREFIX + "SPEED")
         speed = float(speed_item[1]["speed"]) if speed_item is not None else abs(gt.ego.speed)
-        d = self.decision
-        plan, _ = expert_plan(self.planner, gt, self.expert_cfg, self.o.plan_response_s)
+        plan, decision = expert_plan(self.planner, gt, self.expert_cfg, self.o.plan_response_s)
         return {
             "frame": gt.frame, "images": images, "anns": anns, "objects": objects, "occ": occ, "speed": speed,
-            "command": int(command), "plan": plan, "reason": d.reason if d is not None else "cruise",
-            "target_speed": float(d.target_speed) if d is not None else 0.0,
+            "command": int(command), "plan": plan, "reason": decision.reason,
+            "target_speed": float(decision.target_speed),
             "perturbed": bool(self.o.perturb and self.perturb_left > 0),
             "pose": (e.x, e.y, e.z, e.yaw),
         }

@@ -14,10 +14,12 @@ writes the same records).
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,17 @@ class Keyframe:
     mask_lidar: np.ndarray  # (200, 200, 16) bool
     mask_camera: np.ndarray  # (200, 200, 16) bool
     extra: dict[str, Any] = field(default_factory=dict)  # the EXTRA_TABLE fields (json-serialisable)
+
+
+def occ3d_npz_bytes(semantics: np.ndarray, mask_lidar: np.ndarray, mask_camera: np.ndarray) -> bytes:
+    """Occ3D's labels.npz (uint8 arrays, deflate-compressed as np.savez_compressed writes them) at zlib level 1:
+    ~4x faster than savez_compressed's default level for a file ~10 % larger; np.load reads both alike."""
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, arr in (("semantics", semantics), ("mask_lidar", mask_lidar), ("mask_camera", mask_camera)):
+            with zf.open(f"{name}.npy", "w") as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(arr, dtype=np.uint8), allow_pickle=False)
+    return bio.getvalue()
 
 
 def _disk_error(exc: OSError, what: str) -> DatasetWriteError:
@@ -186,13 +199,8 @@ class DatasetWriter:
                 if not ok:
                     raise DatasetWriteError(f"JPEG encoding failed for {ch} of frame {kf.frame}")
                 atomic_write_bytes(self.root / camera_filename(scene, ch, kf.timestamp), buf.tobytes())
-            from io import BytesIO
-
-            bio = BytesIO()
-            np.savez_compressed(bio, semantics=kf.semantics.astype(np.uint8),
-                                mask_lidar=kf.mask_lidar.astype(np.uint8),
-                                mask_camera=kf.mask_camera.astype(np.uint8))
-            atomic_write_bytes(self.root / occ3d_relpath(scene, sample_token), bio.getvalue())
+            atomic_write_bytes(self.root / occ3d_relpath(scene, sample_token),
+                               occ3d_npz_bytes(kf.semantics, kf.mask_lidar, kf.mask_camera))
         except OSError as exc:
             raise _disk_error(exc, f"key frame {kf.frame} of scene {scene}") from None
         rec["ego_pose"] = {"token": pose_token, "timestamp": kf.timestamp, "translation": kf.ego_translation,
