@@ -168,6 +168,7 @@ class RouteSpec:
     min_turns: int = 1  # left/right turns at junctions per route
     min_lane_changes: int = 0  # lane changes the route must ask for (multi-lane towns)
     min_start_spacing: float = 30.0  # metres between the starts of two routes
+    max_legs: int = 3  # a route may pass through up to max_legs - 1 via points (small towns, long routes)
     max_tries: int = 4000
 
     def check(self) -> None:
@@ -217,26 +218,23 @@ def generate_routes(
             break
         a = rng.choice(cands)
         la = a.transform.location
-        near = [w for w in cands if lo / 4 <= la.distance(w.transform.location) <= hi]
-        if not near:
+        legs = _draw_legs(grp, cands, a, lo, hi, spec.max_legs, rng)
+        if legs is None:
             continue
-        b = rng.choice(near)
-        try:
-            trace = grp.trace_route(la, b.transform.location)
-        except RoutePlanningError:
-            continue
-        length = route_length([(wp.transform, o) for wp, o in trace])
+        trace = [step for leg in legs for step in leg]
         turns = _count_turns(trace)
         changes = sum(
             1
             for i in range(1, len(trace))
             if trace[i][1] in LANE_CHANGES and trace[i - 1][1] not in LANE_CHANGES
         )
-        if not (lo <= length <= hi) or turns < spec.min_turns or changes < spec.min_lane_changes:
+        if turns < spec.min_turns or changes < spec.min_lane_changes:
             continue
         if any(math.dist(r.keypoints[0][:2], (la.x, la.y)) < spec.min_start_spacing for r in made):
             continue
-        kps = _keypoints(trace)
+        kps = _keypoints(legs[0])
+        for leg in legs[1:]:  # each via point stays a keypoint, so re-planning goes through it
+            kps += _keypoints(leg)[1:]
         w = weather_to_dict(weather_from_name(WEATHERS[(spec.seed + len(made)) % len(WEATHERS)]))
         made.append(
             RouteConfig(
@@ -261,6 +259,48 @@ def generate_routes(
             f">= {spec.min_turns} turn(s) and >= {spec.min_lane_changes} lane change(s) in {spec.max_tries} tries"
         )
     return made
+
+
+def _draw_legs(
+    grp: GlobalRoutePlanner,
+    cands: list[carla.Waypoint],
+    start: carla.Waypoint,
+    lo: float,
+    hi: float,
+    max_legs: int,
+    rng: random.Random,
+) -> list[list[tuple[carla.Waypoint, RoadOption]]] | None:
+    """Shortest-path legs start -> via ... -> end whose total length is in [lo, hi]; None if this draw misses.
+
+    Legs may not run over much of the same lane twice (a route, not a shuttle)."""
+    legs: list[list[tuple[carla.Waypoint, RoadOption]]] = []
+    seen: set[tuple[int, int, int]] = set()
+    total, here = 0.0, start
+    for _ in range(max_legs):
+        loc = here.transform.location
+        room = hi - total
+        near = [w for w in cands if min(lo - total, room) / 4 <= loc.distance(w.transform.location) <= room]
+        if not near:
+            return None
+        nxt = rng.choice(near)
+        try:
+            leg = grp.trace_route(loc, nxt.transform.location)
+        except RoutePlanningError:
+            return None
+        if legs:
+            leg = leg[1:]  # the via point ends the previous leg
+        keys = {(w.road_id, w.lane_id, int(w.s // 5)) for w, _ in leg}
+        if len(keys & seen) > 0.2 * max(len(keys), 1):
+            return None
+        seen |= keys
+        legs.append(leg)
+        total += route_length([(w.transform, o) for w, o in ([legs[-2][-1]] if len(legs) > 1 else []) + leg])
+        if total > hi:
+            return None
+        if total >= lo:
+            return legs
+        here = nxt
+    return None
 
 
 def _count_turns(trace: list[tuple[carla.Waypoint, RoadOption]]) -> int:
@@ -402,24 +442,42 @@ def write_scenario_json(path: Path, triggers: dict[str, list[dict[str, Any]]]) -
 
 
 def write_generated(
-    town: str,
+    towns: str | list[str],
     spec: RouteSpec,
     out: Path,
     map_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     scenarios: bool = True,
 ) -> tuple[list[RouteConfig], Path]:
-    """Generate routes for a town and write the route XML (atomically) and, beside it, the trigger JSON."""
-    cmap = _load_map(town, map_dir, cache_dir)
-    routes = generate_routes(town, spec, cmap=cmap)
+    """Generate `spec.count` routes on each town (ids numbered through all of them) and write one route XML
+    (atomically) and, beside it, the merged trigger JSON."""
+    routes: list[RouteConfig] = []
+    triggers: dict[str, list[dict[str, Any]]] = {}
+    for town in [towns] if isinstance(towns, str) else towns:
+        cmap = _load_map(town, map_dir, cache_dir)
+        made = generate_routes(town, spec, cmap=cmap, first_id=len(routes))
+        routes += made
+        if scenarios:
+            triggers.update(scenario_triggers(made, cmap, spec.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     write_routes_xml(routes, tmp, fmt="1.0")
     os.replace(tmp, out)
     json_path = out.with_name(SCENARIO_FILE)
     if scenarios:
-        write_scenario_json(json_path, scenario_triggers(routes, cmap, spec.seed))
+        write_scenario_json(json_path, triggers)
     return routes, json_path
+
+
+def _expand_towns(arg: str) -> list[str]:
+    """'OccGen-0..19' -> OccGen-0 ... OccGen-19 (inclusive); any other name as it is."""
+    head, sep, tail = arg.rpartition("..")
+    if sep and head.startswith("OccGen-") and head[7:].isdigit() and tail.isdigit():
+        lo, hi = int(head[7:]), int(tail)
+        if hi < lo:
+            raise RouteGenerationError(f"empty town range {arg!r}")
+        return [f"OccGen-{k}" for k in range(lo, hi + 1)]
+    return [arg]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -431,7 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     g = p.add_argument_group("routes for any town (instead of the built-in set)")
     g.add_argument(
-        "--town", default=None, help="e.g. OccGen-3, OccTown02, or a town in --map-dir / $CARLA_ROOT"
+        "--town",
+        nargs="+",
+        default=None,
+        help="one or more towns, e.g. OccGen-3 (or OccGen-0..19), OccTown02, a town in --map-dir / $CARLA_ROOT",
     )
     g.add_argument("--count", type=int, default=2, help="number of routes (default 2)")
     g.add_argument("--length", type=float, default=800.0, help="route length in metres (default 800)")
@@ -460,14 +521,15 @@ def main(argv: list[str] | None = None) -> int:
             min_lane_changes=args.min_lane_changes,
         )
         try:
+            towns = [t for arg in args.town for t in _expand_towns(arg)]
             routes, json_path = write_generated(
-                args.town, spec, args.out, args.map_dir, args.cache_dir, not args.no_scenarios
+                towns, spec, args.out, args.map_dir, args.cache_dir, not args.no_scenarios
             )
         except (RouteGenerationError, SimulatorError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         extra = "" if args.no_scenarios else f" and scenario triggers to {json_path}"
-        print(f"wrote {len(routes)} routes on {args.town} to {args.out}{extra}")
+        print(f"wrote {len(routes)} routes on {', '.join(towns)} to {args.out}{extra}")
         return 0
     args.out = args.out or OUT
     routes = make_routes(args.seed)
