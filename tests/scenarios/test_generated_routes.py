@@ -75,7 +75,7 @@ def test_triggers_match_their_routes(cmap: carla.Map, tmp_path: Path) -> None:
     annotations = load_scenario_annotations(json_path)
     n_triggers = sum(len(s["available_event_configurations"]) for s in annotations[TOWN])
     matched = [m for r in parsed for m in match_scenarios_to_route(TOWN, _dense(cmap, r), annotations)]
-    assert n_triggers >= 4 and len(matched) == n_triggers
+    assert n_triggers >= 4 and len({m.name for m in matched}) == n_triggers  # every trigger is on a route
     # writing again merges: no duplicate trigger points
     write_generated(TOWN, RouteSpec(count=2, length=800.0, seed=0), tmp_path / "r.xml")
     again = load_scenario_annotations(json_path)
