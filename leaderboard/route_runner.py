@@ -59,6 +59,7 @@ class RouteOptions:
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
     sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class RouteContext:
     config: RouteConfig
     opts: RouteOptions
     agent_sensors: list[dict[str, Any]] = field(default_factory=list)
+    gps_route: list = field(default_factory=list)  # [({'lat', 'lon', 'z'}, RoadOption)] as the agent receives it
 
 
 class RouteObserver:
@@ -244,8 +246,12 @@ def run_route(
     config: RouteConfig,
     opts: RouteOptions,
     progress: Callable[[float], None] | None = None,
+    observers: list[Any] | None = None,
 ) -> RouteOutcome:
-    """Drive one route with a fresh agent on `sim` and return its scored outcome."""
+    """Drive one route with a fresh agent on `sim` and return its scored outcome.
+
+    `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
+    """
     t_start = time.time()
     rid = config.route_id
 
@@ -316,12 +322,13 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
-    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors))
+    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route)
     criteria_obs = CriteriaObserver(route, cmap)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
-    observers: list[Any] = [criteria_obs, progress_obs]
-    observers += [o for o in (*make_extra_observers(ctx), recorder_obs) if o is not None]
+    extra_obs = observers
+    observers = [criteria_obs, progress_obs]
+    observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
@@ -459,7 +466,12 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
 
 def make_extra_observers(ctx: RouteContext) -> list[Any]:
     """Observers the run's options add beyond the leaderboard's own criteria, progress and recorder."""
-    return []
+    out: list[Any] = []
+    if ctx.opts.collect is not None:
+        from agent.collector import DataCollector
+
+        out.append(DataCollector(ctx.opts.collect, seed=ctx.opts.seed))
+    return out
 
 
 def _destroy(agent: Any) -> None:
