@@ -107,22 +107,24 @@ class EmbeddedSimulator(Simulator):
 
     # ------------------------------------------------------------------ world set-up
     def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
+        from sim.embedded.cache import cache_root, cached_static_scene
         from sim.embedded.maps import load_town
         from sim.embedded.occupancy import OccupancyBuilder
-        from sim.embedded.scene import build_static_scene
         from sim.embedded.traffic import TrafficSim
 
         if self._traffic is not None:
             self._traffic.close()
             self._traffic = None
         map_dir = map_dir if map_dir is not None else self.config.map_dir
-        town = load_town(name, map_dir)
+        cache_dir = self.config.cache_dir
+        town = load_town(name, map_dir, cache_dir)
         key = (hashlib.sha256(town.xodr_text.encode()).hexdigest(), self.config.seed)
         if key not in _SCENE_CACHE:
-            _SCENE_CACHE[key] = build_static_scene(town, seed=self.config.seed)
+            _SCENE_CACHE[key] = cached_static_scene(town, self.config.seed, cache_dir)
         self._town, self._scene = town, _SCENE_CACHE[key]
         self._geo = geo_reference(town.xodr_text)
-        self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic)
+        sumo_dir = cache_root(cache_dir) / "sumo" if cache_dir else None
+        self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic, cache_dir=sumo_dir)
         self._occ_builder = OccupancyBuilder(self._scene)
         self._renderer = self._occ_renderer = None
         self._tick_renderers = {}
