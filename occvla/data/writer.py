@@ -265,7 +265,14 @@ class DatasetWriter:
     def _append(self, scene: str, rec: dict[str, Any]) -> None:
         line = (json.dumps(rec) + "\n").encode()
         try:
-            with open(self._journal(scene), "ab") as f:
+            with open(self._journal(scene), "r+b") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end:
+                    f.seek(end - 1)
+                    if f.read(1) != b"\n":  # a torn line of a killed writer: drop it, never glue onto it
+                        f.seek(0)
+                        f.truncate(f.read().rfind(b"\n") + 1)
+                f.seek(0, os.SEEK_END)
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
