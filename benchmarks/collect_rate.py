@@ -29,8 +29,14 @@ def run(workers: int, episodes: int, ticks: int) -> dict:
         card = collect(plan, str(Path(tmp) / "ds"), workers=workers, progress=False)
         wall = time.perf_counter() - t0
     n = card["counts"]["samples"]
-    return {"workers": workers, "episodes": card["counts"]["scenes"], "keyframes": n, "seconds": round(wall, 2),
-            "keyframes_per_s": round(n / wall, 3), "mb_per_keyframe": round(card["size_bytes"] / 1e6 / max(n, 1), 3)}
+    return {
+        "workers": workers,
+        "episodes": card["counts"]["scenes"],
+        "keyframes": n,
+        "seconds": round(wall, 2),
+        "keyframes_per_s": round(n / wall, 3),
+        "mb_per_keyframe": round(card["size_bytes"] / 1e6 / max(n, 1), 3),
+    }
 
 
 def main() -> int:

@@ -36,10 +36,26 @@ def test_episode_scenes_are_unique() -> None:
 
 
 def _run(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "leaderboard.collect", "--plan", "tiny", "--out", str(out), "--no-progress",
-           *extra, "max_ticks=60"]
-    return subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                          text=True, timeout=600)
+    cmd = [
+        sys.executable,
+        "-m",
+        "leaderboard.collect",
+        "--plan",
+        "tiny",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+        "max_ticks=60",
+    ]
+    return subprocess.run(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _tables(root: Path) -> dict[str, list]:
@@ -54,7 +70,9 @@ def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path) -> None:
     assert card["counts"]["scenes"] == 2 and card["counts"]["samples"] == 2 * 6
     assert card["splits"] == {"train": ["OccTown01"]} and card["towns"] == ["OccTown01"]
     assert card["weathers"] == ["ClearNoon"] and card["seeds"] == [0] and card["size_bytes"] > 0
-    assert "2 scenes" in (out / "README.md").read_text().replace("| scenes / key frames | 2 / 12 |", "2 scenes")
+    assert "2 scenes" in (out / "README.md").read_text().replace(
+        "| scenes / key frames | 2 / 12 |", "2 scenes"
+    )
     tables = _tables(out)
     for name, recs in tables.items():
         toks = [r["token"] for r in recs if "token" in r]

@@ -25,16 +25,35 @@ from occvla.data.writer import (
 def _kf(frame: int) -> Keyframe:
     grid = np.full((200, 200, 16), 17, np.uint8)
     grid[100, 100, 2] = 4
-    ann = Annotation("7", "vehicle.car", [10.0 + frame, 0.0, 0.8], [1.9, 4.5, 1.6], [1.0, 0, 0, 0], [0.0, 0.0],
-                     ["vehicle.stopped"], "4")
-    return Keyframe(frame, 1_000_000 + frame * 50_000, [float(frame), 0.0, 0.0], [1.0, 0.0, 0.0, 0.0],
-                    {c: np.zeros((9, 16, 3), np.uint8) for c in CAMERAS}, [ann], grid, grid < 17, grid < 17,
-                    {"speed": 1.0, "command": 4})
+    ann = Annotation(
+        "7",
+        "vehicle.car",
+        [10.0 + frame, 0.0, 0.8],
+        [1.9, 4.5, 1.6],
+        [1.0, 0, 0, 0],
+        [0.0, 0.0],
+        ["vehicle.stopped"],
+        "4",
+    )
+    return Keyframe(
+        frame,
+        1_000_000 + frame * 50_000,
+        [float(frame), 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+        {c: np.zeros((9, 16, 3), np.uint8) for c in CAMERAS},
+        [ann],
+        grid,
+        grid < 17,
+        grid < 17,
+        {"speed": 1.0, "command": 4},
+    )
 
 
 def _cams() -> list[CameraCalib]:
-    return [CameraCalib(c, [0.0, 0.0, 1.6], [0.5, -0.5, 0.5, -0.5], [[8, 0, 8], [0, 8, 4.5], [0, 0, 1]], 16, 9)
-            for c in CAMERAS]
+    return [
+        CameraCalib(c, [0.0, 0.0, 1.6], [0.5, -0.5, 0.5, -0.5], [[8, 0, 8], [0, 8, 4.5], [0, 0, 1]], 16, 9)
+        for c in CAMERAS
+    ]
 
 
 def test_torn_journal_line_is_ignored_and_tables_parse(tmp_path: Path) -> None:
