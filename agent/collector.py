@@ -18,7 +18,6 @@ still come from the shadow expert's plan from the perturbed state.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -390,13 +389,18 @@ class DataCollector:
         return out
 
     def on_route_end(self, ctx: Any) -> None:
+        """Write the key frames still waiting for their future (partial trajectories) and close the scene."""
         try:
             for kf in self.pending:
                 self._write(kf)
             self.pending = []
             self.writer.end_scene()
-        except Exception as exc:  # noqa: BLE001 - one line, as every route failure
-            print(f"{self.scene}: the collected scene could not be finished: {exc}", file=sys.stderr)
+        except Exception:
+            self.pending = []
+            try:  # the tables still list every key frame the journal holds (e.g. a full disk for images only)
+                self.writer.flush()
+            except Exception:  # noqa: BLE001, S110 - the first error is the one to report
+                pass
             raise
 
     # ------------------------------------------------------------------ key frames

@@ -188,6 +188,8 @@ class EpisodeWorker:
         )
         collector = DataCollector(collect, seed=ep.seed)
         outcome = run_route(self.sim, self.agent_class, ep.route, opts, observers=[collector])
+        if outcome.stop_run:  # a simulator crash or a failed write (full disk): the plan stops, one line
+            raise ValueError(outcome.message)
         return ep.scene, collector.n_keyframes, outcome.message
 
     def close(self) -> None:
@@ -290,7 +292,12 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 idle.append(pending.pop(ref))
-                finished(ray.get(ref))
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the worker's one line, not Ray's traceback
+                    cause = getattr(exc, "cause", None)
+                    raise ValueError(str(cause) if cause is not None else str(exc).splitlines()[-1]) from None
+                finished(result)
     finally:
         ray.get([w.close.remote() for w in pool])
         for w in pool:

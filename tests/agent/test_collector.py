@@ -433,3 +433,36 @@ def test_perturbations_are_seeded() -> None:
     changed = [x for x in a if x != (0.0, 0.0)]
     assert 0.1 * len(a) < len(changed) < len(a)  # excursions, not a constant offset
     assert all(abs(s) <= 0.3 + 1e-6 and 0.0 <= br <= 0.6 + 1e-6 for s, br in a)
+
+
+FULL_DISK = """
+import errno, os, sys
+real = os.replace
+
+
+def replace(a, b):
+    if "/samples/" in str(b) and len(os.listdir(os.path.dirname(str(b)))) > 2:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(a, b)
+
+
+os.replace = replace
+from leaderboard.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_full_disk_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTES)
+    script = tmp_path / "full_disk.py"
+    script.write_text(FULL_DISK)
+    cmd = [_python(), str(script), *_collect_cmd(routes, tmp_path / "ds")[2:]]
+    r = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stderr[-2000:]
+    lines = [ln for ln in r.stderr.splitlines() if "no space left" in ln]
+    assert (
+        len(lines) == 1 and "DataCollector failed: DatasetWriteError: no space left on the device" in lines[0]
+    )
+    assert "Traceback" not in r.stderr
+    assert json.loads((tmp_path / "ds" / VERSION / "sample.json").read_text())  # the finished key frames stay
