@@ -28,7 +28,7 @@ import numpy as np
 from agent.controllers import ego_to_world, world_to_ego
 from agent.expert_config import ExpertConfig
 from agent.expert_planner import Decision, ExpertPlanner, decide
-from agent.occvla_agent import RouteCommands
+from agent.occvla_agent import OccVLAAgentConfig, RouteCommands
 from agent.route_plan import RoutePlan
 from occvla.data.format import (
     CAMERAS,
@@ -314,7 +314,7 @@ class DataCollector:
             route_plan = RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg)
             self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
-        self.commands = RouteCommands(ctx.gps_route, 7.0)
+        self.commands = RouteCommands(ctx.gps_route, OccVLAAgentConfig.reached_distance)  # as the agent
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])

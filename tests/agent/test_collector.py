@@ -356,6 +356,7 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     assert _tables(cut) == _tables(full)
     _check_expert_plan(_tables(full))
+    _check_commands(_tables(full))
     names = sorted(p.relative_to(full) for p in full.rglob("*") if p.is_file() and ".occvla" not in p.parts)
     assert names == sorted(
         p.relative_to(cut) for p in cut.rglob("*") if p.is_file() and ".occvla" not in p.parts
@@ -466,3 +467,13 @@ def test_full_disk_stops_the_run_in_one_line(tmp_path: Path) -> None:
     )
     assert "Traceback" not in r.stderr
     assert json.loads((tmp_path / "ds" / VERSION / "sample.json").read_text())  # the finished key frames stay
+
+
+def _check_commands(t: dict[str, list[dict]]) -> None:
+    """Route 0 turns right at one junction: its commands are the agent's RouteCommands on the GPS plan (follow the
+    lane, then RIGHT while the route turns), recomputed here from the stored route by the same class."""
+    recs = sorted((r for r in t[EXTRA_TABLE] if "_RouteScenario_0_" in r["scene"]), key=lambda r: r["frame"])
+    cmds = [r["command"] for r in recs]
+    assert set(cmds) == {2, 4} and cmds[0] == 4
+    first_right = cmds.index(2)
+    assert all(c == 4 for c in cmds[:first_right])
