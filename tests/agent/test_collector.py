@@ -470,8 +470,8 @@ def test_full_disk_stops_the_run_in_one_line(tmp_path: Path) -> None:
 
 
 def _check_commands(t: dict[str, list[dict]]) -> None:
-    """Route 0 turns right at one junction: its commands are the agent's RouteCommands on the GPS plan (follow the
-    lane, then RIGHT while the route turns), recomputed here from the stored route by the same class."""
+    """Route 0 turns right at one junction: its stored commands (the OccVLA agent's RouteCommands on the GPS plan)
+    follow the lane, then say RIGHT where the route turns."""
     recs = sorted((r for r in t[EXTRA_TABLE] if "_RouteScenario_0_" in r["scene"]), key=lambda r: r["frame"])
     cmds = [r["command"] for r in recs]
     assert set(cmds) == {2, 4} and cmds[0] == 4
