@@ -14,6 +14,7 @@ writes the same records).
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import json
 import os
@@ -276,9 +277,22 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ tables
     def flush(self) -> dict[str, int]:
-        """Rebuild every table from the journals (atomic per table); returns record counts."""
-        tables = build_tables(self.journal_dir)
+        """Rebuild every table from the journals (atomic per table); returns record counts.
+
+        Writers of several processes (Ray workers) share a root: a lock serialises their flushes, so the last one
+        reads every journal after the others' lines landed and no older table set replaces a newer one."""
         tdir = self.root / self.version
+        try:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.journal_dir.parent / "flush.lock", "a+b")  # noqa: SIM115 - held across the flush
+        except OSError as exc:
+            raise _disk_error(exc, f"the tables in {tdir}") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._flush_locked(tdir)
+
+    def _flush_locked(self, tdir: Path) -> dict[str, int]:
+        tables = build_tables(self.journal_dir)
         try:
             for name, recs in tables.items():
                 atomic_write_bytes(tdir / f"{name}.json", json.dumps(recs, indent=0).encode())
