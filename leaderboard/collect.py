@@ -302,10 +302,15 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
                     cause = getattr(exc, "cause", None)
                     raise ValueError(str(cause) if cause is not None else str(exc).splitlines()[-1]) from None
                 finished(result)
-    finally:
-        ray.get([w.close.remote() for w in pool])
+    except (
+        BaseException
+    ):  # a failure or Ctrl-C: stop the workers now (their scenes stay unfinished: --resume)
         for w in pool:
             ray.kill(w)
+        raise
+    ray.get([w.close.remote() for w in pool])
+    for w in pool:
+        ray.kill(w)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = load_plan(args.plan, args.overrides)
         card = collect(plan, args.out, args.workers, args.resume, not args.no_progress)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the finished episodes are in {args.out}; continue with --resume", file=sys.stderr
+        )
+        return 130
     except (ValueError, DatasetWriteError, SimulatorError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
