@@ -302,9 +302,8 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
                     cause = getattr(exc, "cause", None)
                     raise ValueError(str(cause) if cause is not None else str(exc).splitlines()[-1]) from None
                 finished(result)
-    except (
-        BaseException
-    ):  # a failure or Ctrl-C: stop the workers now (their scenes stay unfinished: --resume)
+    except BaseException:
+        # a failure or Ctrl-C: stop the workers now (their open scenes stay unfinished, for --resume)
         for w in pool:
             ray.kill(w)
         raise
