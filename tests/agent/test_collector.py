@@ -252,6 +252,21 @@ def test_output_folder_errors(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "not empty and holds no dataset" in r.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    r = subprocess.run(
+        [_python(), "leaderboard/run.py", "--agent", "expert", "--collect", str(blocked / "ds")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert r.stderr.startswith("error: cannot write the output folder")
+
+
+def test_read_only_folder_is_one_line(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
