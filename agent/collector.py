@@ -54,7 +54,10 @@ from sim.sensors import NUSCENES_RIG
 from sim.types import FIXED_DELTA_SECONDS, ActorState, GroundTruth
 
 PREFIX = "_collect_"
-DEPTH_SIZE = (200, 113)  # width, height of the depth rig used for visibility (and the simulator's mask_camera)
+DEPTH_SIZE = (
+    200,
+    113,
+)  # width, height of the depth rig used for visibility (and the simulator's mask_camera)
 DEPTH_RANGE_M = 1000.0
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds: the time base of every scene
 
@@ -72,7 +75,9 @@ class CollectOptions:
     perturb_rate: float = 0.1  # excursions started per second (on average)
     flush_every_s: float = 30.0
     jpeg_quality: int = 90
-    plan_response_s: float = 0.45  # s: how fast the ego's speed follows the expert's target (the plan's rollout)
+    plan_response_s: float = (
+        0.45  # s: how fast the ego's speed follows the expert's target (the plan's rollout)
+    )
 
 
 def scene_name(town: str, route_id: str, weather: str, seed: int) -> str:
@@ -98,20 +103,34 @@ def box_sample_points(a: ActorState) -> np.ndarray:
     """(9, 3) world points inside an actor's box: its centre and the 8 corners pulled 20 % in."""
     ex, ey, ez = a.extent
     c, s = math.cos(math.radians(a.yaw)), math.sin(math.radians(a.yaw))
-    local = np.array([[0.0, 0.0, 0.0]] + [[sx * ex, sy * ey, sz * ez] for sx in (-0.8, 0.8)
-                                          for sy in (-0.8, 0.8) for sz in (-0.8, 0.8)])
+    local = np.array(
+        [[0.0, 0.0, 0.0]]
+        + [[sx * ex, sy * ey, sz * ez] for sx in (-0.8, 0.8) for sy in (-0.8, 0.8) for sz in (-0.8, 0.8)]
+    )
     wx = a.x + local[:, 0] * c - local[:, 1] * s
     wy = a.y + local[:, 0] * s + local[:, 1] * c
     return np.stack([wx, wy, a.z + ez + local[:, 2]], 1)
 
 
-def visible_fraction(points: np.ndarray, ego_pose: Any, depths: dict[str, np.ndarray], margin: float) -> float:
-    """The fraction of `points` (world, CARLA) that some rig camera sees: inside its image and not behind the
-    rendered depth by more than `margin` (the box's own near surface lies within that)."""
+VISIBILITY_TOLERANCE_M = 0.3  # depth-buffer and sampling slack when comparing with the box's own surface
+
+
+def visible_fraction(actor: ActorState, ego_pose: Any, depths: dict[str, np.ndarray]) -> float:
+    """The fraction of an actor's box sample points that some rig camera sees.
+
+    A point is seen by a camera when it projects into the image and nothing was rendered in front of the box along
+    that ray: the rendered depth is not shorter than the depth where the ray (camera -> point) enters the box
+    (a slab test in the box's frame), so the box's own near side never counts as an occluder.
+    """
+    points = box_sample_points(actor)  # (P, 3) world
     yaw = math.radians(ego_pose.yaw)
+    ce, se = math.cos(yaw), math.sin(yaw)
     dx, dy = points[:, 0] - ego_pose.x, points[:, 1] - ego_pose.y
-    vx, vy = math.cos(yaw) * dx + math.sin(yaw) * dy, -math.sin(yaw) * dx + math.cos(yaw) * dy  # fwd, right
+    vx, vy = ce * dx + se * dy, -se * dx + ce * dy  # vehicle frame: fwd, right
     vz = points[:, 2] - ego_pose.z
+    ext = np.asarray(actor.extent, np.float64)
+    cb, sb = math.cos(math.radians(actor.yaw)), math.sin(math.radians(actor.yaw))
+    centre = np.array([actor.x, actor.y, actor.z + ext[2]])
     seen = np.zeros(len(points), bool)
     for ch, depth in depths.items():
         mx, my, mz, myaw, fov = NUSCENES_RIG[ch]
@@ -125,18 +144,30 @@ def visible_fraction(points: np.ndarray, ego_pose: Any, depths: dict[str, np.nda
         v = np.where(ok, h / 2.0 - f * pz / np.maximum(fwd, 0.1), -1).astype(np.int64)
         ok &= (u >= 0) & (u < w) & (v >= 0) & (v < h)
         idx = np.nonzero(ok)[0]
-        seen[idx] |= depth[v[idx], u[idx]] >= fwd[idx] - margin
+        if not len(idx):
+            continue
+        # where the ray camera -> point enters the box, as a fraction of the way (slab test in the box's frame)
+        cam = np.array([ego_pose.x + ce * mx - se * my, ego_pose.y + se * mx + ce * my, ego_pose.z + mz])
+        c_rel = cam - centre
+        d = points[idx] - cam  # (n, 3)
+        c_l = np.array([cb * c_rel[0] + sb * c_rel[1], -sb * c_rel[0] + cb * c_rel[1], c_rel[2]])
+        d_l = np.stack([cb * d[:, 0] + sb * d[:, 1], -sb * d[:, 0] + cb * d[:, 1], d[:, 2]], 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = (-ext - c_l) / d_l, (ext - c_l) / d_l
+        t_in = np.clip(np.nan_to_num(np.minimum(t1, t2), nan=-np.inf).max(1), 0.0, 1.0)  # (n,)
+        seen[idx] |= depth[v[idx], u[idx]] >= t_in * fwd[idx] - VISIBILITY_TOLERANCE_M
     return float(seen.mean()) if len(points) else 0.0
 
 
-def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
-                response_s: float = 0.45) -> tuple[np.ndarray, str]:
+def expert_plan(
+    planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig, response_s: float = 0.45
+) -> tuple[np.ndarray, Decision]:
     """The expert's own 3 s plan from this state: its decision law (agent/expert_planner.decide) rolled out.
 
     Every 0.5 s the expert decides again on the ground truth moved forward (the ego along its path at the rolled-out
     speed, other actors at constant velocity); in between the speed follows the decision's target as the expert's
     speed controller does (the acceleration (target - v) / idm_tau). Returns (6, 2) ego-frame waypoints (x forward,
-    y left) at 0.5 .. 3 s and the reason of the first decision.
+    y left) at 0.5 .. 3 s and the first decision (the one the expert takes now).
     """
     e = gt.ego
     mem = planner.memory.copy()
@@ -144,17 +175,23 @@ def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
     dt = FIXED_DELTA_SECONDS
     sub = round(1.0 / (KEYFRAME_HZ * dt))
     cur = gt
-    out_s, reason, nudge, idx0 = [], "", 0.0, 0
+    out_s: list[float] = []
+    first: Decision | None = None
     path_local = cum = None
     for k in range(NUM_FUTURE):
         decision, mem = decide(cur, planner.route, mem, cfg)
         if k == 0:
-            reason, nudge, idx0 = decision.reason, decision.nudge_offset, decision.route_index
-            path = planner.path_ahead(idx0, length=60.0, offset=nudge)
+            first = decision
+            path = planner.path_ahead(decision.route_index, length=60.0, offset=decision.nudge_offset)
             path_local = world_to_ego(path, e.pose.x, e.pose.y, e.pose.yaw)  # (K, 2)
             cum, s0 = _arc_length_at_origin(path_local)
-        acc = float(np.clip((decision.target_speed - v) / response_s, -2.0 * cfg.idm_comfort_decel, 2.0 *
-                            cfg.idm_max_accel))
+        acc = float(
+            np.clip(
+                (decision.target_speed - v) / response_s,
+                -2.0 * cfg.idm_comfort_decel,
+                2.0 * cfg.idm_max_accel,
+            )
+        )
         for _ in range(sub):
             v = max(0.0, v + acc * dt)
             s += v * dt
@@ -166,14 +203,20 @@ def expert_plan(planner: ExpertPlanner, gt: GroundTruth, cfg: ExpertConfig,
         wx, wy = ego_to_world(np.array([[x, y], [x2, y2]]), e.pose.x, e.pose.y, e.pose.yaw)
         yaw = math.degrees(math.atan2(wy[1] - wx[1], wy[0] - wx[0]))
         t = (k + 1) / KEYFRAME_HZ
-        ego = replace(e, pose=replace(e.pose, x=float(wx[0]), y=float(wx[1]), yaw=yaw), speed=v,
-                      vx=v * math.cos(math.radians(yaw)), vy=v * math.sin(math.radians(yaw)))
+        ego = replace(
+            e,
+            pose=replace(e.pose, x=float(wx[0]), y=float(wx[1]), yaw=yaw),
+            speed=v,
+            vx=v * math.cos(math.radians(yaw)),
+            vy=v * math.sin(math.radians(yaw)),
+        )
         actors = [replace(a, x=a.x + a.vx * t, y=a.y + a.vy * t) for a in gt.actors]
-        cur = replace(gt, frame=gt.frame + (k + 1) * sub, timestamp=gt.timestamp + t, ego=ego, actors=actors,
-                      events=[])
+        cur = replace(
+            gt, frame=gt.frame + (k + 1) * sub, timestamp=gt.timestamp + t, ego=ego, actors=actors, events=[]
+        )
     ss = s0 + np.asarray(out_s)
     wps = np.stack([np.interp(ss, cum, path_local[:, 0]), np.interp(ss, cum, path_local[:, 1])], 1)
-    return wps.astype(np.float32), reason
+    return wps.astype(np.float32), first
 
 
 def _arc_length_at_origin(pts: np.ndarray) -> tuple[np.ndarray, float]:
@@ -195,7 +238,9 @@ class DataCollector:
     def __init__(self, options: CollectOptions, seed: int = 0) -> None:
         self.o = options
         self.seed = seed
-        self.writer = DatasetWriter(options.out_dir, options.version, options.flush_every_s, options.jpeg_quality)
+        self.writer = DatasetWriter(
+            options.out_dir, options.version, options.flush_every_s, options.jpeg_quality
+        )
         self.cam_ids: dict[str, str] = {}
         self.keyframe_every = round(1.0 / (KEYFRAME_HZ * FIXED_DELTA_SECONDS))
         self.n_keyframes = 0
@@ -211,17 +256,49 @@ class DataCollector:
         extra: list[dict[str, Any]] = []
         for ch, (x, y, z, yaw, fov) in NUSCENES_RIG.items():
             s = have.get(ch)
-            if s is not None and _same_view(s, (x, y, z, yaw, fov)) and int(s.get("width", 0)) >= w \
-                    and int(s.get("height", 0)) >= h and abs(int(s["width"]) * h - int(s["height"]) * w) <= w:
+            if (
+                s is not None
+                and _same_view(s, (x, y, z, yaw, fov))
+                and int(s.get("width", 0)) >= w
+                and int(s.get("height", 0)) >= h
+                and abs(int(s["width"]) * h - int(s["height"]) * w) <= w
+            ):
                 self.cam_ids[ch] = ch  # the agent's own rig camera, downscaled to the dataset size
                 continue
             self.cam_ids[ch] = PREFIX + ch
-            extra.append({"type": "sensor.camera.rgb", "id": PREFIX + ch, "x": x, "y": y, "z": z, "roll": 0.0,
-                          "pitch": 0.0, "yaw": yaw, "width": w, "height": h, "fov": fov, "sensor_tick": period})
+            extra.append(
+                {
+                    "type": "sensor.camera.rgb",
+                    "id": PREFIX + ch,
+                    "x": x,
+                    "y": y,
+                    "z": z,
+                    "roll": 0.0,
+                    "pitch": 0.0,
+                    "yaw": yaw,
+                    "width": w,
+                    "height": h,
+                    "fov": fov,
+                    "sensor_tick": period,
+                }
+            )
         for ch, (x, y, z, yaw, fov) in NUSCENES_RIG.items():
-            extra.append({"type": "sensor.camera.depth", "id": PREFIX + "depth_" + ch, "x": x, "y": y, "z": z,
-                          "roll": 0.0, "pitch": 0.0, "yaw": yaw, "width": DEPTH_SIZE[0], "height": DEPTH_SIZE[1],
-                          "fov": fov, "sensor_tick": period})
+            extra.append(
+                {
+                    "type": "sensor.camera.depth",
+                    "id": PREFIX + "depth_" + ch,
+                    "x": x,
+                    "y": y,
+                    "z": z,
+                    "roll": 0.0,
+                    "pitch": 0.0,
+                    "yaw": yaw,
+                    "width": DEPTH_SIZE[0],
+                    "height": DEPTH_SIZE[1],
+                    "fov": fov,
+                    "sensor_tick": period,
+                }
+            )
         extra.append({"type": "sensor.speedometer", "id": PREFIX + "SPEED"})
         return extra
 
@@ -230,13 +307,17 @@ class DataCollector:
         weather = ctx.opts.weather or "route-" + make_token("weather", cfg.weathers)[:6]
         self.scene = scene_name(cfg.town, cfg.route_id, str(weather), ctx.opts.seed)
         self.sim = ctx.sim
-        self.expert_cfg = ExpertConfig()
-        self.planner = ExpertPlanner(RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg), self.expert_cfg)
+        driver = getattr(ctx.agent, "planner", None)
+        if isinstance(driver, ExpertPlanner):  # the expert drives: its own planner is the label source
+            self.planner, self.expert_cfg, self.shadow = driver, driver.cfg, False
+        else:  # another agent drives: the expert runs beside it in shadow mode, on the same ground truth
+            self.expert_cfg = ExpertConfig()
+            route_plan = RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg)
+            self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
         self.commands = RouteCommands(ctx.gps_route, 7.0)
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
-        self.decision: Decision | None = None
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])
         self.perturb_left = 0
         self.perturb_ctl = (0.0, 0.0)  # steer offset, brake
@@ -244,27 +325,43 @@ class DataCollector:
         for ch in CAMERAS:
             x, y, z, yaw, fov = NUSCENES_RIG[ch]
             trans, rot = camera_extrinsics(x, y, z, yaw)
-            cams.append(CameraCalib(ch, trans, rot_to_quat(rot), intrinsics(self.o.width, self.o.height, fov),
-                                    self.o.width, self.o.height))
+            cams.append(
+                CameraCalib(
+                    ch,
+                    trans,
+                    rot_to_quat(rot),
+                    intrinsics(self.o.width, self.o.height, fov),
+                    self.o.width,
+                    self.o.height,
+                )
+            )
         desc = f"{cfg.town}, route {cfg.route_id}, weather {weather}, seed {ctx.opts.seed}"
         sim_cfg = getattr(ctx.sim, "config", None)
         traffic = getattr(sim_cfg, "traffic", None)
         provenance = {
-            "simulator": type(ctx.sim).__name__, "project_version": _project_version(), "route": cfg.route_id,
-            "weather": str(weather), "seed": ctx.opts.seed, "agent": ctx.opts.agent,
-            "traffic": {"vehicles": traffic.vehicles, "walkers": traffic.walkers} if traffic is not None else {},
+            "simulator": type(ctx.sim).__name__,
+            "project_version": _project_version(),
+            "route": cfg.route_id,
+            "weather": str(weather),
+            "seed": ctx.opts.seed,
+            "agent": ctx.opts.agent,
+            "traffic": {"vehicles": traffic.vehicles, "walkers": traffic.walkers}
+            if traffic is not None
+            else {},
             "scenarios": ctx.opts.scenarios_mode if cfg.scenarios else "none",
             "perturb": self.o.perturb,
         }
-        self.writer.begin_scene(self.scene, cfg.town, desc, cams,
-                                {"vehicle": "lincoln.mkz_2017", "provenance": provenance})
+        self.writer.begin_scene(
+            self.scene, cfg.town, desc, cams, {"vehicle": "lincoln.mkz_2017", "provenance": provenance}
+        )
 
     def on_tick(self, ctx: Any, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
         p = gt.ego.pose
         self.poses[gt.frame] = (p.x, p.y, p.z, p.yaw)
         lat, lon, _ = location_to_gnss(p.x, p.y, p.z, *self.geo)
         command = self.commands.command(lat, lon)
-        _, self.decision = self.planner.step(gt)
+        if self.shadow:
+            self.planner.step(gt)  # keeps the shadow expert's memory and controllers in step with the drive
         if gt.frame % self.keyframe_every == 0:
             self.pending.append(self._capture(input_data, gt, command))
         while self.pending and self.pending[0]["frame"] + NUM_FUTURE * self.keyframe_every <= gt.frame:
@@ -283,10 +380,13 @@ class DataCollector:
             return control
         self.perturb_left -= 1
         steer, brake = self.perturb_ctl
-        out = carla.VehicleControl(throttle=0.0 if brake else control.throttle,
-                                   steer=float(np.clip(control.steer + steer, -1, 1)),
-                                   brake=max(control.brake, brake), hand_brake=control.hand_brake,
-                                   reverse=control.reverse)
+        out = carla.VehicleControl(
+            throttle=0.0 if brake else control.throttle,
+            steer=float(np.clip(control.steer + steer, -1, 1)),
+            brake=max(control.brake, brake),
+            hand_brake=control.hand_brake,
+            reverse=control.reverse,
+        )
         return out
 
     def on_route_end(self, ctx: Any) -> None:
@@ -300,7 +400,9 @@ class DataCollector:
             raise
 
     # ------------------------------------------------------------------ key frames
-    def _capture(self, input_data: dict[str, tuple[int, Any]], gt: GroundTruth, command: int) -> dict[str, Any]:
+    def _capture(
+        self, input_data: dict[str, tuple[int, Any]], gt: GroundTruth, command: int
+    ) -> dict[str, Any]:
         """Everything of a key frame that is known now (its future is filled in 3 s later)."""
         images = {}
         for ch in CAMERAS:
@@ -311,8 +413,11 @@ class DataCollector:
             if img.shape[:2] != (self.o.height, self.o.width):
                 img = cv2.resize(img, (self.o.width, self.o.height), interpolation=cv2.INTER_AREA)
             images[ch] = img
-        depths = {ch: decode_depth(input_data[PREFIX + "depth_" + ch][1]) for ch in CAMERAS
-                  if PREFIX + "depth_" + ch in input_data}
+        depths = {
+            ch: decode_depth(input_data[PREFIX + "depth_" + ch][1])
+            for ch in CAMERAS
+            if PREFIX + "depth_" + ch in input_data
+        }
         occ = self.sim.occupancy()
         e = gt.ego.pose
         objects, anns = [], []
@@ -321,22 +426,36 @@ class DataCollector:
                 continue
             cat = category_of(a.vclass, a.type_id)
             ex, ey, ez = a.extent
-            frac = visible_fraction(box_sample_points(a), e, depths, margin=math.hypot(ex, ey, ez)) if depths else 1.0
-            anns.append(Annotation(
-                instance_key=str(a.id), category=cat, translation=carla_to_global(a.x, a.y, a.z + ez),
-                size=[2 * ey, 2 * ex, 2 * ez], rotation=yaw_quat(carla_yaw_to_global(a.yaw)),
-                velocity=[float(a.vx), float(-a.vy)], attributes=attribute_of(cat, a.speed, a.source == "parked"),
-                visibility_token=visibility_token(frac), num_pts=int(round(frac * 9))))
+            frac = visible_fraction(a, e, depths) if depths else 1.0
+            anns.append(
+                Annotation(
+                    instance_key=str(a.id),
+                    category=cat,
+                    translation=carla_to_global(a.x, a.y, a.z + ez),
+                    size=[2 * ey, 2 * ex, 2 * ez],
+                    rotation=yaw_quat(carla_yaw_to_global(a.yaw)),
+                    velocity=[float(a.vx), float(-a.vy)],
+                    attributes=attribute_of(cat, a.speed, a.source == "parked"),
+                    visibility_token=visibility_token(frac),
+                    num_pts=int(round(frac * 9)),
+                )
+            )
             xy = world_to_ego(np.array([[a.x, a.y]]), e.x, e.y, e.yaw)[0]
             objects.append({"category": cat, "x": float(xy[0]), "y": float(xy[1]), "moving": a.speed > 0.5})
         speed_item = input_data.get(PREFIX + "SPEED")
         speed = float(speed_item[1]["speed"]) if speed_item is not None else abs(gt.ego.speed)
-        d = self.decision
-        plan, _ = expert_plan(self.planner, gt, self.expert_cfg, self.o.plan_response_s)
+        plan, decision = expert_plan(self.planner, gt, self.expert_cfg, self.o.plan_response_s)
         return {
-            "frame": gt.frame, "images": images, "anns": anns, "objects": objects, "occ": occ, "speed": speed,
-            "command": int(command), "plan": plan, "reason": d.reason if d is not None else "cruise",
-            "target_speed": float(d.target_speed) if d is not None else 0.0,
+            "frame": gt.frame,
+            "images": images,
+            "anns": anns,
+            "objects": objects,
+            "occ": occ,
+            "speed": speed,
+            "command": int(command),
+            "plan": plan,
+            "reason": decision.reason,
+            "target_speed": float(decision.target_speed),
             "perturbed": bool(self.o.perturb and self.perturb_left > 0),
             "pose": (e.x, e.y, e.z, e.yaw),
         }
@@ -354,20 +473,33 @@ class DataCollector:
         traj = world_to_ego(np.array(pts), x, y, yaw).astype(np.float32)  # (6, 2) ego frame
         meta = meta_action_from_trajectory(traj, kf["speed"])
         extra = {
-            "speed": kf["speed"], "command": kf["command"], "meta_action": meta,
-            "trajectory": traj.round(4).tolist(), "trajectory_valid": valid,
+            "speed": kf["speed"],
+            "command": kf["command"],
+            "meta_action": meta,
+            "trajectory": traj.round(4).tolist(),
+            "trajectory_valid": valid,
             "expert_plan": np.asarray(kf["plan"]).round(4).tolist(),
             "expert_meta_action": meta_action_from_trajectory(np.asarray(kf["plan"]), kf["speed"]),
-            "expert_reason": kf["reason"], "expert_target_speed": kf["target_speed"],
+            "expert_reason": kf["reason"],
+            "expert_target_speed": kf["target_speed"],
             "perturbed": kf["perturbed"],
             "qa": [list(p) for p in annotation_qa(kf["objects"], meta, kf["reason"])],
         }
         occ = kf["occ"]
-        self.writer.add(Keyframe(
-            frame=kf["frame"], timestamp=T0_US + int(round(kf["frame"] * FIXED_DELTA_SECONDS * 1e6)),
-            ego_translation=carla_to_global(x, y, z), ego_rotation=yaw_quat(carla_yaw_to_global(yaw)),
-            images=kf["images"], annotations=kf["anns"], semantics=occ.semantics, mask_lidar=occ.mask_lidar,
-            mask_camera=occ.mask_camera, extra=extra))
+        self.writer.add(
+            Keyframe(
+                frame=kf["frame"],
+                timestamp=T0_US + int(round(kf["frame"] * FIXED_DELTA_SECONDS * 1e6)),
+                ego_translation=carla_to_global(x, y, z),
+                ego_rotation=yaw_quat(carla_yaw_to_global(yaw)),
+                images=kf["images"],
+                annotations=kf["anns"],
+                semantics=occ.semantics,
+                mask_lidar=occ.mask_lidar,
+                mask_camera=occ.mask_camera,
+                extra=extra,
+            )
+        )
         self.n_keyframes += 1
         if self.on_keyframe is not None:
             self.on_keyframe(self.n_keyframes)
@@ -382,7 +514,9 @@ def _project_version() -> str:
         return "source"
 
 
-def collect_options_from_args(out_dir: str, size: str, version: str, perturb: bool, resume: bool) -> CollectOptions:
+def collect_options_from_args(
+    out_dir: str, size: str, version: str, perturb: bool, resume: bool
+) -> CollectOptions:
     """CollectOptions from run.py's flags; checks the output folder now (ValueError: one line)."""
     from pathlib import Path
 
@@ -398,4 +532,6 @@ def collect_options_from_args(out_dir: str, size: str, version: str, perturb: bo
         check_output_dir(Path(out_dir), resume)
     except DatasetWriteError as exc:
         raise ValueError(str(exc)) from None
-    return CollectOptions(out_dir=str(Path(out_dir).resolve()), width=w, height=h, version=version, perturb=perturb)
+    return CollectOptions(
+        out_dir=str(Path(out_dir).resolve()), width=w, height=h, version=version, perturb=perturb
+    )

@@ -86,7 +86,9 @@ def load_plan(name: str, overrides: list[str] | None = None) -> CollectPlan:
     return CollectPlan(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
 
 
-def plan_routes(town: str, count: int, length: tuple[float, float], seed: int, map_dir: str | None) -> list[RouteConfig]:
+def plan_routes(
+    town: str, count: int, length: tuple[float, float], seed: int, map_dir: str | None
+) -> list[RouteConfig]:
     """`count` seeded routes of a town: shortest paths between lane points, `length` metres long."""
     import carla
 
@@ -95,7 +97,11 @@ def plan_routes(town: str, count: int, length: tuple[float, float], seed: int, m
 
     cmap = load_town(town, map_dir).map
     grp = GlobalRoutePlanner(cmap, 1.0)
-    cands = [w for w in cmap.generate_waypoints(10.0) if w.lane_type == carla.LaneType.Driving and not w.is_junction]
+    cands = [
+        w
+        for w in cmap.generate_waypoints(10.0)
+        if w.lane_type == carla.LaneType.Driving and not w.is_junction
+    ]
     rng = random.Random(f"{town}:{seed}")
     out: list[RouteConfig] = []
     for _ in range(2000):
@@ -109,10 +115,18 @@ def plan_routes(town: str, count: int, length: tuple[float, float], seed: int, m
         if not length[0] <= route_length([(w.transform, o) for w, o in trace]) <= length[1]:
             continue
         kps = [a.transform, b.transform]
-        out.append(RouteConfig(
-            id=str(len(out)), town=town,
-            keypoints=[(round(t.location.x, 3), round(t.location.y, 3), round(t.location.z, 3)) for t in kps],
-            keypoint_yaws=[round(t.rotation.yaw, 3) for t in kps], weathers=[], format="1.0"))
+        out.append(
+            RouteConfig(
+                id=str(len(out)),
+                town=town,
+                keypoints=[
+                    (round(t.location.x, 3), round(t.location.y, 3), round(t.location.z, 3)) for t in kps
+                ],
+                keypoint_yaws=[round(t.rotation.yaw, 3) for t in kps],
+                weathers=[],
+                format="1.0",
+            )
+        )
     if len(out) < count:
         raise ValueError(f"{town}: found only {len(out)} of {count} routes of {length[0]:g}-{length[1]:g} m")
     return out
@@ -160,10 +174,18 @@ class EpisodeWorker:
         """(scene, key frames written, one-line failure or '')."""
         p = self.plan
         self.sim.config.traffic = TrafficConfig(vehicles=ep.traffic[0], walkers=ep.traffic[1], seed=ep.seed)
-        collect = CollectOptions(out_dir=self.out_dir, width=p.width, height=p.height, version=p.version,
-                                 perturb=p.perturb)
-        opts = RouteOptions(agent=p.agent, agent_config=_resolve(p.agent_config), seed=ep.seed, weather=ep.weather,
-                            scenarios_mode=ep.scenarios, map_dir=p.map_dir, max_ticks=p.max_ticks)
+        collect = CollectOptions(
+            out_dir=self.out_dir, width=p.width, height=p.height, version=p.version, perturb=p.perturb
+        )
+        opts = RouteOptions(
+            agent=p.agent,
+            agent_config=_resolve(p.agent_config),
+            seed=ep.seed,
+            weather=ep.weather,
+            scenarios_mode=ep.scenarios,
+            map_dir=p.map_dir,
+            max_ticks=p.max_ticks,
+        )
         collector = DataCollector(collect, seed=ep.seed)
         outcome = run_route(self.sim, self.agent_class, ep.route, opts, observers=[collector])
         return ep.scene, collector.n_keyframes, outcome.message
@@ -173,7 +195,9 @@ class EpisodeWorker:
             self.sim.close()
 
 
-def collect(plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = False, progress: bool = True) -> dict:
+def collect(
+    plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = False, progress: bool = True
+) -> dict:
     """Run the plan into ``out_dir``; returns the dataset card."""
     from occvla.data.writer import DatasetWriter, check_output_dir, write_card
 
@@ -194,8 +218,14 @@ def collect(plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = Fa
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(eps), initial=len(eps) - len(todo), desc=f"{plan.name}: episodes", unit="ep",
-                   file=sys.stderr, mininterval=0.5 if sys.stderr.isatty() else 10.0)
+        bar = tqdm(
+            total=len(eps),
+            initial=len(eps) - len(todo),
+            desc=f"{plan.name}: episodes",
+            unit="ep",
+            file=sys.stderr,
+            mininterval=0.5 if sys.stderr.isatty() else 10.0,
+        )
     keyframes, failures, t0 = 0, [], time.perf_counter()
 
     def finished(result: tuple[str, int, str]) -> None:
@@ -239,8 +269,13 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
 
     n = min(workers, len(todo))
     if not ray.is_initialized():
-        ray.init(num_cpus=n, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 configure_logging=False)
+        ray.init(
+            num_cpus=n,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            configure_logging=False,
+        )
     actor = ray.remote(num_cpus=1)(EpisodeWorker)
     pool = [actor.remote(plan, out_dir) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in pool]) if e]
@@ -265,7 +300,9 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="occvla-collect", description=__doc__.splitlines()[0])
     ap.add_argument("--plan", default="tiny", help="a config of configs/collect/ (tiny, train-small, ...)")
-    ap.add_argument("--out", required=True, help="the dataset folder (new, or an unfinished one with --resume)")
+    ap.add_argument(
+        "--out", required=True, help="the dataset folder (new, or an unfinished one with --resume)"
+    )
     ap.add_argument("--workers", type=int, default=1, help="Ray workers, one simulator each")
     ap.add_argument("--resume", action="store_true", help="continue a dataset: skip its finished episodes")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -288,9 +325,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     c = card["counts"]
-    print(f"{args.out}: {c['scenes']} scenes, {c['samples']} key frames, {c['annotations']} boxes, "
-          f"{card['size_bytes'] / 1e6:.1f} MB ({card['run']['keyframes']} key frames in "
-          f"{card['run']['seconds']:.0f} s)", file=sys.stderr)
+    print(
+        f"{args.out}: {c['scenes']} scenes, {c['samples']} key frames, {c['annotations']} boxes, "
+        f"{card['size_bytes'] / 1e6:.1f} MB ({card['run']['keyframes']} key frames in "
+        f"{card['run']['seconds']:.0f} s)",
+        file=sys.stderr,
+    )
     return 1 if card["run"]["failures"] else 0
 
 

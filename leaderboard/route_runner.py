@@ -91,6 +91,7 @@ class RouteContext:
     opts: RouteOptions
     agent_sensors: list[dict[str, Any]] = field(default_factory=list)
     gps_route: list = field(default_factory=list)  # [({'lat', 'lon', 'z'}, RoadOption)] as the agent receives it
+    agent: Any = None  # the driving agent (set up); observers must not drive it
 
 
 class RouteObserver:
@@ -322,7 +323,7 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
-    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route)
+    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route, agent)
     criteria_obs = CriteriaObserver(route, cmap)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None

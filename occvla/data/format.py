@@ -28,11 +28,27 @@ import numpy as np
 
 DEFAULT_VERSION = "v1.0-trainval"
 CAMERAS: tuple[str, ...] = (
-    "CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT",
+    "CAM_FRONT",
+    "CAM_FRONT_LEFT",
+    "CAM_FRONT_RIGHT",
+    "CAM_BACK",
+    "CAM_BACK_LEFT",
+    "CAM_BACK_RIGHT",
 )
 TABLES: tuple[str, ...] = (
-    "attribute", "calibrated_sensor", "category", "ego_pose", "instance", "log", "map", "sample",
-    "sample_annotation", "sample_data", "scene", "sensor", "visibility",
+    "attribute",
+    "calibrated_sensor",
+    "category",
+    "ego_pose",
+    "instance",
+    "log",
+    "map",
+    "sample",
+    "sample_annotation",
+    "sample_data",
+    "scene",
+    "sensor",
+    "visibility",
 )
 EXTRA_TABLE = "occvla_sample_info"  # our per-sample fields (ExtraFields below)
 JOURNAL_DIR = ".occvla/journal"
@@ -44,21 +60,46 @@ BOX_RADIUS_M = 50.0  # annotate every actor within this distance of the ego
 # nuScenes' 23 detection categories (their v1.0 category.json names); we write all of them, so tools that
 # enumerate categories find the usual list.
 NUSCENES_CATEGORIES: tuple[str, ...] = (
-    "animal", "human.pedestrian.adult", "human.pedestrian.child", "human.pedestrian.construction_worker",
-    "human.pedestrian.personal_mobility", "human.pedestrian.police_officer", "human.pedestrian.stroller",
-    "human.pedestrian.wheelchair", "movable_object.barrier", "movable_object.debris",
-    "movable_object.pushable_pullable", "movable_object.trafficcone", "static_object.bicycle_rack",
-    "vehicle.bicycle", "vehicle.bus.bendy", "vehicle.bus.rigid", "vehicle.car", "vehicle.construction",
-    "vehicle.emergency.ambulance", "vehicle.emergency.police", "vehicle.motorcycle", "vehicle.trailer",
+    "animal",
+    "human.pedestrian.adult",
+    "human.pedestrian.child",
+    "human.pedestrian.construction_worker",
+    "human.pedestrian.personal_mobility",
+    "human.pedestrian.police_officer",
+    "human.pedestrian.stroller",
+    "human.pedestrian.wheelchair",
+    "movable_object.barrier",
+    "movable_object.debris",
+    "movable_object.pushable_pullable",
+    "movable_object.trafficcone",
+    "static_object.bicycle_rack",
+    "vehicle.bicycle",
+    "vehicle.bus.bendy",
+    "vehicle.bus.rigid",
+    "vehicle.car",
+    "vehicle.construction",
+    "vehicle.emergency.ambulance",
+    "vehicle.emergency.police",
+    "vehicle.motorcycle",
+    "vehicle.trailer",
     "vehicle.truck",
 )
 ATTRIBUTES: tuple[str, ...] = (
-    "cycle.with_rider", "cycle.without_rider", "pedestrian.moving", "pedestrian.sitting_lying_down",
-    "pedestrian.standing", "vehicle.moving", "vehicle.parked", "vehicle.stopped",
+    "cycle.with_rider",
+    "cycle.without_rider",
+    "pedestrian.moving",
+    "pedestrian.sitting_lying_down",
+    "pedestrian.standing",
+    "vehicle.moving",
+    "vehicle.parked",
+    "vehicle.stopped",
 )
 # nuScenes visibility: the fraction of an annotation visible in the six cameras; tokens "1".."4" as theirs
 VISIBILITY: tuple[tuple[str, str, float], ...] = (
-    ("1", "v0-40", 0.0), ("2", "v40-60", 0.4), ("3", "v60-80", 0.6), ("4", "v80-100", 0.8),
+    ("1", "v0-40", 0.0),
+    ("2", "v40-60", 0.4),
+    ("3", "v60-80", 0.6),
+    ("4", "v80-100", 0.8),
 )
 MOVING_SPEED = 0.5  # m/s: faster counts as moving (vehicle.moving, pedestrian.moving)
 
@@ -82,9 +123,16 @@ def category_of(vclass: str, type_id: str = "") -> str:
     if vclass == "pedestrian" and "child" in type_id:
         return "human.pedestrian.child"
     return {
-        "car": "vehicle.car", "van": "vehicle.car", "truck": "vehicle.truck", "bus": "vehicle.bus.rigid",
-        "motorcycle": "vehicle.motorcycle", "bicycle": "vehicle.bicycle", "pedestrian": "human.pedestrian.adult",
-        "trailer": "vehicle.trailer", "construction": "vehicle.construction", "cone": "movable_object.trafficcone",
+        "car": "vehicle.car",
+        "van": "vehicle.car",
+        "truck": "vehicle.truck",
+        "bus": "vehicle.bus.rigid",
+        "motorcycle": "vehicle.motorcycle",
+        "bicycle": "vehicle.bicycle",
+        "pedestrian": "human.pedestrian.adult",
+        "trailer": "vehicle.trailer",
+        "construction": "vehicle.construction",
+        "cone": "movable_object.trafficcone",
         "barrier": "movable_object.barrier",
     }.get(vclass, "movable_object.debris")
 
@@ -154,4 +202,6 @@ def to_ego_xy(points_global: np.ndarray, ego_xy: Sequence[float], ego_yaw_rad: f
 
 def is_dataset_dir(root: Path) -> bool:
     """True when ``root`` holds one of our datasets (a card or a journal) or nuScenes tables."""
-    return (root / CARD_JSON).is_file() or (root / JOURNAL_DIR).is_dir() or any(root.glob("v1.0-*/sample.json"))
+    return (
+        (root / CARD_JSON).is_file() or (root / JOURNAL_DIR).is_dir() or any(root.glob("v1.0-*/sample.json"))
+    )
