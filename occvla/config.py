@@ -137,7 +137,6 @@ class OccVLAConfig:
     text_loss_weight: float = 1.0
     occ_loss_weight: float = 1.0
     plan_loss_weight: float = 1.0
-    max_new_tokens: int = 8  # greedy meta-action budget ("turn left" ", decelerate" = 2 tokens here)
     # bf16 autocast in OccVLAPolicy.predict: a win only on CPUs with native bf16 (AVX512-BF16/AMX) or GPUs; on the
     # AVX2 machines here it measured 5-10x slower than fp32 (README), so presets default to fp32.
     inference_bf16: bool = False

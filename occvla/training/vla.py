@@ -66,10 +66,12 @@ def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
         from occvla.tokenizer import build_tokenizer
 
         light = _light(train_ds, occupancy=True)
-        texts = []
+        texts, questions = [], set()
         for i in range(min(len(light), QA_TEXT_SAMPLES)):
-            texts += [f"question: {q} answer: {a}" for q, a in light[i].get("qa", [])]
-        tok = build_tokenizer(texts, vocab_size=model.config.text.vocab_size)
+            for q, a in light[i].get("qa", []):
+                texts.append(f"{q} {a}")
+                questions.add(q)
+        tok = build_tokenizer(texts, vocab_size=model.config.text.vocab_size, questions=sorted(questions))
     if len(tok) > model.config.text.vocab_size:
         raise ValueError(f"tokenizer has {len(tok)} tokens > model text.vocab_size {model.config.text.vocab_size}")
     proc = OccVLAProcessor.for_config(model.config, tok)
@@ -102,6 +104,11 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         p = Path(m.vqvae_path)
         model.load_vqvae(str(p / VQVAE_FILE if p.is_dir() else p))
     t = cfg.train
+    if t.stage in (1, 2) and model.occ_branch is not None and not model.has_trained_vqvae:
+        # stage 2 trains the branch through the frozen decoder; stage 1's weights are what stage 2 inherits
+        raise ValueError(f"stage {t.stage} needs a trained VQ-VAE: pass model.vqvae_path=<stage-0 run dir> (or "
+                         "model.init_from=<a run that had one>); a random frozen decoder would make the "
+                         "occupancy loss meaningless")
     for key, attr in (("text_weight", "text_loss_weight"), ("occ_weight", "occ_loss_weight"),
                       ("plan_weight", "plan_loss_weight")):
         if t[key] is not None:
@@ -183,7 +190,7 @@ def evaluate_vla(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, flo
         samples = [ds[i] for i in range(start, min(n, start + t.eval_batch_size))]
         has_occ = all("occupancy" in s for s in samples) and model.occ_branch is not None
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-            gen = model.generate(_to(processor(samples, train=False), cfg.device), processor.stop_ids,
+            gen = model.generate(_to(processor(samples, train=False), cfg.device), processor.meta_action_ids,
                                  return_occupancy=has_occ, pad_id=processor.pad_id)
             res = model(_to(processor(samples, train=True), cfg.device), compute_occupancy=has_occ)
         preds = [processor.decode(ids) for ids in gen.token_ids]
