@@ -85,7 +85,6 @@ class OccConfig:
     num_heads: int = 4
     self_attention: bool = True
     lovasz_weight: float = 0.0
-    free_class: int = NUM_OCC_CLASSES - 1
     # keyword arguments for occvla.vqvae.VQVAEConfig (grid and num_classes come from above)
     vqvae: dict[str, Any] = field(
         default_factory=lambda: {"latent_dim": 64, "downsample": 2, "hidden": (64, 128), "codebook_size": 512}

@@ -75,7 +75,6 @@ class TrainSection:
     ckpt_every: int = 200
     eval_max_samples: int = 64  # 0 skips the end-of-run eval pass
     eval_batch_size: int = 4
-    num_workers: int = 0
     progress: bool = True
 
 
