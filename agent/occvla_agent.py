@@ -32,6 +32,9 @@ from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
 from sim.geo import gnss_to_location
 from sim.sensors import CAMERA_ORDER, rig_sensor_dicts
 
+OCC_RANGE_M = 40.0  # Occ3D grids span [-40, 40] m in x and y, whatever their pooling
+CORRIDOR_LENGTH_M = 8.0  # the creep check looks this far ahead
+CORRIDOR_HALF_WIDTH_M = 1.5
 ROUTE_SEARCH_WINDOW = 10  # route points ahead searched for the nearest one
 DEFAULT_RUN_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "occvla-small"
 SENSOR_TICK = 0.05  # s: the leaderboard's 20 Hz
@@ -53,6 +56,23 @@ class OccVLAAgentConfig:
     # The simulator renders beside the model on the same cores; two OpenMP threads then spin against it.
     torch_threads: int = 1
     stuck: StuckConfig = field(default_factory=StuckConfig)
+
+
+def obstacle_ahead(occupancy: np.ndarray) -> bool:
+    """Any vehicle / pedestrian / cyclist voxel (Occ3D classes) in the corridor ahead of the ego?
+
+    ``occupancy`` (X, Y, Z) Occ3D classes, x forward, y left, ego at the centre; cells overlapping the corridor
+    x in [0, CORRIDOR_LENGTH_M], |y| <= CORRIDOR_HALF_WIDTH_M count, so coarse (pooled) grids are covered too.
+    """
+    from occvla.metrics.planning import DYNAMIC_OBSTACLE_CLASSES
+
+    x_n, y_n = occupancy.shape[:2]
+    cx, cy = 2 * OCC_RANGE_M / x_n, 2 * OCC_RANGE_M / y_n  # cell sizes, m
+    x0 = -OCC_RANGE_M + np.arange(x_n) * cx  # (X,) lower cell edges
+    y0 = -OCC_RANGE_M + np.arange(y_n) * cy
+    sel_x = (x0 + cx > 0.0) & (x0 < CORRIDOR_LENGTH_M)
+    sel_y = (y0 + cy > -CORRIDOR_HALF_WIDTH_M) & (y0 < CORRIDOR_HALF_WIDTH_M)
+    return bool(np.isin(occupancy[np.ix_(sel_x, sel_y)], DYNAMIC_OBSTACLE_CLASSES).any())
 
 
 class RouteCommands:
@@ -156,10 +176,7 @@ class OccVLAAgent(AutonomousAgent):
         """Does the model see an obstacle in the corridor ahead (its occupancy branch)? Without a branch: no."""
         if self.policy.model.occ_branch is None:
             return False
-        from occvla.data.qa import road_ahead_clear
-
-        out = self.policy.predict(images, speed, command, return_occupancy=True)
-        return not road_ahead_clear(out.occupancy)
+        return obstacle_ahead(self.policy.predict(images, speed, command, return_occupancy=True).occupancy)
 
     def run_step(self, input_data: dict[str, tuple[int, Any]], timestamp: float) -> carla.VehicleControl:
         images, speed, command = self.model_inputs(input_data)

@@ -26,18 +26,21 @@ def tiny_run_dir(tmp_path_factory) -> Path:
     processor = OccVLAProcessor.for_config(model.config, tokenizer_for_config(model.config))
     out = tmp_path_factory.mktemp("occvla") / "run"
     save_run_dir(out, model, processor)
+    # A model that always plans to stand still (its planner's output layer zeroed) and has no occupancy branch.
     bare = build_model("tiny", occ={"enabled": False})
+    torch.nn.init.zeros_(bare.planner.mlp[-1].weight)
+    torch.nn.init.zeros_(bare.planner.mlp[-1].bias)
     save_run_dir(out.parent / "no_occ", bare, OccVLAProcessor.for_config(bare.config, processor.tokenizer))
     return out
 
 
-@pytest.mark.slow  # ~3 min here: the creeps take the untrained model down the 30 m straight
+@pytest.mark.slow  # a few minutes here: the creeps take the standing model down the 30 m straight
 def test_occvla_agent_runs_a_route_through_the_evaluator(tmp_path, tiny_run_dir):
     routes = tmp_path / "routes.xml"
     routes.write_text(ROUTE_XML)
     cfg = tmp_path / "agent.yaml"
-    # An untrained model (no occupancy branch: nothing it can see is in the way) does not drive by itself; the
-    # stuck safeguard must creep it down the straight: the route completes, without any infraction.
+    # A model that always plans to stand (no occupancy branch: nothing it can see is in the way) never drives by
+    # itself; the stuck safeguard must creep it down the straight: the route completes, without any infraction.
     cfg.write_text(f"run_dir: {tiny_run_dir.parent / 'no_occ'}\ncamera_width: 160\ncamera_height: 90\n"
                    "policy_every: 4\nstuck: {stuck_seconds: 3.0, creep_seconds: 3.0}\n")
     rc = main(["--agent", "occvla", "--agent-config", str(cfg), "--routes", str(routes), "--checkpoint",
@@ -178,10 +181,46 @@ def test_between_policy_calls_the_trajectory_follows_the_ego_motion(tiny_run_dir
 def test_standing_without_a_visible_reason_creeps(tiny_run_dir, tmp_path):
     agent = _agent(tiny_run_dir.parent / "no_occ", tmp_path, "stuck: {stuck_seconds: 1.0, creep_seconds: 0.5}\n")
     data = _fake_inputs(speed=0.0)
-    agent.policy.predict = lambda *a, **k: type("Out", (), {"waypoints": np.zeros((6, 2), np.float32),
-                                                            "meta_action": "keep lane, stop"})()  # "stop"
     controls = [agent.run_step(data, 0.05 * k) for k in range(30)]
-    assert all(c.throttle == 0.0 for c in controls[:19])  # the model says stop: it stands
+    assert np.allclose(agent.last_waypoints, 0.0)  # the model plans to stand still
+    assert all(c.throttle == 0.0 for c in controls[:19])
     assert agent.stuck.creeps == 1
     creeping = [c for c in controls[19:] if c.throttle > 0.0]
     assert creeping and all(abs(c.steer) < 1e-6 for c in creeping)  # straight ahead, gently
+
+
+def test_an_obstacle_the_model_sees_ahead_keeps_it_standing(tmp_path):
+    from occvla import OccVLAProcessor, build_model, save_run_dir, tokenizer_for_config
+
+    torch.manual_seed(0)
+    model = build_model("tiny")  # plans to stand still, and its occupancy says: a car in every voxel
+    torch.nn.init.zeros_(model.planner.mlp[-1].weight)
+    torch.nn.init.zeros_(model.planner.mlp[-1].bias)
+    with torch.no_grad():
+        model.vqvae.classifier.bias.zero_()
+        model.vqvae.classifier.bias[4] = 1e4  # Occ3D class 4: car
+    run = tmp_path / "blocked"
+    save_run_dir(run, model, OccVLAProcessor.for_config(model.config, tokenizer_for_config(model.config)))
+    agent = _agent(run, tmp_path, "stuck: {stuck_seconds: 1.0, creep_seconds: 0.5}\n")
+    data = _fake_inputs(speed=0.0)
+    controls = [agent.run_step(data, 0.05 * k) for k in range(30)]
+    assert agent.stuck.creeps == 0 and all(c.throttle == 0.0 for c in controls)
+    assert 0.0 < agent.stuck.still_time < 1.0  # checked once at 1 s, found a reason, counting again
+
+
+def test_obstacle_ahead_reads_the_corridor_of_any_grid():
+    from agent.occvla_agent import obstacle_ahead
+
+    for n in (16, 50, 200):
+        occ = np.full((n, n, 8), 17, np.uint8)
+        assert not obstacle_ahead(occ)
+        cell = 80.0 / n
+        ahead = occ.copy()
+        ahead[int((40.0 + 4.0) / cell), n // 2, 2] = 4  # a car 4 m ahead, on the centre line
+        assert obstacle_ahead(ahead)
+        behind = occ.copy()
+        behind[int((40.0 - 6.0) / cell), n // 2, 2] = 4  # 6 m behind
+        assert not obstacle_ahead(behind)
+        beside = occ.copy()
+        beside[int((40.0 + 4.0) / cell), int((40.0 + 10.0) / cell), 2] = 4  # 10 m to the left
+        assert not obstacle_ahead(beside)
