@@ -283,6 +283,11 @@ class OccVLAModel(nn.Module):
         latent = self.occ_branch(src)  # (B, C, h, w)
         return self.vqvae.decode(latent.float())  # (B, 18, X, Y, Z)
 
+    def _visual(self, last: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (B, T, D) -> per-camera mean of the image-token rows (B, V, D)."""
+        b, d = last.shape[0], last.shape[-1]
+        return self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
+
     def _plan(
         self,
         last: torch.Tensor,
@@ -290,11 +295,17 @@ class OccVLAModel(nn.Module):
         meta_hidden: torch.Tensor,
         ego_velocity: torch.Tensor,
     ) -> torch.Tensor:
-        b, d = last.shape[0], last.shape[-1]
-        visual = (
-            self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
-        )  # (B, V, D)
-        return self.planner(meta_hidden, ego_velocity, visual)  # (B, 6, 2)
+        return self.planner(meta_hidden, ego_velocity, self._visual(last, input_ids))  # (B, 6, 2)
+
+    def planner_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the planning head reads for a teacher-forced batch: (meta-action hidden (B, D), ego velocity
+        (B, 2), per-camera visual (B, V, D)). With the VLM frozen (stage 3) this is a fixed function of the sample,
+        so ``occvla-train`` computes it once per sample and trains the head on the cache."""
+        self.check_batch(batch)
+        last = self._run_lm(batch, False, use_cache=False).last_hidden_state  # (B, T, D)
+        b = last.shape[0]
+        meta = last[torch.arange(b, device=last.device), batch["meta_end_index"]]  # (B, D)
+        return meta, batch["ego_velocity"], self._visual(last, batch["input_ids"])
 
     # ---- training forward --------------------------------------------------------------------------------------
     def forward(self, batch: dict, compute_occupancy: bool = True) -> OccVLAOutput:

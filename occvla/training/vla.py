@@ -3,7 +3,9 @@
 - stage 1: VLM on driving QA: text loss (meta-action + QA answers); vision, projector, LM (or their LoRA) train.
 - stage 2: joint: text loss (autoregressive) + occupancy loss (non-autoregressive, through the frozen VQ-VAE
   decoder); the occupancy branch trains too.
-- stage 3: planning head only (L1 waypoint loss); everything else frozen.
+- stage 3: planning head only (L1 waypoint loss); everything else frozen. With ``train.cache_frozen`` (default) the
+  frozen VLM runs once per training sample (``OccVLAModel.planner_inputs``) and the head trains on that cache: the
+  same loss and gradients, without a VLM forward per step (benchmarks/train_step.py).
 Starting weights: ``model.init_from`` (a previous stage's run directory; LoRA merged on load, fresh adapters if
 ``model.lora``), else a fresh build of ``model.preset`` (+ ``model.pretrained_path``), with ``model.vqvae_path``
 plugged in. The tokenizer comes from the previous run, the checkpoint (paper), or is built offline from the data.
@@ -28,7 +30,9 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from occvla.model import OccVLAOutput
 from occvla.metrics import OpenLoopMetrics, occupancy_to_bev
+from occvla.planning import planning_loss
 from occvla.training.common import (
     CKPT_DIR,
     MetricLogger,
@@ -133,6 +137,28 @@ def set_trainable(model: Any, stage: int, lora: bool) -> None:
     model.planner.requires_grad_(stage == 3)
     if model.vqvae is not None:
         model.vqvae.requires_grad_(False)
+
+
+def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, torch.Tensor]:
+    """Stage 3: the planning head's inputs and targets for every training sample, from one frozen-VLM pass."""
+    t = cfg.train
+    dev = torch.device(cfg.device).type
+    parts: dict[str, list[torch.Tensor]] = {"meta": [], "velocity": [], "visual": [], "trajectory": []}
+    model.eval()
+    with torch.no_grad():
+        for start in tqdm(range(0, len(ds), t.eval_batch_size), desc=f"{t.name}: frozen-VLM cache",
+                          disable=not t.progress, dynamic_ncols=True):
+            samples = _stage_samples([ds[i] for i in range(start, min(len(ds), start + t.eval_batch_size))], 3)
+            batch = _to(processor(samples, train=True), cfg.device)
+            if "trajectory" not in batch:
+                raise ValueError("stage 3 needs a 'trajectory' in every training sample")
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                meta, vel, visual = model.planner_inputs(batch)
+            for k, v in zip(parts, (meta, vel, visual, batch["trajectory"]), strict=True):
+                v = v.float() if k == "trajectory" else v  # (B, D) / (B, 2) / (B, V, D) / (B, 6, 2)
+                parts[k].append(v)
+    model.train()
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def _stage_samples(samples: list[dict], stage: int) -> list[dict]:
@@ -265,13 +291,22 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
     bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not t.progress, dynamic_ncols=True)
     dev = torch.device(cfg.device).type
     params = [p for p in model.parameters() if p.requires_grad]
+    cache = cache_planner_inputs(model, processor, train_ds, cfg) if t.stage == 3 and t.cache_frozen else None
     model.train()
     while step < end:
-        samples = _stage_samples([train_ds[i] for i in next(batches)], t.stage)
-        batch = _to(processor(samples, train=True), cfg.device)
-        with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-            res = model(batch, compute_occupancy=t.stage == 2)
-        loss = {1: res.text_loss, 2: res.loss, 3: res.plan_loss}[t.stage]
+        idx = next(batches)
+        if cache is not None:  # stage 3 on the frozen VLM's cached outputs: the head alone runs
+            sel = torch.as_tensor(idx)
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                wps = model.planner(cache["meta"][sel], cache["velocity"][sel], cache["visual"][sel]).float()
+            loss = planning_loss(wps, cache["trajectory"][sel])
+            res = OccVLAOutput(loss=loss, plan_loss=loss)
+        else:
+            samples = _stage_samples([train_ds[i] for i in idx], t.stage)
+            batch = _to(processor(samples, train=True), cfg.device)
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                res = model(batch, compute_occupancy=t.stage == 2)
+            loss = {1: res.text_loss, 2: res.loss, 3: res.plan_loss}[t.stage]
         if loss is None:
             raise ValueError(f"stage {t.stage} produced no loss: the batch lacks its targets")
         opt.zero_grad(set_to_none=True)

@@ -182,3 +182,24 @@ def test_stages_1_2_refuse_an_untrained_vqvae(stage: str, data_root: Path, tmp_p
     # a run without the occupancy branch has no decoder to worry about
     _run(f"train={stage}", "train.steps=1", "train.eval_max_samples=0", f"data.root={data_root}",
          "+model.overrides={occ: {enabled: false}}", f"run_dir={tmp_path / 'no_occ'}")
+
+
+def test_stage3_on_the_frozen_vlm_cache_trains_the_same_head(stage_dirs: dict[str, Path], data_root: Path,
+                                                             tmp_path: Path) -> None:
+    from occvla.run_dir import load_run_dir
+
+    common = ["train=stage3_planning", "train.steps=3", f"data.root={data_root}",
+              f"model.init_from={stage_dirs['s2']}", "train.eval_max_samples=0"]
+    _run(*common, f"run_dir={tmp_path / 'cached'}")  # train.cache_frozen=true is the default
+    _run(*common, "train.cache_frozen=false", f"run_dir={tmp_path / 'plain'}")
+    a, _, _ = load_run_dir(tmp_path / "cached")
+    b, _, _ = load_run_dir(tmp_path / "plain")
+    s2, _, _ = load_run_dir(stage_dirs["s2"])
+    for (name, pa), pb in zip(a.planner.state_dict().items(), b.planner.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, atol=2e-5, rtol=1e-4, msg=name)
+    assert any(not torch.equal(p, q) for p, q in zip(a.planner.parameters(), s2.planner.parameters(), strict=True))
+    with (tmp_path / "cached" / "metrics.csv").open() as f:
+        cached = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]
+    with (tmp_path / "plain" / "metrics.csv").open() as f:
+        plain = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]
+    np.testing.assert_allclose(cached, plain, rtol=1e-4)
