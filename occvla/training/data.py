@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from occvla.data import NuScenesOccDataset, make_synthetic_dataset
+from occvla.training.distributed import barrier, is_main
 
 
 def ensure_synthetic(data_cfg: Any, image_size: int) -> Path:
@@ -26,7 +27,11 @@ def build_datasets(
     """(train, eval, eval_split_name). When a split is empty (tiny datasets) both use every scene, split "train"."""
     if data_cfg.kind not in ("synthetic", "nuscenes"):
         raise ValueError(f"data.kind must be 'synthetic' or 'nuscenes', got {data_cfg.kind!r}")
-    root = ensure_synthetic(data_cfg, image_size) if data_cfg.kind == "synthetic" else Path(data_cfg.root)
+    root = Path(data_cfg.root)
+    if data_cfg.kind == "synthetic":
+        if is_main():  # one writer under torchrun; the others wait for it
+            ensure_synthetic(data_cfg, image_size)
+        barrier()
     common = {"version": data_cfg.version, "image_size": image_size, "occ_grid": occ_grid,
               "occ_root": data_cfg.occ_root, "val_fraction": data_cfg.val_fraction, "load_images": load_images,
               "require_occupancy": require_occupancy}
