@@ -33,7 +33,7 @@ from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolat
 from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
 from sim.sensors import SensorConfigError
 from sim.types import FIXED_DELTA_SECONDS
-from sim.weather import weather_from_name
+from scenarios.weather_sets import named_weather
 
 HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
 MAX_TRACE_POINTS = 4000
@@ -51,7 +51,7 @@ class RouteOptions:
     timeout: float = 300.0  # seconds an agent step (or set-up) may take
     debug: int = 0
     map_dir: str | None = None
-    weather: str | None = None  # preset overriding the route's weather
+    weather: str | None = None  # a named weather (preset or custom, scenarios.weather_sets) overriding the route's
     seed: int = 0
     record_dir: str | None = None
     scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
@@ -141,9 +141,14 @@ def run_route(
         scenarios = list(config.scenarios)
         if config.format == "1.0" and opts.scenario_annotations:
             scenarios = match_scenarios_to_route(config.town, route, opts.scenario_annotations)
-        weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
-        sim.set_weather(weather)
         start = route[0][0]
+        if opts.weather:
+            named = named_weather(opts.weather)
+            sim.set_weather(named.for_heading(start.rotation.yaw))
+            sim.set_street_lights(named.street_lights)
+        else:
+            sim.set_weather(config.weather_at(0.0))
+            sim.set_street_lights(True)
         sim.spawn_ego(
             carla.Transform(
                 carla.Location(start.location.x, start.location.y, start.location.z + 0.5),

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=300.0, help="seconds an agent set-up or step may take")
     g.add_argument("--map-dir", default=None, help="folder with <Town>.xodr files (e.g. CARLA's Town01)")
     g.add_argument(
-        "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
+        "--weather", default=None, help="a named weather overriding the routes': a CARLA preset (HardRainNoon) or "
+        "a custom one (ClearNoonFogDense, LowSunGlare, ClearNightNoStreetLights; all: --weather list)"
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the traffic, pedestrians and scenarios")
     g.add_argument(
@@ -173,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {bad}", file=sys.stderr)
         return 2
     if args.weather:
-        from sim.weather import weather_from_name
+        from scenarios.weather_sets import named_weather, weather_names
 
+        if args.weather == "list":
+            print("\n".join(weather_names()))
+            return 0
         try:
-            weather_from_name(args.weather)
+            named_weather(args.weather)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

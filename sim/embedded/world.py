@@ -70,6 +70,7 @@ class EmbeddedSimulator(Simulator):
         self._ego: VehicleModel | None = None
         self._control = carla.VehicleControl()
         self._weather = carla.WeatherParameters.ClearNoon
+        self._street_lights = True
         self._sensors: list[dict[str, Any]] = []
         self._cameras: list[CameraSpec] = []
         self._frame = 0
@@ -161,6 +162,9 @@ class EmbeddedSimulator(Simulator):
 
     def get_weather(self) -> carla.WeatherParameters:
         return self._weather
+
+    def set_street_lights(self, on: bool) -> None:
+        self._street_lights = bool(on)
 
     # ------------------------------------------------------------------ scenario actors
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
@@ -341,7 +345,7 @@ class EmbeddedSimulator(Simulator):
             return {}
         gt = self._gt
         return self._renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
-                                     want_depth=want_depth)
+                                     want_depth=want_depth, street_lights=self._street_lights)
 
     def _rig_depth_views(self, gt: GroundTruth) -> list[tuple[CameraSpec, np.ndarray]]:
         rig_ids = {c.id for c in nuscenes_rig()}
