@@ -58,7 +58,7 @@ class RouteOptions:
     max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
-    sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
 
 
 @dataclass
@@ -196,10 +196,17 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
+    faults = None
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
-        sim.attach_sensors(_with_recording_cameras(sensors, opts))
+        attach = _with_recording_cameras(sensors, opts)
+        if opts.sensor_fault:
+            from scenarios.sensor_faults import FaultedRoute
+
+            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), _REC_PREFIX)
+            attach = faults.configure_sensors(attach)  # e.g. cameras mounted rotated
+        sim.attach_sensors(attach)
     except (SensorConfigError, SensorConfigurationInvalid) as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True, sensors=sensors)
@@ -212,7 +219,7 @@ def run_route(
 
     # --------------------------------------------------------------- scenarios and sensor faults
     try:
-        manager, fault = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
+        manager = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
     except Exception as exc:  # noqa: BLE001 - a scenario bug: the simulation of this route is broken
         _destroy(agent)
         return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
@@ -250,13 +257,14 @@ def run_route(
             if multi_weather and int(pct) != last_pct:
                 last_pct = int(pct)
                 sim.set_weather(config.weather_at(pct))
+            if faults is not None:  # the agent and the video see the faulted input
+                agent_data, input_data = faults.apply(input_data, frame)
+            else:
+                agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
             if recorder is not None:
                 recorder.add(input_data, gt, frame)
             if criteria.done or (opts.max_ticks is not None and frame >= opts.max_ticks):
                 break
-            agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
-            if fault is not None:
-                agent_data = fault.apply(agent_data, frame)
             try:
                 agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
                 with _deadline(opts.timeout, "agent step"):
@@ -268,6 +276,8 @@ def run_route(
                     traceback.print_exc()
                 failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
                 break
+            if faults is not None:
+                control = faults.control(control, frame)  # e.g. action latency
             if manager is not None:
                 control = manager.control_hook(control, frame)
             sim.apply_control(control)
@@ -321,9 +331,9 @@ _NOTED: set[str] = set()  # skip notes already printed by this process
 
 
 def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
-                     config: RouteConfig, opts: RouteOptions) -> tuple[Any, Any]:
-    """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
-    manager = fault = None
+                     config: RouteConfig, opts: RouteOptions) -> Any:
+    """The route's scenario manager (None when nothing runs)."""
+    manager = None
     seed = route_seed(opts.seed, config)
     if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
         from scenarios.manager import setup_route_scenarios
@@ -335,11 +345,7 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
             if key not in _NOTED or opts.debug:
                 _NOTED.add(key)
                 print(f"{config.route_id}: {note}", file=sys.stderr)
-    if opts.sensor_fault:
-        from scenarios import make_scenario
-
-        fault = make_scenario(opts.sensor_fault, seed=seed)
-    return manager, fault
+    return manager
 
 
 def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -> list[dict[str, Any]]:

@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. occlusion/parked_truck_pedestrian)"
     )
     r.add_argument(
-        "--sensor-fault", default=None, help="a sensor-fault id applied to the agent's input "
-        "(e.g. fault/gaussian_noise, fault/camera_black_CAM_FRONT)"
+        "--sensor-fault", default=None, help="sensor faults applied to what the agent gets, in order, each "
+        "NAME:SEVERITY (1-3), e.g. 'motion_blur:2,gnss_noise:1'; names: camera_blackout, lens_occlusion, "
+        "gaussian_noise, motion_blur, frozen_camera, low_frame_rate, extrinsic_miscalibration, gnss_noise, "
+        "delayed_control, or any fault/ id"
     )
     a = p.add_argument_group("agent")
     a.add_argument(
@@ -133,10 +135,16 @@ def _check_scenario_ids(occlusion: str | None, sensor_fault: str | None) -> str:
         return ""
     from scenarios import registered_ids
 
-    for flag, value, kind in (("--occlusion", occlusion, "scenario"), ("--sensor-fault", sensor_fault, "fault")):
-        if value and value not in registered_ids(kind):
-            valid = [i for i in registered_ids(kind) if kind == "fault" or i.startswith("occlusion/")]
-            return f"{flag} '{value}' is not a registered {kind} id (valid: {', '.join(valid)})"
+    if occlusion and occlusion not in registered_ids("scenario"):
+        valid = [i for i in registered_ids("scenario") if i.startswith("occlusion/")]
+        return f"--occlusion '{occlusion}' is not a registered scenario id (valid: {', '.join(valid)})"
+    if sensor_fault:
+        from scenarios.sensor_faults import SensorFaultError, parse_faults
+
+        try:
+            parse_faults(sensor_fault)
+        except SensorFaultError as exc:
+            return f"--sensor-fault '{sensor_fault}': {exc}"
     return ""
 
 
