@@ -126,6 +126,11 @@ class Simulator(ABC):
     def destroy_actor(self, actor_id: int) -> None: ...
 
     @abstractmethod
+    def open_vehicle_door(self, actor_id: int) -> None:
+        """Open a scenario vehicle's front-left door (CARLA: vehicle.open_door(VehicleDoor.FL)); the open door
+        is part of the world from then on (drawn, collidable)."""
+
+    @abstractmethod
     def apply_control(self, control: carla.VehicleControl) -> None:
         """The control used for the next tick (CARLA semantics: throttle, brake, steer, hand_brake, reverse)."""
 

@@ -205,6 +205,12 @@ class CarlaSimulator(Simulator):
             raise SimulatorError(f"no scenario actor with id {actor_id}")
         actor.destroy()
 
+    def open_vehicle_door(self, actor_id: int) -> None:
+        actor, _ = self._scripted.get(actor_id, (None, None))
+        if actor is None or not actor.type_id.startswith("vehicle."):
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        actor.open_door(carla.VehicleDoor.FL)
+
     def apply_control(self, control: carla.VehicleControl) -> None:
         self._ego.apply_control(control)
 

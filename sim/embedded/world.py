@@ -183,6 +183,24 @@ class EmbeddedSimulator(Simulator):
         if self._scripted.pop(actor_id, None) is None:
             raise SimulatorError(f"no scenario actor with id {actor_id}")
 
+    def open_vehicle_door(self, actor_id: int) -> None:
+        """The door as its own static actor: 1.1 m long, hinged at the front of the cabin, opened 60 degrees."""
+        sa = self._scripted.get(actor_id)
+        if sa is None or sa.state.category != "vehicle":
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        st = sa.state
+        ex, ey = st.extent[0], st.extent[1]
+        yaw = math.radians(st.yaw)
+        open_deg = 60.0
+        d = math.radians(180.0 - open_deg)  # from the hinge, backwards and out to the left (-y in CARLA's frame)
+        hx, hy = 0.25 * ex, -ey  # hinge, vehicle frame
+        cx, cy = hx + 0.55 * math.cos(d), hy - 0.55 * math.sin(d)
+        wx = st.x + cx * math.cos(yaw) - cy * math.sin(yaw)
+        wy = st.y + cx * math.sin(yaw) + cy * math.cos(yaw)
+        door_yaw = st.yaw - (180.0 - open_deg)
+        self.spawn_actor("static.prop.vehicledoor", carla.Transform(carla.Location(wx, wy, 0.3),
+                                                                    carla.Rotation(yaw=door_yaw)), source="parked")
+
     def set_traffic_light_state(self, tl_id: int, state: str) -> None:
         self._traffic.set_traffic_light_state(tl_id, state)
 

@@ -1,0 +1,224 @@
+"""Leaderboard-2.0 occlusion scenarios on the embedded simulator (OccTown01, no NPC traffic): each triggers at its
+trigger point, does what it describes, and its hidden actor shows no pixel on any of the six cameras' semantic
+render until it leaves its cover (no other walker or car is in the world to confuse the count)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import carla
+import numpy as np
+import pytest
+
+from scenarios import make_scenario
+from sim.sensors import rig_sensor_dicts
+from sim.types import OCC
+from tests.scenarios.conftest import JUNCTION_TRIGGER, STRAIGHT_TRIGGER
+
+SEMANTIC_RIG = [{**s, "type": "sensor.camera.semantic_segmentation", "width": 400, "height": 225}
+                for s in rig_sensor_dicts(400, 225)]
+TURN_TRIGGER = JUNCTION_TRIGGER  # First St before the 4-way junction C11: the ego turns right there
+
+
+@pytest.fixture(scope="module")
+def sem_sim():
+    """(sim, cmap) with six semantic cameras; closed at the end of the module."""
+    from sim.factory import make_simulator
+    from sim.protocol import SimConfig, TrafficConfig
+
+    sim = make_simulator("embedded", SimConfig(seed=0, traffic=TrafficConfig(vehicles=0, walkers=0)))
+    cmap = sim.load_town("OccTown01")
+    sim.spawn_ego(carla.Transform(carla.Location(-1.75, 150.0, 0.5), carla.Rotation(yaw=90.0)))
+    sim.attach_sensors(SEMANTIC_RIG)
+    sim.tick()
+    try:
+        yield sim, cmap
+    finally:
+        sim.close()
+
+
+def start_before(sim, sc, back: float) -> None:
+    """Put the ego on the scenario's own path `back` metres before its trigger point (heading along it)."""
+    x0, y0, yaw0 = sc.ego_path.point_at(0.0)
+    r = math.radians(yaw0)
+    sim.spawn_ego(carla.Transform(carla.Location(x0 - back * math.cos(r), y0 - back * math.sin(r), 0.5),
+                                  carla.Rotation(yaw=yaw0)))
+
+
+def follow(sim, sc, ticks: int, speed: float = 6.0, on_tick: Callable | None = None) -> list[dict]:
+    """Drive the ego along the scenario's ego path (pure pursuit, ~speed m/s); the scenario ticks after the
+    simulator, as in the evaluator. Returns per tick: state, hidden-class pixels per camera, ground truth."""
+    log = []
+    data = sim.tick()
+    gt = sim.ground_truth()
+    for _ in range(ticks):
+        e = gt.ego.pose
+        s, _ = sc.ego_path.project(e.x, e.y)
+        tx, ty, _ = sc.ego_path.point_at(min(max(s, 0.0) + 6.0, sc.ego_path.length))
+        if s <= 0.0:
+            x0, y0, yaw0 = sc.ego_path.point_at(0.0)
+            d = math.hypot(x0 - e.x, y0 - e.y)
+            tx, ty = (x0 + 6.0 * math.cos(math.radians(yaw0)), y0 + 6.0 * math.sin(math.radians(yaw0))) \
+                if d < 6.0 else (x0, y0)
+        alpha = math.atan2(ty - e.y, tx - e.x) - math.radians(e.yaw)
+        ld = max(math.hypot(tx - e.x, ty - e.y), 1.0)
+        steer = math.atan2(2.0 * 2.875 * math.sin(alpha), ld) / math.radians(70.0)
+        control = carla.VehicleControl(throttle=0.6 if gt.ego.speed < speed else 0.0,
+                                       steer=float(np.clip(steer, -1.0, 1.0)))
+        sim.apply_control(sc.control_hook(control, sim.frame))
+        data = sim.tick()
+        gt = sim.ground_truth()
+        sc.tick(gt)
+        log.append({"state": sc.state, "gt": gt, "data": data})
+        if on_tick is not None:
+            on_tick(gt)
+    return log
+
+
+def pixels(data: dict, occ_class: int) -> int:
+    return int(sum((frame[:, :, 2] == occ_class).sum() for _, frame in data.values()))
+
+
+def trigger_tick(log: list[dict], sc, distance: float) -> tuple[int, int]:
+    """(first tick the scenario runs, first tick the ego is within its trigger distance)."""
+    tx, ty = sc.trigger_xy
+    first_run = next(i for i, r in enumerate(log) if r["state"] != "idle")
+    first_near = next(i for i, r in enumerate(log)
+                      if math.hypot(r["gt"].ego.pose.x - tx, r["gt"].ego.pose.y - ty) <= distance)
+    return first_run, first_near
+
+
+CROSSINGS = [
+    ("DynamicObjectCrossing", {"blocker_model": "static.prop.busstoplb"}, STRAIGHT_TRIGGER, None),
+    ("DynamicObjectCrossing", {"blocker_model": "static.prop.advertisement"}, STRAIGHT_TRIGGER, None),
+    ("DynamicObjectCrossing", {"blocker_model": "static.prop.container", "crossing_angle": 20.0},
+     STRAIGHT_TRIGGER, None),
+    ("ParkingCrossingPedestrian", {}, STRAIGHT_TRIGGER, None),
+    ("VehicleTurningRoutePedestrian", {"turn": "right"}, TURN_TRIGGER, None),
+]
+
+
+@pytest.mark.parametrize("sid,params,trigger,_", CROSSINGS, ids=[f"{c[0]}-{c[1]}" for c in CROSSINGS])
+def test_hidden_walker_is_invisible_until_it_leaves_cover(sem_sim, sid, params, trigger, _) -> None:
+    sim, cmap = sem_sim
+    sc = make_scenario(sid, **params)
+    sc.setup(sim, cmap, trigger, np.random.default_rng(0))
+    try:
+        start_before(sim, sc, 30.0)
+        revealed_at = None
+        log = follow(sim, sc, 200)
+        for i, r in enumerate(log):
+            px = pixels(r["data"], OCC["pedestrian"])
+            if revealed_at is None and sc.revealed(r["gt"]):
+                revealed_at = i
+            if revealed_at is None:
+                assert px == 0, f"{sid}: {px} walker pixels at tick {i}, before the walker left its cover"
+        assert revealed_at is not None, f"{sid}: the walker never left its cover"
+        # ... and then it is seen (the check above is not vacuous)
+        assert max(pixels(r["data"], OCC["pedestrian"]) for r in log[revealed_at:]) > 50
+        first_run, first_near = trigger_tick(log, sc, sc.config.trigger_distance)
+        assert first_run == first_near  # triggered at the trigger point
+        assert log[first_run - 1]["state"] == "idle"
+        # it crosses the ego's lane
+        lats = []
+        for r in log[revealed_at:]:
+            a = next((a for a in r["gt"].actors if a.id == sc.hidden_id), None)
+            if a is not None:
+                lats.append(sc.ego_path.project(a.x, a.y)[1])
+        assert min(lats) < -1.75
+    finally:
+        sc.cleanup()
+
+
+def test_hidden_red_light_runner_is_seen_only_near_the_conflict_point(sem_sim) -> None:
+    sim, cmap = sem_sim
+    sc = make_scenario("occlusion/hidden_red_light_runner")
+    sc.setup(sim, cmap, JUNCTION_TRIGGER, np.random.default_rng(0))
+    try:
+        start_before(sim, sc, 20.0)
+        log = follow(sim, sc, 260, speed=5.0)
+        first_seen = None
+        for r in log:
+            if pixels(r["data"], OCC["car"]) > 0:
+                first_seen = sc.conflict_distance(r["gt"])
+                break
+        assert first_seen is not None, "the runner was never seen"
+        assert first_seen <= 15.0, f"the runner was seen {first_seen:.1f} m from the conflict point"
+        first_run, first_near = trigger_tick(log, sc, sc.config.trigger_distance)
+        assert first_run == first_near
+        held = log[first_run]["gt"].traffic_lights
+        assert any(tl.state == "Red" for tl in held) and any(tl.state == "Green" for tl in held)
+        assert sc.adversaries[0].s > sc.adv_conflict_s[0]  # it ran through the junction
+    finally:
+        sc.cleanup()
+
+
+@pytest.mark.parametrize("sid", ["ParkingCutIn", "StaticCutIn"])
+def test_cut_in_pulls_into_the_ego_lane_ahead_of_the_ego(sem_sim, sid) -> None:
+    sim, cmap = sem_sim
+    sc = make_scenario(sid)
+    sc.setup(sim, cmap, STRAIGHT_TRIGGER, np.random.default_rng(1))
+    try:
+        car = next(p for p in sc.placements if p.role == "cut_in")
+        blockers = [p for p in sc.placements if p.role.startswith("blocker")]
+        assert len(blockers) == (1 if sid == "ParkingCutIn" else 3)
+        assert sc.ego_path.project(car.x, car.y)[1] > 1.0  # starts on the right, off the lane centre
+        start_before(sim, sc, 25.0)
+        log = follow(sim, sc, 160, speed=5.0)
+        first_run, first_near = trigger_tick(log, sc, sc.config.trigger_distance)
+        assert first_run == first_near
+        moved = [i for i, r in enumerate(log) if any(a.id == car.actor_id and a.speed > 0.5
+                                                     for a in r["gt"].actors)]
+        assert moved and moved[0] >= first_run
+        for r in log[moved[0]:]:
+            a = next((a for a in r["gt"].actors if a.id == car.actor_id), None)
+            if a is None:
+                continue
+            s_car, lat = sc.ego_path.project(a.x, a.y)
+            if abs(lat) < 0.5:  # in the ego lane: ahead of the ego
+                assert s_car > sc.ego_s + 3.0
+                break
+        else:
+            pytest.fail(f"{sid}: the car never reached the ego lane")
+    finally:
+        sc.cleanup()
+
+
+def test_vehicle_opens_door_into_the_ego_lane_with_oncoming_traffic(sem_sim) -> None:
+    sim, cmap = sem_sim
+    sc = make_scenario("VehicleOpensDoorTwoWays")
+    sc.setup(sim, cmap, STRAIGHT_TRIGGER, np.random.default_rng(2))
+    try:
+        assert len(sc.oncoming) >= 1
+        start_before(sim, sc, 25.0)
+        n0 = len(sim.ground_truth().actors)
+        log = follow(sim, sc, 160, speed=4.0)
+        first_run, first_near = trigger_tick(log, sc, sc.config.trigger_distance)
+        assert first_run == first_near
+        assert sc.door_open
+        door = [a for a in log[-1]["gt"].actors if a.type_id == "static.prop.vehicledoor"]
+        assert len(door) == 1 and len(log[-1]["gt"].actors) >= n0
+        _, lat_door = sc.ego_path.project(door[0].x, door[0].y)
+        _, lat_car = sc.ego_path.project(*next((p.x, p.y) for p in sc.placements if p.role == "parked"))
+        assert lat_door < lat_car - 1.0  # out of the car's side, into the ego lane
+        assert any(m.active for m in sc.oncoming)
+    finally:
+        sc.cleanup()
+
+
+def test_route_xml_parameters_reach_the_scenario(tmp_path) -> None:
+    """A 2.0 route file's <param value=...> tags set the scenario's parameters (they used to be dropped)."""
+    from scenarios.manager import scenario_params
+    from sim.routes import ScenarioConfig
+
+    cfg = ScenarioConfig("DynamicObjectCrossing_1", "DynamicObjectCrossing", [(0, 0, 0, 0)], parameters={
+        "distance": {"value": "22"}, "direction": {"value": "left"},
+        "blocker_model": {"value": "static.prop.container"}, "crossing_angle": {"value": "10"},
+        "flow_speed": {"value": "9"}})
+    params, ignored = scenario_params(cfg)
+    assert params == {"distance": 22.0, "direction": "left", "blocker_model": "static.prop.container",
+                      "crossing_angle": 10.0}
+    assert ignored == ["flow_speed"]
+    sc = make_scenario("DynamicObjectCrossing", **params)
+    assert sc.config.distance == 22.0 and sc.config.blocker_model == "static.prop.container"
