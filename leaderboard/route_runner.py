@@ -80,7 +80,7 @@ class RouteOutcome:
 
 def route_seed(seed: int, config: RouteConfig) -> int:
     """A per-route seed that does not depend on which worker runs the route or in which order."""
-    h = hashlib.sha256(f"{seed}:{config.id}:{config.repetition_index}".encode()).digest()
+    h = hashlib.sha256(f"{seed}:{config.seed_key or config.id}:{config.repetition_index}".encode()).digest()
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         "gaussian_noise, motion_blur, frozen_camera, low_frame_rate, extrinsic_miscalibration, gnss_noise, "
         "delayed_control, or any fault/ id"
     )
+    r.add_argument(
+        "--suite", default=None, help="run a robustness suite instead of --routes: 'robustness', "
+        "'robustness-quick' (configs/suite/) or a suite .yaml; results, table and heatmaps go beside --checkpoint "
+        "(default robustness_<suite>/results.json)"
+    )
     a = p.add_argument_group("agent")
     a.add_argument(
         "-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla"
@@ -213,7 +218,28 @@ def main(argv: list[str] | None = None) -> int:
         command="python leaderboard/run.py " + shlex.join(argv),
         options=opts,
     )
+    if args.suite:
+        return _run_suite(args, cfg)
     return run_evaluation(cfg)
+
+
+def _run_suite(args: argparse.Namespace, cfg: EvalConfig) -> int:
+    import dataclasses
+
+    from leaderboard.suite import SuiteError, load_suite, run_suite
+
+    if args.routes or args.routes_subset or args.weather or args.occlusion or args.sensor_fault:
+        print("error: --suite sets the routes, weathers, scenarios and faults itself; drop --routes, "
+              "--routes-subset, --weather, --occlusion and --sensor-fault", file=sys.stderr)
+        return 2
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.checkpoint == build_parser().get_default("checkpoint"):
+        cfg = dataclasses.replace(cfg, checkpoint=str(Path(f"robustness_{suite.name}") / "results.json"))
+    return run_suite(suite, cfg)
 
 
 if __name__ == "__main__":

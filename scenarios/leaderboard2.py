@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import carla
+
 from scenarios.base import Scenario, ScenarioError, ScenarioParams
 from scenarios.behaviours import PathMotion
 from scenarios.geometry import Polyline, cross_section
@@ -45,6 +47,8 @@ from scenarios.leaderboard1 import (
 from sim.types import GroundTruth
 
 VAN = "vehicle.volkswagen.t2"
+TRUCK = "vehicle.carlamotors.carlacola"
+BUS = "vehicle.mitsubishi.fusorosa"
 CONTAINER = "static.prop.container"
 WALKER_HALF = 0.25  # walker half-width (sim.types.DEFAULT_EXTENTS['pedestrian'])
 
@@ -340,13 +344,14 @@ class VehicleOpensDoorTwoWays(Scenario):
 @dataclass
 class HiddenRunnerParams(JunctionParams):
     side: str = "right"
-    containers: int = 4  # containers in line along the crossing road, from the junction corner back
+    containers: int = 7  # containers end to end along the crossing road, from the junction corner back (43 m)
     lead_time: float = 0.3
 
 
 class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
-    """A signalised junction (ego green) where a line of containers along the crossing road hides a car from the
-    right that runs its red light: it comes into view only close to the conflict point."""
+    """A signalised junction (ego green): a car from the right runs its red light past a truck and a bus standing
+    at that red in the lane beside it, while containers along the crossing road hide its approach; it comes into
+    view only close to the conflict point. Without a second lane on that approach only the containers hide it."""
 
     Config = HiddenRunnerParams
     description = "containers along the crossing road hide a red-light runner from the right until it is close"
@@ -355,25 +360,40 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
 
     def _extra_build(self) -> None:
         conn = self.adv_conn
-        # the ego's approach, 12 m before the junction, seen from the runner's approach lane: which side is it on?
+        # 1. traffic standing at the red light in the lane beside the runner's (a truck at the stop line, a bus
+        #    behind it): the runner overtakes them through its red, hidden until it passes the truck's front
+        wp = conn.entry.previous(2.0)
+        lane = wp[0] if wp else conn.entry
+        inner = lane.get_left_lane()
+        if inner is not None and inner.lane_type == carla.LaneType.Driving and inner.lane_id * lane.lane_id > 0:
+            off = -lane.lane_width / 2.0 - inner.lane_width / 2.0  # left of the runner's lane
+            s_front = conn.s_entry - 1.0
+            for role, bp in (("queue_truck", TRUCK), ("queue_bus", BUS)):
+                hl = half_length(bp)
+                if s_front - 2 * hl < 0.0:
+                    break
+                x, y, yaw = conn.path.offset_point(s_front - hl, off)
+                self.spawn(role, bp, x, y, yaw, "driving", source="parked")
+                s_front -= 2 * hl + 1.5
+        # 2. containers end to end along the crossing road's roadside on the ego's side (a building site),
+        #    hiding the runner's approach from the ego's approach
         ex, ey, _ = self.ego_path.point_at(max(self.s_entry - 12.0, 0.0))
         _, lat_ego = conn.path.project(ex, ey, 0.0, conn.s_entry + 5.0)
         side = 1.0 if lat_ego > 0 else -1.0
         hl, hw = half_length(CONTAINER), half_width(CONTAINER)
         s = conn.s_entry - 1.5 - hl
-        for k in range(max(1, self.config.containers)):
+        for k in range(max(0, self.config.containers)):
             if s - hl < 0.0:
                 break
             cs = cross_section(self.cmap, conn.path, s)
             edge = cs.right_drive_edge if side > 0 else -cs.left_drive_edge
             x, y, yaw = conn.path.offset_point(s, side * (edge + 0.3 + hw))
             self.spawn(f"container{k}", CONTAINER, x, y, yaw, "roadside")
-            s -= 2 * hl + 0.3
+            s -= 2 * hl - 0.02  # end to end: no gap to see through
 
-    def conflict_distance(self, gt: GroundTruth) -> float:
-        """Metres the runner still has to its conflict point with the ego's path."""
-        m = self.adversaries[0]
-        return self.adv_conflict_s[0] - m.s
+    def conflict_distance(self) -> float:
+        """Metres the runner still has to its conflict point with the ego's path (now)."""
+        return self.adv_conflict_s[0] - self.adversaries[0].s
 
     @property
     def hidden_id(self) -> int:
