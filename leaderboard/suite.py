@@ -383,7 +383,7 @@ def write_heatmaps(out_dir: Path, suite: SuiteConfig, summary: dict[str, Any], a
     made = []
 
     def draw(grid: np.ndarray, ylabels: list[str], xlabels: list[str], title: str, name: str) -> None:
-        fig, ax = plt.subplots(figsize=(1.3 + 1.2 * len(xlabels), 0.9 + 0.5 * len(ylabels)))
+        fig, ax = plt.subplots(figsize=(max(5.5, 3.2 + 1.1 * len(xlabels)), max(3.2, 1.9 + 0.42 * len(ylabels))))
         im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=0.0, vmax=1.2, aspect="auto")
         ax.set_xticks(range(len(xlabels)), [x.replace("occlusion/", "") for x in xlabels], rotation=35,
                       ha="right", fontsize=8)

@@ -53,6 +53,38 @@ CONTAINER = "static.prop.container"
 WALKER_HALF = 0.25  # walker half-width (sim.types.DEFAULT_EXTENTS['pedestrian'])
 
 
+REVEAL_MARGIN = 0.1  # m: a walker this close to its cover's lane-side face is leaving it (seen at an angle)
+COVER_GAP = 0.1  # m between the occluder's downstream end and the walker hiding behind it
+
+
+def place_behind_cover(sc: Scenario, s_c: float, side: float, bp: str, source: str, speed: float,
+                       crossing_angle: float = 0.0) -> None:
+    """Spawn an occluder on the roadside of `sc.ego_path` at `side` (+1 right, -1 left) just before s_c, and a
+    walker hiding in line behind it (downstream, within its width), who will cross the road at s_c: first
+    straight out of cover, then at `crossing_angle` degrees from the perpendicular, towards the ego's direction.
+    Thin props (boards) stand across the road, facing the traffic, as real ones do. Sets sc.cross (the walk),
+    sc.s_cross, sc.side, sc.lateral_start, sc.occluder_inner, sc._hidden_id."""
+    cs = cross_section(sc.cmap, sc.ego_path, s_c)
+    edge = cs.right_drive_edge if side > 0 else -cs.left_drive_edge
+    hl, hw = half_length(bp), half_width(bp)
+    across = 2 * hw < 1.0  # a board: turn it to face the traffic
+    along, depth = (hw, hl) if across else (hl, hw)  # half-sizes along the road and across it
+    lateral = side * (edge + 0.3 + depth)  # occluder centre, just off the driving lanes
+    s_occ = s_c - COVER_GAP - WALKER_HALF - along  # its downstream end just behind the walker
+    ox, oy, oyaw = sc.ego_path.offset_point(s_occ, lateral)
+    sc.spawn("occluder", bp, ox, oy, oyaw + (90.0 if across else 0.0), "roadside", source=source)
+    sc.occluder_inner = side * (edge + 0.3)  # the occluder's lane-side face (lateral from the ego path)
+    start = sc.ego_path.offset_point(s_c, lateral)
+    out = sc.ego_path.offset_point(s_c, sc.occluder_inner - side * (WALKER_HALF + 0.3))  # just out of cover
+    far = (-cs.left_drive_edge if side > 0 else cs.right_drive_edge) + 1.0
+    ds = (abs(sc.occluder_inner) + far) * math.tan(math.radians(crossing_angle))
+    end = sc.ego_path.offset_point(s_c + ds, -side * far)
+    sc.cross = PathMotion(Polyline.from_points([start[:2], out[:2], end[:2]]), speed, accel=4.0)
+    sc.s_cross, sc.side, sc.lateral_start = s_c, side, abs(lateral)
+    sc._hidden_id = sc.spawn(getattr(sc, "hidden_role", "adversary"), pick(sc.rng, WALKERS), start[0], start[1],
+                             sc.cross.path.point_at(0.0)[2], "roadside", sc.cross)
+
+
 class CrossingFromCover(Scenario):
     """Common machinery: an occluder on the roadside, a walker/cyclist in line just downstream of it, crossing
     the road when the ego comes close. Subclasses choose the occluder (`_occluder()`)."""
@@ -68,30 +100,9 @@ class CrossingFromCover(Scenario):
         if c.direction not in ("right", "left"):
             raise ScenarioError(f"scenario {self.id}: direction must be right or left, got {c.direction!r}")
         s_c = _clear_run(self, float(c.distance), 8.0)
-        self.s_cross = s_c
-        cs = cross_section(self.cmap, self.ego_path, s_c)
-        side = 1.0 if c.direction == "right" else -1.0
-        edge = cs.right_drive_edge if side > 0 else -cs.left_drive_edge
         bp, source = self._occluder()
-        hl, hw = half_length(bp), half_width(bp)
-        lateral = side * (edge + 0.3 + hw)  # occluder centre, just off the driving lanes
-        s_occ = s_c - 0.35 - WALKER_HALF - hl  # its front end just behind the crossing line
-        ox, oy, oyaw = self.ego_path.offset_point(s_occ, lateral)
-        self.spawn("occluder", bp, ox, oy, oyaw, "roadside", source=source)
-        self.occluder_inner = side * (edge + 0.3)  # the occluder's lane-side face (lateral from the ego path)
-        # the adversary: in line with the occluder, crossing at crossing_angle from the perpendicular
-        speed = c.walker_speed
-        adv = pick(self.rng, WALKERS)
-        start = self.ego_path.offset_point(s_c, lateral)
-        far = (-cs.left_drive_edge if side > 0 else cs.right_drive_edge) + 1.0
-        run = abs(lateral) + far
-        ds = run * math.tan(math.radians(c.crossing_angle))
-        end = self.ego_path.offset_point(s_c + ds, -side * far)
-        self.cross = PathMotion(Polyline.from_points([start[:2], end[:2]]), speed, accel=4.0)
-        self.lateral_start = abs(lateral)
-        self.side = side
-        self.spawn(self.hidden_role, adv, start[0], start[1], self.cross.path.point_at(0.0)[2], "roadside",
-                   self.cross)
+        place_behind_cover(self, s_c, 1.0 if c.direction == "right" else -1.0, bp, source, c.walker_speed,
+                           c.crossing_angle)
 
     def _on_trigger(self, gt: GroundTruth) -> None:
         pass  # the adversary waits for the ego to come close
@@ -103,7 +114,7 @@ class CrossingFromCover(Scenario):
             return
         dist = self.s_cross - self.ego_s - EGO_HALF_LENGTH
         eta = dist / max(gt.ego.speed, MIN_ETA_SPEED)
-        t_lane = (self.lateral_start - 1.75 * 0) / self.cross.target  # seconds to the ego lane centre
+        t_lane = self.lateral_start / self.cross.target  # seconds to the ego lane centre
         if eta <= t_lane + self.config.lead_time or dist <= self.config.min_start_distance \
                 or self.elapsed(gt) > 30.0:
             self.cross.start(initial_speed=self.cross.target)
@@ -113,12 +124,13 @@ class CrossingFromCover(Scenario):
         a = next((a for a in gt.actors if a.id == self.hidden_id), None)
         if a is None:
             return True
-        _, lat = self.ego_path.project(a.x, a.y)
-        return self.side * lat - WALKER_HALF < abs(self.occluder_inner)
+        _, lat = self.ego_path.project(a.x, a.y, self.s_cross - 15.0, self.s_cross + 15.0)
+        return self.side * lat - WALKER_HALF < abs(self.occluder_inner) + REVEAL_MARGIN
 
     @property
     def hidden_id(self) -> int:
-        return next(p.actor_id for p in self.placements if p.role == self.hidden_role)
+        """The hidden actor's id (kept after it is retired at the end of its path)."""
+        return self._hidden_id
 
 
 @dataclass
@@ -187,21 +199,8 @@ class VehicleTurningRoutePedestrian(VehicleTurningRoute):
         self.placements.remove(cyc)
         self.motions.pop(cyc.actor_id, None)
         c = self.config
-        cs = cross_section(self.cmap, self.ego_path, self.s_cross)
-        bp = c.blocker_model
-        hl, hw = half_length(bp), half_width(bp)
-        lateral = cs.right_drive_edge + 0.3 + hw
-        s_occ = self.s_cross - 0.35 - WALKER_HALF - hl
-        ox, oy, oyaw = self.ego_path.offset_point(s_occ, lateral)
-        self.spawn("occluder", bp, ox, oy, oyaw, "roadside")
-        self.occluder_inner = cs.right_drive_edge + 0.3
-        start = self.ego_path.offset_point(self.s_cross, lateral)
-        end = self.ego_path.offset_point(self.s_cross, cs.left_drive_edge - 1.0)
-        self.cross = PathMotion(Polyline.from_points([start[:2], end[:2]]), c.speed, accel=3.0)
-        self.t_to_lane = lateral / c.speed
-        self.side = 1.0
-        self.spawn(self.hidden_role, pick(self.rng, WALKERS), start[0], start[1], self.cross.path.point_at(0.0)[2],
-                   "roadside", self.cross)
+        place_behind_cover(self, self.s_cross, 1.0, c.blocker_model, "scenario", c.speed)
+        self.t_to_lane = self.lateral_start / c.speed
 
     revealed = CrossingFromCover.revealed
     hidden_id = CrossingFromCover.hidden_id
@@ -367,7 +366,7 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
         inner = lane.get_left_lane()
         if inner is not None and inner.lane_type == carla.LaneType.Driving and inner.lane_id * lane.lane_id > 0:
             off = -lane.lane_width / 2.0 - inner.lane_width / 2.0  # left of the runner's lane
-            s_front = conn.s_entry - 1.0
+            s_front = conn.s_entry + 2.0  # the truck has stopped late, its nose 2 m over the junction edge
             for role, bp in (("queue_truck", TRUCK), ("queue_bus", BUS)):
                 hl = half_length(bp)
                 if s_front - 2 * hl < 0.0:
@@ -390,6 +389,15 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
             x, y, yaw = conn.path.offset_point(s, side * (edge + 0.3 + hw))
             self.spawn(f"container{k}", CONTAINER, x, y, yaw, "roadside")
             s -= 2 * hl - 0.02  # end to end: no gap to see through
+        # 3. and round the corner along the ego's approach, up to the junction
+        s = self.s_entry - 1.5 - hl
+        for k in range(2):
+            if s - hl < 0.0:
+                break
+            cs = cross_section(self.cmap, self.ego_path, s)
+            x, y, yaw = self.ego_path.offset_point(s, cs.right_drive_edge + 0.3 + hw)
+            self.spawn(f"corner_container{k}", CONTAINER, x, y, yaw, "roadside")
+            s -= 2 * hl - 0.02
 
     def conflict_distance(self) -> float:
         """Metres the runner still has to its conflict point with the ego's path (now)."""
@@ -397,7 +405,8 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
 
     @property
     def hidden_id(self) -> int:
-        return next(p.actor_id for p in self.placements if p.role == self.hidden_role)
+        """The runner's id."""
+        return self.adversaries[0].actor_id
 
 
 # name -> class; registered under the leaderboard-2.0 name (and an 'occlusion/' id where 2.0 has none)
