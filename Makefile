@@ -8,7 +8,7 @@ CHECKPOINT ?= checkpoints/occvla-small
 AGENT ?= $(shell test -f $(CHECKPOINT)/model.safetensors && echo occvla || echo expert)
 ROUTES_ARGS ?=
 
-.PHONY: install run test test-slow lint bench docs clean
+.PHONY: install run test test-slow lint bench docs clean nuscenes-venv
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	./scripts/install_system_deps.sh
@@ -41,3 +41,12 @@ docs: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# nuscenes-devkit 1.2 needs numpy<2: it gets its own venv, used by tests/agent/test_collector.py and
+# scripts/nuscenes_check.py (never by the project's code).
+NUSC_VENV ?= .venv-nuscenes
+nuscenes-venv: $(NUSC_VENV)/.installed
+$(NUSC_VENV)/.installed:
+	test -x $(NUSC_VENV)/bin/python || $(PYTHON) -m venv $(NUSC_VENV)
+	$(NUSC_VENV)/bin/python -m pip install -q nuscenes-devkit==1.2.0 matplotlib
+	touch $@

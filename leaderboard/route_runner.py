@@ -27,13 +27,13 @@ from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_con
 from leaderboard.criteria import RouteCriteria
 from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
 from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from scenarios.weather_sets import named_weather
 from sim.geo import geo_reference
 from sim.protocol import Simulator
 from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
 from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
 from sim.sensors import SensorConfigError
-from sim.types import FIXED_DELTA_SECONDS
-from scenarios.weather_sets import named_weather
+from sim.types import FIXED_DELTA_SECONDS, GroundTruth
 
 HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
 MAX_TRACE_POINTS = 4000
@@ -59,6 +59,7 @@ class RouteOptions:
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
     sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
+    collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
 
 
 @dataclass
@@ -76,6 +77,133 @@ class RouteOutcome:
     sensors: list[dict[str, Any]] | None = None
     scenarios: list[ScenarioConfig] = field(default_factory=list)
     video: str | None = None
+
+
+@dataclass
+class RouteContext:
+    """What an observer of one route may read: the simulator, the town, the dense route and the run's options."""
+
+    sim: Simulator
+    cmap: carla.Map
+    route: list  # [(carla.Transform, RoadOption)], 1 m apart
+    route_xy: np.ndarray  # (N, 2) world x, y of the dense route
+    config: RouteConfig
+    opts: RouteOptions
+    agent_sensors: list[dict[str, Any]] = field(default_factory=list)
+    gps_route: list = field(default_factory=list)  # [({'lat', 'lon', 'z'}, RoadOption)] as the agent receives it
+    agent: Any = None  # the driving agent (set up); observers must not drive it
+
+
+class RouteObserver:
+    """One watcher of the route loop, called as Lightning calls its callbacks (every hook is optional).
+
+    The loop calls, in list order: `extra_sensors` once before the sensors are attached (private sensor dicts the
+    observer reads; their ids never reach the agent), `on_route_start` once before the first tick, `on_tick` after
+    every simulator tick with that tick's sensor data and ground truth, `on_control` with the control about to be
+    applied (it may return a changed one), and `on_route_end` once, also after a failure. The route ends after a
+    tick where any observer's `done` is true. Observers outside leaderboard/ (the data collector in agent/) do not
+    subclass this; they implement the same methods (duck typing keeps the import layering).
+    """
+
+    done: bool = False
+
+    def extra_sensors(self, ctx: RouteContext, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Private sensors to attach besides `taken` (the agent's and earlier observers' sensors)."""
+        return []
+
+    def on_route_start(self, ctx: RouteContext) -> None:
+        pass
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        pass
+
+    def on_control(self, ctx: RouteContext, control: carla.VehicleControl, frame: int) -> carla.VehicleControl:
+        return control
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        pass
+
+
+class CriteriaObserver(RouteObserver):
+    """The leaderboard criteria: updated every tick; they end the route."""
+
+    def __init__(self, route: list, cmap: carla.Map) -> None:
+        self.criteria = RouteCriteria(route, cmap)
+
+    @property
+    def done(self) -> bool:  # type: ignore[override]
+        return self.criteria.done
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.criteria.update(gt)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        self.criteria.terminate()
+
+
+class ScenarioObserver(RouteObserver):
+    """The route's scenario manager: ticks with the world, may override the agent's control, cleans up."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.manager.tick(gt)
+
+    def on_control(self, ctx: RouteContext, control: carla.VehicleControl, frame: int) -> carla.VehicleControl:
+        return self.manager.control_hook(control, frame)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        try:
+            self.manager.cleanup()
+        except Exception as exc:  # noqa: BLE001 - the simulator may be gone after a crash
+            print(f"warning: scenario clean-up failed: {_one_line(exc)}", file=sys.stderr)
+
+
+class ProgressObserver(RouteObserver):
+    """The driven trace, the progress callback and the route's weather changes along its completion."""
+
+    def __init__(self, criteria: RouteCriteria, progress: Callable[[float], None] | None) -> None:
+        self.criteria = criteria
+        self.progress = progress
+        self.trace: list[tuple[float, float]] = []
+        self._last_pct = -1
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.trace.append((gt.ego.pose.x, gt.ego.pose.y))
+        pct = self.criteria.completion.actual_value
+        if self.progress is not None:
+            self.progress(pct)
+        if len(ctx.config.weathers) > 1 and not ctx.opts.weather and int(pct) != self._last_pct:
+            self._last_pct = int(pct)
+            ctx.sim.set_weather(ctx.config.weather_at(pct))
+
+
+class RecorderObserver(RouteObserver):
+    """--record: the six rig cameras under private ids and an mp4 per route (leaderboard/recording.py)."""
+
+    def __init__(self, ctx: RouteContext) -> None:
+        from leaderboard.recording import RouteRecorder
+
+        self.recorder = RouteRecorder(ctx.opts.record_dir, ctx.config.route_id, ctx.cmap, ctx.route_xy)
+        self.video: str | None = None
+
+    def extra_sensors(self, ctx: RouteContext, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rig cameras the agent lacks; none when they would pass the RGB camera limit (the video then shows
+        the agent's own cameras only)."""
+        from leaderboard.recording import recording_cameras
+        from sim.sensors import MAX_RGB_CAMERAS
+
+        have = {s["id"] for s in ctx.agent_sensors}
+        extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX) :] not in have]
+        n_rgb = sum(1 for s in taken if s.get("type") == "sensor.camera.rgb")
+        return [] if n_rgb + len(extra) > MAX_RGB_CAMERAS else extra
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.recorder.add(input_data, gt, gt.frame)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        self.video = self.recorder.close()
 
 
 def route_seed(seed: int, config: RouteConfig) -> int:
@@ -119,8 +247,12 @@ def run_route(
     config: RouteConfig,
     opts: RouteOptions,
     progress: Callable[[float], None] | None = None,
+    observers: list[Any] | None = None,
 ) -> RouteOutcome:
-    """Drive one route with a fresh agent on `sim` and return its scored outcome."""
+    """Drive one route with a fresh agent on `sim` and return its scored outcome.
+
+    `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
+    """
     t_start = time.time()
     rid = config.route_id
 
@@ -196,20 +328,31 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
+    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route, agent)
+    criteria_obs = CriteriaObserver(route, cmap)
+    progress_obs = ProgressObserver(criteria_obs.criteria, progress)
+    recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
+    extra_obs = observers
+    observers = [criteria_obs, progress_obs]
+    observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
     faults = None
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
-        attach = _with_recording_cameras(sensors, opts)
-        if opts.sensor_fault:
+        attached = list(sensors)
+        for obs in observers:
+            attached += obs.extra_sensors(ctx, attached)
+        if opts.sensor_fault:  # the agent's sensors and the video's cameras get the faults (e.g. a rotated mount)
             from scenarios.sensor_faults import FaultedRoute
 
-            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), _REC_PREFIX)
-            attach = faults.configure_sensors(attach)  # e.g. cameras mounted rotated
-        sim.attach_sensors(attach)
+            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), {s["id"] for s in sensors},
+                                  _REC_PREFIX)
+            attached = faults.configure_sensors(attached)
+        sim.attach_sensors(attached)
     except (SensorConfigError, SensorConfigurationInvalid) as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True, sensors=sensors)
+    agent_ids = {s["id"] for s in sensors}
     try:
         if getattr(agent, "privileged", False) and hasattr(agent, "set_privileged"):
             agent.set_privileged(sim, route)
@@ -224,21 +367,18 @@ def run_route(
         _destroy(agent)
         return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
                     sensors=sensors)
+    if manager is not None:
+        observers.insert(1, ScenarioObserver(manager))  # ticks right after the criteria, as the leaderboard's tree
 
     # --------------------------------------------------------------- drive
-    criteria = RouteCriteria(route, cmap)
-    recorder = None
-    if opts.record_dir:
-        from leaderboard.recording import RouteRecorder
-
-        recorder = RouteRecorder(opts.record_dir, rid, cmap, route_xy)
-    trace: list[tuple[float, float]] = []
     failure_kind = ""
     failure_text = ""
-    multi_weather = len(config.weathers) > 1 and not opts.weather
-    last_pct = -1
     frame = sim.frame
+    started: list[Any] = []
     try:
+        for obs in observers:
+            obs.on_route_start(ctx)
+            started.append(obs)
         while True:
             try:
                 input_data = sim.tick()
@@ -247,24 +387,13 @@ def run_route(
                 failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
                 break
             frame = gt.frame
-            criteria.update(gt)
-            if manager is not None:
-                manager.tick(gt)
-            trace.append((gt.ego.pose.x, gt.ego.pose.y))
-            pct = criteria.completion.actual_value
-            if progress is not None:
-                progress(pct)
-            if multi_weather and int(pct) != last_pct:
-                last_pct = int(pct)
-                sim.set_weather(config.weather_at(pct))
             if faults is not None:  # the agent and the video see the faulted input
-                agent_data, input_data = faults.apply(input_data, frame)
-            else:
-                agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
-            if recorder is not None:
-                recorder.add(input_data, gt, frame)
-            if criteria.done or (opts.max_ticks is not None and frame >= opts.max_ticks):
+                input_data = faults.apply(input_data, frame)
+            for obs in observers:
+                obs.on_tick(ctx, input_data, gt)
+            if any(obs.done for obs in observers) or (opts.max_ticks is not None and frame >= opts.max_ticks):
                 break
+            agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
             try:
                 agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
                 with _deadline(opts.timeout, "agent step"):
@@ -278,18 +407,16 @@ def run_route(
                 break
             if faults is not None:
                 control = faults.control(control, frame)  # e.g. action latency
-            if manager is not None:
-                control = manager.control_hook(control, frame)
+            for obs in observers:
+                control = obs.on_control(ctx, control, frame)
             sim.apply_control(control)
     finally:
         _destroy(agent)
-        if manager is not None:
-            try:
-                manager.cleanup()
-            except Exception as exc:  # noqa: BLE001 - the simulator may be gone after a crash
-                print(f"warning: scenario clean-up failed: {_one_line(exc)}", file=sys.stderr)
-        video = recorder.close() if recorder is not None else None
-    criteria.terminate()
+        for obs in started:
+            obs.on_route_end(ctx)
+    criteria = criteria_obs.criteria
+    trace = progress_obs.trace
+    video = recorder_obs.video if recorder_obs is not None else None
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
     record = compute_route_record(
@@ -348,19 +475,14 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
     return manager
 
 
-def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -> list[dict[str, Any]]:
-    """The agent's sensors, plus the six rig cameras under private ids when a video is recorded."""
-    if not opts.record_dir:
-        return list(sensors)
-    from leaderboard.recording import recording_cameras
-    from sim.sensors import MAX_RGB_CAMERAS
+def make_extra_observers(ctx: RouteContext) -> list[Any]:
+    """Observers the run's options add beyond the leaderboard's own criteria, progress and recorder."""
+    out: list[Any] = []
+    if ctx.opts.collect is not None:
+        from agent.collector import DataCollector
 
-    have = {s["id"] for s in sensors}
-    extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX) :] not in have]
-    n_rgb = sum(1 for s in sensors if s.get("type") == "sensor.camera.rgb")
-    if n_rgb + len(extra) > MAX_RGB_CAMERAS:  # no room: the video shows the agent's own cameras only
-        extra = []
-    return list(sensors) + extra
+        out.append(DataCollector(ctx.opts.collect, seed=ctx.opts.seed))
+    return out
 
 
 def _destroy(agent: Any) -> None:

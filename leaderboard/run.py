@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="> 0: agent tracebacks, Ray worker logs, every simulator note (passed to the agent as debug)",
     )
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
+    c = p.add_argument_group("data collection")
+    c.add_argument("--collect", default="", metavar="OUT_DIR",
+                   help="write a nuScenes/Occ3D dataset of the driven routes to OUT_DIR (key frames at 2 Hz)")
+    c.add_argument("--collect-size", default="400x225", metavar="WxH",
+                   help="camera size of the collected images (nuScenes native: 1600x900)")
+    c.add_argument("--collect-version", default="v1.0-trainval", help="the dataset's table folder name")
+    c.add_argument("--perturb", action="store_true",
+                   help="with --collect: seeded recovery perturbations of the driving controls")
     r = p.add_argument_group("routes")
     r.add_argument(
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
@@ -182,6 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         occlusion=args.occlusion,
         sensor_fault=args.sensor_fault,
     )
+    if args.collect:
+        from agent.collector import collect_options_from_args
+
+        try:
+            opts.collect = collect_options_from_args(
+                args.collect, args.collect_size, args.collect_version, args.perturb, args.resume
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     bad = _check_scenario_ids(args.occlusion, args.sensor_fault)
     if bad:
         print(f"error: {bad}", file=sys.stderr)

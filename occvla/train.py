@@ -58,6 +58,8 @@ def run(cfg: DictConfig) -> dict | None:
     run_dir = Path(cfg.run_dir)
     if (run_dir / "checkpoints").exists() and not cfg.resume:
         raise ValueError(f"run_dir {run_dir} already holds a run; pass resume=true to continue it or a new run_dir")
+    if cfg.device == "auto":
+        cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.threads is not None:

@@ -642,31 +642,34 @@ def parse_faults(spec: str, seed: int = 0) -> ComposedFault:
 
 class FaultedRoute:
     """A route's faults at the evaluator's three points, for the agent's sensors and for the private recording
-    cameras alike (a second, identically seeded copy), so a --record video shows what the agent saw."""
+    cameras alike (a second, identically seeded copy), so a --record video shows what the agent saw. Other
+    sensors (other observers' private ones) are left alone."""
 
-    def __init__(self, spec: str, seed: int, private_prefix: str) -> None:
+    def __init__(self, spec: str, seed: int, agent_ids: set[str], video_prefix: str) -> None:
         self.agent = parse_faults(spec, seed)
         self.video = parse_faults(spec, seed)
-        self.prefix = private_prefix
+        self.agent_ids = set(agent_ids)
+        self.prefix = video_prefix
 
     def configure_sensors(self, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        mine = [s for s in sensors if not str(s["id"]).startswith(self.prefix)]
-        private = [{**s, "id": str(s["id"])[len(self.prefix):]} for s in sensors
-                   if str(s["id"]).startswith(self.prefix)]
-        return self.agent.configure_sensors(mine) + [
-            {**s, "id": self.prefix + s["id"]} for s in self.video.configure_sensors(private)]
-
-    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int
-              ) -> tuple[dict[str, tuple[int, Any]], dict[str, tuple[int, Any]]]:
-        """(the agent's input, what the video records: the agent's input plus the faulted private cameras)."""
+        """The sensors to attach: the agent's and the video's cameras as the faults mount them, in order."""
         n = len(self.prefix)
-        mine = {k: v for k, v in input_data.items() if not k.startswith(self.prefix)}
-        private = {k[n:]: v for k, v in input_data.items() if k.startswith(self.prefix)}
-        agent = self.agent.apply(mine, frame)
-        video = dict(agent)
-        if private:
-            video.update({self.prefix + k: v for k, v in self.video.apply(private, frame).items()})
-        return agent, video
+        mine = self.agent.configure_sensors([s for s in sensors if s["id"] in self.agent_ids])
+        video = self.video.configure_sensors([{**s, "id": s["id"][n:]} for s in sensors
+                                              if str(s["id"]).startswith(self.prefix)])
+        by_id = {s["id"]: s for s in mine} | {self.prefix + s["id"]: {**s, "id": self.prefix + s["id"]}
+                                               for s in video}
+        return [by_id.get(s["id"], dict(s)) for s in sensors]
+
+    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
+        """The tick's sensor data with the agent's sensors and the video's cameras faulted."""
+        n = len(self.prefix)
+        out = dict(input_data)
+        out.update(self.agent.apply({k: v for k, v in input_data.items() if k in self.agent_ids}, frame))
+        video = {k[n:]: v for k, v in input_data.items() if k.startswith(self.prefix)}
+        if video:
+            out.update({self.prefix + k: v for k, v in self.video.apply(video, frame).items()})
+        return out
 
     def control(self, control: Any, frame: int) -> Any:
         return self.agent.control(control, frame)

@@ -73,6 +73,7 @@ class SimConfig:
     seed: int = 0
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     render_depth: bool = False  # also render depth buffers (needed for occupancy mask_camera)
+    cache_dir: str | None = None  # generated towns, SUMO nets, static scenes; None = ~/.cache/occvla-drive
 
 
 class Simulator(ABC):
@@ -80,7 +81,8 @@ class Simulator(ABC):
 
     @abstractmethod
     def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
-        """Load a town by name (map_dir, then $CARLA_ROOT, then built-in towns). Returns its carla.Map."""
+        """Load a town by name (map_dir, then $CARLA_ROOT, then built-in towns, then generated
+        `OccGen-<seed>` towns). Returns its carla.Map."""
 
     @property
     @abstractmethod

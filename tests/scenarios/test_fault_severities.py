@@ -261,16 +261,23 @@ def test_cli_list_parses_and_bad_items_are_one_line_errors() -> None:
 
 
 def test_video_sees_what_the_agent_sees() -> None:
-    """FaultedRoute: the private recording cameras get the same faults as the agent's cameras."""
-    fr = FaultedRoute("camera_blackout:2,frozen_camera:3", seed=1, private_prefix="_rec_")
-    sensors = fr.configure_sensors(rig_sensor_dicts(64, 36) + [{**s, "id": "_rec_" + s["id"]}
-                                                               for s in rig_sensor_dicts(32, 18)])
-    assert {s["id"] for s in sensors} >= {"CAM_FRONT", "_rec_CAM_FRONT"}
+    """FaultedRoute: the private recording cameras get the same faults as the agent's cameras; other private
+    sensors are left alone."""
+    fr = FaultedRoute("camera_blackout:2,frozen_camera:3,extrinsic_miscalibration:3", seed=1,
+                      agent_ids=set(CAMERA_ORDER), video_prefix="_rec_")
+    rig = rig_sensor_dicts(64, 36)
+    other = {**rig[0], "id": "_collect_CAM_FRONT"}
+    sensors = fr.configure_sensors(rig + [{**s, "id": "_rec_" + s["id"]} for s in rig_sensor_dicts(32, 18)]
+                                   + [other])
+    by_id = {s["id"]: s for s in sensors}
+    assert by_id["CAM_FRONT"]["yaw"] == by_id["_rec_CAM_FRONT"]["yaw"] != 0.0  # the same rotated mount
+    assert by_id["_collect_CAM_FRONT"] == other
     for f in range(5):
         d = scene(f)
         d.update({"_rec_" + k: v for k, v in scene(f).items() if k in CAMERA_ORDER})
-        agent, video = fr.apply(d, f)
-        assert not any(k.startswith("_rec_") for k in agent)
-        assert video["_rec_CAM_FRONT"][1][..., :3].max() == 0
-        assert np.array_equal(video["_rec_CAM_BACK"][1], scene(0)["CAM_BACK"][1])  # frozen since frame 0
-        assert np.array_equal(agent["CAM_BACK"][1], scene(0)["CAM_BACK"][1])
+        d["_collect_CAM_FRONT"] = scene(f)["CAM_FRONT"]
+        out = fr.apply(d, f)
+        assert out["CAM_FRONT"][1][..., :3].max() == 0 and out["_rec_CAM_FRONT"][1][..., :3].max() == 0
+        assert np.array_equal(out["_rec_CAM_BACK"][1], scene(0)["CAM_BACK"][1])  # frozen since frame 0
+        assert np.array_equal(out["CAM_BACK"][1], scene(0)["CAM_BACK"][1])
+        assert out["_collect_CAM_FRONT"] is d["_collect_CAM_FRONT"]
