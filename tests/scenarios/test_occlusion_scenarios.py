@@ -89,17 +89,17 @@ def trigger_tick(log: list[dict], sc, distance: float) -> tuple[int, int]:
 
 
 CROSSINGS = [
-    ("DynamicObjectCrossing", {"blocker_model": "static.prop.busstoplb"}, STRAIGHT_TRIGGER, None),
-    ("DynamicObjectCrossing", {"blocker_model": "static.prop.advertisement"}, STRAIGHT_TRIGGER, None),
+    ("DynamicObjectCrossing", {"blocker_model": "static.prop.busstoplb"}, STRAIGHT_TRIGGER, 240),
+    ("DynamicObjectCrossing", {"blocker_model": "static.prop.advertisement"}, STRAIGHT_TRIGGER, 240),
     ("DynamicObjectCrossing", {"blocker_model": "static.prop.container", "crossing_angle": 20.0},
-     STRAIGHT_TRIGGER, None),
-    ("ParkingCrossingPedestrian", {}, STRAIGHT_TRIGGER, None),
-    ("VehicleTurningRoutePedestrian", {"turn": "right"}, TURN_TRIGGER, None),
+     STRAIGHT_TRIGGER, 240),
+    ("ParkingCrossingPedestrian", {}, STRAIGHT_TRIGGER, 240),
+    ("VehicleTurningRoutePedestrian", {"turn": "right"}, TURN_TRIGGER, 400),  # the walker waits past the turn
 ]
 
 
-@pytest.mark.parametrize("sid,params,trigger,_", CROSSINGS, ids=[f"{c[0]}-{c[1]}" for c in CROSSINGS])
-def test_hidden_walker_is_invisible_until_it_leaves_cover(sem_sim, sid, params, trigger, _) -> None:
+@pytest.mark.parametrize("sid,params,trigger,ticks", CROSSINGS, ids=[f"{c[0]}-{c[1]}" for c in CROSSINGS])
+def test_hidden_walker_is_invisible_until_it_leaves_cover(sem_sim, sid, params, trigger, ticks) -> None:
     sim, cmap = sem_sim
     sc = make_scenario(sid, **params)
     sc.setup(sim, cmap, trigger, np.random.default_rng(0))
@@ -111,7 +111,7 @@ def test_hidden_walker_is_invisible_until_it_leaves_cover(sem_sim, sid, params, 
             lat = sc.ego_path.project(a.x, a.y)[1] if a is not None else float("nan")
             return sc.revealed(gt), pixels(data, OCC["pedestrian"]), lat
 
-        log = follow(sim, sc, 300, probe=probe)
+        log = follow(sim, sc, ticks, probe=probe)
         revealed_at = next((i for i, r in enumerate(log) if r["probe"][0]), None)
         assert revealed_at is not None and revealed_at > 40, f"{sid}: revealed at tick {revealed_at}"
         for i, r in enumerate(log[:revealed_at]):
