@@ -134,3 +134,30 @@ def test_cli_writes_a_route_file_the_evaluator_reads(tmp_path: Path, cache: Path
     assert len(routes) == 2 and {r.town for r in routes} == {"OccGen-5"}
     data = json.loads((out.parent / SCENARIO_FILE).read_text())
     assert "OccGen-5" in data["available_scenarios"][0]
+
+
+def test_evaluator_refuses_a_route_file_with_a_bad_generated_town_in_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "bad.xml"
+    routes.write_text(
+        '<routes><route id="0" town="OccGen-x"><waypoint x="0" y="0" z="0"/><waypoint x="9" y="0" z="0"/>'
+        "</route></routes>"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "leaderboard" / "run.py"),
+            "--agent",
+            "expert",
+            "--routes",
+            str(routes),
+            "--checkpoint",
+            str(tmp_path / "res.json"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "OccGen-x" in lines[0] and "non-negative integer" in lines[0]
