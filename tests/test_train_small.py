@@ -66,3 +66,23 @@ def test_export_is_fp16_within_budget_and_loads(tmp_path):
     with pytest.raises(ValueError, match="budget"):
         ts.export_run_dir(src, tmp_path / "too_big", "", max_mb=0.5)
     assert not (tmp_path / "too_big").exists()
+
+
+@pytest.mark.slow  # collects a tiny dataset in the simulator and trains the tiny preset: a few minutes
+def test_pipeline_end_to_end_on_the_tiny_plan(tmp_path):
+    from occvla.run_dir import load_run_dir
+
+    ts = _pipeline()
+    steps = [f"stages.{s}=[train.steps=2,train.eval_max_samples=2,train.progress=false]" for s in ts.STAGES]
+    args = ["--work", str(tmp_path / "work"), "collect_plan=tiny", "model=tiny", "workers=1", "threads=1",
+            f"export_dir={tmp_path / 'ship'}", *steps]
+    assert ts.main(args) == 0
+    model, _, cfg = load_run_dir(tmp_path / "ship")
+    assert cfg["train"]["stage"] == 3 and model.config.preset == "tiny"
+    card = (tmp_path / "ship" / "README.md").read_text()
+    assert "make train-small" in card and "| total |" in card
+    state = json.loads((tmp_path / "work" / "pipeline_state.json").read_text())
+    assert all(s["done"] and s["seconds"] > 0 for s in state["steps"].values())
+    assert ts.main(args) == 0  # a rerun finds every step done and only exports again
+    state2 = json.loads((tmp_path / "work" / "pipeline_state.json").read_text())
+    assert state2 == state
