@@ -27,13 +27,13 @@ from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_con
 from leaderboard.criteria import RouteCriteria
 from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
 from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from scenarios.weather_sets import named_weather
 from sim.geo import geo_reference
 from sim.protocol import Simulator
 from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
 from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
 from sim.sensors import SensorConfigError
 from sim.types import FIXED_DELTA_SECONDS, GroundTruth
-from sim.weather import weather_from_name
 
 HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
 MAX_TRACE_POINTS = 4000
@@ -51,14 +51,14 @@ class RouteOptions:
     timeout: float = 300.0  # seconds an agent step (or set-up) may take
     debug: int = 0
     map_dir: str | None = None
-    weather: str | None = None  # preset overriding the route's weather
+    weather: str | None = None  # a named weather (preset or custom, scenarios.weather_sets) overriding the route's
     seed: int = 0
     record_dir: str | None = None
     scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
     max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
-    sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
     collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
 
 
@@ -208,7 +208,7 @@ class RecorderObserver(RouteObserver):
 
 def route_seed(seed: int, config: RouteConfig) -> int:
     """A per-route seed that does not depend on which worker runs the route or in which order."""
-    h = hashlib.sha256(f"{seed}:{config.id}:{config.repetition_index}".encode()).digest()
+    h = hashlib.sha256(f"{seed}:{config.seed_key or config.id}:{config.repetition_index}".encode()).digest()
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
@@ -273,9 +273,14 @@ def run_route(
         scenarios = list(config.scenarios)
         if config.format == "1.0" and opts.scenario_annotations:
             scenarios = match_scenarios_to_route(config.town, route, opts.scenario_annotations)
-        weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
-        sim.set_weather(weather)
         start = route[0][0]
+        if opts.weather:
+            named = named_weather(opts.weather)
+            sim.set_weather(named.for_heading(start.rotation.yaw))
+            sim.set_street_lights(named.street_lights)
+        else:
+            sim.set_weather(config.weather_at(0.0))
+            sim.set_street_lights(True)
         sim.spawn_ego(
             carla.Transform(
                 carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
@@ -330,12 +335,19 @@ def run_route(
     extra_obs = observers
     observers = [criteria_obs, progress_obs]
     observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
+    faults = None
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
         attached = list(sensors)
         for obs in observers:
             attached += obs.extra_sensors(ctx, attached)
+        if opts.sensor_fault:  # the agent's sensors and the video's cameras get the faults (e.g. a rotated mount)
+            from scenarios.sensor_faults import FaultedRoute
+
+            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), {s["id"] for s in sensors},
+                                  _REC_PREFIX)
+            attached = faults.configure_sensors(attached)
         sim.attach_sensors(attached)
     except (SensorConfigError, SensorConfigurationInvalid) as exc:
         _destroy(agent)
@@ -350,7 +362,7 @@ def run_route(
 
     # --------------------------------------------------------------- scenarios and sensor faults
     try:
-        manager, fault = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
+        manager = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
     except Exception as exc:  # noqa: BLE001 - a scenario bug: the simulation of this route is broken
         _destroy(agent)
         return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
@@ -375,13 +387,19 @@ def run_route(
                 failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
                 break
             frame = gt.frame
-            for obs in observers:
-                obs.on_tick(ctx, input_data, gt)
+            if faults is not None:  # the agent and the video see the faulted input
+                input_data = faults.apply(input_data, frame)
+            try:
+                for obs in observers:
+                    obs.on_tick(ctx, input_data, gt)
+            except Exception as exc:  # noqa: BLE001 - e.g. the data collector on a full disk: the run stops
+                if opts.debug:
+                    traceback.print_exc()
+                failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
+                break
             if any(obs.done for obs in observers) or (opts.max_ticks is not None and frame >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
-            if fault is not None:
-                agent_data = fault.apply(agent_data, frame)
             try:
                 agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
                 with _deadline(opts.timeout, "agent step"):
@@ -393,13 +411,19 @@ def run_route(
                     traceback.print_exc()
                 failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
                 break
+            if faults is not None:
+                control = faults.control(control, frame)  # e.g. action latency
             for obs in observers:
                 control = obs.on_control(ctx, control, frame)
             sim.apply_control(control)
     finally:
         _destroy(agent)
         for obs in started:
-            obs.on_route_end(ctx)
+            try:
+                obs.on_route_end(ctx)
+            except Exception as exc:  # noqa: BLE001 - the route fails in one line (the first failure wins)
+                if not failure_kind:
+                    failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
     criteria = criteria_obs.criteria
     trace = progress_obs.trace
     video = recorder_obs.video if recorder_obs is not None else None
@@ -444,9 +468,9 @@ _NOTED: set[str] = set()  # skip notes already printed by this process
 
 
 def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
-                     config: RouteConfig, opts: RouteOptions) -> tuple[Any, Any]:
-    """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
-    manager = fault = None
+                     config: RouteConfig, opts: RouteOptions) -> Any:
+    """The route's scenario manager (None when nothing runs)."""
+    manager = None
     seed = route_seed(opts.seed, config)
     if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
         from scenarios.manager import setup_route_scenarios
@@ -458,11 +482,7 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
             if key not in _NOTED or opts.debug:
                 _NOTED.add(key)
                 print(f"{config.route_id}: {note}", file=sys.stderr)
-    if opts.sensor_fault:
-        from scenarios import make_scenario
-
-        fault = make_scenario(opts.sensor_fault, seed=seed)
-    return manager, fault
+    return manager
 
 
 def make_extra_observers(ctx: RouteContext) -> list[Any]:
