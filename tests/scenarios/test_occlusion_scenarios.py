@@ -80,6 +80,34 @@ def pixels(data: dict, occ_class: int) -> int:
     return int(sum((frame[:, :, 2] == occ_class).sum() for _, frame in data.values()))
 
 
+def actor_pixels(data: dict, gt, actor_id: int) -> int:
+    """Pixels of the actor's class inside its projected 3D box, over the six cameras (the town's own parked cars
+    share the class; they are not in the box)."""
+    from sim.embedded.render.math3d import project_points
+    from sim.sensors import camera_spec_from_dict
+
+    a = next((a for a in gt.actors if a.id == actor_id), None)
+    if a is None:
+        return 0
+    ex, ey, ez = a.extent
+    yaw = math.radians(a.yaw)
+    c, s = math.cos(yaw), math.sin(yaw)
+    corners = np.array([[a.x + c * fx - s * fy, a.y + s * fx + c * fy, a.z + fz]
+                        for fx in (-ex, ex) for fy in (-ey, ey) for fz in (0.0, 2 * ez)])  # (8, 3)
+    total = 0
+    for spec in SEMANTIC_RIG:
+        cam = camera_spec_from_dict(spec)
+        uv, depth = project_points(gt.ego.pose, cam, corners)
+        if (depth <= 0.1).any():
+            continue  # partly behind the camera: the box's projection is not its bounding rectangle
+        u0, v0 = np.floor(uv.min(axis=0)).astype(int)
+        u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
+        u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, cam.width), min(v1, cam.height)
+        if u0 < u1 and v0 < v1:
+            total += int((data[spec["id"]][1][v0:v1, u0:u1, 2] == a.occ_class).sum())
+    return total
+
+
 def trigger_tick(log: list[dict], sc, distance: float) -> tuple[int, int]:
     """(first tick the scenario runs, first tick the ego is within its trigger distance)."""
     tx, ty = sc.trigger_xy
@@ -135,7 +163,7 @@ def test_hidden_red_light_runner_is_seen_only_near_the_conflict_point(sem_sim) -
         roles = {p.role for p in sc.placements}
         assert {"queue_truck", "queue_bus", "container0"} <= roles
         log = follow(sim, sc, 420, speed=5.0, probe=lambda gt, data: (
-            pixels(data, OCC["car"]), sc.conflict_distance(), [tl.state for tl in gt.traffic_lights]))
+            actor_pixels(data, gt, sc.hidden_id), sc.conflict_distance(), [tl.state for tl in gt.traffic_lights]))
         first_seen = next((r["probe"][1] for r in log if r["probe"][0] > 0), None)
         assert first_seen is not None, "the runner was never seen"
         assert first_seen <= 15.0, f"the runner was seen {first_seen:.1f} m from the conflict point"
