@@ -134,13 +134,23 @@ def load_suite(name_or_path: str) -> SuiteConfig:
         path = SUITE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise SuiteError(f"unknown suite '{name_or_path}' (valid: {', '.join(suite_names())}, or a .yaml file)")
-    raw = yaml.safe_load(path.read_text()) or {}
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"suite file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     names = {f.name for f in dataclasses.fields(SuiteConfig)}
-    bad = sorted(set(raw) - names)
+    bad = sorted(set(raw) - names) if isinstance(raw, dict) else ["(not a mapping)"]
     if bad:
         raise SuiteError(f"suite file {path}: unknown key(s) {', '.join(bad)} (valid: {', '.join(sorted(names))})")
     raw.setdefault("name", path.stem)
-    cfg = SuiteConfig(**raw)
+    try:  # typed: a string where a list of severities belongs is an error here, not a crash later
+        merged = OmegaConf.merge(OmegaConf.structured(SuiteConfig), raw)
+    except OmegaConfBaseException as exc:
+        raise SuiteError(f"suite file {path}: {str(exc).splitlines()[0]}") from None
+    cfg = SuiteConfig(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
     cfg.validate()
     return cfg
 
@@ -308,10 +318,9 @@ def summarise(records: list[dict[str, Any]], cells: list[Cell], route_ids: list[
         recs = by_cell.get(cell.key, [])
         complete = len(recs) == len(route_ids)
         ds = sum(r["scores"]["score_composed"] for r in recs) / len(recs) if recs else None
-        res = (ds / base_ds if base_ds else (1.0 if ds == base_ds == 0 else None)) if complete and base_ds is not None \
-            else None
-        if base_ds == 0.0 and complete:
-            res = 1.0 if ds == 0.0 else None
+        res = None
+        if complete and base_ds is not None and ds is not None:
+            res = ds / base_ds if base_ds > 0 else (1.0 if ds == 0 else None)
         rows.append({
             **cell.as_dict(), "key": cell.key, "runs": len(recs), "complete": complete,
             "driving_score": ds, "resilience": res,

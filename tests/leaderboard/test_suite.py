@@ -146,6 +146,12 @@ def test_bad_suites_are_one_line_errors(tmp_path, capsys) -> None:
     bad.write_text("faults: [blur]\n")
     with pytest.raises(SuiteError, match="unknown fault 'blur'"):
         load_suite(str(bad))
+    bad.write_text("severities: [one]\n")
+    with pytest.raises(SuiteError, match="could not be converted to Integer"):
+        load_suite(str(bad))
+    bad.write_text("wheathers: [ClearNoon]\n")
+    with pytest.raises(SuiteError, match="unknown key"):
+        load_suite(str(bad))
     assert load_suite("robustness").cells()[0] == Cell()
     quick = load_suite("robustness-quick")
     assert len(quick.cells()) == 2 * 3 + 3 * 2  # the baseline is ClearNoon x none
