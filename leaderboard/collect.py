@@ -170,7 +170,7 @@ class EpisodeWorker:
     def startup_error(self) -> str:
         return self.error
 
-    def run(self, ep: Episode) -> tuple[str, int, str]:
+    def run(self, ep: Episode, on_keyframe: Any = None) -> tuple[str, int, str]:
         """(scene, key frames written, one-line failure or '')."""
         p = self.plan
         self.sim.config.traffic = TrafficConfig(vehicles=ep.traffic[0], walkers=ep.traffic[1], seed=ep.seed)
@@ -187,7 +187,10 @@ class EpisodeWorker:
             max_ticks=p.max_ticks,
         )
         collector = DataCollector(collect, seed=ep.seed)
+        collector.on_keyframe = on_keyframe  # live key-frame count for a progress bar in this process
         outcome = run_route(self.sim, self.agent_class, ep.route, opts, observers=[collector])
+        if outcome.stop_run:  # a simulator crash or a failed write (full disk): the plan stops, one line
+            raise ValueError(outcome.message)
         return ep.scene, collector.n_keyframes, outcome.message
 
     def close(self) -> None:
@@ -239,6 +242,9 @@ def collect(
             bar.update(1)
             bar.set_postfix(keyframes=keyframes)
 
+    def live(n: int) -> None:
+        bar.set_postfix(keyframes=keyframes + n, refresh=False)
+
     if workers > 1 and len(todo) > 1:
         _run_ray(plan, str(root), todo, workers, finished)
     elif todo:
@@ -247,7 +253,7 @@ def collect(
             if w.error:
                 raise ValueError(w.error)
             for ep in todo:
-                finished(w.run(ep))
+                finished(w.run(ep, on_keyframe=live if bar is not None else None))
         finally:
             w.close()
     if bar is not None:
@@ -290,7 +296,12 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 idle.append(pending.pop(ref))
-                finished(ray.get(ref))
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the worker's one line, not Ray's traceback
+                    cause = getattr(exc, "cause", None)
+                    raise ValueError(str(cause) if cause is not None else str(exc).splitlines()[-1]) from None
+                finished(result)
     finally:
         ray.get([w.close.remote() for w in pool])
         for w in pool:

@@ -389,8 +389,14 @@ def run_route(
             frame = gt.frame
             if faults is not None:  # the agent and the video see the faulted input
                 input_data = faults.apply(input_data, frame)
-            for obs in observers:
-                obs.on_tick(ctx, input_data, gt)
+            try:
+                for obs in observers:
+                    obs.on_tick(ctx, input_data, gt)
+            except Exception as exc:  # noqa: BLE001 - e.g. the data collector on a full disk: the run stops
+                if opts.debug:
+                    traceback.print_exc()
+                failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
+                break
             if any(obs.done for obs in observers) or (opts.max_ticks is not None and frame >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
@@ -413,7 +419,11 @@ def run_route(
     finally:
         _destroy(agent)
         for obs in started:
-            obs.on_route_end(ctx)
+            try:
+                obs.on_route_end(ctx)
+            except Exception as exc:  # noqa: BLE001 - the route fails in one line (the first failure wins)
+                if not failure_kind:
+                    failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
     criteria = criteria_obs.criteria
     trace = progress_obs.trace
     video = recorder_obs.video if recorder_obs is not None else None

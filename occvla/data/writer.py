@@ -170,6 +170,7 @@ class DatasetWriter:
         self.journal_dir = self.root / JOURNAL_DIR
         self._scene: str | None = None
         self._last_flush = time.monotonic()
+        self._added = 0  # key frames added by this writer
 
     # ------------------------------------------------------------------ scenes
     def finished_scenes(self) -> set[str]:
@@ -256,8 +257,9 @@ class DatasetWriter:
         ]
         rec["extra"] = {"sample_token": sample_token, **kf.extra}
         self._append(scene, rec)
-        if time.monotonic() - self._last_flush > self.flush_every_s:
-            self.flush()
+        self._added += 1
+        if self._added == 1 or time.monotonic() - self._last_flush > self.flush_every_s:
+            self.flush()  # the first key frame at once: a dataset has its tables from its first key frame on
         return sample_token
 
     def end_scene(self) -> None:
