@@ -187,6 +187,25 @@ def jobs(
     ]
 
 
+def run_order(suite: SuiteConfig, cells: list[Cell]) -> list[Cell]:
+    """The order cells run in: coarse to fine, so a suite stopped early has the most telling cells (baseline,
+    each scenario on ClearNoon, each fault at its strongest, each weather alone, then the rest)."""
+    top = max(suite.severities) if suite.severities else 0
+
+    def rank(c: Cell) -> int:
+        if c.is_baseline:
+            return 0
+        if c.fault == NONE and c.weather == BASE_WEATHER:
+            return 1
+        if c.fault != NONE and c.severity == top:
+            return 2
+        if c.fault == NONE and c.scenario == NONE:
+            return 3
+        return 4 if c.fault != NONE else 5
+
+    return sorted(cells, key=rank)
+
+
 def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     """Run (or resume) the suite; write results, table and heatmaps beside cfg.checkpoint. Exit code as
     run_evaluation: 0 ok, 1 stopped on a crash, 2 bad input."""
@@ -210,7 +229,8 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume)
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
-    todo = [j for j in todo_all if not results.done(j[1].route_id)]
+    order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
+    todo = sorted((j for j in todo_all if not results.done(j[1].route_id)), key=lambda j: order[j[0]])
     n_cells = len(suite.cells())
     print(
         f"suite {suite.name}: {n_cells} cells x {len(routes)} routes = {len(todo_all)} runs"

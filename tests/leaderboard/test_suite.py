@@ -171,6 +171,26 @@ def test_summary_is_relative_to_the_same_routes_in_the_baseline() -> None:
     assert "| ClearNoon | 1.00 (90.0) | 0.50 (45.0) |" in md and "| motion_blur | - | - |" not in md
 
 
+def test_cells_run_coarse_to_fine() -> None:
+    from leaderboard.suite import run_order
+
+    suite = SuiteConfig(
+        "t",
+        weathers=["ClearNoon", "HardRainNight"],
+        scenarios=["ParkingCutIn"],
+        faults=["motion_blur"],
+        severities=[1, 3],
+    )
+    assert run_order(suite, suite.cells()) == [
+        Cell(),
+        Cell("ClearNoon", "ParkingCutIn"),
+        Cell("ClearNoon", "none", "motion_blur", 3),
+        Cell("HardRainNight"),
+        Cell("ClearNoon", "none", "motion_blur", 1),
+        Cell("HardRainNight", "ParkingCutIn"),
+    ]
+
+
 def test_bad_suites_are_one_line_errors(tmp_path, capsys) -> None:
     with pytest.raises(SuiteError, match="unknown suite"):
         load_suite("nope")
