@@ -246,15 +246,18 @@ def _run_suite(args: argparse.Namespace, cfg: EvalConfig) -> int:
 
     from leaderboard.suite import SuiteError, load_suite, run_suite
 
-    if args.routes or args.routes_subset or args.weather or args.occlusion or args.sensor_fault:
+    if args.routes or args.weather or args.occlusion or args.sensor_fault:
         print("error: --suite sets the routes, weathers, scenarios and faults itself; drop --routes, "
-              "--routes-subset, --weather, --occlusion and --sensor-fault", file=sys.stderr)
+              "--weather, --occlusion and --sensor-fault (--routes-subset picks among the suite's routes)",
+              file=sys.stderr)
         return 2
     try:
         suite = load_suite(args.suite)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.routes_subset:
+        suite = dataclasses.replace(suite, routes_subset=args.routes_subset)
     if args.checkpoint == build_parser().get_default("checkpoint"):
         cfg = dataclasses.replace(cfg, checkpoint=str(Path(f"robustness_{suite.name}") / "results.json"))
     return run_suite(suite, cfg)

@@ -83,7 +83,9 @@ class SuiteConfig:
     faults: list[str] = field(default_factory=list)  # fault names, run on ClearNoon without scenario
     severities: list[int] = field(default_factory=lambda: [1, 2, 3])
     seed: int = 0
-    scenarios_mode: str = "off"  # the routes' own scenarios: off, so a cell isolates its weather/scenario/fault
+    scenarios_mode: str = (
+        "off"  # the routes' own scenarios: off, so a cell isolates its weather/scenario/fault
+    )
     vehicles: int = 40
     walkers: int = 20
     max_ticks: int | None = None  # cap on each route's ticks (tests)
@@ -133,14 +135,28 @@ def load_suite(name_or_path: str) -> SuiteConfig:
     if not path.suffix:
         path = SUITE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise SuiteError(f"unknown suite '{name_or_path}' (valid: {', '.join(suite_names())}, or a .yaml file)")
-    raw = yaml.safe_load(path.read_text()) or {}
+        raise SuiteError(
+            f"unknown suite '{name_or_path}' (valid: {', '.join(suite_names())}, or a .yaml file)"
+        )
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"suite file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     names = {f.name for f in dataclasses.fields(SuiteConfig)}
-    bad = sorted(set(raw) - names)
+    bad = sorted(set(raw) - names) if isinstance(raw, dict) else ["(not a mapping)"]
     if bad:
-        raise SuiteError(f"suite file {path}: unknown key(s) {', '.join(bad)} (valid: {', '.join(sorted(names))})")
+        raise SuiteError(
+            f"suite file {path}: unknown key(s) {', '.join(bad)} (valid: {', '.join(sorted(names))})"
+        )
     raw.setdefault("name", path.stem)
-    cfg = SuiteConfig(**raw)
+    try:  # typed: a string where a list of severities belongs is an error here, not a crash later
+        merged = OmegaConf.merge(OmegaConf.structured(SuiteConfig), raw)
+    except OmegaConfBaseException as exc:
+        raise SuiteError(f"suite file {path}: {str(exc).splitlines()[0]}") from None
+    cfg = SuiteConfig(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
     cfg.validate()
     return cfg
 
@@ -163,17 +179,45 @@ def cell_route(route: RouteConfig, cell: Cell) -> RouteConfig:
     return dataclasses.replace(route, id=f"{route.id}[{cell.key}]", seed_key=route.seed_key or route.id)
 
 
-def jobs(suite: SuiteConfig, routes: list[RouteConfig], base: RouteOptions
-         ) -> list[tuple[Cell, RouteConfig, RouteOptions]]:
-    return [(cell, cell_route(r, cell), cell_options(base, cell, suite)) for cell in suite.cells() for r in routes]
+def jobs(
+    suite: SuiteConfig, routes: list[RouteConfig], base: RouteOptions
+) -> list[tuple[Cell, RouteConfig, RouteOptions]]:
+    return [
+        (cell, cell_route(r, cell), cell_options(base, cell, suite)) for cell in suite.cells() for r in routes
+    ]
+
+
+def run_order(suite: SuiteConfig, cells: list[Cell]) -> list[Cell]:
+    """The order cells run in: coarse to fine, so a suite stopped early has the most telling cells (baseline,
+    each scenario on ClearNoon, each fault at its strongest, each weather alone, then the rest)."""
+    top = max(suite.severities) if suite.severities else 0
+
+    def rank(c: Cell) -> int:
+        if c.is_baseline:
+            return 0
+        if c.fault == NONE and c.weather == BASE_WEATHER:
+            return 1
+        if c.fault != NONE and c.severity == top:
+            return 2
+        if c.fault == NONE and c.scenario == NONE:
+            return 3
+        return 4 if c.fault != NONE else 5
+
+    return sorted(cells, key=rank)
 
 
 def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     """Run (or resume) the suite; write results, table and heatmaps beside cfg.checkpoint. Exit code as
     run_evaluation: 0 ok, 1 stopped on a crash, 2 bad input."""
     try:
-        cfg = dataclasses.replace(cfg, routes=suite.routes, routes_subset=suite.routes_subset, repetitions=1,
-                                  vehicles=suite.vehicles, walkers=suite.walkers)
+        cfg = dataclasses.replace(
+            cfg,
+            routes=suite.routes,
+            routes_subset=suite.routes_subset,
+            repetitions=1,
+            vehicles=suite.vehicles,
+            walkers=suite.walkers,
+        )
         routes = build_route_list(cfg)
         _check_towns(routes, cfg)
         agent_class = load_agent_class(cfg.options.agent)
@@ -185,11 +229,14 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume)
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
-    todo = [j for j in todo_all if not results.done(j[1].route_id)]
+    order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
+    todo = sorted((j for j in todo_all if not results.done(j[1].route_id)), key=lambda j: order[j[0]])
     n_cells = len(suite.cells())
-    print(f"suite {suite.name}: {n_cells} cells x {len(routes)} routes = {len(todo_all)} runs"
-          + (f", {len(todo_all) - len(todo)} already finished" if len(todo) < len(todo_all) else ""),
-          file=sys.stderr)
+    print(
+        f"suite {suite.name}: {n_cells} cells x {len(routes)} routes = {len(todo_all)} runs"
+        + (f", {len(todo_all) - len(todo)} already finished" if len(todo) < len(todo_all) else ""),
+        file=sys.stderr,
+    )
     results.write()
     run_cfg = dataclasses.replace(cfg, report=False)
 
@@ -203,8 +250,11 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
             print(f"{outcome.record['status']}: {outcome.message}", file=sys.stderr)
         return outcome.stop_run
 
-    stopped = (_run_ray(run_cfg, todo, finish) if cfg.workers > 1 and len(todo) > 1
-               else _run_local(run_cfg, agent_class, todo, finish))
+    stopped = (
+        _run_ray(run_cfg, todo, finish)
+        if cfg.workers > 1 and len(todo) > 1
+        else _run_local(run_cfg, agent_class, todo, finish)
+    )
     data = results.write(final=True)
     summary = summarise(data["_checkpoint"]["records"], suite.cells(), [r.id for r in routes])
     out = write_suite_report(cfg.checkpoint, suite, summary, cfg.options.agent, cfg.command)
@@ -248,8 +298,13 @@ def _run_ray(cfg: EvalConfig, todo: list, finish) -> bool:
 
     n = min(cfg.workers, len(todo))
     if not ray.is_initialized():
-        ray.init(num_cpus=n, include_dashboard=False, log_to_driver=bool(cfg.options.debug),
-                 ignore_reinit_error=True, configure_logging=False)
+        ray.init(
+            num_cpus=n,
+            include_dashboard=False,
+            log_to_driver=bool(cfg.options.debug),
+            ignore_reinit_error=True,
+            configure_logging=False,
+        )
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
@@ -303,23 +358,36 @@ def summarise(records: list[dict[str, Any]], cells: list[Cell], route_ids: list[
             by_cell.setdefault(cell.key, []).append(r)
     rows = []
     base = by_cell.get(Cell().key, [])
-    base_ds = sum(r["scores"]["score_composed"] for r in base) / len(base) if len(base) == len(route_ids) else None
+    base_ds = (
+        sum(r["scores"]["score_composed"] for r in base) / len(base) if len(base) == len(route_ids) else None
+    )
     for cell in cells:
         recs = by_cell.get(cell.key, [])
         complete = len(recs) == len(route_ids)
         ds = sum(r["scores"]["score_composed"] for r in recs) / len(recs) if recs else None
-        res = (ds / base_ds if base_ds else (1.0 if ds == base_ds == 0 else None)) if complete and base_ds is not None \
-            else None
-        if base_ds == 0.0 and complete:
-            res = 1.0 if ds == 0.0 else None
-        rows.append({
-            **cell.as_dict(), "key": cell.key, "runs": len(recs), "complete": complete,
-            "driving_score": ds, "resilience": res,
-            "collision_rate": sum(_collided(r) for r in recs) / len(recs) if recs else None,
-            "route_completion": sum(r["scores"]["score_route"] for r in recs) / len(recs) if recs else None,
-        })
-    others = [r["resilience"] for r in rows if r["resilience"] is not None and not Cell(
-        r["weather"], r["scenario"], r["fault"], r["severity"]).is_baseline]
+        res = None
+        if complete and base_ds is not None and ds is not None:
+            res = ds / base_ds if base_ds > 0 else (1.0 if ds == 0 else None)
+        rows.append(
+            {
+                **cell.as_dict(),
+                "key": cell.key,
+                "runs": len(recs),
+                "complete": complete,
+                "driving_score": ds,
+                "resilience": res,
+                "collision_rate": sum(_collided(r) for r in recs) / len(recs) if recs else None,
+                "route_completion": sum(r["scores"]["score_route"] for r in recs) / len(recs)
+                if recs
+                else None,
+            }
+        )
+    others = [
+        r["resilience"]
+        for r in rows
+        if r["resilience"] is not None
+        and not Cell(r["weather"], r["scenario"], r["fault"], r["severity"]).is_baseline
+    ]
     occl = [r for r in rows if r["scenario"] != NONE and r["collision_rate"] is not None]
     return {
         "cells": rows,
@@ -337,11 +405,16 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
     """The suite's tables: weather x scenario and fault x severity resilience, collision rate per scenario."""
     rows = {r["key"]: r for r in summary["cells"]}
     scen = [NONE, *suite.scenarios]
-    out = [f"### Robustness suite `{suite.name}`: {agent}", "",
-           f"Baseline (ClearNoon, no scenario, no fault): driving score "
-           f"{_fmt(summary['baseline_driving_score'])}. Cells: resilience = driving score / baseline "
-           f"(driving score in brackets). **Mean resilience: {_fmt(summary['mean_resilience'], 3)}**", "",
-           "| weather \\ scenario | " + " | ".join(scen) + " |", "|---|" + "---|" * len(scen)]
+    out = [
+        f"### Robustness suite `{suite.name}`: {agent}",
+        "",
+        f"Baseline (ClearNoon, no scenario, no fault): driving score "
+        f"{_fmt(summary['baseline_driving_score'])}. Cells: resilience = driving score / baseline "
+        f"(driving score in brackets). **Mean resilience: {_fmt(summary['mean_resilience'], 3)}**",
+        "",
+        "| weather \\ scenario | " + " | ".join(scen) + " |",
+        "|---|" + "---|" * len(scen),
+    ]
     for w in suite.weathers:
         cells = []
         for s in scen:
@@ -349,19 +422,34 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
             cells.append("-" if r is None else f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})")
         out.append(f"| {w} | " + " | ".join(cells) + " |")
     if suite.scenarios:
-        out += ["", "Collision rate (share of runs with any collision) per occlusion scenario, over the weathers:",
-                "", "| scenario | " + " | ".join(suite.weathers) + " | all |", "|---|" + "---|" * (len(suite.weathers) + 1)]
+        out += [
+            "",
+            "Collision rate (share of runs with any collision) per occlusion scenario, over the weathers:",
+            "",
+            "| scenario | " + " | ".join(suite.weathers) + " | all |",
+            "|---|" + "---|" * (len(suite.weathers) + 1),
+        ]
         for s in suite.scenarios:
             vals = [rows.get(Cell(w, s).key, {}).get("collision_rate") for w in suite.weathers]
             known = [v for v in vals if v is not None]
-            out.append(f"| {s} | " + " | ".join(_fmt(v) for v in vals)
-                       + f" | {_fmt(sum(known) / len(known) if known else None)} |")
-        out.append(f"\nOcclusion-scenario collision rate over all their cells: "
-                   f"{_fmt(summary['occlusion_collision_rate'])}")
+            out.append(
+                f"| {s} | "
+                + " | ".join(_fmt(v) for v in vals)
+                + f" | {_fmt(sum(known) / len(known) if known else None)} |"
+            )
+        out.append(
+            f"\nOcclusion-scenario collision rate over all their cells: "
+            f"{_fmt(summary['occlusion_collision_rate'])}"
+        )
     if suite.faults:
         sev = list(suite.severities)
-        out += ["", "Sensor faults on ClearNoon (resilience, driving score in brackets):", "",
-                "| fault \\ severity | " + " | ".join(str(s) for s in sev) + " |", "|---|" + "---|" * len(sev)]
+        out += [
+            "",
+            "Sensor faults on ClearNoon (resilience, driving score in brackets):",
+            "",
+            "| fault \\ severity | " + " | ".join(str(s) for s in sev) + " |",
+            "|---|" + "---|" * len(sev),
+        ]
         for f in suite.faults:
             cells = []
             for s in sev:
@@ -383,10 +471,17 @@ def write_heatmaps(out_dir: Path, suite: SuiteConfig, summary: dict[str, Any], a
     made = []
 
     def draw(grid: np.ndarray, ylabels: list[str], xlabels: list[str], title: str, name: str) -> None:
-        fig, ax = plt.subplots(figsize=(max(5.5, 3.2 + 1.1 * len(xlabels)), max(3.2, 1.9 + 0.42 * len(ylabels))))
+        fig, ax = plt.subplots(
+            figsize=(max(5.5, 3.2 + 1.1 * len(xlabels)), max(3.2, 1.9 + 0.42 * len(ylabels)))
+        )
         im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=0.0, vmax=1.2, aspect="auto")
-        ax.set_xticks(range(len(xlabels)), [x.replace("occlusion/", "") for x in xlabels], rotation=35,
-                      ha="right", fontsize=8)
+        ax.set_xticks(
+            range(len(xlabels)),
+            [x.replace("occlusion/", "") for x in xlabels],
+            rotation=35,
+            ha="right",
+            fontsize=8,
+        )
         ax.set_yticks(range(len(ylabels)), ylabels, fontsize=8)
         for (i, j), v in np.ndenumerate(grid):
             ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
@@ -408,13 +503,19 @@ def write_heatmaps(out_dir: Path, suite: SuiteConfig, summary: dict[str, Any], a
     if suite.faults:
         sev = list(suite.severities)
         grid = np.array([[val(Cell(BASE_WEATHER, NONE, f, s)) for s in sev] for f in suite.faults])
-        draw(grid, suite.faults, [f"severity {s}" for s in sev], f"{agent}: sensor faults on ClearNoon",
-             "heatmap_fault_severity.png")
+        draw(
+            grid,
+            suite.faults,
+            [f"severity {s}" for s in sev],
+            f"{agent}: sensor faults on ClearNoon",
+            "heatmap_fault_severity.png",
+        )
     return made
 
 
-def write_suite_report(checkpoint: str, suite: SuiteConfig, summary: dict[str, Any], agent: str,
-                       command: str) -> Path:
+def write_suite_report(
+    checkpoint: str, suite: SuiteConfig, summary: dict[str, Any], agent: str, command: str
+) -> Path:
     """robustness.md + robustness_summary.json + heatmaps beside the results JSON."""
     out_dir = Path(checkpoint).resolve().parent
     table = markdown_table(suite, summary, agent)

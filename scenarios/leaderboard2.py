@@ -57,8 +57,9 @@ REVEAL_MARGIN = 0.1  # m: a walker this close to its cover's lane-side face is l
 COVER_GAP = 0.1  # m between the occluder's downstream end and the walker hiding behind it
 
 
-def place_behind_cover(sc: Scenario, s_c: float, side: float, bp: str, source: str, speed: float,
-                       crossing_angle: float = 0.0) -> None:
+def place_behind_cover(
+    sc: Scenario, s_c: float, side: float, bp: str, source: str, speed: float, crossing_angle: float = 0.0
+) -> None:
     """Spawn an occluder on the roadside of `sc.ego_path` at `side` (+1 right, -1 left) just before s_c, and a
     walker hiding in line behind it (downstream, within its width), who will cross the road at s_c: first
     straight out of cover, then at `crossing_angle` degrees from the perpendicular, towards the ego's direction.
@@ -81,8 +82,15 @@ def place_behind_cover(sc: Scenario, s_c: float, side: float, bp: str, source: s
     end = sc.ego_path.offset_point(s_c + ds, -side * far)
     sc.cross = PathMotion(Polyline.from_points([start[:2], out[:2], end[:2]]), speed, accel=4.0)
     sc.s_cross, sc.side, sc.lateral_start = s_c, side, abs(lateral)
-    sc._hidden_id = sc.spawn(getattr(sc, "hidden_role", "adversary"), pick(sc.rng, WALKERS), start[0], start[1],
-                             sc.cross.path.point_at(0.0)[2], "roadside", sc.cross)
+    sc._hidden_id = sc.spawn(
+        getattr(sc, "hidden_role", "adversary"),
+        pick(sc.rng, WALKERS),
+        start[0],
+        start[1],
+        sc.cross.path.point_at(0.0)[2],
+        "roadside",
+        sc.cross,
+    )
 
 
 class CrossingFromCover(Scenario):
@@ -101,8 +109,9 @@ class CrossingFromCover(Scenario):
             raise ScenarioError(f"scenario {self.id}: direction must be right or left, got {c.direction!r}")
         s_c = _clear_run(self, float(c.distance), 8.0)
         bp, source = self._occluder()
-        place_behind_cover(self, s_c, 1.0 if c.direction == "right" else -1.0, bp, source, c.walker_speed,
-                           c.crossing_angle)
+        place_behind_cover(
+            self, s_c, 1.0 if c.direction == "right" else -1.0, bp, source, c.walker_speed, c.crossing_angle
+        )
 
     def _on_trigger(self, gt: GroundTruth) -> None:
         pass  # the adversary waits for the ego to come close
@@ -115,8 +124,11 @@ class CrossingFromCover(Scenario):
         dist = self.s_cross - self.ego_s - EGO_HALF_LENGTH
         eta = dist / max(gt.ego.speed, MIN_ETA_SPEED)
         t_lane = self.lateral_start / self.cross.target  # seconds to the ego lane centre
-        if eta <= t_lane + self.config.lead_time or dist <= self.config.min_start_distance \
-                or self.elapsed(gt) > 30.0:
+        if (
+            eta <= t_lane + self.config.lead_time
+            or dist <= self.config.min_start_distance
+            or self.elapsed(gt) > 30.0
+        ):
             self.cross.start(initial_speed=self.cross.target)
 
     def revealed(self, gt: GroundTruth) -> bool:
@@ -137,7 +149,9 @@ class CrossingFromCover(Scenario):
 class DynamicObjectCrossingParams(ScenarioParams):
     distance: float = 15.0  # crossing point, metres past the trigger along the ego path
     direction: str = "right"  # the side the walker comes from
-    blocker_model: str = "static.prop.busstoplb"  # the prop that hides it (real sizes: sim.blueprints.PROP_EXTENTS)
+    blocker_model: str = (
+        "static.prop.busstoplb"  # the prop that hides it (real sizes: sim.blueprints.PROP_EXTENTS)
+    )
     crossing_angle: float = 0.0  # degrees from the perpendicular, towards the ego's direction of travel
     walker_speed: float = 2.0  # m/s
     lead_time: float = 0.6  # it reaches the ego lane centre this long before the ego's front would (s) ...
@@ -247,7 +261,7 @@ class CutIn(Scenario):
         pts = []
         for i in range(11):
             t = i / 10.0
-            lat = lateral * (1.0 - (3 * t * t - 2 * t ** 3))
+            lat = lateral * (1.0 - (3 * t * t - 2 * t**3))
             x, y, _ = self.ego_path.offset_point(s_car + t * c.merge_length, lat)
             pts.append((x, y))
         rest = self.drive_path.sub(s_car + c.merge_length + 1.0, self.drive_path.length)
@@ -353,7 +367,9 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
     view only close to the conflict point. Without a second lane on that approach only the containers hide it."""
 
     Config = HiddenRunnerParams
-    description = "containers along the crossing road hide a red-light runner from the right until it is close"
+    description = (
+        "containers along the crossing road hide a red-light runner from the right until it is close"
+    )
     sides = ("right",)
     hidden_role: ClassVar[str] = "adversary0"
 
@@ -364,7 +380,11 @@ class HiddenRedLightRunner(OppositeVehicleRunningRedLight):
         wp = conn.entry.previous(2.0)
         lane = wp[0] if wp else conn.entry
         inner = lane.get_left_lane()
-        if inner is not None and inner.lane_type == carla.LaneType.Driving and inner.lane_id * lane.lane_id > 0:
+        if (
+            inner is not None
+            and inner.lane_type == carla.LaneType.Driving
+            and inner.lane_id * lane.lane_id > 0
+        ):
             off = -lane.lane_width / 2.0 - inner.lane_width / 2.0  # left of the runner's lane
             s_front = conn.s_entry + 2.0  # the truck has stopped late, its nose 2 m over the junction edge
             for role, bp in (("queue_truck", TRUCK), ("queue_bus", BUS)):

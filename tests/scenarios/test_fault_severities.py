@@ -79,8 +79,11 @@ def test_each_fault_touches_only_its_targets(name: str, severity: int) -> None:
 
 
 def test_camera_blackout_levels() -> None:
-    for sev, dead in ((1, {"CAM_FRONT_RIGHT"}), (2, {"CAM_FRONT"}), (3, {"CAM_FRONT", "CAM_FRONT_LEFT",
-                                                                       "CAM_FRONT_RIGHT"})):
+    for sev, dead in (
+        (1, {"CAM_FRONT_RIGHT"}),
+        (2, {"CAM_FRONT"}),
+        (3, {"CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT"}),
+    ):
         out = make_fault("camera_blackout", sev).apply(scene(5), 5)
         for cam in CAMERA_ORDER:
             img = out[cam][1]
@@ -135,8 +138,9 @@ def test_motion_blur_spreads_a_vertical_edge_by_the_severity_length() -> None:
 def test_frozen_camera_repeats_frames_in_the_severity_share() -> None:
     for sev, share in ((1, 10 / 60), (2, 30 / 60), (3, 1.0)):
         ins, outs = run(make_fault("frozen_camera", sev, seed=4), n=240)
-        rep = np.mean([np.array_equal(outs[f]["CAM_FRONT"][1], outs[f - 1]["CAM_FRONT"][1])
-                       for f in range(1, 240)])
+        rep = np.mean(
+            [np.array_equal(outs[f]["CAM_FRONT"][1], outs[f - 1]["CAM_FRONT"][1]) for f in range(1, 240)]
+        )
         assert rep == pytest.approx(share, abs=0.03 if sev < 3 else 0.0)
 
 
@@ -188,14 +192,20 @@ def test_extrinsic_miscalibration_is_rendered_from_the_rotated_pose(tmp_path) ->
         wp = cmap.generate_waypoints(20.0)[0]
         tf = wp.transform
         s.spawn_ego(carla.Transform(carla.Location(tf.location.x, tf.location.y, 0.5), tf.rotation))
-        s.attach_sensors(front + [{**rotated[0], "id": "CAM_ROT"},
-                                  {**front[0], "id": "CAM_SAME", "yaw": rotated[0]["yaw"],
-                                   "pitch": rotated[0]["pitch"]}])
+        s.attach_sensors(
+            front
+            + [
+                {**rotated[0], "id": "CAM_ROT"},
+                {**front[0], "id": "CAM_SAME", "yaw": rotated[0]["yaw"], "pitch": rotated[0]["pitch"]},
+            ]
+        )
         data = s.tick()
     finally:
         s.close()
     diff = np.abs(data["CAM_ROT"][1].astype(int) - data["CAM_SAME"][1])
-    assert (diff > 0).mean() < 1e-3  # the same image up to a few edge pixels (their place in the atlas differs)
+    assert (
+        diff > 0
+    ).mean() < 1e-3  # the same image up to a few edge pixels (their place in the atlas differs)
     assert np.abs(data["CAM_ROT"][1].astype(int) - data["CAM_FRONT"][1]).mean() > 2.0
 
 
@@ -206,8 +216,12 @@ def test_gnss_noise_has_the_severity_size() -> None:
         errs = []
         for fr in range(400):
             lat, lon, _ = f.apply(scene(fr), fr)["GPS"][1]
-            errs.append((math.radians(lat - GPS0[0]) * 6378137.0,
-                         math.radians(lon - GPS0[1]) * 6378137.0 * math.cos(math.radians(GPS0[0]))))
+            errs.append(
+                (
+                    math.radians(lat - GPS0[0]) * 6378137.0,
+                    math.radians(lon - GPS0[1]) * 6378137.0 * math.cos(math.radians(GPS0[0])),
+                )
+            )
         e = np.array(errs)
         resid = e - np.cumsum(np.zeros_like(e), axis=0)
         # white part: frame-to-frame differences have std sigma * sqrt(2) (plus the tiny drift step)
@@ -254,8 +268,12 @@ def test_faults_compose_in_the_order_written() -> None:
 def test_cli_list_parses_and_bad_items_are_one_line_errors() -> None:
     assert parse_fault_items("motion_blur:2,gnss_noise:1") == [("motion_blur", 2), ("gnss_noise", 1)]
     assert parse_fault_items("fault/gaussian_noise") == [("fault/gaussian_noise", 1)]
-    for bad, msg in (("motion_blur:4", "severity must be 1, 2 or 3"), ("blur:1", "unknown sensor fault"),
-                     ("motion_blur:x", "severity"), ("motion_blur:1,,gnss_noise", "empty item")):
+    for bad, msg in (
+        ("motion_blur:4", "severity must be 1, 2 or 3"),
+        ("blur:1", "unknown sensor fault"),
+        ("motion_blur:x", "severity"),
+        ("motion_blur:1,,gnss_noise", "empty item"),
+    ):
         with pytest.raises(SensorFaultError, match=msg):
             parse_faults(bad)
 
@@ -263,12 +281,17 @@ def test_cli_list_parses_and_bad_items_are_one_line_errors() -> None:
 def test_video_sees_what_the_agent_sees() -> None:
     """FaultedRoute: the private recording cameras get the same faults as the agent's cameras; other private
     sensors are left alone."""
-    fr = FaultedRoute("camera_blackout:2,frozen_camera:3,extrinsic_miscalibration:3", seed=1,
-                      agent_ids=set(CAMERA_ORDER), video_prefix="_rec_")
+    fr = FaultedRoute(
+        "camera_blackout:2,frozen_camera:3,extrinsic_miscalibration:3",
+        seed=1,
+        agent_ids=set(CAMERA_ORDER),
+        video_prefix="_rec_",
+    )
     rig = rig_sensor_dicts(64, 36)
     other = {**rig[0], "id": "_collect_CAM_FRONT"}
-    sensors = fr.configure_sensors(rig + [{**s, "id": "_rec_" + s["id"]} for s in rig_sensor_dicts(32, 18)]
-                                   + [other])
+    sensors = fr.configure_sensors(
+        rig + [{**s, "id": "_rec_" + s["id"]} for s in rig_sensor_dicts(32, 18)] + [other]
+    )
     by_id = {s["id"]: s for s in sensors}
     assert by_id["CAM_FRONT"]["yaw"] == by_id["_rec_CAM_FRONT"]["yaw"] != 0.0  # the same rotated mount
     assert by_id["_collect_CAM_FRONT"] == other
