@@ -1,6 +1,6 @@
 """`make train-small`: collect the training data, train stages 0..3, export checkpoints/occvla-small. Resumable.
 
-    python scripts/train_small.py [--work DIR] [--config configs/pipeline/train-small.yaml] [--dry-run]
+    python scripts/train_small.py [--work DIR] [--data DIR] [--config configs/pipeline/train-small.yaml] [--dry-run]
                                   [key=value ...]   # PipelineConfig overrides, e.g. model=tiny
 
 Steps, each skipped when its output is complete and resumed when a kill interrupted it:
@@ -84,10 +84,10 @@ def collect_command(cfg: PipelineConfig, data: Path) -> list[str]:
     return [*cmd, *cfg.collect_overrides]
 
 
-def stage_command(cfg: PipelineConfig, stage: str, work: Path) -> list[str]:
+def stage_command(cfg: PipelineConfig, stage: str, work: Path, data: Path | None = None) -> list[str]:
     i = STAGES.index(stage)
     cmd = [sys.executable, "-m", "occvla.train", f"model={cfg.model}", f"train={stage}", "data=nuscenes",
-           f"data.root={work / 'data'}", f"run_dir={work / stage}", "resume=true"]
+           f"data.root={data or work / 'data'}", f"run_dir={work / stage}", "resume=true"]
     if cfg.threads:
         cmd.append(f"threads={cfg.threads}")
     if i == 1:
@@ -144,7 +144,7 @@ def export_run_dir(src: Path, dst: Path, card_extra: str, max_mb: float) -> floa
     return size
 
 
-def pipeline_card(cfg: PipelineConfig, state: State, work: Path) -> str:
+def pipeline_card(cfg: PipelineConfig, state: State, work: Path, data: Path) -> str:
     lines = ["## How this checkpoint was made (`make train-small`)", "",
              f"Pipeline config: `{json.dumps(dataclasses.asdict(cfg))}`", "",
              "| step | wall time (min) | output |", "|---|---|---|"]
@@ -154,7 +154,7 @@ def pipeline_card(cfg: PipelineConfig, state: State, work: Path) -> str:
         total += s["seconds"]
         lines.append(f"| {name} | {s['seconds'] / 60:.1f} | {s.get('note', '')} |")
     lines += [f"| total | {total / 60:.1f} | |", ""]
-    card = work / "data" / "dataset_card.json"
+    card = data / "dataset_card.json"
     if card.is_file():
         c = json.loads(card.read_text())
         lines += [f"Data: {c['counts']['samples']} key frames in {c['counts']['scenes']} scenes; towns "
@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path.home() / ".cache" / "occvla" / "train-small",
                     help="data and run directories (outside the repository)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the collected dataset (default WORK/data); an existing complete one is used as it is")
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "pipeline" / "train-small.yaml")
     ap.add_argument("--dry-run", action="store_true", help="print the commands of the unfinished steps only")
     ap.add_argument("overrides", nargs="*", help="PipelineConfig overrides, e.g. model=tiny workers=1")
@@ -191,21 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     state = State(work / STATE_FILE)
-    data = work / "data"
+    data = (args.data or work / "data").resolve()
     if not collection_finished(data):
         run_step("collect", collect_command(cfg, data), state, args.dry_run)
         if not args.dry_run and not collection_finished(data):
             raise SystemExit(f"[train-small] collect finished without a complete dataset in {data}")
     for stage in STAGES:
         if not stage_finished(stage, work):
-            run_step(stage, stage_command(cfg, stage, work), state, args.dry_run)
+            run_step(stage, stage_command(cfg, stage, work, data), state, args.dry_run)
     if args.dry_run:
         return 0
     for name in ("collect", *STAGES):
         state.step(name)["done"] = True
     state.save()
     dst = (REPO / cfg.export_dir) if not Path(cfg.export_dir).is_absolute() else Path(cfg.export_dir)
-    size = export_run_dir(work / STAGES[-1], dst, pipeline_card(cfg, state, work), cfg.max_export_mb)
+    size = export_run_dir(work / STAGES[-1], dst, pipeline_card(cfg, state, work, data), cfg.max_export_mb)
     print(f"[train-small] wrote {dst} ({size:.1f} MB)")
     return 0
 

@@ -224,3 +224,19 @@ def test_obstacle_ahead_reads_the_corridor_of_any_grid():
         beside = occ.copy()
         beside[int((40.0 + 4.0) / cell), int((40.0 + 10.0) / cell), 2] = 4  # 10 m to the left
         assert not obstacle_ahead(beside)
+
+
+def test_agent_imports_nothing_of_our_evaluator_beyond_the_base_class():
+    """CARLA's leaderboard provides leaderboard.autoagents.autonomous_agent (and what it imports) itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, leaderboard.autoagents.autonomous_agent as base\n"
+        "before = {m for m in sys.modules if m.startswith('leaderboard')}\n"
+        "import agent.occvla_agent as a\n"
+        "assert a.get_entry_point() == 'OccVLAAgent'\n"
+        "print(sorted({m for m in sys.modules if m.startswith('leaderboard')} - before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip() == "[]", out.stdout

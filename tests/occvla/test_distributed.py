@@ -73,4 +73,5 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path: Path) -> N
     a, _, _ = load_run_dir(tmp_path / "one")
     b, _, _ = load_run_dir(tmp_path / "two")
     for (name, pa), pb in zip(a.planner.state_dict().items(), b.planner.state_dict().values(), strict=True):
-        torch.testing.assert_close(pa, pb, atol=2e-5, rtol=1e-4, msg=name)
+        # Adam turns float-rounding differences of near-zero gradients into steps of up to lr: 3e-5 measured
+        torch.testing.assert_close(pa, pb, atol=1e-4, rtol=1e-4, msg=name)
