@@ -25,8 +25,9 @@ import numpy as np
 
 from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_configuration
 from leaderboard.criteria import RouteCriteria
-from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
-from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from leaderboard.envs.sensor_interface import SensorConfigurationInvalid, SensorReceivedNoData
+from leaderboard.rules import construct_agent, get_rules
+from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType
 from sim.geo import geo_reference
 from sim.protocol import Simulator
 from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
@@ -59,6 +60,7 @@ class RouteOptions:
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
     sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    leaderboard: str | None = None  # rules: '1.0' | '2.0'; None = each route file's own format
 
 
 @dataclass
@@ -76,6 +78,7 @@ class RouteOutcome:
     sensors: list[dict[str, Any]] | None = None
     scenarios: list[ScenarioConfig] = field(default_factory=list)
     video: str | None = None
+    key: str = ""  # the run's unique route key ('RouteScenario_<id>_rep<k>'; 1.0 record ids have no _rep)
 
 
 def route_seed(seed: int, config: RouteConfig) -> int:
@@ -121,8 +124,8 @@ def run_route(
     progress: Callable[[float], None] | None = None,
 ) -> RouteOutcome:
     """Drive one route with a fresh agent on `sim` and return its scored outcome."""
-    t_start = time.time()
-    rid = config.route_id
+    rules = get_rules(opts.leaderboard, config.format)
+    rid = rules.route_name(config.name, config.repetition_index)
 
     # --------------------------------------------------------------- world and route
     try:
@@ -153,18 +156,20 @@ def run_route(
     except Exception as exc:  # noqa: BLE001 - the scenario could not be loaded: the run stops
         entry, msg = FAILURE_MESSAGES["Simulation"]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg),
+            rules.failed_route_record(rid, config.index, msg),
             entry,
             True,
             f"{rid}: the route could not be loaded: {_one_line(exc)}",
             config.town,
+            key=config.route_id,
         )
     route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
+    record_length = rules.record_route_length(config.keypoints, length)
 
     def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
         entry, msg = FAILURE_MESSAGES[kind]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg, length),
+            rules.failed_route_record(rid, config.index, msg, record_length),
             entry,
             stop,
             f"{rid}: {message}",
@@ -172,17 +177,21 @@ def run_route(
             route_xy,
             sensors=sensors,
             scenarios=scenarios,
+            key=config.route_id,
         )
 
     # --------------------------------------------------------------- agent
     agent = None
     try:
         with _deadline(opts.timeout, "agent set-up"):
-            agent = agent_class(opts.host, opts.port, bool(opts.debug))
+            # 2.x: Agent(host, port, debug), plan, setup(); 1.0: Agent(conf) runs setup(), then the plan
+            agent = construct_agent(agent_class, rules, opts.agent_config, opts.host, opts.port, opts.debug)
             agent.set_global_plan(gps_route, route)
-            agent.setup(opts.agent_config)
+            if rules.version != "1.0":
+                agent.setup(opts.agent_config)
             sensors = agent.sensors()
-            validate_sensor_configuration(sensors, agent.track, opts.track)
+            limits = rules.sensor_limits if rules.version == "1.0" else None
+            validate_sensor_configuration(sensors, agent.track, opts.track, limits)
     except SensorConfigurationInvalid as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True)
@@ -214,7 +223,7 @@ def run_route(
                     sensors=sensors)
 
     # --------------------------------------------------------------- drive
-    criteria = RouteCriteria(route, cmap)
+    criteria = RouteCriteria(route, cmap, rules=rules)
     recorder = None
     if opts.record_dir:
         from leaderboard.recording import RouteRecorder
@@ -225,7 +234,8 @@ def run_route(
     failure_text = ""
     multi_weather = len(config.weathers) > 1 and not opts.weather
     last_pct = -1
-    frame = sim.frame
+    ticks = 0  # game time = ticks x 0.05 s from 0 every route, on every backend (the leaderboard's GameTime)
+    t_start = time.time()  # duration_system times the driving loop only, as 2.x does
     try:
         while True:
             try:
@@ -235,6 +245,7 @@ def run_route(
                 failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
                 break
             frame = gt.frame
+            ticks += 1
             criteria.update(gt)
             if manager is not None:
                 manager.tick(gt)
@@ -247,17 +258,20 @@ def run_route(
                 sim.set_weather(config.weather_at(pct))
             if recorder is not None:
                 recorder.add(input_data, gt, frame)
-            if criteria.done or (opts.max_ticks is not None and frame >= opts.max_ticks):
+            if criteria.done or (opts.max_ticks is not None and ticks >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
             if fault is not None:
                 agent_data = fault.apply(agent_data, frame)
             try:
-                agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
+                agent.sensor_interface.update_all(agent_data, frame, ticks * FIXED_DELTA_SECONDS)
                 with _deadline(opts.timeout, "agent step"):
                     control = agent()
                 if not isinstance(control, carla.VehicleControl):
                     raise AgentError(f"run_step returned {type(control).__name__}, not carla.VehicleControl")
+            except SensorReceivedNoData as exc:  # not the agent's fault: the simulation is broken (as 2.x)
+                failure_kind, failure_text = "Simulation", f"a sensor sent no data: {_one_line(exc)}"
+                break
             except Exception as exc:  # noqa: BLE001
                 if opts.debug:
                     traceback.print_exc()
@@ -267,6 +281,7 @@ def run_route(
                 control = manager.control_hook(control, frame)
             sim.apply_control(control)
     finally:
+        duration_system = time.time() - t_start
         _destroy(agent)
         if manager is not None:
             try:
@@ -277,14 +292,14 @@ def run_route(
     criteria.terminate()
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
-    record = compute_route_record(
+    record = rules.compute_route_record(
         rid,
         config.index,
         events,
         criteria.completion.actual_value,
-        length,
-        frame * FIXED_DELTA_SECONDS,
-        time.time() - t_start,
+        record_length,
+        ticks * FIXED_DELTA_SECONDS,
+        duration_system,
         timed_out=criteria.timeout.timed_out,
         failure_message=msg,
     )
@@ -308,6 +323,7 @@ def run_route(
         sensors=sensors,
         scenarios=scenarios,
         video=video,
+        key=config.route_id,
     )
 
 

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
     )
     r.add_argument("--routes-subset", default="", help="route ids: '3', '0-5', '1,3,7-9'")
+    r.add_argument(
+        "--leaderboard", choices=("1.0", "2.0"), default=None,
+        help="rules and results format of CARLA leaderboard 1.0 or 2.x (criteria, timeout, agent construction, "
+        "sensor limits, scores); default: the route file's format (docs/leaderboard.md)",
+    )
     r.add_argument("--repetitions", type=int, default=1, help="runs of each route (route ids get _rep<k>)")
     r.add_argument(
         "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios_mode=args.scenarios_mode,
         occlusion=args.occlusion,
         sensor_fault=args.sensor_fault,
+        leaderboard=args.leaderboard,
     )
     bad = _check_scenario_ids(args.occlusion, args.sensor_fault)
     if bad:
