@@ -22,7 +22,12 @@ from typing import Any
 
 from leaderboard.rules import RULES, LeaderboardRules
 from leaderboard.scores import ELIGIBLE, GLOBAL_LABELS, compute_global_record, global_values
-from leaderboard.scores_v1 import GLOBAL_LABELS_V1, compute_global_record_v1, final_entry_status_v1, global_values_v1
+from leaderboard.scores_v1 import (
+    GLOBAL_LABELS_V1,
+    compute_global_record_v1,
+    final_entry_status_v1,
+    global_values_v1,
+)
 
 SENSOR_ICONS = {
     "sensor.camera.rgb": "carla_camera",
@@ -86,7 +91,7 @@ class ResultsFile:
         self.sensors: list[str] = []
         self.sensors_initialized = False  # an agent's sensors passed validation (2.x checks they were saved)
         self.entry_status = "Started"
-        self.crashed = False  # the simulator failed outside any route (it could not be started): entry Crashed
+        self.crashed = False  # the simulator failed outside any route (never started): entry Crashed
         self.resume_note = ""
         self.invalid_reason = ""  # why 2.x's final validation made the entry 'Invalid'
         if resume:

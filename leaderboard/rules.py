@@ -65,21 +65,42 @@ class LeaderboardRules:
         """The results-file route_id of a run of route `route_name` ('RouteScenario_<id>')."""
         return f"{route_name}_rep{repetition_index}" if self.route_id_rep_suffix else route_name
 
-    def compute_route_record(self, route_id: str, index: int, events: list, route_completion: float,
-                             route_length: float, duration_game: float, duration_system: float,
-                             timed_out: bool = False, failure_message: str = "") -> dict[str, Any]:
+    def compute_route_record(
+        self,
+        route_id: str,
+        index: int,
+        events: list,
+        route_completion: float,
+        route_length: float,
+        duration_game: float,
+        duration_system: float,
+        timed_out: bool = False,
+        failure_message: str = "",
+    ) -> dict[str, Any]:
         """One route's results record under these rules (scores.py for 2.x, scores_v1.py for 1.0)."""
         fn = compute_route_record_v1 if self.version == "1.0" else compute_route_record
-        return fn(route_id, index, events, route_completion, route_length, duration_game, duration_system,
-                  timed_out=timed_out, failure_message=failure_message)
+        return fn(
+            route_id,
+            index,
+            events,
+            route_completion,
+            route_length,
+            duration_game,
+            duration_system,
+            timed_out=timed_out,
+            failure_message=failure_message,
+        )
 
-    def failed_route_record(self, route_id: str, index: int, failure_message: str,
-                            route_length: float = 0.0) -> dict[str, Any]:
+    def failed_route_record(
+        self, route_id: str, index: int, failure_message: str, route_length: float = 0.0
+    ) -> dict[str, Any]:
         """The record of a route that could not be driven (score 0)."""
         fn = failed_route_record_v1 if self.version == "1.0" else failed_route_record
         return fn(route_id, index, failure_message, route_length)
 
-    def record_route_length(self, keypoints: Sequence[tuple[float, float, float]], dense_length: float) -> float:
+    def record_route_length(
+        self, keypoints: Sequence[tuple[float, float, float]], dense_length: float
+    ) -> float:
         """The route length a record states: 1.0 sums the route file's keypoint distances, 2.x the dense route's."""
         return keypoint_route_length(keypoints) if self.version == "1.0" else dense_length
 
@@ -126,7 +147,9 @@ def get_rules(version: str | None, route_format: str = "2.0") -> LeaderboardRule
     if v.startswith("2"):
         v = "2.0"
     if v not in RULES:
-        raise ValueError(f"unknown leaderboard version '{version}' (choose {' or '.join(LEADERBOARD_VERSIONS)})")
+        raise ValueError(
+            f"unknown leaderboard version '{version}' (choose {' or '.join(LEADERBOARD_VERSIONS)})"
+        )
     return RULES[v]
 
 
@@ -138,8 +161,9 @@ def rules_of_run(version: str | None, route_formats: list[str]) -> LeaderboardRu
     return get_rules(version, formats[0])
 
 
-def construct_agent(agent_class: type, rules: LeaderboardRules, agent_config: str, host: str, port: int,
-                    debug: int) -> Any:
+def construct_agent(
+    agent_class: type, rules: LeaderboardRules, agent_config: str, host: str, port: int, debug: int
+) -> Any:
     """Build the agent as the rules' evaluator does (1.0: Agent(path_to_conf_file), whose __init__ runs setup)."""
     if rules.agent_constructor == "path_to_conf_file":
         return agent_class(agent_config)

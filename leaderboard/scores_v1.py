@@ -141,7 +141,9 @@ def failed_route_record_v1(
     route_id: str, index: int, failure_message: str, route_length: float = 0.0
 ) -> dict[str, Any]:
     """A route that could not be driven (agent set-up, sensors, simulator): score 0."""
-    return compute_route_record_v1(route_id, index, [], 0.0, route_length, 0.0, 0.0, failure_message=failure_message)
+    return compute_route_record_v1(
+        route_id, index, [], 0.0, route_length, 0.0, 0.0, failure_message=failure_message
+    )
 
 
 def compute_global_record_v1(records: list[dict[str, Any]], total_routes: int) -> dict[str, Any]:
@@ -184,11 +186,15 @@ def compute_global_record_v1(records: list[dict[str, Any]], total_routes: int) -
 def global_values_v1(g: dict[str, Any]) -> list[str]:
     """The 12 `values` of a 1.0 results file, each formatted '{:.3f}', in the order of GLOBAL_LABELS_V1."""
     s = g["scores"]
-    nums = [s["score_composed"], s["score_route"], s["score_penalty"]] + [g["infractions"][k] for k in _VALUE_KEYS_V1]
+    nums = [s["score_composed"], s["score_route"], s["score_penalty"]] + [
+        g["infractions"][k] for k in _VALUE_KEYS_V1
+    ]
     return [VALUE_FORMAT_V1.format(v) for v in nums]
 
 
-def final_entry_status_v1(records: list[dict[str, Any]], total_routes: int, progress: Sequence[int]) -> tuple[str, bool]:
+def final_entry_status_v1(
+    records: list[dict[str, Any]], total_routes: int, progress: Sequence[int]
+) -> tuple[str, bool]:
     """(entry_status, eligible) of a 1.0 run that reached its end (1.0's save_global_record)."""
     if len(records) != total_routes or len(progress) != 2 or progress[0] != progress[1]:
         return ENTRY_MISSING_DATA, False
