@@ -64,12 +64,18 @@ def test_v1_route_record_by_hand():
     ]
     rec = compute_route_record_v1("RouteScenario_7", 3, events, 100.0, 512.3456789, 61.05, 12.3456789)
     ip = 0.6 * 0.7 * (1 - 0.025) * 0.65
-    assert rec["scores"] == {"score_route": 100.0, "score_penalty": ip, "score_composed": 100.0 * ip}  # unrounded
+    assert rec["scores"] == {
+        "score_route": 100.0,
+        "score_penalty": ip,
+        "score_composed": 100.0 * ip,
+    }  # unrounded
     assert rec["status"] == "Completed"  # 1.0 has no 'Perfect'
     assert "num_infractions" not in rec
     assert list(rec) == ["route_id", "index", "status", "infractions", "scores", "meta"]
     assert rec["meta"] == {"duration_system": 12.3456789, "duration_game": 61.05, "route_length": 512.3456789}
-    assert rec["infractions"]["collisions_vehicle"] == ["c1"] and rec["infractions"]["collisions_layout"] == ["s1"]
+    assert rec["infractions"]["collisions_vehicle"] == ["c1"] and rec["infractions"]["collisions_layout"] == [
+        "s1"
+    ]
     assert set(rec["infractions"]) == {
         "collisions_pedestrian", "collisions_vehicle", "collisions_layout", "red_light", "stop_infraction",
         "outside_route_lanes", "route_dev", "route_timeout", "vehicle_blocked",
@@ -79,7 +85,9 @@ def test_v1_route_record_by_hand():
     # the last failure assigned wins: a timeout, then a deviation
     dev = compute_route_record_v1("R", 0, [ev(E.ROUTE_DEVIATION, "d")], 40.0, 10, 1, 1, timed_out=True)
     assert dev["status"] == "Failed - Agent deviated from the route"
-    assert dev["infractions"]["route_timeout"] == ["Route timeout."] and dev["infractions"]["route_dev"] == ["d"]
+    assert dev["infractions"]["route_timeout"] == ["Route timeout."] and dev["infractions"]["route_dev"] == [
+        "d"
+    ]
     crash = failed_route_record_v1("RouteScenario_2", 2, "Agent crashed", 77.0)
     assert crash["status"] == "Failed - Agent crashed" and crash["scores"]["score_composed"] == 0.0
 
@@ -106,7 +114,13 @@ def test_v1_global_record_by_hand():
         100.0, 1000.0, 100.0, 20.0,
     )  # fmt: skip
     r1 = compute_route_record_v1(
-        "RouteScenario_1", 1, [ev(E.TRAFFIC_LIGHT_INFRACTION), ev(E.TRAFFIC_LIGHT_INFRACTION)], 50.0, 400.0, 50, 8
+        "RouteScenario_1",
+        1,
+        [ev(E.TRAFFIC_LIGHT_INFRACTION), ev(E.TRAFFIC_LIGHT_INFRACTION)],
+        50.0,
+        400.0,
+        50,
+        8,
     )
     r2 = failed_route_record_v1("RouteScenario_2", 2, "Agent couldn't be set up", 500.0)  # 0 % driven
     g = compute_global_record_v1([r0, r1, r2], total_routes=3)
@@ -114,13 +128,18 @@ def test_v1_global_record_by_hand():
     assert g["scores"]["score_composed"] == pytest.approx(sum(ds) / 3)
     assert g["scores"]["score_route"] == pytest.approx(50.0)
     mean = sum(ds) / 3
-    assert g["scores_std_dev"]["score_composed"] == pytest.approx(math.sqrt(sum((d - mean) ** 2 for d in ds) / 2))
+    assert g["scores_std_dev"]["score_composed"] == pytest.approx(
+        math.sqrt(sum((d - mean) ** 2 for d in ds) / 2)
+    )
     # per km route by route: r0 drove 1 km, r1 0.2 km; r2 (0 %) is skipped
     assert g["infractions"]["collisions_vehicle"] == pytest.approx(1 / 1.0)
     assert g["infractions"]["red_light"] == pytest.approx(2 / 0.2)
     assert g["infractions"]["outside_route_lanes"] == pytest.approx(1 / 1.0)  # counted as events, not km
     assert g["meta"]["total_length"] == 1900.0 and g["meta"]["duration_game"] == 150.0
-    assert g["status"] == "Failed" and [e[0] for e in g["meta"]["exceptions"]] == ["RouteScenario_1", "RouteScenario_2"]
+    assert g["status"] == "Failed" and [e[0] for e in g["meta"]["exceptions"]] == [
+        "RouteScenario_1",
+        "RouteScenario_2",
+    ]
     values = global_values_v1(g)
     assert len(values) == len(GLOBAL_LABELS_V1) == 12
     assert values[0] == f"{sum(ds) / 3:.3f}" and values[6] == "10.000" and values[4] == "1.000"
@@ -138,7 +157,9 @@ def test_v1_results_file(tmp_path):
     res.save_sensors([{"type": "sensor.camera.rgb", "id": "a"}])
     res.add(compute_route_record_v1("RouteScenario_0", 0, [], 100.0, 100.0, 10, 1), "RouteScenario_0_rep0")
     mid = res.write()
-    assert mid["entry_status"] == "Started" and mid["_checkpoint"]["global_record"] == {} and mid["values"] == []
+    assert (
+        mid["entry_status"] == "Started" and mid["_checkpoint"]["global_record"] == {} and mid["values"] == []
+    )
     res.add(compute_route_record_v1("RouteScenario_1", 1, [], 40.0, 100.0, 10, 1, timed_out=True),
             "RouteScenario_1_rep0")  # fmt: skip
     data = res.write(final=True)
@@ -165,7 +186,9 @@ def test_v2_results_file_crashed_and_invalid(tmp_path):
     res.save_sensors([{"type": "sensor.camera.rgb", "id": "a"}])
     res.add(V2.compute_route_record("RouteScenario_0_rep0", 0, [], 100.0, 100.0, 10, 1))
     mid = res.write()  # 2.x fills the global record only at the end of the run
-    assert mid["entry_status"] == "Started" and mid["_checkpoint"]["global_record"] == {} and mid["labels"] == []
+    assert (
+        mid["entry_status"] == "Started" and mid["_checkpoint"]["global_record"] == {} and mid["labels"] == []
+    )
     res.add(V2.failed_route_record("RouteScenario_1_rep0", 1, "Simulation crashed"))
     data = res.write(final=True)  # the official empty global record of a crashed run
     assert data["entry_status"] == "Crashed" and data["eligible"] is False
@@ -203,14 +226,19 @@ def test_a_1_0_run_whose_penalties_differ_under_2x():
     (no minimum-speed test; 2.6 m < 1.75 + 1.3)."""
     cmap = carla.Map("OccTown01", TOWN.read_text())
     route = [
-        (carla.Transform(carla.Location(98.25, 200.0 + i, 0.0), carla.Rotation(yaw=90.0)), RoadOption.LANEFOLLOW)
+        (
+            carla.Transform(carla.Location(98.25, 200.0 + i, 0.0), carla.Rotation(yaw=90.0)),
+            RoadOption.LANEFOLLOW,
+        )
         for i in range(41)
     ]
     crit = {v: RouteCriteria(route, cmap, speed_limits_kmh=np.full(41, 30.0), rules=RULES[v]) for v in RULES}
     f = 0
     for y in np.arange(200.0, 240.5, 0.05):
         x = 98.25 if y < 220.0 else 98.25 - 2.6  # second half beside the lane (no lane there: shoulder)
-        traffic = [ActorState(1, "vehicle.audi.a2", "vehicle", "car", 102.0, float(y), 0, 90, (2, 1, 1), vy=2.0)]
+        traffic = [
+            ActorState(1, "vehicle.audi.a2", "vehicle", "car", 102.0, float(y), 0, 90, (2, 1, 1), vy=2.0)
+        ]
         for c in crit.values():
             c.update(_gt(f, x, float(y), 1.0, traffic))
         f += 1
