@@ -52,7 +52,7 @@ class DriveEnv(gym.Env):
         self._last_frame: dict[str, Any] = {}
         self.observation_space = spaces.Dict({
             "images": spaces.Box(0, 255, (len(CAMERA_ORDER), height, width, 3), np.uint8),
-            "speed": spaces.Box(0.0, 100.0, (1,), np.float32),
+            "speed": spaces.Box(-100.0, 100.0, (1,), np.float32),  # signed forward speed, m/s
             "command": spaces.Discrete(8, start=-1),  # RoadOption -1..6
         })
         self.action_space = spaces.Box(np.array([0.0, -1.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
@@ -121,7 +121,7 @@ class DriveEnv(gym.Env):
     def _observe(self, data: dict[str, tuple[int, Any]]) -> dict[str, Any]:
         self._last_frame = {c: data[c][1][:, :, 2::-1] for c in CAMERA_ORDER}  # BGRA -> RGB
         images = np.stack([self._last_frame[c] for c in CAMERA_ORDER]).astype(np.uint8)  # (6, H, W, 3)
-        speed = np.array([min(100.0, data["speed"][1]["speed"])], np.float32)
+        speed = np.clip([data["speed"][1]["speed"]], -100.0, 100.0).astype(np.float32)
         idx = min(self._progress_idx + 5, len(self._commands) - 1)
         return {"images": images, "speed": speed, "command": int(self._commands[idx])}
 

@@ -367,7 +367,7 @@ class EmbeddedSimulator(Simulator):
             if stype in CAMERA_TYPES:
                 data[sid] = (f, frames[sid].bgra)
             elif stype == "sensor.speedometer":
-                data[sid] = (f, {"speed": abs(ego.speed)})
+                data[sid] = (f, {"speed": float(ego.speed)})  # signed forward speed, as the leaderboard's
             elif stype == "sensor.other.imu":
                 data[sid] = (f, self._imu(ego))
             elif stype == "sensor.other.gnss":
