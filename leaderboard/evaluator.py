@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leaderboard import carla_helpers
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.report import lane_polylines, save_route_artifacts, write_markdown_report
 from leaderboard.results import ResultsFile
@@ -136,6 +137,7 @@ def run_evaluation(cfg: EvalConfig) -> int:
     try:
         routes = build_route_list(cfg)
         _check_towns(routes, cfg)
+        carla_helpers.install()  # agents importing srunner / agents.navigation load (real installs win)
         agent_class = load_agent_class(cfg.options.agent)
         _preflight(agent_class, cfg.options)
         annotations = _scenario_annotations(cfg, routes)
@@ -335,6 +337,7 @@ class RouteWorker:
             self.sim = _make_sim(cfg)
         except SimulatorError as exc:
             self.error = str(exc)
+        carla_helpers.install()
         self.agent_class = load_agent_class(cfg.options.agent)
         self.lanes: dict[str, Any] = {}
 

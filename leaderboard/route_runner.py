@@ -24,6 +24,7 @@ import carla
 import numpy as np
 
 from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_configuration
+from leaderboard.carla_helpers import RouteHelpers
 from leaderboard.criteria import RouteCriteria
 from leaderboard.envs.sensor_interface import SensorConfigurationInvalid, SensorReceivedNoData
 from leaderboard.rules import construct_agent, get_rules
@@ -166,7 +167,11 @@ def run_route(
     route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
     record_length = rules.record_route_length(config.keypoints, length)
 
+    # CarlaDataProvider / GameTime for agents importing them, bound to this route (leaderboard/carla_helpers)
+    helpers = RouteHelpers(sim, route, route_seed(opts.seed, config))
+
     def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
+        helpers.release()
         entry, msg = FAILURE_MESSAGES[kind]
         return RouteOutcome(
             rules.failed_route_record(rid, config.index, msg, record_length),
@@ -234,7 +239,8 @@ def run_route(
     failure_text = ""
     multi_weather = len(config.weathers) > 1 and not opts.weather
     last_pct = -1
-    ticks = 0  # game time = ticks x 0.05 s from 0 every route, on every backend (the leaderboard's GameTime)
+    ticks = 0
+    game_time = 0.0  # from 0 every route on every backend, summed tick by tick as the leaderboard's GameTime
     t_start = time.time()  # duration_system times the driving loop only, as 2.x does
     try:
         while True:
@@ -246,6 +252,8 @@ def run_route(
                 break
             frame = gt.frame
             ticks += 1
+            game_time += FIXED_DELTA_SECONDS
+            helpers.tick(frame, game_time)
             criteria.update(gt)
             if manager is not None:
                 manager.tick(gt)
@@ -264,7 +272,7 @@ def run_route(
             if fault is not None:
                 agent_data = fault.apply(agent_data, frame)
             try:
-                agent.sensor_interface.update_all(agent_data, frame, ticks * FIXED_DELTA_SECONDS)
+                agent.sensor_interface.update_all(agent_data, frame, game_time)
                 with _deadline(opts.timeout, "agent step"):
                     control = agent()
                 if not isinstance(control, carla.VehicleControl):
@@ -283,6 +291,7 @@ def run_route(
     finally:
         duration_system = time.time() - t_start
         _destroy(agent)
+        helpers.release()
         if manager is not None:
             try:
                 manager.cleanup()
@@ -298,7 +307,7 @@ def run_route(
         events,
         criteria.completion.actual_value,
         record_length,
-        ticks * FIXED_DELTA_SECONDS,
+        game_time,
         duration_system,
         timed_out=criteria.timeout.timed_out,
         failure_message=msg,
@@ -331,15 +340,23 @@ _REC_PREFIX = "_record_"
 _NOTED: set[str] = set()  # skip notes already printed by this process
 
 
-def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
-                     config: RouteConfig, opts: RouteOptions) -> tuple[Any, Any]:
+def _setup_scenarios(
+    sim: Simulator,
+    cmap: carla.Map,
+    route: list,
+    scenarios: list[ScenarioConfig],
+    config: RouteConfig,
+    opts: RouteOptions,
+) -> tuple[Any, Any]:
     """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
     manager = fault = None
     seed = route_seed(opts.seed, config)
     if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
         from scenarios.manager import setup_route_scenarios
 
-        manager = setup_route_scenarios(sim, cmap, route, scenarios, seed, opts.scenarios_mode, opts.occlusion)
+        manager = setup_route_scenarios(
+            sim, cmap, route, scenarios, seed, opts.scenarios_mode, opts.occlusion
+        )
         for what, reason in manager.skipped:
             note = f"note: scenario {what} skipped: {reason}"
             key = f"{what.split('_')[0]}:{reason}" if reason == "no implementation registered" else note

@@ -119,6 +119,11 @@ class CarlaSimulator(Simulator):
     def frame(self) -> int:
         return self._frame
 
+    @property
+    def ego_actor(self) -> carla.Actor | None:
+        """The hero vehicle (scenario_runner's CarlaDataProvider is given it, as CARLA's evaluator does)."""
+        return self._ego
+
     def spawn_ego(self, transform: carla.Transform) -> None:
         bp = self.world.get_blueprint_library().find(EGO_BLUEPRINT)
         bp.set_attribute("role_name", "hero")
