@@ -3,7 +3,8 @@
 
 The flags are the CARLA leaderboard evaluator's (--routes, --routes-subset, --repetitions, --agent,
 --agent-config, --track, --checkpoint, --resume, --debug-checkpoint, --host, --port, --traffic-manager-port,
---traffic-manager-seed, --timeout, --debug) plus --simulator embedded|carla, --map-dir, --weather, --seed,
+--traffic-manager-seed, --timeout, --debug) plus --leaderboard 1.0|2.0 (rule set; default: the route file's
+format), --simulator embedded|carla, --map-dir, --weather, --seed,
 --record DIR (mp4 per route), --workers N (Ray), --scenarios (1.0 trigger JSON), --vehicles / --walkers,
 and robustness options: --scenarios-mode off|route, --occlusion ID, --sensor-fault ID (ids of scenarios/).
 With no --routes the project's built-in routes on its own towns run.
