@@ -189,7 +189,8 @@ def _start_sumo(args: list[str], net_path: Path) -> tuple[Any, str]:
         return libsumo, "libsumo"
     label = f"occvla-{os.getpid()}-{next(_TRACI_COUNT)}"
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # traci prints "Retrying in 1 seconds" while SUMO starts
+        # traci prints "Retrying in 1 seconds" while the SUMO process starts
+        with contextlib.redirect_stdout(io.StringIO()):
             traci.start([sumolib.checkBinary("sumo"), *args[1:]], label=label)
     except (*_SUMO_ERRORS, OSError) as exc:
         raise TrafficError(f"SUMO (TraCI) failed to start on {net_path}: {exc}") from exc
