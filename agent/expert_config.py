@@ -26,6 +26,14 @@ class ExpertConfig:
     junction_turn_speed: float = 5.0  # m/s cap on LEFT / RIGHT turns inside junctions
     lane_change_speed: float = 6.0  # m/s cap while the route changes lane
     lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane
+    # gap acceptance before a lane change (agent/expert_lane_change.py): a vehicle on the target lane must be this
+    # far (+ both half lengths) ahead of or behind the merging ego; one behind also this headway at its speed
+    lane_change_margin_m: float = 3.0
+    lane_change_rear_headway_s: float = 1.0
+    lane_change_look_back_m: float = 80.0  # target-lane vehicles this far behind the change are considered
+    # front past this share of the change (the body ~0.8 m over at 0.3): committed, no more gap checks
+    lane_change_commit: float = 0.3
+    lane_change_min_speed: float = 3.0  # m/s assumed for the ego's arrival at the merge when slower
     comfort_decel: float = 2.0  # m/s^2 used to slow ahead of a lower cap (curve, limit, turn)
     preview_m: float = 45.0  # how far ahead speed caps are looked at
 

@@ -46,6 +46,7 @@ from agent.expert_actors import (
     unsignalised_entries,
 )
 from agent.expert_config import ExpertConfig
+from agent.expert_lane_change import lane_change_obstacles
 from agent.expert_obstacles import (
     Obstacle,
     PlannerMemory,
@@ -56,7 +57,7 @@ from agent.expert_obstacles import (
 from agent.route_plan import CAP_REASONS, RoutePlan, local_path, route_progress
 from sim.types import GroundTruth
 
-LEGAL_WAITS = ("red_light", "yellow_light", "stop_sign")  # standing still for these is never "stuck"
+LEGAL_WAITS = ("red_light", "yellow_light", "stop_sign", "lane_change_gap")  # standing still for these is never "stuck"
 
 
 @dataclass
@@ -159,6 +160,7 @@ def decide(
             for ob in actor_obs
         ]
     obstacles += actor_obs
+    obstacles += lane_change_obstacles(gt, route, idx, s_ego, v, ex, cfg)
     obstacles += turn_sweep_obstacles(gt, route, idx, s_ego, v, cfg, mem, actor_obs)
     obstacles += junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)
     if gt.crosswalks:

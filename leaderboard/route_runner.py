@@ -27,15 +27,15 @@ from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_con
 from leaderboard.carla_helpers import RouteHelpers
 from leaderboard.criteria import RouteCriteria
 from leaderboard.envs.sensor_interface import SensorConfigurationInvalid, SensorReceivedNoData
-from leaderboard.rules import construct_agent, get_rules
+from leaderboard.rules import LeaderboardRules, construct_agent, get_rules
 from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType
+from scenarios.weather_sets import named_weather
 from sim.geo import geo_reference
 from sim.protocol import Simulator
 from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
 from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
 from sim.sensors import SensorConfigError
-from sim.types import FIXED_DELTA_SECONDS
-from sim.weather import weather_from_name
+from sim.types import FIXED_DELTA_SECONDS, GroundTruth
 
 HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
 MAX_TRACE_POINTS = 4000
@@ -53,14 +53,15 @@ class RouteOptions:
     timeout: float = 300.0  # seconds an agent step (or set-up) may take
     debug: int = 0
     map_dir: str | None = None
-    weather: str | None = None  # preset overriding the route's weather
+    weather: str | None = None  # a named weather (preset or custom, scenarios.weather_sets) overriding the route's
     seed: int = 0
     record_dir: str | None = None
     scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
     max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
-    sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
+    collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
     leaderboard: str | None = None  # rules: '1.0' | '2.0'; None = each route file's own format
 
 
@@ -82,9 +83,136 @@ class RouteOutcome:
     key: str = ""  # the run's unique route key ('RouteScenario_<id>_rep<k>'; 1.0 record ids have no _rep)
 
 
+@dataclass
+class RouteContext:
+    """What an observer of one route may read: the simulator, the town, the dense route and the run's options."""
+
+    sim: Simulator
+    cmap: carla.Map
+    route: list  # [(carla.Transform, RoadOption)], 1 m apart
+    route_xy: np.ndarray  # (N, 2) world x, y of the dense route
+    config: RouteConfig
+    opts: RouteOptions
+    agent_sensors: list[dict[str, Any]] = field(default_factory=list)
+    gps_route: list = field(default_factory=list)  # [({'lat', 'lon', 'z'}, RoadOption)] as the agent receives it
+    agent: Any = None  # the driving agent (set up); observers must not drive it
+
+
+class RouteObserver:
+    """One watcher of the route loop, called as Lightning calls its callbacks (every hook is optional).
+
+    The loop calls, in list order: `extra_sensors` once before the sensors are attached (private sensor dicts the
+    observer reads; their ids never reach the agent), `on_route_start` once before the first tick, `on_tick` after
+    every simulator tick with that tick's sensor data and ground truth, `on_control` with the control about to be
+    applied (it may return a changed one), and `on_route_end` once, also after a failure. The route ends after a
+    tick where any observer's `done` is true. Observers outside leaderboard/ (the data collector in agent/) do not
+    subclass this; they implement the same methods (duck typing keeps the import layering).
+    """
+
+    done: bool = False
+
+    def extra_sensors(self, ctx: RouteContext, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Private sensors to attach besides `taken` (the agent's and earlier observers' sensors)."""
+        return []
+
+    def on_route_start(self, ctx: RouteContext) -> None:
+        pass
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        pass
+
+    def on_control(self, ctx: RouteContext, control: carla.VehicleControl, frame: int) -> carla.VehicleControl:
+        return control
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        pass
+
+
+class CriteriaObserver(RouteObserver):
+    """The leaderboard criteria: updated every tick; they end the route."""
+
+    def __init__(self, route: list, cmap: carla.Map, rules: LeaderboardRules | None = None) -> None:
+        self.criteria = RouteCriteria(route, cmap, rules=rules)
+
+    @property
+    def done(self) -> bool:  # type: ignore[override]
+        return self.criteria.done
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.criteria.update(gt)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        self.criteria.terminate()
+
+
+class ScenarioObserver(RouteObserver):
+    """The route's scenario manager: ticks with the world, may override the agent's control, cleans up."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.manager.tick(gt)
+
+    def on_control(self, ctx: RouteContext, control: carla.VehicleControl, frame: int) -> carla.VehicleControl:
+        return self.manager.control_hook(control, frame)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        try:
+            self.manager.cleanup()
+        except Exception as exc:  # noqa: BLE001 - the simulator may be gone after a crash
+            print(f"warning: scenario clean-up failed: {_one_line(exc)}", file=sys.stderr)
+
+
+class ProgressObserver(RouteObserver):
+    """The driven trace, the progress callback and the route's weather changes along its completion."""
+
+    def __init__(self, criteria: RouteCriteria, progress: Callable[[float], None] | None) -> None:
+        self.criteria = criteria
+        self.progress = progress
+        self.trace: list[tuple[float, float]] = []
+        self._last_pct = -1
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.trace.append((gt.ego.pose.x, gt.ego.pose.y))
+        pct = self.criteria.completion.actual_value
+        if self.progress is not None:
+            self.progress(pct)
+        if len(ctx.config.weathers) > 1 and not ctx.opts.weather and int(pct) != self._last_pct:
+            self._last_pct = int(pct)
+            ctx.sim.set_weather(ctx.config.weather_at(pct))
+
+
+class RecorderObserver(RouteObserver):
+    """--record: the six rig cameras under private ids and an mp4 per route (leaderboard/recording.py)."""
+
+    def __init__(self, ctx: RouteContext) -> None:
+        from leaderboard.recording import RouteRecorder
+
+        self.recorder = RouteRecorder(ctx.opts.record_dir, ctx.config.route_id, ctx.cmap, ctx.route_xy)
+        self.video: str | None = None
+
+    def extra_sensors(self, ctx: RouteContext, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rig cameras the agent lacks; none when they would pass the RGB camera limit (the video then shows
+        the agent's own cameras only)."""
+        from leaderboard.recording import recording_cameras
+        from sim.sensors import MAX_RGB_CAMERAS
+
+        have = {s["id"] for s in ctx.agent_sensors}
+        extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX) :] not in have]
+        n_rgb = sum(1 for s in taken if s.get("type") == "sensor.camera.rgb")
+        return [] if n_rgb + len(extra) > MAX_RGB_CAMERAS else extra
+
+    def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
+        self.recorder.add(input_data, gt, gt.frame)
+
+    def on_route_end(self, ctx: RouteContext) -> None:
+        self.video = self.recorder.close()
+
+
 def route_seed(seed: int, config: RouteConfig) -> int:
     """A per-route seed that does not depend on which worker runs the route or in which order."""
-    h = hashlib.sha256(f"{seed}:{config.id}:{config.repetition_index}".encode()).digest()
+    h = hashlib.sha256(f"{seed}:{config.seed_key or config.id}:{config.repetition_index}".encode()).digest()
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
@@ -123,8 +251,12 @@ def run_route(
     config: RouteConfig,
     opts: RouteOptions,
     progress: Callable[[float], None] | None = None,
+    observers: list[Any] | None = None,
 ) -> RouteOutcome:
-    """Drive one route with a fresh agent on `sim` and return its scored outcome."""
+    """Drive one route with a fresh agent on `sim` and return its scored outcome.
+
+    `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
+    """
     rules = get_rules(opts.leaderboard, config.format)
     rid = rules.route_name(config.name, config.repetition_index)
 
@@ -145,9 +277,14 @@ def run_route(
         scenarios = list(config.scenarios)
         if config.format == "1.0" and opts.scenario_annotations:
             scenarios = match_scenarios_to_route(config.town, route, opts.scenario_annotations)
-        weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
-        sim.set_weather(weather)
         start = route[0][0]
+        if opts.weather:
+            named = named_weather(opts.weather)
+            sim.set_weather(named.for_heading(start.rotation.yaw))
+            sim.set_street_lights(named.street_lights)
+        else:
+            sim.set_weather(config.weather_at(0.0))
+            sim.set_street_lights(True)
         sim.spawn_ego(
             carla.Transform(
                 carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
@@ -205,13 +342,31 @@ def run_route(
             traceback.print_exc()
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
+    ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route, agent)
+    criteria_obs = CriteriaObserver(route, cmap, rules)
+    progress_obs = ProgressObserver(criteria_obs.criteria, progress)
+    recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
+    extra_obs = observers
+    observers = [criteria_obs, progress_obs]
+    observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
+    faults = None
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
-        sim.attach_sensors(_with_recording_cameras(sensors, opts))
+        attached = list(sensors)
+        for obs in observers:
+            attached += obs.extra_sensors(ctx, attached)
+        if opts.sensor_fault:  # the agent's sensors and the video's cameras get the faults (e.g. a rotated mount)
+            from scenarios.sensor_faults import FaultedRoute
+
+            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), {s["id"] for s in sensors},
+                                  _REC_PREFIX)
+            attached = faults.configure_sensors(attached)
+        sim.attach_sensors(attached)
     except (SensorConfigError, SensorConfigurationInvalid) as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True, sensors=sensors)
+    agent_ids = {s["id"] for s in sensors}
     try:
         if getattr(agent, "privileged", False) and hasattr(agent, "set_privileged"):
             agent.set_privileged(sim, route)
@@ -221,28 +376,26 @@ def run_route(
 
     # --------------------------------------------------------------- scenarios and sensor faults
     try:
-        manager, fault = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
+        manager = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
     except Exception as exc:  # noqa: BLE001 - a scenario bug: the simulation of this route is broken
         _destroy(agent)
         return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
                     sensors=sensors)
+    if manager is not None:
+        observers.insert(1, ScenarioObserver(manager))  # ticks right after the criteria, as the leaderboard's tree
 
     # --------------------------------------------------------------- drive
-    criteria = RouteCriteria(route, cmap, rules=rules)
-    recorder = None
-    if opts.record_dir:
-        from leaderboard.recording import RouteRecorder
-
-        recorder = RouteRecorder(opts.record_dir, rid, cmap, route_xy)
-    trace: list[tuple[float, float]] = []
     failure_kind = ""
     failure_text = ""
-    multi_weather = len(config.weathers) > 1 and not opts.weather
-    last_pct = -1
+    frame = sim.frame
     ticks = 0
     game_time = 0.0  # from 0 every route on every backend, summed tick by tick as the leaderboard's GameTime
     t_start = time.time()  # duration_system times the driving loop only, as 2.x does
+    started: list[Any] = []
     try:
+        for obs in observers:
+            obs.on_route_start(ctx)
+            started.append(obs)
         while True:
             try:
                 input_data = sim.tick()
@@ -254,23 +407,19 @@ def run_route(
             ticks += 1
             game_time += FIXED_DELTA_SECONDS
             helpers.tick(frame, game_time)
-            criteria.update(gt)
-            if manager is not None:
-                manager.tick(gt)
-            trace.append((gt.ego.pose.x, gt.ego.pose.y))
-            pct = criteria.completion.actual_value
-            if progress is not None:
-                progress(pct)
-            if multi_weather and int(pct) != last_pct:
-                last_pct = int(pct)
-                sim.set_weather(config.weather_at(pct))
-            if recorder is not None:
-                recorder.add(input_data, gt, frame)
-            if criteria.done or (opts.max_ticks is not None and ticks >= opts.max_ticks):
+            if faults is not None:  # the agent and the video see the faulted input
+                input_data = faults.apply(input_data, frame)
+            try:
+                for obs in observers:
+                    obs.on_tick(ctx, input_data, gt)
+            except Exception as exc:  # noqa: BLE001 - e.g. the data collector on a full disk: the run stops
+                if opts.debug:
+                    traceback.print_exc()
+                failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
                 break
-            agent_data = {k: v for k, v in input_data.items() if not k.startswith(_REC_PREFIX)}
-            if fault is not None:
-                agent_data = fault.apply(agent_data, frame)
+            if any(obs.done for obs in observers) or (opts.max_ticks is not None and ticks >= opts.max_ticks):
+                break
+            agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
             try:
                 agent.sensor_interface.update_all(agent_data, frame, game_time)
                 with _deadline(opts.timeout, "agent step"):
@@ -285,20 +434,24 @@ def run_route(
                     traceback.print_exc()
                 failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
                 break
-            if manager is not None:
-                control = manager.control_hook(control, frame)
+            if faults is not None:
+                control = faults.control(control, frame)  # e.g. action latency
+            for obs in observers:
+                control = obs.on_control(ctx, control, frame)
             sim.apply_control(control)
     finally:
         duration_system = time.time() - t_start
         _destroy(agent)
         helpers.release()
-        if manager is not None:
+        for obs in started:
             try:
-                manager.cleanup()
-            except Exception as exc:  # noqa: BLE001 - the simulator may be gone after a crash
-                print(f"warning: scenario clean-up failed: {_one_line(exc)}", file=sys.stderr)
-        video = recorder.close() if recorder is not None else None
-    criteria.terminate()
+                obs.on_route_end(ctx)
+            except Exception as exc:  # noqa: BLE001 - the route fails in one line (the first failure wins)
+                if not failure_kind:
+                    failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
+    criteria = criteria_obs.criteria
+    trace = progress_obs.trace
+    video = recorder_obs.video if recorder_obs is not None else None
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
     record = rules.compute_route_record(
@@ -340,49 +493,32 @@ _REC_PREFIX = "_record_"
 _NOTED: set[str] = set()  # skip notes already printed by this process
 
 
-def _setup_scenarios(
-    sim: Simulator,
-    cmap: carla.Map,
-    route: list,
-    scenarios: list[ScenarioConfig],
-    config: RouteConfig,
-    opts: RouteOptions,
-) -> tuple[Any, Any]:
-    """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
-    manager = fault = None
+def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
+                     config: RouteConfig, opts: RouteOptions) -> Any:
+    """The route's scenario manager (None when nothing runs)."""
+    manager = None
     seed = route_seed(opts.seed, config)
     if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
         from scenarios.manager import setup_route_scenarios
 
-        manager = setup_route_scenarios(
-            sim, cmap, route, scenarios, seed, opts.scenarios_mode, opts.occlusion
-        )
+        manager = setup_route_scenarios(sim, cmap, route, scenarios, seed, opts.scenarios_mode, opts.occlusion)
         for what, reason in manager.skipped:
             note = f"note: scenario {what} skipped: {reason}"
             key = f"{what.split('_')[0]}:{reason}" if reason == "no implementation registered" else note
             if key not in _NOTED or opts.debug:
                 _NOTED.add(key)
                 print(f"{config.route_id}: {note}", file=sys.stderr)
-    if opts.sensor_fault:
-        from scenarios import make_scenario
-
-        fault = make_scenario(opts.sensor_fault, seed=seed)
-    return manager, fault
+    return manager
 
 
-def _with_recording_cameras(sensors: list[dict[str, Any]], opts: RouteOptions) -> list[dict[str, Any]]:
-    """The agent's sensors, plus the six rig cameras under private ids when a video is recorded."""
-    if not opts.record_dir:
-        return list(sensors)
-    from leaderboard.recording import recording_cameras
-    from sim.sensors import MAX_RGB_CAMERAS
+def make_extra_observers(ctx: RouteContext) -> list[Any]:
+    """Observers the run's options add beyond the leaderboard's own criteria, progress and recorder."""
+    out: list[Any] = []
+    if ctx.opts.collect is not None:
+        from agent.collector import DataCollector
 
-    have = {s["id"] for s in sensors}
-    extra = [c for c in recording_cameras(_REC_PREFIX) if c["id"][len(_REC_PREFIX) :] not in have]
-    n_rgb = sum(1 for s in sensors if s.get("type") == "sensor.camera.rgb")
-    if n_rgb + len(extra) > MAX_RGB_CAMERAS:  # no room: the video shows the agent's own cameras only
-        extra = []
-    return list(sensors) + extra
+        out.append(DataCollector(ctx.opts.collect, seed=ctx.opts.seed))
+    return out
 
 
 def _destroy(agent: Any) -> None:

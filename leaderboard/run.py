@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=300.0, help="seconds an agent set-up or step may take")
     g.add_argument("--map-dir", default=None, help="folder with <Town>.xodr files (e.g. CARLA's Town01)")
     g.add_argument(
-        "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
+        "--weather", default=None, help="a named weather overriding the routes': a CARLA preset (HardRainNoon) or "
+        "a custom one (ClearNoonFogDense, LowSunGlare, ClearNightNoStreetLights; all: --weather list)"
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the traffic, pedestrians and scenarios")
     g.add_argument(
@@ -75,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="> 0: agent tracebacks, Ray worker logs, every simulator note (passed to the agent as debug)",
     )
     g.add_argument("--record", default="", help="folder for an mp4 per route (six cameras + top view)")
+    c = p.add_argument_group("data collection")
+    c.add_argument("--collect", default="", metavar="OUT_DIR",
+                   help="write a nuScenes/Occ3D dataset of the driven routes to OUT_DIR (key frames at 2 Hz)")
+    c.add_argument("--collect-size", default="400x225", metavar="WxH",
+                   help="camera size of the collected images (nuScenes native: 1600x900)")
+    c.add_argument("--collect-version", default="v1.0-trainval", help="the dataset's table folder name")
+    c.add_argument("--perturb", action="store_true",
+                   help="with --collect: seeded recovery perturbations of the driving controls")
     r = p.add_argument_group("routes")
     r.add_argument(
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
@@ -100,8 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. occlusion/parked_truck_pedestrian)"
     )
     r.add_argument(
-        "--sensor-fault", default=None, help="a sensor-fault id applied to the agent's input "
-        "(e.g. fault/gaussian_noise, fault/camera_black_CAM_FRONT)"
+        "--sensor-fault", default=None, help="sensor faults applied to what the agent gets, in order, each "
+        "NAME:SEVERITY (1-3), e.g. 'motion_blur:2,gnss_noise:1'; names: camera_blackout, lens_occlusion, "
+        "gaussian_noise, motion_blur, frozen_camera, low_frame_rate, extrinsic_miscalibration, gnss_noise, "
+        "delayed_control, or any fault/ id"
+    )
+    r.add_argument(
+        "--suite", default=None, help="run a robustness suite instead of --routes: 'robustness', "
+        "'robustness-quick' (configs/suite/) or a suite .yaml; results, table and heatmaps go beside --checkpoint "
+        "(default robustness_<suite>/results.json)"
     )
     a = p.add_argument_group("agent")
     a.add_argument(
@@ -138,10 +154,16 @@ def _check_scenario_ids(occlusion: str | None, sensor_fault: str | None) -> str:
         return ""
     from scenarios import registered_ids
 
-    for flag, value, kind in (("--occlusion", occlusion, "scenario"), ("--sensor-fault", sensor_fault, "fault")):
-        if value and value not in registered_ids(kind):
-            valid = [i for i in registered_ids(kind) if kind == "fault" or i.startswith("occlusion/")]
-            return f"{flag} '{value}' is not a registered {kind} id (valid: {', '.join(valid)})"
+    if occlusion and occlusion not in registered_ids("scenario"):
+        valid = [i for i in registered_ids("scenario") if i.startswith("occlusion/")]
+        return f"--occlusion '{occlusion}' is not a registered scenario id (valid: {', '.join(valid)})"
+    if sensor_fault:
+        from scenarios.sensor_faults import SensorFaultError, parse_faults
+
+        try:
+            parse_faults(sensor_fault)
+        except SensorFaultError as exc:
+            return f"--sensor-fault '{sensor_fault}': {exc}"
     return ""
 
 
@@ -175,15 +197,28 @@ def main(argv: list[str] | None = None) -> int:
         sensor_fault=args.sensor_fault,
         leaderboard=args.leaderboard,
     )
+    if args.collect:
+        from agent.collector import collect_options_from_args
+
+        try:
+            opts.collect = collect_options_from_args(
+                args.collect, args.collect_size, args.collect_version, args.perturb, args.resume
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     bad = _check_scenario_ids(args.occlusion, args.sensor_fault)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
     if args.weather:
-        from sim.weather import weather_from_name
+        from scenarios.weather_sets import named_weather, weather_names
 
+        if args.weather == "list":
+            print("\n".join(weather_names()))
+            return 0
         try:
-            weather_from_name(args.weather)
+            named_weather(args.weather)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -208,7 +243,31 @@ def main(argv: list[str] | None = None) -> int:
         command="python leaderboard/run.py " + shlex.join(argv),
         options=opts,
     )
+    if args.suite:
+        return _run_suite(args, cfg)
     return run_evaluation(cfg)
+
+
+def _run_suite(args: argparse.Namespace, cfg: EvalConfig) -> int:
+    import dataclasses
+
+    from leaderboard.suite import SuiteError, load_suite, run_suite
+
+    if args.routes or args.weather or args.occlusion or args.sensor_fault:
+        print("error: --suite sets the routes, weathers, scenarios and faults itself; drop --routes, "
+              "--weather, --occlusion and --sensor-fault (--routes-subset picks among the suite's routes)",
+              file=sys.stderr)
+        return 2
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.routes_subset:
+        suite = dataclasses.replace(suite, routes_subset=args.routes_subset)
+    if args.checkpoint == build_parser().get_default("checkpoint"):
+        cfg = dataclasses.replace(cfg, checkpoint=str(Path(f"robustness_{suite.name}") / "results.json"))
+    return run_suite(suite, cfg)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,6 @@ class OccConfig:
     num_heads: int = 4
     self_attention: bool = True
     lovasz_weight: float = 0.0
-    free_class: int = NUM_OCC_CLASSES - 1
     # keyword arguments for occvla.vqvae.VQVAEConfig (grid and num_classes come from above)
     vqvae: dict[str, Any] = field(
         default_factory=lambda: {"latent_dim": 64, "downsample": 2, "hidden": (64, 128), "codebook_size": 512}
@@ -137,7 +136,6 @@ class OccVLAConfig:
     text_loss_weight: float = 1.0
     occ_loss_weight: float = 1.0
     plan_loss_weight: float = 1.0
-    max_new_tokens: int = 8  # greedy meta-action budget ("turn left" ", decelerate" = 2 tokens here)
     # bf16 autocast in OccVLAPolicy.predict: a win only on CPUs with native bf16 (AVX512-BF16/AMX) or GPUs; on the
     # AVX2 machines here it measured 5-10x slower than fp32 (README), so presets default to fp32.
     inference_bf16: bool = False

@@ -3,32 +3,36 @@
 Data flow for one sample (V = 6 cameras, N image tokens per camera, D = LM width):
   pixel_values (V, 3, H, W) -> SigLIP -> (V, P, Dv) -> k x k token pool -> projector -> (V, N, D)
   -> scattered into the V*N <image> slots of the prompt -> Gemma LM (bidirectional prefix, causal suffix)
-  - text: the LM head on the suffix (the meta-action, generated greedily at inference);
+  - text: the LM head on the suffix (the meta-action; at inference decoded greedily over the meta-action
+    vocabulary only, so decoding ends exactly on the last meta-action token);
   - occupancy (training, or ``compute_occupancy``): image-token rows of LM layer ``occ.source_layer``
     -> OccupancyBranch -> (C, h, w) latent -> frozen VQ-VAE decoder -> (18, X, Y, Z) voxel logits;
   - planning: final hidden state at the last meta-action token + ego velocity + per-camera mean of final
     image-token hidden states -> PlanningHead -> (6, 2) waypoints.
 The occupancy branch only reads LM hidden states, so skipping it changes nothing else, bit for bit.
+
+Only public transformers API: PaliGemmaForConditionalGeneration is the container of the weights (so PaliGemma
+checkpoints load as they are); this module builds the input embeddings itself (token embeddings with the pooled,
+projected image features scattered into the <image> slots) and calls the language model with an explicit 4-D
+prefix-LM mask, which transformers 5.x passes through unchanged.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
-    DynamicCache,
     Gemma2Config,
     GemmaConfig,
     PaliGemmaConfig,
     PaliGemmaForConditionalGeneration,
     SiglipVisionConfig,
 )
-from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.models.paligemma.modeling_paligemma import PaligemmaModelOutputWithPast
 
 from occvla.config import LoraConfig, OccVLAConfig, apply_overrides, preset_config
 from occvla.occ_branch import OccupancyBranch, occupancy_loss
@@ -54,11 +58,14 @@ class OccVLAOutput:
 
 @dataclass
 class GenerationOutput:
-    """Result of ``OccVLAModel.generate``: greedy meta-action ids and the planner's waypoints."""
+    """Result of ``OccVLAModel.generate``: constrained greedy meta-action ids and the planner's waypoints."""
 
     token_ids: list[list[int]]
     waypoints: torch.Tensor  # (B, 6, 2)
     occ_logits: torch.Tensor | None = None  # (B, 18, X, Y, Z) when asked for
+    meta_hidden: torch.Tensor | None = (
+        None  # (B, D) final hidden state the planner read (last meta-action token)
+    )
 
 
 def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
@@ -87,7 +94,9 @@ def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
         "bos_token_id": 2,
     }
     text = Gemma2Config(**common) if t.arch == "gemma2" else GemmaConfig(**common)
-    pg = PaliGemmaConfig(
+    # Attention kernels: transformers' default choice (SDPA where the architecture supports it; Gemma2 runs
+    # eager only in transformers 5.x, Gemma (v1) and SigLIP run SDPA).
+    return PaliGemmaConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=image_token_id,
@@ -95,11 +104,59 @@ def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
         projection_dim=t.hidden_size,
         hidden_size=t.hidden_size,
     )
-    # Gemma2 runs eager attention only in transformers 5.x; Gemma (v1) and SigLIP run SDPA.
-    pg._attn_implementation = "eager" if t.arch == "gemma2" else "sdpa"
-    pg.text_config._attn_implementation = pg._attn_implementation
-    pg.vision_config._attn_implementation = "sdpa"
-    return pg
+
+
+def prefix_lm_mask(
+    attention_mask: torch.Tensor, token_type_ids: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """PaliGemma's prefix-LM mask as an additive 4-D mask: (B, T) -> (B, 1, T, T) of 0 / dtype-min.
+
+    Prefix tokens (token type 0: image tokens + prompt) attend to the whole prefix (bidirectional); suffix tokens
+    (type 1: meta-action, QA, <eos>) attend causally; padding is never attended to. A padding row attends to itself
+    only, so no softmax row is all-masked (NaN-free with SDPA and eager alike).
+    """
+    valid = attention_mask.bool()  # (B, T)
+    prefix = valid & ~token_type_ids.bool()  # (B, T)
+    t = valid.shape[1]
+    causal = torch.ones(t, t, dtype=torch.bool, device=valid.device).tril()  # (T, T)
+    allowed = (causal[None] | (prefix[:, :, None] & prefix[:, None, :])) & valid[:, None, :]  # (B, T, T)
+    allowed |= torch.eye(t, dtype=torch.bool, device=valid.device)[None]
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=valid.device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def _decode_step_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, K) key validity -> additive (B, 1, 1, K) mask for one new token attending to the cache and itself."""
+    mask = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
+    return mask.masked_fill_(~attention_mask.bool(), torch.finfo(dtype).min)[:, None, None]
+
+
+def meta_action_trie(sequences: list[list[int]]) -> dict:
+    """Token trie of the allowed meta-actions: nested {token id: subtree}; a leaf ({}) ends a meta-action.
+
+    Raises ValueError when one sequence is a prefix of another (decoding could then not tell where to stop).
+    """
+    if not sequences:
+        raise ValueError("constrained decoding needs at least one meta-action token sequence")
+    root: dict = {}
+    for seq in sequences:
+        if not seq:
+            raise ValueError("a meta-action tokenised to no tokens")
+        node = root
+        for tok in seq:
+            node = node.setdefault(int(tok), {})
+    ends = {tuple(s) for s in sequences}
+    for seq in ends:
+        node = root
+        for tok in seq:
+            node = node[tok]
+        if node:
+            raise ValueError(f"meta-action tokens {list(seq)} are a prefix of another meta-action's tokens")
+    return root
+
+
+def _trie_depth(node: dict) -> int:
+    return 1 + max(_trie_depth(c) for c in node.values()) if node else 0
 
 
 class OccVLAModel(nn.Module):
@@ -115,6 +172,8 @@ class OccVLAModel(nn.Module):
         else:
             self.vlm = PaliGemmaForConditionalGeneration(paligemma_config(cfg, self.image_token_id))
         d = cfg.text.hidden_size
+        # True once a trained (stage-0) VQ-VAE is plugged in; saved with the weights, so later stages inherit it
+        self.register_buffer("vqvae_trained", torch.tensor(False))
         if cfg.occ.enabled:
             vq_cfg = VQVAEConfig(grid=tuple(cfg.occ.grid), num_classes=cfg.occ.num_classes, **cfg.occ.vqvae)
             self.vqvae: OccVQVAE | None = OccVQVAE(vq_cfg)
@@ -154,6 +213,12 @@ class OccVLAModel(nn.Module):
             )
         self.vqvae = vqvae.to(next(self.parameters()).device)
         self._freeze_vqvae()
+        self.vqvae_trained.fill_(True)
+
+    @property
+    def has_trained_vqvae(self) -> bool:
+        """Whether the frozen decoder came from ``set_vqvae``/``load_vqvae`` (here or in an earlier stage)."""
+        return bool(self.vqvae_trained)
 
     def load_vqvae(self, path: str) -> None:
         """Load a VQ-VAE saved by ``OccVQVAE.save`` and plug it in (frozen)."""
@@ -185,19 +250,27 @@ class OccVLAModel(nn.Module):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
-    def _run_lm(
-        self, batch: dict, pixel_values: torch.Tensor, hidden_states: bool, cache: DynamicCache | None
-    ) -> PaligemmaModelOutputWithPast:
-        image_feats = self.encode_images(pixel_values)  # (B*V, N, D)
-        return self.vlm.model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            token_type_ids=batch["token_type_ids"],
+    def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+        """Token embeddings (B, T, D) with the projected image features scattered into the <image> slots."""
+        embeds = self.vlm.get_input_embeddings()(input_ids)  # (B, T, D)
+        if pixel_values is None:
+            return embeds
+        image_feats = self.encode_images(pixel_values).to(
+            embeds.dtype
+        )  # (B*V, N, D), camera order per sample
+        slots = (input_ids == self.image_token_id)[..., None].expand_as(embeds)  # (B, T, D)
+        return embeds.masked_scatter(slots, image_feats)
+
+    def _run_lm(self, batch: dict, hidden_states: bool, use_cache: bool) -> Any:
+        """Prefill: the LM over the whole prompt (+ targets) with PaliGemma's prefix-LM mask."""
+        embeds = self.embed(batch["input_ids"], batch["pixel_values"])  # (B, T, D)
+        mask = prefix_lm_mask(batch["attention_mask"], batch["token_type_ids"], embeds.dtype)  # (B, 1, T, T)
+        return self.language_model(
+            inputs_embeds=embeds,
+            attention_mask=mask,
             position_ids=batch.get("position_ids"),
-            mm_encoder_outputs={"image": BaseModelOutputWithPooling(pooler_output=image_feats)},
             output_hidden_states=hidden_states,
-            past_key_values=cache,
-            use_cache=cache is not None,
+            use_cache=use_cache,
         )
 
     def _image_rows(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
@@ -210,6 +283,11 @@ class OccVLAModel(nn.Module):
         latent = self.occ_branch(src)  # (B, C, h, w)
         return self.vqvae.decode(latent.float())  # (B, 18, X, Y, Z)
 
+    def _visual(self, last: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (B, T, D) -> per-camera mean of the image-token rows (B, V, D)."""
+        b, d = last.shape[0], last.shape[-1]
+        return self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
+
     def _plan(
         self,
         last: torch.Tensor,
@@ -217,11 +295,17 @@ class OccVLAModel(nn.Module):
         meta_hidden: torch.Tensor,
         ego_velocity: torch.Tensor,
     ) -> torch.Tensor:
-        b, d = last.shape[0], last.shape[-1]
-        visual = (
-            self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
-        )  # (B, V, D)
-        return self.planner(meta_hidden, ego_velocity, visual)  # (B, 6, 2)
+        return self.planner(meta_hidden, ego_velocity, self._visual(last, input_ids))  # (B, 6, 2)
+
+    def planner_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the planning head reads for a teacher-forced batch: (meta-action hidden (B, D), ego velocity
+        (B, 2), per-camera visual (B, V, D)). With the VLM frozen (stage 3) this is a fixed function of the sample,
+        so ``occvla-train`` computes it once per sample and trains the head on the cache."""
+        self.check_batch(batch)
+        last = self._run_lm(batch, False, use_cache=False).last_hidden_state  # (B, T, D)
+        b = last.shape[0]
+        meta = last[torch.arange(b, device=last.device), batch["meta_end_index"]]  # (B, D)
+        return meta, batch["ego_velocity"], self._visual(last, batch["input_ids"])
 
     # ---- training forward --------------------------------------------------------------------------------------
     def forward(self, batch: dict, compute_occupancy: bool = True) -> OccVLAOutput:
@@ -233,7 +317,7 @@ class OccVLAModel(nn.Module):
         input_ids = batch["input_ids"]  # (B, T)
         b, t = input_ids.shape
         want_occ = compute_occupancy and self.occ_branch is not None
-        out = self._run_lm(batch, batch["pixel_values"], want_occ, None)
+        out = self._run_lm(batch, want_occ, use_cache=False)
         last = out.last_hidden_state  # (B, T, D)
 
         # text: logits only where the suffix begins (a 257k vocab over 1.6k image tokens would not fit)
@@ -276,26 +360,27 @@ class OccVLAModel(nn.Module):
     def generate(
         self,
         batch: dict,
-        stop_ids: set[int] | list[int],
-        max_new_tokens: int | None = None,
+        meta_action_ids: list[list[int]],
         return_occupancy: bool = False,
         pad_id: int = 0,
     ) -> GenerationOutput:
-        """Greedy meta-action decoding with a KV cache, then the planning head.
+        """Greedy meta-action decoding constrained to the meta-action vocabulary, then the planning head.
 
-        ``batch`` is a prompt-only processor batch (``train=False``, left padded). Decoding stops per sample at a
-        stop token (``<eos>`` or the QA separator); the planner reads the hidden state of the last token fed
-        before it, i.e. the last meta-action token, exactly as in training.
+        ``batch`` is a prompt-only processor batch (``train=False``, left padded); ``meta_action_ids`` the token
+        sequences of every allowed meta-action (``OccVLAProcessor.meta_action_ids``). Each step picks the best
+        token among those that continue some meta-action; a sample is done when its tokens spell a whole one, and
+        the planner reads the hidden state of that last meta-action token, exactly the position training used
+        (``meta_end_index``). Nothing else (a QA separator, <eos>) is ever generated, so the position cannot drift.
         """
         self.check_batch(batch)
         input_ids = batch["input_ids"]  # (B, T)
         b = input_ids.shape[0]
-        max_new = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         want_occ = return_occupancy and self.occ_branch is not None
         if return_occupancy and self.occ_branch is None:
             raise ValueError("return_occupancy=True but this model was built without the occupancy branch")
-        cache = DynamicCache(config=self.vlm.config.get_text_config())
-        out = self._run_lm(batch, batch["pixel_values"], want_occ, cache)
+        trie = meta_action_trie(meta_action_ids)
+        out = self._run_lm(batch, want_occ, use_cache=True)
+        cache = out.past_key_values
         last = out.last_hidden_state  # (B, T, D)
         cur = last[:, -1]  # (B, D) hidden of the last fed token
         meta_hidden = cur.clone()
@@ -303,33 +388,44 @@ class OccVLAModel(nn.Module):
         pos = (
             batch["position_ids"][:, -1:] if "position_ids" in batch else attn.sum(-1, keepdim=True)
         )  # (B, 1)
-        stops = torch.tensor(sorted(stop_ids), dtype=torch.long)
-        done = torch.zeros(b, dtype=torch.bool)
+        nodes = [trie] * b
+        done = [False] * b
         tokens: list[list[int]] = [[] for _ in range(b)]
-        for _ in range(max_new):
-            nxt = self.lm_logits(cur).argmax(-1)  # (B,)
-            stop = torch.isin(nxt, stops) & ~done
-            meta_hidden[stop] = cur[stop]
-            done |= stop
-            if bool(done.all()):
-                break
-            for i in torch.nonzero(~done).flatten().tolist():
-                tokens[i].append(int(nxt[i]))
-            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+        for _ in range(_trie_depth(trie)):
+            logits = self.lm_logits(cur).float()  # (B, vocab)
+            allowed = torch.zeros_like(logits, dtype=torch.bool)
+            for i in range(b):
+                allowed[i, [pad_id] if done[i] else list(nodes[i])] = True
+            nxt = logits.masked_fill(~allowed, float("-inf")).argmax(-1)  # (B,)
+            for i in range(b):
+                if not done[i]:
+                    tokens[i].append(int(nxt[i]))
+                    nodes[i] = nodes[i][int(nxt[i])]
             attn = torch.cat([attn, attn.new_ones(b, 1)], -1)
             pos = pos + 1
-            step = self.vlm.model(
-                input_ids=nxt[:, None],
-                attention_mask=attn,
+            embeds = self.embed(nxt[:, None])  # (B, 1, D)
+            step = self.language_model(
+                inputs_embeds=embeds,
+                attention_mask=_decode_step_mask(attn, embeds.dtype),
                 position_ids=pos,
                 past_key_values=cache,
                 use_cache=True,
             )
+            cache = step.past_key_values
             cur = step.last_hidden_state[:, -1]  # (B, D)
-        meta_hidden[~done] = cur[~done]  # ran out of budget: plan from the last token fed
+            for i in range(b):
+                if (
+                    not done[i] and not nodes[i]
+                ):  # a whole meta-action: its last token's state feeds the planner
+                    meta_hidden[i] = cur[i]
+                    done[i] = True
+            if all(done):
+                break
         waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"]).float()
         occ = self._occupancy(out.hidden_states, input_ids) if want_occ else None
-        return GenerationOutput(token_ids=tokens, waypoints=waypoints, occ_logits=occ)
+        return GenerationOutput(
+            token_ids=tokens, waypoints=waypoints, occ_logits=occ, meta_hidden=meta_hidden
+        )
 
     # ---- checks ------------------------------------------------------------------------------------------------
     def check_batch(self, batch: dict) -> None:

@@ -53,7 +53,7 @@ class OccVLAPolicy:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             gen = self.model.generate(
                 batch,
-                self.processor.stop_ids,
+                self.processor.meta_action_ids,
                 return_occupancy=return_occupancy,
                 pad_id=self.processor.pad_id,
             )

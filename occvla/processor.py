@@ -4,9 +4,11 @@ Owner's decisions (documented here per the contract):
 - Images: uint8 RGB (6, H, W, 3) in camera order, or float in [0, 1]; no resizing (a wrong size is an error naming
   expected vs got: resizing silently would hide a sensor-rig mismatch). Normalised SigLIP-style: (x - 0.5) / 0.5.
 - Sequence: ``<image> * (6 N) <bos> "command: <text>. speed: <v> m/s" "\\n"`` is the bidirectional prefix
-  (token_type 0, labels -100); the suffix (token_type 1) is the meta-action, then (stage 1, ``include_qa``) each
-  QA pair as ``"\\nquestion: <q> answer: <a>"`` with loss only on the answers, then ``<eos>``.
+  (token_type 0, labels -100); the suffix (token_type 1) is the meta-action, then (stages 1-2, ``include_qa``)
+  each QA pair as ``"\\n<q> <a>"`` with loss only on the answers, then ``<eos>``. A QA pair whose answer is the
+  meta-action itself is skipped (it would repeat the target just trained, at the cost of ~10 LM positions).
 - ``meta_end_index``: position of the last meta-action token; its final-layer hidden state feeds the planner.
+  Inference decodes over ``meta_action_ids`` only (``OccVLAModel.generate``), so it ends on the same position.
 - Left padding (generation-friendly); ``position_ids`` count real tokens only, so padding never shifts positions.
 - ``ego_velocity`` = (speed, 0) in the ego frame (x forward): the sample carries only a scalar speed.
 """
@@ -23,7 +25,8 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from occvla.commands import command_text
-from occvla.tokenizer import IMAGE_TOKEN
+from occvla.meta_actions import META_ACTIONS
+from occvla.tokenizer import IMAGE_TOKEN, command_phrase, question_phrase
 
 PROCESSOR_FILE = "processor_config.json"
 
@@ -51,8 +54,8 @@ class OccVLAProcessor:
         self.bos_id = int(tokenizer.bos_token_id)
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id)
-        newline = tokenizer.encode("\n", add_special_tokens=False)
-        self.stop_ids = {self.eos_id, *newline[-1:]}  # a meta-action ends at <eos> or at the QA separator
+        # token ids of every meta-action, tokenised as in training targets: the constrained-decoding vocabulary
+        self.meta_action_ids = [self._encode(m) for m in META_ACTIONS]
 
     @classmethod
     def for_config(
@@ -96,7 +99,7 @@ class OccVLAProcessor:
         """The navigation prompt after the image tokens and <bos> (ends with the newline separator)."""
         if not math.isfinite(float(speed)):
             raise ValueError(f"speed must be a finite number of m/s, got {speed!r}")
-        return f"command: {command_text(command)}. speed: {float(speed):.1f} m/s\n"
+        return f"{command_phrase(command_text(command))} speed: {float(speed):.1f} m/s\n"
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -116,10 +119,9 @@ class OccVLAProcessor:
             meta_end = len(ids) - 1
             qa_pairs = (sample.get("qa") or []) if self.include_qa else []
             for q, a in qa_pairs:
-                q_ids, full = (
-                    self._encode(f"\nquestion: {q} answer:"),
-                    self._encode(f"\nquestion: {q} answer: {a}"),
-                )
+                if str(a) == meta:
+                    continue  # the meta-action again: no new signal
+                q_ids, full = self._encode(question_phrase(q)), self._encode(f"{question_phrase(q)} {a}")
                 # answer ids as the tokenizer splits them in context (prefix property holds for BPE/SentencePiece)
                 a_ids = full[len(q_ids) :] if full[: len(q_ids)] == q_ids else self._encode(str(a))
                 ids += q_ids + a_ids

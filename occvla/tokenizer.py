@@ -8,6 +8,9 @@ Why project-built: no pretrained tokenizer is reachable here, and the small pres
 - Each lateral phrase ("turn left") and each ", <longitudinal>" phrase (", decelerate") is ONE token: a
   meta-action "turn left, decelerate" is 2 tokens, so greedy decoding at inference costs 2 LM steps (README
   latency table). The bare longitudinal phrases are single tokens too, for QA text.
+- The fixed prompt phrase of each command ("command: go straight.") and each driving-QA question the data asks
+  ("\n<question>", with its separator) are ONE token each: the prompt is 6 tokens shorter and a QA pair costs
+  two or three tokens instead of ~20 (fewer wasted LM positions in training, see benchmarks/train_step.py).
 - Special tokens PaliGemma needs: <pad>=0, <eos>=1, <bos>=2, <unk>=3, <image>=4.
 The paper preset uses the checkpoint's own (Gemma) tokenizer instead; the processor treats both alike.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from occvla.commands import COMMAND_TEXT
@@ -55,17 +58,33 @@ def _corpus(extra_texts: Iterable[str]) -> list[str]:
     return texts
 
 
-def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def command_phrase(command_text: str) -> str:
+    """The prompt's command phrase (one token in the offline tokenizer)."""
+    return f"command: {command_text}."
+
+
+def question_phrase(question: str) -> str:
+    """A QA question as it follows the previous target: separator + question (one offline token)."""
+    return f"\n{question}"
+
+
+def build_tokenizer(
+    extra_texts: Iterable[str] = (), vocab_size: int = 512, questions: Iterable[str] = ()
+) -> PreTrainedTokenizerFast:
     """Train the offline BPE tokenizer (deterministic for a given corpus) and wrap it for transformers.
 
     Args:
         extra_texts: more text to learn merges from (e.g. the driving-QA questions and answers of a dataset).
         vocab_size: upper bound on the vocabulary (the model's ``text.vocab_size`` must be >= ``len(tokenizer)``).
+        questions: QA questions that become single tokens (``question_phrase``).
     """
     if vocab_size < 200:
         raise ValueError(f"vocab_size {vocab_size} is too small for the ASCII alphabet; use >= 200")
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    # the leading space of text that follows a phrase token is the "▁" Prepend adds (not a second "▁")
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Replace(Regex("^ "), ""), normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split("\n", behavior="isolated"),
@@ -75,9 +94,11 @@ def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> P
         ]
     )
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    phrases = [command_phrase(c) for c in sorted(set(COMMAND_TEXT.values()))]
+    phrases += sorted({question_phrase(q) for q in questions})
     alphabet = list(string.ascii_letters + string.digits + string.punctuation + "\n") + ["▁"]
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(LATERAL) - 2 * len(LONGITUDINAL),
+        vocab_size=vocab_size - len(LATERAL) - 2 * len(LONGITUDINAL) - len(phrases),
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=alphabet,
         show_progress=False,
@@ -87,6 +108,8 @@ def build_tokenizer(extra_texts: Iterable[str] = (), vocab_size: int = 512) -> P
     # text first (", keep speed" must win over the bare "keep speed").
     tok.add_tokens([AddedToken(f", {p}", normalized=False) for p in LONGITUDINAL])
     tok.add_tokens([AddedToken(p, normalized=True) for p in (*LATERAL, *LONGITUDINAL)])
+    # raw-text phrases, matched before normalisation; the text after them gets its own leading "▁"
+    tok.add_tokens([AddedToken(p, normalized=False) for p in phrases])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="<pad>",

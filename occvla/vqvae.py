@@ -5,7 +5,7 @@ per-voxel classes, so the decoder must be good before OccVLA trains (stage 0). F
 is embedded (``class_embed_dim``), the height axis is folded into channels, and a plain 2D conv net encodes the
 (X, Y) plane, downsampling by ``downsample``. A codebook quantises each latent cell.
 
-Conventions (owner's decisions, see OCCVLA_CONTRACT.md):
+Conventions (owner's decisions; the label format is DESIGN.md's Occ3D one):
 - Input ``sem`` is a LongTensor (B, X, Y, Z) of Occ3D classes 0..num_classes-1 (17 = free), indexed [x, y, z].
 - ``hidden[i]`` is the channel width after the i-th 2x downsampling (``hidden[0]`` at full resolution); if there are
   fewer entries than levels the last one repeats.
@@ -301,11 +301,6 @@ class OccVQVAE(nn.Module):
         f = f.reshape(b, c.class_embed_dim, zz * x, y)  # (B, E, Z*X, Y)
         logits = self.classifier(f).view(b, c.num_classes, zz, x, y)  # (B, K, Z, X, Y)
         return logits.permute(0, 1, 3, 4, 2)  # (B, K, X, Y, Z)
-
-    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code indices (B, h, w) -> logits (B, num_classes, X, Y, Z)."""
-        z = F.embedding(indices, self.quantizer.embedding).permute(0, 3, 1, 2)  # (B, C, h, w)
-        return self.decode(z)
 
     def reconstruction_loss(
         self, logits: torch.Tensor, sem: torch.Tensor, mask: torch.Tensor | None = None

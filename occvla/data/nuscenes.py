@@ -12,23 +12,33 @@ Per key-frame sample:
   sample_data pose, as Occ3D uses; CAM_FRONT when there is no lidar), in the current ego frame (x fwd, y left).
   Samples with fewer than 6 future key frames are dropped (``drop_incomplete``) or padded by repeating the last
   pose with ``trajectory_valid`` False.
-- ``speed``: ego speed from ego poses, central difference over the neighbouring key frames (one-sided at ends).
-- ``command``: from the optional extra table ``occvla_sample_info.json`` (``[{"sample_token", "command", "qa"}]``,
-  written by this project's tools), else derived from the future trajectory: y at 3 s > ``COMMAND_LATERAL_M``
-  -> LEFT, < -``COMMAND_LATERAL_M`` -> RIGHT, else LANEFOLLOW (the UniAD/ST-P3 habit).
+- ``speed``: the stored speedometer reading of the extra table ``occvla_sample_info.json`` (occvla/data/format.py);
+  without one (real nuScenes), a backward difference over the previous key frame's ego pose: the input never
+  sees the future.
+- ``command``: the stored route command of the extra table; without one, LANEFOLLOW, or with
+  ``future_command=True`` the UniAD/ST-P3 open-loop habit of deriving it from the ground-truth future (y at 3 s >
+  ``COMMAND_LATERAL_M`` -> LEFT, < -``COMMAND_LATERAL_M`` -> RIGHT), which leaks the future: opt in knowingly.
 - ``meta_action``: ``occvla.meta_actions.meta_action_from_trajectory(trajectory, speed)``.
 - ``occupancy`` / ``mask_camera``: Occ3D labels pooled to ``occ_grid``; ``agent_boxes`` (6, M, 5) [x, y, l, w, yaw]
   and ``agent_valid`` (6, M) in the current ego frame when annotations exist.
+- ``current_boxes`` (M, 5) / ``current_categories``: the key frame's own boxes (vehicles and pedestrians) in the
+  ego frame; the vehicle-count QA counts vehicles among these.
 - ``qa``: from ``occvla_sample_info.json`` when present, else rule-generated (``occvla.data.qa``) if ``generate_qa``.
 
-Splits: ``scenes`` (explicit names) or ``split`` ("train"/"val"): a deterministic hash of the scene name puts
-``val_fraction`` of scenes in val (nuScenes' official split lists live in nuscenes-devkit; pass them as ``scenes``).
+Images: decoded and resized in ``__getitem__`` (so in DataLoader workers); with ``cache_dir`` the resized images
+are kept as one ``.npy`` per sample and size, so later epochs skip JPEG decoding and resizing.
+
+Splits: ``scenes`` (explicit names) or ``split`` ("train"/"val"): a collected dataset whose card
+(``dataset_card.json``) lists splits takes the scenes of that split's towns (none when the card does not list it:
+splits by town, so a model is never evaluated on a town it trained on); otherwise a deterministic hash of the scene name puts ``val_fraction`` of scenes
+in val (nuScenes' official split lists live in nuscenes-devkit; pass them as ``scenes``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +48,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from occvla.commands import Command
+from occvla.data.format import CARD_JSON, EXTRA_TABLE
 from occvla.data.geometry import global_to_ego_xy, quat_yaw
 from occvla.data.occupancy import OCC3D_GRID, load_occ3d_labels, occ3d_label_path, pool_occupancy_to
 from occvla.meta_actions import meta_action_from_trajectory
@@ -47,7 +58,6 @@ CAMERAS: tuple[str, ...] = (
 )
 REQUIRED_TABLES = ("scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor")
 OPTIONAL_TABLES = ("sample_annotation", "instance", "category", "log", "map")
-EXTRA_TABLE = "occvla_sample_info"
 NUM_FUTURE = 6
 COMMAND_LATERAL_M = 2.0
 VEHICLE_PREFIXES = ("vehicle.", "human.pedestrian")
@@ -95,6 +105,20 @@ def _in_val(scene_name: str, val_fraction: float) -> bool:
     return (h / 0xFFFFFFFF) < val_fraction
 
 
+def _card_split_towns(root: Path, split: str | None) -> set[str] | None:
+    """The towns of ``split`` in a collected dataset's card, or None (no card, or it does not name the split)."""
+    if split not in ("train", "val"):
+        return None
+    path = root / CARD_JSON
+    if not path.is_file():
+        return None
+    try:
+        splits = json.loads(path.read_text()).get("splits") or {}
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"dataset card {path} is not a valid JSON object") from None
+    return set(splits.get(split) or []) if splits else None  # a split the card does not list is empty
+
+
 class NuScenesOccDataset(Dataset):
     """OccVLA samples from a nuScenes-layout dataset with Occ3D labels (see module docstring).
 
@@ -123,6 +147,8 @@ class NuScenesOccDataset(Dataset):
         drop_incomplete: bool = True,
         generate_qa: bool = True,
         cameras: Sequence[str] = CAMERAS,
+        future_command: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.root = Path(root)
         self.version = version or find_version(self.root)
@@ -137,6 +163,8 @@ class NuScenesOccDataset(Dataset):
         self.load_images, self.load_occupancy = load_images, load_occupancy
         self.generate_qa = generate_qa
         self.cameras = tuple(cameras)
+        self.future_command = future_command
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if split not in (None, "train", "val", "all"):
             raise ValueError(f"split must be 'train', 'val', 'all' or None, got {split!r}")
 
@@ -161,23 +189,31 @@ class NuScenesOccDataset(Dataset):
             r["sample_token"]: r for r in (load_table(self.table_dir, EXTRA_TABLE, required=False) or [])
         }
         self.anns_by_sample: dict[str, list[dict]] = {}
+        self.category_of_ann: dict[str, str] = {}
         if opt["sample_annotation"] and opt["instance"] and opt["category"]:
             cat = {r["token"]: r["name"] for r in opt["category"]}
             inst_cat = {r["token"]: cat.get(r["category_token"], "") for r in opt["instance"]}
             for a in opt["sample_annotation"]:
-                if inst_cat.get(a["instance_token"], "").startswith(VEHICLE_PREFIXES):
+                name = inst_cat.get(a["instance_token"], "")
+                if name.startswith(VEHICLE_PREFIXES):
                     self.anns_by_sample.setdefault(a["sample_token"], []).append(a)
+                    self.category_of_ann[a["token"]] = name
 
         # ordered key frames per scene, then the index of usable samples
         self.scene_of: dict[str, dict] = {}
         self.index: list[str] = []
         self.future: dict[str, list[str]] = {}
         wanted = set(scenes) if scenes is not None else None
+        split_towns = _card_split_towns(self.root, split) if wanted is None else None
+        town_of_log = {r["token"]: r.get("location", "") for r in (opt["log"] or [])}
         for scene in t["scene"]:
             name = scene["name"]
             if wanted is not None and name not in wanted:
                 continue
-            if wanted is None and split in ("train", "val") and (_in_val(name, val_fraction) != (split == "val")):
+            if split_towns is not None:
+                if town_of_log.get(scene.get("log_token", "")) not in split_towns:
+                    continue
+            elif wanted is None and split in ("train", "val") and (_in_val(name, val_fraction) != (split == "val")):
                 continue
             chain, tok = [], scene["first_sample_token"]
             while tok:
@@ -224,10 +260,14 @@ class NuScenesOccDataset(Dataset):
         return xy.astype(np.float32), valid
 
     def speed(self, sample_token: str) -> float:
-        """Ego speed (m/s) from neighbouring key-frame ego poses."""
+        """Ego speed (m/s): the stored speedometer reading, else from the previous key frame's ego pose (never the
+        next one: that would put the future into the model's input)."""
+        extra = self.extra.get(sample_token, {})
+        if "speed" in extra:
+            return float(extra["speed"])
         s = self.samples[sample_token]
         a = s["_prev_key"] or sample_token
-        b = s["_next_key"] or sample_token
+        b = sample_token
         if a == b:
             return 0.0
         pa, pb = self._pose(a), self._pose(b)
@@ -255,8 +295,37 @@ class NuScenesOccDataset(Dataset):
                 valid[k, j] = True
         return boxes, valid
 
+    def current_boxes(self, sample_token: str) -> tuple[np.ndarray, list[str]]:
+        """The key frame's own boxes (M, 5) [x, y, l, w, yaw] in its ego frame and their category names."""
+        cur = self._pose(sample_token)
+        cur_yaw = quat_yaw(cur["rotation"])
+        anns = self.anns_by_sample.get(sample_token, [])
+        boxes = np.zeros((len(anns), 5), np.float32)
+        for j, a in enumerate(anns):
+            xy = global_to_ego_xy(np.asarray([a["translation"]]), cur["translation"], cur["rotation"])[0]
+            boxes[j] = (xy[0], xy[1], a["size"][1], a["size"][0], quat_yaw(a["rotation"]) - cur_yaw)
+        return boxes, [self.category_of_ann[a["token"]] for a in anns]
+
     # ---- sample --------------------------------------------------------------------------------------------------
     def _images(self, sample_token: str) -> np.ndarray:
+        if self.cache_dir is None:
+            return self._decode_images(sample_token)
+        size = "x".join(map(str, self.image_size)) if self.image_size else "native"
+        path = self.cache_dir / size / f"{sample_token}.npy"
+        if path.is_file():
+            try:
+                return np.load(path)
+            except (OSError, ValueError):
+                pass  # a torn cache file: decode again
+        images = self._decode_images(sample_token)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, images)
+        os.replace(tmp, path)
+        return images
+
+    def _decode_images(self, sample_token: str) -> np.ndarray:
         sds = self.sd_by_sample.get(sample_token, {})
         out = []
         for cam in self.cameras:
@@ -288,7 +357,12 @@ class NuScenesOccDataset(Dataset):
         traj, valid = self.trajectory(token)
         speed = self.speed(token)
         extra = self.extra.get(token, {})
-        command = int(extra["command"]) if "command" in extra else command_from_trajectory(traj)
+        if "command" in extra:
+            command = int(extra["command"])
+        elif self.future_command:
+            command = command_from_trajectory(traj)
+        else:
+            command = int(Command.LANEFOLLOW)
         sample: dict[str, Any] = {
             "token": token,
             "scene": self.scene_of[token]["name"],
@@ -306,6 +380,8 @@ class NuScenesOccDataset(Dataset):
                 labels = load_occ3d_labels(path)
                 sem, mask = pool_occupancy_to(labels["semantics"], labels["mask_camera"], self.occ_grid)
                 sample["occupancy"], sample["mask_camera"] = sem, mask
+        if self.anns_by_sample:
+            sample["current_boxes"], sample["current_categories"] = self.current_boxes(token)
         boxes = self.agent_boxes(token)
         if boxes is not None:
             sample["agent_boxes"], sample["agent_valid"] = boxes

@@ -9,7 +9,7 @@ ground ray cast into the label grid plus projected object boxes, pinhole cameras
 
 Written tables: log, map, scene, sample, sample_data (CAM_* + LIDAR_TOP with empty point files), ego_pose,
 calibrated_sensor, sensor, category, attribute, visibility, instance, sample_annotation, and the project's
-``occvla_sample_info.json`` (the route command of each sample, as a route planner would give it).
+``occvla_sample_info.json`` (the route command of each sample, as a route planner would give it, and the speed).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from occvla.commands import Command
 from occvla.data.geometry import rot_to_quat, yaw_to_quat
-from occvla.data.nuscenes import CAMERAS, EXTRA_TABLE
+from occvla.data.format import CAMERAS, EXTRA_TABLE
 from occvla.data.occupancy import FREE, OCC3D_GRID, OCC3D_VOXEL_M, occ3d_label_path, save_occ3d_labels
 
 KINDS = ("straight", "turn_left", "lane_change_left", "stop", "turn_right", "accelerate", "lane_change_right")
@@ -335,7 +335,7 @@ def make_synthetic_dataset(
                 cmd = {"turn_left": Command.LEFT, "turn_right": Command.RIGHT,
                        "lane_change_left": Command.CHANGELANELEFT,
                        "lane_change_right": Command.CHANGELANERIGHT}.get(kind, Command.LANEFOLLOW)
-            tables[EXTRA_TABLE].append({"sample_token": st, "command": int(cmd)})
+            tables[EXTRA_TABLE].append({"sample_token": st, "command": int(cmd), "speed": float(abs(m["v"][j]))})
             boxes_now = [agent_box(a, t_now) for a in agents]
             for a, b in zip(agents, boxes_now, strict=True):
                 ann_token = tok()

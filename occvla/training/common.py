@@ -144,11 +144,12 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; no weight decay on biases, norms and embeddings (1-D tensors)."""
+    """AdamW over trainable parameters; no weight decay on biases and norms (1-D tensors) and embedding tables."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     decay, no_decay = [], []
     for _, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            (decay if p.ndim >= 2 and id(p) not in embeddings else no_decay).append(p)
     if not decay and not no_decay:
         raise ValueError("no trainable parameters for this stage")
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

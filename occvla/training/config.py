@@ -68,6 +68,7 @@ class TrainSection:
     grad_clip: float = 1.0
     bf16: bool = False  # bf16 autocast (CPU or CUDA)
     include_qa: bool = True  # QA pairs in the text target (stages 1-2)
+    cache_frozen: bool = True  # stage 3: frozen-VLM planner inputs computed once per sample, the head trains on them
     text_weight: float | None = None  # None: the model config's weight
     occ_weight: float | None = None
     plan_weight: float | None = None
@@ -75,7 +76,6 @@ class TrainSection:
     ckpt_every: int = 200
     eval_max_samples: int = 64  # 0 skips the end-of-run eval pass
     eval_batch_size: int = 4
-    num_workers: int = 0
     progress: bool = True
 
 
@@ -87,7 +87,7 @@ class TrainConfig:
     train: TrainSection = field(default_factory=TrainSection)
     data: DataSection = field(default_factory=DataSection)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda when available, else cpu
     threads: int | None = None  # torch.set_num_threads; 1 is often fastest for tiny models on shared cores
     run_dir: str = "runs/${train.name}_${model.preset}_${now:%Y%m%d-%H%M%S}"
     resume: bool = False

@@ -3,7 +3,9 @@
 - stage 1: VLM on driving QA: text loss (meta-action + QA answers); vision, projector, LM (or their LoRA) train.
 - stage 2: joint: text loss (autoregressive) + occupancy loss (non-autoregressive, through the frozen VQ-VAE
   decoder); the occupancy branch trains too.
-- stage 3: planning head only (L1 waypoint loss); everything else frozen.
+- stage 3: planning head only (L1 waypoint loss); everything else frozen. With ``train.cache_frozen`` (default) the
+  frozen VLM runs once per training sample (``OccVLAModel.planner_inputs``) and the head trains on that cache: the
+  same loss and gradients, without a VLM forward per step (benchmarks/train_step.py).
 Starting weights: ``model.init_from`` (a previous stage's run directory; LoRA merged on load, fresh adapters if
 ``model.lora``), else a fresh build of ``model.preset`` (+ ``model.pretrained_path``), with ``model.vqvae_path``
 plugged in. The tokenizer comes from the previous run, the checkpoint (paper), or is built offline from the data.
@@ -28,7 +30,9 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from occvla.model import OccVLAOutput
 from occvla.metrics import OpenLoopMetrics, occupancy_to_bev
+from occvla.planning import planning_loss
 from occvla.training.common import (
     CKPT_DIR,
     MetricLogger,
@@ -39,6 +43,7 @@ from occvla.training.common import (
     make_optimizer,
     save_checkpoint,
 )
+from occvla.training import distributed
 from occvla.training.data import build_datasets
 from occvla.training.stage0 import VQVAE_FILE
 
@@ -58,6 +63,8 @@ def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
     ck = run_dir / CKPT_DIR / TOKENIZER_CKPT
     if cfg.resume and (ck / "processor_config.json").is_file():
         return OccVLAProcessor.from_pretrained(ck)
+    from occvla.training.distributed import is_main
+
     if model.config.pretrained_path:
         from transformers import AutoTokenizer
 
@@ -66,14 +73,17 @@ def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
         from occvla.tokenizer import build_tokenizer
 
         light = _light(train_ds, occupancy=True)
-        texts = []
+        texts, questions = [], set()
         for i in range(min(len(light), QA_TEXT_SAMPLES)):
-            texts += [f"question: {q} answer: {a}" for q, a in light[i].get("qa", [])]
-        tok = build_tokenizer(texts, vocab_size=model.config.text.vocab_size)
+            for q, a in light[i].get("qa", []):
+                texts.append(f"{q} {a}")
+                questions.add(q)
+        tok = build_tokenizer(texts, vocab_size=model.config.text.vocab_size, questions=sorted(questions))
     if len(tok) > model.config.text.vocab_size:
         raise ValueError(f"tokenizer has {len(tok)} tokens > model text.vocab_size {model.config.text.vocab_size}")
     proc = OccVLAProcessor.for_config(model.config, tok)
-    proc.save_pretrained(ck)
+    if is_main():
+        proc.save_pretrained(ck)
     return proc
 
 
@@ -89,7 +99,8 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         if model.config.preset != m.preset:
             raise ValueError(f"model.preset={m.preset} but model.init_from {m.init_from} holds a "
                              f"{model.config.preset!r} model; set model={model.config.preset}")
-        processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
+        if distributed.is_main():
+            processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
     else:
         overrides = OmegaConf.to_container(m.overrides, resolve=True)
         if m.pretrained_path:
@@ -102,6 +113,11 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         p = Path(m.vqvae_path)
         model.load_vqvae(str(p / VQVAE_FILE if p.is_dir() else p))
     t = cfg.train
+    if t.stage in (1, 2) and model.occ_branch is not None and not model.has_trained_vqvae:
+        # stage 2 trains the branch through the frozen decoder; stage 1's weights are what stage 2 inherits
+        raise ValueError(f"stage {t.stage} needs a trained VQ-VAE: pass model.vqvae_path=<stage-0 run dir> (or "
+                         "model.init_from=<a run that had one>); a random frozen decoder would make the "
+                         "occupancy loss meaningless")
     for key, attr in (("text_weight", "text_loss_weight"), ("occ_weight", "occ_loss_weight"),
                       ("plan_weight", "plan_loss_weight")):
         if t[key] is not None:
@@ -126,6 +142,28 @@ def set_trainable(model: Any, stage: int, lora: bool) -> None:
     model.planner.requires_grad_(stage == 3)
     if model.vqvae is not None:
         model.vqvae.requires_grad_(False)
+
+
+def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, torch.Tensor]:
+    """Stage 3: the planning head's inputs and targets for every training sample, from one frozen-VLM pass."""
+    t = cfg.train
+    dev = torch.device(cfg.device).type
+    parts: dict[str, list[torch.Tensor]] = {"meta": [], "velocity": [], "visual": [], "trajectory": []}
+    model.eval()
+    with torch.no_grad():
+        for start in tqdm(range(0, len(ds), t.eval_batch_size), desc=f"{t.name}: frozen-VLM cache",
+                          disable=not (t.progress and distributed.is_main()), dynamic_ncols=True):
+            samples = _stage_samples([ds[i] for i in range(start, min(len(ds), start + t.eval_batch_size))], 3)
+            batch = _to(processor(samples, train=True), cfg.device)
+            if "trajectory" not in batch:
+                raise ValueError("stage 3 needs a 'trajectory' in every training sample")
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                meta, vel, visual = model.planner_inputs(batch)
+            for k, v in zip(parts, (meta, vel, visual, batch["trajectory"]), strict=True):
+                v = v.float() if k == "trajectory" else v  # (B, D) / (B, 2) / (B, V, D) / (B, 6, 2)
+                parts[k].append(v)
+    model.train()
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def _stage_samples(samples: list[dict], stage: int) -> list[dict]:
@@ -183,7 +221,7 @@ def evaluate_vla(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, flo
         samples = [ds[i] for i in range(start, min(n, start + t.eval_batch_size))]
         has_occ = all("occupancy" in s for s in samples) and model.occ_branch is not None
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-            gen = model.generate(_to(processor(samples, train=False), cfg.device), processor.stop_ids,
+            gen = model.generate(_to(processor(samples, train=False), cfg.device), processor.meta_action_ids,
                                  return_occupancy=has_occ, pad_id=processor.pad_id)
             res = model(_to(processor(samples, train=True), cfg.device), compute_occupancy=has_occ)
         preds = [processor.decode(ids) for ids in gen.token_ids]
@@ -252,40 +290,55 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
     opt = make_optimizer(model, t.lr, t.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(t.warmup_steps, t.steps, t.min_lr_ratio))
     step = load_checkpoint(run_dir, model, opt, sched) if cfg.resume and has_checkpoint(run_dir) else 0
+    distributed.broadcast_state(model)
+    main = distributed.is_main()
     end = min(t.steps, t.stop_at) if t.stop_at is not None else t.steps
-    log = MetricLogger(run_dir)
+    log = MetricLogger(run_dir) if main else None
     batches = batch_indices(len(train_ds), t.batch_size, cfg.seed, step)
-    bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not t.progress, dynamic_ncols=True)
+    bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not (t.progress and main), dynamic_ncols=True)
     dev = torch.device(cfg.device).type
     params = [p for p in model.parameters() if p.requires_grad]
+    cache = cache_planner_inputs(model, processor, train_ds, cfg) if t.stage == 3 and t.cache_frozen else None
     model.train()
     while step < end:
-        samples = _stage_samples([train_ds[i] for i in next(batches)], t.stage)
-        batch = _to(processor(samples, train=True), cfg.device)
-        with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-            res = model(batch, compute_occupancy=t.stage == 2)
-        loss = {1: res.text_loss, 2: res.loss, 3: res.plan_loss}[t.stage]
+        idx = distributed.local_slice(next(batches))  # this process's share of the global batch
+        if cache is not None:  # stage 3 on the frozen VLM's cached outputs: the head alone runs
+            sel = torch.as_tensor(idx)
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                wps = model.planner(cache["meta"][sel], cache["velocity"][sel], cache["visual"][sel]).float()
+            loss = planning_loss(wps, cache["trajectory"][sel])
+            res = OccVLAOutput(loss=loss, plan_loss=loss)
+        else:
+            samples = _stage_samples([train_ds[i] for i in idx], t.stage)
+            batch = _to(processor(samples, train=True), cfg.device)
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
+                res = model(batch, compute_occupancy=t.stage == 2)
+            loss = {1: res.text_loss, 2: res.loss, 3: res.plan_loss}[t.stage]
         if loss is None:
             raise ValueError(f"stage {t.stage} produced no loss: the batch lacks its targets")
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
+        distributed.average_gradients(params)
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         opt.step()
         sched.step()
         step += 1
-        vals = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
+        vals = {"loss": distributed.mean_scalar(float(loss.detach())), "lr": sched.get_last_lr()[0]}
         for k in ("text_loss", "occ_loss", "plan_loss"):
             v = getattr(res, k)
             if v is not None:
-                vals[k] = float(v.detach())
+                vals[k] = distributed.mean_scalar(float(v.detach()))
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items() if k != "lr"})
-        if step % t.log_every == 0 or step == end:
+        if log is not None and (step % t.log_every == 0 or step == end):
             log.log(step, "train", vals)
-        if step % t.ckpt_every == 0 or step == end:
+        if main and (step % t.ckpt_every == 0 or step == end):
             save_checkpoint(run_dir, model, opt, sched, step)
     bar.close()
+    distributed.barrier()  # the last checkpoint is written before any rank returns
+    if not main:
+        return None
     if step < t.steps:  # stopped by stop_at: resume=true continues
         log.close()
         return None

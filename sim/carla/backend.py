@@ -188,6 +188,23 @@ class CarlaSimulator(Simulator):
     def get_weather(self) -> carla.WeatherParameters:
         return self.world.get_weather()
 
+    def set_street_lights(self, on: bool) -> None:
+        lm = self.world.get_lightmanager()
+        lights = lm.get_all_lights(carla.LightGroup.Street)
+        (lm.turn_on if on else lm.turn_off)(lights)
+
+    def set_traffic_light_state(self, tl_id: int, state: str) -> None:
+        tl = self.world.get_actor(tl_id)
+        if tl is None:
+            raise SimulatorError(f"no traffic light with id {tl_id}")
+        states = {v: k for k, v in _TL_STATE.items() if k != carla.TrafficLightState.Unknown}
+        if state not in states:
+            raise SimulatorError(f"traffic light state must be one of {', '.join(states)}, got {state!r}")
+        tl.set_state(states[state])
+
+    def freeze_traffic_lights(self, frozen: bool) -> None:
+        self.world.freeze_all_traffic_lights(bool(frozen))
+
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
                     source: str = "scenario") -> int:
         classify(type_id)  # same validation as the embedded backend
@@ -205,6 +222,12 @@ class CarlaSimulator(Simulator):
         if actor is None:
             raise SimulatorError(f"no scenario actor with id {actor_id}")
         actor.destroy()
+
+    def open_vehicle_door(self, actor_id: int) -> None:
+        actor, _ = self._scripted.get(actor_id, (None, None))
+        if actor is None or not actor.type_id.startswith("vehicle."):
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        actor.open_door(carla.VehicleDoor.FL)
 
     def apply_control(self, control: carla.VehicleControl) -> None:
         self._ego.apply_control(control)

@@ -1,8 +1,10 @@
 """Towns for the embedded simulator: find an OpenDRIVE file by name and load it through `carla.Map`.
 
 Search order (issue 2): an explicit map directory, then a CARLA install's OpenDRIVE folder
-(`$CARLA_ROOT/CarlaUE4/Content/Carla/Maps/OpenDrive`), then the project's built-in towns. Names may be
-given as CARLA route files write them ('Town01', '/Game/Carla/Maps/Town01') or with a '.xodr' suffix.
+(`$CARLA_ROOT/CarlaUE4/Content/Carla/Maps/OpenDrive`), then the project's built-in towns, then generated
+towns: any `OccGen-<seed>` (a non-negative integer) is built from its seed (sim.embedded.towns.occgen) and
+cached under the cache folder. Names may be given as CARLA route files write them ('Town01',
+'/Game/Carla/Maps/Town01') or with a '.xodr' suffix.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 
 import carla
 
+from sim.embedded.cache import cache_root, write_atomic
 from sim.embedded.towns import TOWNS_DIR
+from sim.embedded.towns.occgen import GENERATOR_VERSION, TownNameError, is_generated_name, occgen_xodr, parse_seed
 from sim.protocol import SimulatorError, TownNotFoundError
 
 CARLA_OPENDRIVE_SUBDIR = Path("CarlaUE4") / "Content" / "Carla" / "Maps" / "OpenDrive"
@@ -55,8 +59,28 @@ def _search_dirs(map_dir: str | Path | None) -> list[Path]:
     return dirs
 
 
-def resolve_town(name: str, map_dir: str | Path | None = None) -> Path:
-    """The .xodr file for a town name: map_dir, then $CARLA_ROOT's OpenDrive folder, then built-in towns.
+def generated_town_path(name: str, cache_dir: str | Path | None = None) -> Path:
+    """The cached .xodr of a generated town `OccGen-<seed>`, written on first use (atomically).
+
+    Raises TownNotFoundError (one line) for a bad seed (`OccGen-x`, `OccGen--1`) or a town the generator
+    cannot build.
+    """
+    base = town_basename(name)
+    try:
+        seed = parse_seed(base)
+        path = cache_root(cache_dir) / "towns" / f"v{GENERATOR_VERSION}" / f"{base}.xodr"
+        if not path.is_file():
+            write_atomic(path, occgen_xodr(seed).encode("utf-8"))
+    except TownNameError as exc:
+        raise TownNotFoundError(str(exc)) from None
+    except OSError as exc:
+        raise TownNotFoundError(f"cannot write generated town {base} to the cache: {exc}") from None
+    return path
+
+
+def resolve_town(name: str, map_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
+    """The .xodr file for a town name: map_dir, then $CARLA_ROOT's OpenDrive folder, then built-in towns, then
+    a generated town `OccGen-<seed>` (built and cached under `cache_dir`, default ~/.cache/occvla-drive).
 
     A name that is itself an existing .xodr path is returned as is. Raises TownNotFoundError (one line:
     the town, every place searched and the available towns) when nothing matches.
@@ -76,19 +100,21 @@ def resolve_town(name: str, map_dir: str | Path | None = None) -> Path:
         if d.is_dir():
             for nested in sorted(d.glob(f"*/{base}.xodr")):
                 return nested
+    if is_generated_name(base):
+        return generated_town_path(base, cache_dir)
     available = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.xodr")})
     raise TownNotFoundError(
         f"town {name!r} not found; searched {', '.join(str(d) for d in dirs)}; "
-        f"available: {', '.join(available) or 'none'}")
+        f"available: {', '.join(available) or 'none'}, or any generated town OccGen-<seed>")
 
 
-def load_town(name: str, map_dir: str | Path | None = None) -> Town:
+def load_town(name: str, map_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Town:
     """Resolve and parse a town. Malformed OpenDRIVE raises SimulatorError naming the file.
 
     The XML is validated with ElementTree before carla.Map sees it (carla prints to stderr and raises
     a bare RuntimeError on garbage), and a map without driving waypoints is refused.
     """
-    path = resolve_town(name, map_dir)
+    path = resolve_town(name, map_dir, cache_dir)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

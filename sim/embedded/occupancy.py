@@ -31,7 +31,10 @@ from sim.sensors import CameraSpec, nuscenes_rig
 from sim.types import FREE, OCC, ActorState, BoxSet, GroundRaster, Pose, StaticScene
 
 _EPS = 1e-6  # voxel units: a centre exactly on a box face counts as inside
-_MAX_RIGS = 4  # camera lookups kept per builder (~7 MB each for six cameras)
+_MAX_RIGS = 4  # camera lookups kept per process (~7 MB each for six cameras)
+# Camera lookups depend only on the rig, the grid and the margin: shared by every builder of a process, so a new
+# town (a new builder per load_town) does not pay the ~2.5 s build again.
+_LUTS: dict[tuple, _CameraLUT] = {}
 
 
 class OccupancyError(ValueError):
@@ -272,7 +275,6 @@ class OccupancyBuilder:
         self._prop_xy = np.asarray(props.centers, np.float64)[:, :2] if len(props) else np.zeros((0, 2))
         self._prop_radius = (np.hypot(props.extents[:, 0], props.extents[:, 1]).astype(np.float64)
                              if len(props) else np.zeros(0))
-        self._luts: dict[tuple, _CameraLUT] = {}  # camera geometry -> lookup, oldest first
         self._lidar: LidarModel | None = None
 
     # -------------------------------------------------------------- public
@@ -315,11 +317,12 @@ class OccupancyBuilder:
             return np.zeros(self.spec.shape, bool)
         cams = tuple(cam for cam, _ in depth_views)
         key = tuple((c.x, c.y, c.z, c.roll, c.pitch, c.yaw, c.width, c.height, c.fov) for c in cams)  # geometry
-        lut = self._luts.get(key)
+        key = (key, self.spec.x_range, self.spec.y_range, self.spec.z_range, self.spec.voxel, self.depth_margin)
+        lut = _LUTS.get(key)
         if lut is None:
-            if len(self._luts) >= _MAX_RIGS:
-                self._luts.pop(next(iter(self._luts)))
-            lut = self._luts[key] = _build_camera_lut(cams, self.spec, self.depth_margin)
+            if len(_LUTS) >= _MAX_RIGS:
+                _LUTS.pop(next(iter(_LUTS)))
+            lut = _LUTS[key] = _build_camera_lut(cams, self.spec, self.depth_margin)
         buf = lut.buffer
         for (cam, depth), off in zip(depth_views, lut.offsets):
             d = np.asarray(depth)

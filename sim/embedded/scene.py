@@ -22,7 +22,7 @@ from sim.embedded.maps import Town
 from sim.types import OCC, BoxSet, GroundRaster, Mesh, StaticScene
 
 DRIVE, FLAT, SIDEWALK, TERRAIN = OCC["driveable_surface"], OCC["other_flat"], OCC["sidewalk"], OCC["terrain"]
-MANMADE, VEG = OCC["manmade"], OCC["vegetation"]
+MANMADE, VEG, CAR = OCC["manmade"], OCC["vegetation"], OCC["car"]
 
 # albedo colours, 0..1
 ASPHALT = (0.20, 0.20, 0.21)
@@ -63,6 +63,8 @@ class SceneConfig:
     building_height: tuple[float, float] = (5.0, 24.0)
     floor_height: float = 3.2
     park_tree_density: float = 1.0 / 500.0  # trees per m^2 of open terrain
+    parked_car_spacing: float = 7.0  # parking-lane slots, metres apart
+    parked_car_fill: float = 0.55  # share of parking slots that hold a car
 
 
 # ----------------------------------------------------------------------------- lane sampling
@@ -340,6 +342,7 @@ def build_static_scene(town: Town, seed: int = 0, cfg: SceneConfig | None = None
     _place_lamps(mb, strips, props, lights, masks, ras, cfg, rng)
     _place_buildings(mb, strips, props, masks, ras, cfg, rng)
     _place_trees(mb, strips, props, masks, ras, cfg, rng, ground)
+    _place_parked_cars(mb, strips, props, masks, ras, cfg, rng)
 
     if props:
         boxes = BoxSet(np.array([p[0] for p in props], np.float32), np.array([p[1] for p in props], np.float32),
@@ -592,6 +595,33 @@ def _place_lamps(mb, strips, props, lights, masks: _Masks, ras, cfg: SceneConfig
             head = base + left * 1.7 + (0, 0, hgt - 0.25)
             mb.box(head, (0.25, 0.35, 0.08), math.degrees(yaw), LAMP, MANMADE)
             lights.append(tuple(head))
+
+
+CAR_PAINTS = ((0.75, 0.75, 0.78), (0.10, 0.10, 0.12), (0.55, 0.08, 0.08), (0.12, 0.22, 0.45), (0.85, 0.85, 0.82),
+              (0.35, 0.37, 0.40), (0.20, 0.35, 0.22))
+
+
+def _place_parked_cars(mb, strips, props, masks: _Masks, ras, cfg: SceneConfig, rng) -> None:
+    """Parked cars (static, class car) in the slots of every parking lane outside junctions.
+
+    They are props like any other: drawn, in the occupancy ground truth and solid for collisions; SUMO keeps
+    its traffic off parking lanes, so they never block a driving lane.
+    """
+    for s_ in strips:
+        if s_.lane_type != "parking" or s_.junction >= 0:
+            continue
+        for c, yaw, wdt in _walk(s_, cfg.parked_car_spacing, float(rng.uniform(0, 3.0)), 8.0):
+            if rng.random() > cfg.parked_car_fill or wdt < 2.0:
+                continue
+            half = (2.3, 0.95, 0.75)
+            c = c + np.array([0.0, 0.0, half[2]])
+            if not _try_claim(np.zeros_like(masks.things), masks.things, ras, _footprint(c, half[0], half[1], yaw)):
+                continue
+            paint = CAR_PAINTS[int(rng.integers(len(CAR_PAINTS)))]
+            mb.box(c, half, math.degrees(yaw), paint, CAR)
+            cabin = c + np.array([-0.2 * math.cos(yaw), -0.2 * math.sin(yaw), half[2] + 0.3])
+            mb.box(cabin, (1.2, 0.85, 0.3), math.degrees(yaw), WINDOW, CAR)
+            props.append((tuple(c), half, math.degrees(yaw), CAR))
 
 
 def _place_buildings(mb, strips, props, masks: _Masks, ras, cfg: SceneConfig, rng) -> None:

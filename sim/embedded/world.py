@@ -22,7 +22,14 @@ from sim.embedded.collision import obb_overlap
 from sim.embedded.vehicle import VehicleModel
 from sim.geo import geo_reference, location_to_gnss
 from sim.protocol import Behaviour, OccupancyFrame, SimConfig, Simulator, SimulatorError
-from sim.sensors import CAMERA_TYPES, CameraSpec, camera_spec_from_dict, nuscenes_rig, validate_sensors
+from sim.sensors import (
+    CAMERA_TYPES,
+    NUSCENES_RIG,
+    CameraSpec,
+    camera_spec_from_dict,
+    nuscenes_rig,
+    validate_sensors,
+)
 from sim.types import (
     FIXED_DELTA_SECONDS,
     OCC,
@@ -45,6 +52,16 @@ CONTACT_MEMORY_TICKS = 20  # touching the same thing again within 1 s is the sam
 _SCENE_CACHE: dict[tuple[str, int], StaticScene] = {}
 
 
+def _capture_period(sensor: dict[str, Any]) -> int:
+    """Ticks between captures of a sensor from its CARLA `sensor_tick` (seconds; 0 or absent: every tick)."""
+    return max(1, round(float(sensor.get("sensor_tick", 0.0) or 0.0) / FIXED_DELTA_SECONDS))
+
+
+def _same_mount(a: CameraSpec, b: CameraSpec) -> bool:
+    return all(abs(u - v) < 1e-6 for u, v in zip((a.x, a.y, a.z, a.roll, a.pitch, a.yaw, a.fov),
+                                                   (b.x, b.y, b.z, b.roll, b.pitch, b.yaw, b.fov), strict=True))
+
+
 @dataclass
 class _ScriptedActor:
     state: ActorState
@@ -64,12 +81,14 @@ class EmbeddedSimulator(Simulator):
         self._town = None
         self._scene: StaticScene | None = None
         self._traffic = None
-        self._renderer = None
+        self._renderer = None  # cameras read every tick
+        self._tick_renderers: dict[int, Any] = {}  # period in ticks -> renderer of cameras with that sensor_tick
         self._occ_builder = None
         self._occ_renderer = None
         self._ego: VehicleModel | None = None
         self._control = carla.VehicleControl()
         self._weather = carla.WeatherParameters.ClearNoon
+        self._street_lights = True
         self._sensors: list[dict[str, Any]] = []
         self._cameras: list[CameraSpec] = []
         self._frame = 0
@@ -89,24 +108,27 @@ class EmbeddedSimulator(Simulator):
 
     # ------------------------------------------------------------------ world set-up
     def load_town(self, name: str, map_dir: str | Path | None = None) -> carla.Map:
+        from sim.embedded.cache import cache_root, cached_static_scene
         from sim.embedded.maps import load_town
         from sim.embedded.occupancy import OccupancyBuilder
-        from sim.embedded.scene import build_static_scene
         from sim.embedded.traffic import TrafficSim
 
         if self._traffic is not None:
             self._traffic.close()
             self._traffic = None
         map_dir = map_dir if map_dir is not None else self.config.map_dir
-        town = load_town(name, map_dir)
+        cache_dir = self.config.cache_dir
+        town = load_town(name, map_dir, cache_dir)
         key = (hashlib.sha256(town.xodr_text.encode()).hexdigest(), self.config.seed)
         if key not in _SCENE_CACHE:
-            _SCENE_CACHE[key] = build_static_scene(town, seed=self.config.seed)
+            _SCENE_CACHE[key] = cached_static_scene(town, self.config.seed, cache_dir)
         self._town, self._scene = town, _SCENE_CACHE[key]
         self._geo = geo_reference(town.xodr_text)
-        self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic)
+        sumo_dir = cache_root(cache_dir) / "sumo" if cache_dir else None
+        self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic, cache_dir=sumo_dir)
         self._occ_builder = OccupancyBuilder(self._scene)
         self._renderer = self._occ_renderer = None
+        self._tick_renderers = {}
         self._stop_signs = self._find_stop_signs(town.map)
         self._frame = 0
         self._scripted.clear()
@@ -153,7 +175,13 @@ class EmbeddedSimulator(Simulator):
         validate_sensors(sensors)
         self._sensors = [dict(s) for s in sensors]
         self._cameras = [camera_spec_from_dict(s) for s in sensors if s["type"] in CAMERA_TYPES]
-        self._renderer = Renderer(self._scene, self._cameras) if self._cameras else None
+        # A camera with a CARLA `sensor_tick` (seconds) captures only every round(sensor_tick / 0.05) ticks and
+        # is absent from the tick's data otherwise; each capture period renders in its own pass.
+        groups: dict[int, list[CameraSpec]] = {}
+        for s, cam in zip((s for s in sensors if s["type"] in CAMERA_TYPES), self._cameras, strict=True):
+            groups.setdefault(_capture_period(s), []).append(cam)
+        self._renderer = Renderer(self._scene, groups.pop(1)) if 1 in groups else None
+        self._tick_renderers = {period: Renderer(self._scene, cams) for period, cams in groups.items()}
 
     def set_weather(self, weather: carla.WeatherParameters) -> None:
         validate_weather(weather)
@@ -161,6 +189,9 @@ class EmbeddedSimulator(Simulator):
 
     def get_weather(self) -> carla.WeatherParameters:
         return self._weather
+
+    def set_street_lights(self, on: bool) -> None:
+        self._street_lights = bool(on)
 
     # ------------------------------------------------------------------ scenario actors
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
@@ -178,6 +209,24 @@ class EmbeddedSimulator(Simulator):
     def destroy_actor(self, actor_id: int) -> None:
         if self._scripted.pop(actor_id, None) is None:
             raise SimulatorError(f"no scenario actor with id {actor_id}")
+
+    def open_vehicle_door(self, actor_id: int) -> None:
+        """The door as its own static actor: 1.1 m long, hinged at the front of the cabin, opened 60 degrees."""
+        sa = self._scripted.get(actor_id)
+        if sa is None or sa.state.category != "vehicle":
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        st = sa.state
+        ex, ey = st.extent[0], st.extent[1]
+        yaw = math.radians(st.yaw)
+        open_deg = 60.0
+        d = math.radians(180.0 - open_deg)  # from the hinge, backwards and out to the left (-y in CARLA's frame)
+        hx, hy = 0.25 * ex, -ey  # hinge, vehicle frame
+        cx, cy = hx + 0.55 * math.cos(d), hy - 0.55 * math.sin(d)
+        wx = st.x + cx * math.cos(yaw) - cy * math.sin(yaw)
+        wy = st.y + cx * math.sin(yaw) + cy * math.cos(yaw)
+        door_yaw = st.yaw - (180.0 - open_deg)
+        self.spawn_actor("static.prop.vehicledoor", carla.Transform(carla.Location(wx, wy, 0.3),
+                                                                    carla.Rotation(yaw=door_yaw)), source="parked")
 
     def set_traffic_light_state(self, tl_id: int, state: str) -> None:
         self._traffic.set_traffic_light_state(tl_id, state)
@@ -230,10 +279,11 @@ class EmbeddedSimulator(Simulator):
         if self._traffic is not None:
             self._traffic.close()
             self._traffic = None
-        for r in (self._renderer, self._occ_renderer):
+        for r in (self._renderer, self._occ_renderer, *self._tick_renderers.values()):
             if r is not None and hasattr(r, "release"):
                 r.release()
         self._renderer = self._occ_renderer = None
+        self._tick_renderers = {}
         self._closed = True
 
     # ------------------------------------------------------------------ internals
@@ -337,18 +387,28 @@ class EmbeddedSimulator(Simulator):
             self._ego.stop()
 
     def _render(self, want_depth: bool) -> dict[str, Any]:
-        if self._renderer is None:
-            return {}
         gt = self._gt
-        return self._renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
-                                     want_depth=want_depth)
+        out: dict[str, Any] = {}
+        for period, renderer in ((1, self._renderer), *self._tick_renderers.items()):
+            if renderer is not None and self._frame % period == 0:
+                out.update(renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather,
+                                           frame=self._frame, want_depth=want_depth,
+                                           street_lights=self._street_lights))
+        return out
 
     def _rig_depth_views(self, gt: GroundTruth) -> list[tuple[CameraSpec, np.ndarray]]:
-        rig_ids = {c.id for c in nuscenes_rig()}
-        have = {c.id: c for c in self._cameras if c.id in rig_ids and c.kind == "rgb"}
         frames = self._last_render
-        if len(have) == len(rig_ids) and all(frames.get(i) is not None and frames[i].depth is not None for i in have):
-            return [(have[i], frames[i].depth) for i in rig_ids]
+        # any camera of this tick with the rig's mount and fov and a depth buffer (a private id or a depth camera
+        # of another size too) serves: no second render
+        views: dict[str, tuple[CameraSpec, np.ndarray]] = {}
+        for rig_cam in nuscenes_rig():
+            for c in self._cameras:
+                f = frames.get(c.id)
+                if f is not None and f.depth is not None and _same_mount(c, rig_cam):
+                    views[rig_cam.id] = (c, f.depth)
+                    break
+        if len(views) == len(NUSCENES_RIG):
+            return list(views.values())
         from sim.embedded.render import Renderer
         if self._occ_renderer is None:
             self._occ_renderer = Renderer(self._scene, nuscenes_rig(*_OCC_DEPTH_SIZE))
@@ -365,7 +425,8 @@ class EmbeddedSimulator(Simulator):
         for s in self._sensors:
             sid, stype = s["id"], s["type"]
             if stype in CAMERA_TYPES:
-                data[sid] = (f, frames[sid].bgra)
+                if sid in frames:  # not captured this tick: a camera with a sensor_tick
+                    data[sid] = (f, frames[sid].bgra)
             elif stype == "sensor.speedometer":
                 data[sid] = (f, {"speed": float(ego.speed)})  # signed forward speed, as the leaderboard's
             elif stype == "sensor.other.imu":

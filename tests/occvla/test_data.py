@@ -82,10 +82,16 @@ def test_trajectory_in_ego_frame_for_known_motion(dataset_root: Path, tmp_path: 
             p["translation"] = [100.0 + 3.0 * i, -50.0, 0.0]
             p["rotation"] = yaw_to_quat(math.pi / 2)
     (tdir / "ego_pose.json").write_text(json.dumps(poses))
-    s = NuScenesOccDataset(root, load_images=False, load_occupancy=False).get(chain[0])
+    info = json.loads((tdir / "occvla_sample_info.json").read_text())
+    for r in info:
+        del r["speed"]  # as real nuScenes: no speedometer reading stored
+    (tdir / "occvla_sample_info.json").write_text(json.dumps(info))
+    ds = NuScenesOccDataset(root, load_images=False, load_occupancy=False)
+    s = ds.get(chain[0])
     expected = np.stack([np.zeros(6), -3.0 * np.arange(1, 7)], 1)
     np.testing.assert_allclose(s["trajectory"], expected, atol=1e-5)
-    assert s["speed"] == pytest.approx(6.0)  # forward difference at the scene start: 3 m / 0.5 s
+    assert s["speed"] == 0.0  # the scene start has no past key frame, and the future is never used
+    assert ds.get(chain[1])["speed"] == pytest.approx(6.0)  # backward difference: 3 m / 0.5 s
     assert s["meta_action"] == "keep lane, keep speed" or s["meta_action"].startswith("turn right")
 
 

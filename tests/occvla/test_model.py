@@ -110,8 +110,8 @@ def test_skipped_branch_is_bit_identical_to_a_model_without_it(tok):
         assert torch.equal(x.logits, b.logits) and torch.equal(x.waypoints, b.waypoints)
         assert torch.equal(x.text_loss, b.text_loss) and torch.equal(x.plan_loss, b.plan_loss)
     prompt = proc([_sample(full.config, 0)], train=False)
-    ga = full.generate(prompt, stop_ids=set(), max_new_tokens=3)
-    gb = bare.generate(prompt, stop_ids=set(), max_new_tokens=3)
+    ga = full.generate(prompt, proc.meta_action_ids)
+    gb = bare.generate(prompt, proc.meta_action_ids)
     assert ga.token_ids == gb.token_ids and torch.equal(ga.waypoints, gb.waypoints) and ga.occ_logits is None
 
 
@@ -179,10 +179,10 @@ def test_left_padded_batch_generation_matches_single_samples(tok):
         _sample(model.config, 0, command=4, speed=3.0),
         _sample(model.config, 1, command=5, speed=14.25),
     ]
-    both = model.generate(proc(samples, train=False), stop_ids=set(), max_new_tokens=3)
+    both = model.generate(proc(samples, train=False), proc.meta_action_ids)
     assert proc(samples, train=False)["attention_mask"][0, 0] == 0  # the shorter prompt really is padded
     for i, s in enumerate(samples):
-        one = model.generate(proc([s], train=False), stop_ids=set(), max_new_tokens=3)
+        one = model.generate(proc([s], train=False), proc.meta_action_ids)
         assert one.token_ids[0] == both.token_ids[i]
         torch.testing.assert_close(one.waypoints[0], both.waypoints[i], atol=1e-4, rtol=1e-4)
 
@@ -221,7 +221,7 @@ def test_tiny_model_overfits_one_sample(tok):
     model.eval()
     with torch.no_grad():
         out = model(batch)
-        gen = model.generate(proc([sample], train=False), proc.stop_ids, return_occupancy=True)
+        gen = model.generate(proc([sample], train=False), proc.meta_action_ids, return_occupancy=True)
     miou = occupancy_miou(
         gen.occ_logits.argmax(1).numpy(), sample["occupancy"][None], sample["mask_camera"][None]
     )

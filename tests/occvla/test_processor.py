@@ -88,17 +88,22 @@ def test_prompt_only_batch_for_generation(proc):
 
 
 def test_qa_targets_only_on_answers():
-    proc = OccVLAProcessor(build_tokenizer(), SIZE, TOKENS, include_qa=True)
-    s = _sample(np.random.default_rng(2), qa=[("is the road ahead clear?", "yes"), ("how many cars?", "two")])
-    batch = proc([s])
-    lab = batch["labels"][0]
-    assert proc.decode(lab[lab != -100]) == "turn left, decelerate yes two"
-    suffix = batch["input_ids"][0][batch["token_type_ids"][0] == 1]
-    assert [line.strip() for line in proc.decode(suffix).split("\n")] == [
-        "turn left, decelerate",
-        "question: is the road ahead clear? answer: yes",
-        "question: how many cars? answer: two",
-    ]
+    questions = ["is the road ahead clear?", "how many cars?", "What should the ego vehicle do next?"]
+    qa = [(questions[2], "turn left, decelerate"), (questions[0], "yes"), (questions[1], "two")]
+    for tok, pair_tokens in ((build_tokenizer(), None), (build_tokenizer(questions=questions), 2)):
+        proc = OccVLAProcessor(tok, SIZE, TOKENS, include_qa=True)
+        batch = proc([_sample(np.random.default_rng(2), qa=qa)])
+        lab = batch["labels"][0]
+        assert proc.decode(lab[lab != -100]) == "turn left, decelerate yes two"
+        suffix = batch["input_ids"][0][batch["token_type_ids"][0] == 1]
+        # the pair repeating the meta-action is dropped; each other pair is "\n<question> <answer>"
+        assert [line.strip() for line in proc.decode(suffix).split("\n")] == [
+            "turn left, decelerate",
+            "is the road ahead clear? yes",
+            "how many cars? two",
+        ]
+        if pair_tokens:  # questions known to the tokenizer: one token each, so a pair is question + answer
+            assert len(suffix) == 2 + 2 * pair_tokens + 1  # meta-action (2) + 2 pairs + <eos>
 
 
 def test_occupancy_passthrough(proc):

@@ -124,3 +124,82 @@ def test_cli_reports_unknown_key_in_one_line(tmp_path: Path) -> None:
     lines = [ln for ln in r.stderr.splitlines() if "lr_typo" in ln]
     assert lines, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_stages_1_to_3_with_qa_plan_from_the_trained_position(data_root: Path, tmp_path: Path) -> None:
+    """After stage 1 with QA the model continues a meta-action with a question; inference must still plan from the
+    last meta-action token (the position stage 3 trained the head on), not from wherever free decoding stops."""
+    from occvla.meta_actions import META_ACTIONS
+    from occvla.model import prefix_lm_mask
+    from occvla.policy import OccVLAPolicy
+    from occvla.processor import OccVLAProcessor
+    from occvla.run_dir import load_run_dir
+    from occvla.training.data import build_datasets
+
+    d = {k: tmp_path / k for k in ("vq", "s1", "s2", "s3")}
+    data = [f"data.root={data_root}"]
+    _run("train=stage0_vqvae", "train.steps=2", *data, f"run_dir={d['vq']}")
+    _run("train=stage1_vqa", "train.steps=40", "train.lr=3e-3", "train.include_qa=true", *data,
+         f"model.vqvae_path={d['vq']}", f"run_dir={d['s1']}")
+    _run("train=stage2_joint", "train.steps=1", *data, f"model.init_from={d['s1']}", f"run_dir={d['s2']}")
+    _run("train=stage3_planning", "train.steps=2", *data, f"model.init_from={d['s2']}", f"run_dir={d['s3']}")
+
+    policy = OccVLAPolicy.from_run_dir(d["s3"])
+    model, _, _ = load_run_dir(d["s3"])
+    qa_proc = OccVLAProcessor.from_pretrained(d["s3"] / "tokenizer")
+    qa_proc.include_qa = True
+    ds, _, _ = build_datasets(compose_config([*FAST, *data]).data, image_size=64, occ_grid=(16, 16, 8))
+    sample = ds[0]
+    assert len(sample["qa"]) >= 2  # a question besides the one repeating the meta-action
+    out = policy.predict(sample["images"], sample["speed"], sample["command"])
+    assert out.meta_action in META_ACTIONS
+    # teacher forcing with the predicted meta-action and the QA text of training
+    batch = qa_proc([{**sample, "meta_action": out.meta_action}], train=True)
+    end = int(batch["meta_end_index"][0])
+    with torch.no_grad():
+        res = model(batch, compute_occupancy=False)
+    # stage 1 taught the LM to continue with a question: free decoding would not stop on the meta-action
+    assert int(batch["input_ids"][0, end + 1]) != qa_proc.eos_id
+    assert int(res.logits[0, end - res.logits_start].argmax()) != qa_proc.eos_id
+    prompt = policy.processor([sample], train=False)
+    gen = policy.model.generate(prompt, policy.processor.meta_action_ids)
+    assert policy.processor.decode(gen.token_ids[0]) == out.meta_action
+    # the planner's input is the hidden state at meta_end_index, and so its waypoints are training's
+    hidden = model.vlm.model.language_model(
+        inputs_embeds=model.embed(batch["input_ids"], batch["pixel_values"]),
+        attention_mask=prefix_lm_mask(batch["attention_mask"], batch["token_type_ids"], torch.float32),
+        position_ids=batch["position_ids"],
+    ).last_hidden_state
+    torch.testing.assert_close(gen.meta_hidden[0], hidden[0, end], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(torch.as_tensor(out.waypoints), res.waypoints[0], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("stage", ["stage1_vqa", "stage2_joint"])
+def test_stages_1_2_refuse_an_untrained_vqvae(stage: str, data_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="model.vqvae_path") as err:
+        _run(f"train={stage}", "train.steps=1", f"data.root={data_root}", f"run_dir={tmp_path / 'r'}")
+    assert "\n" not in str(err.value)
+    # a run without the occupancy branch has no decoder to worry about
+    _run(f"train={stage}", "train.steps=1", "train.eval_max_samples=0", f"data.root={data_root}",
+         "+model.overrides={occ: {enabled: false}}", f"run_dir={tmp_path / 'no_occ'}")
+
+
+def test_stage3_on_the_frozen_vlm_cache_trains_the_same_head(stage_dirs: dict[str, Path], data_root: Path,
+                                                             tmp_path: Path) -> None:
+    from occvla.run_dir import load_run_dir
+
+    common = ["train=stage3_planning", "train.steps=3", f"data.root={data_root}",
+              f"model.init_from={stage_dirs['s2']}", "train.eval_max_samples=0"]
+    _run(*common, f"run_dir={tmp_path / 'cached'}")  # train.cache_frozen=true is the default
+    _run(*common, "train.cache_frozen=false", f"run_dir={tmp_path / 'plain'}")
+    a, _, _ = load_run_dir(tmp_path / "cached")
+    b, _, _ = load_run_dir(tmp_path / "plain")
+    s2, _, _ = load_run_dir(stage_dirs["s2"])
+    for (name, pa), pb in zip(a.planner.state_dict().items(), b.planner.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, atol=1e-4, rtol=1e-4, msg=name)  # Adam: see test_distributed.py
+    assert any(not torch.equal(p, q) for p, q in zip(a.planner.parameters(), s2.planner.parameters(), strict=True))
+    with (tmp_path / "cached" / "metrics.csv").open() as f:
+        cached = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]
+    with (tmp_path / "plain" / "metrics.csv").open() as f:
+        plain = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]
+    np.testing.assert_allclose(cached, plain, rtol=1e-4)

@@ -39,6 +39,7 @@ class RoadStyle:
     sidewalk: float = 2.5
     centre_mark: str = "solid"  # OpenDRIVE roadMark type of the yellow centre line
     speed_kmh: float = 50.0
+    parking: bool = False  # the shoulder is a parking lane (OpenDRIVE type `parking`, `shoulder` m wide)
 
     @property
     def half_width(self) -> float:
@@ -65,6 +66,7 @@ class TownSpec:
     junction_margin: float = 3.0  # extra distance between a crossing road's edge and the junction border
     signalised: tuple[str, ...] | None = None  # nodes with traffic lights; None = every 4-way node
     description: str = ""
+    speed_signs: bool = False  # a '274' speed-limit sign at the start of every road, each direction
 
 
 # ----------------------------------------------------------------------------- plane geometry
@@ -170,6 +172,7 @@ class _Road:
     pred: tuple[str, int, str | None] | None = None  # (elementType, elementId, contactPoint)
     succ: tuple[str, int, str | None] | None = None
     signals: list[tuple[float, float, str]] = field(default_factory=list)  # traffic lights: (s, t, orientation)
+    signs: list[tuple[float, float, str, float]] = field(default_factory=list)  # speed limits: (s, t, orient., km/h)
 
     @property
     def length(self) -> float:
@@ -217,7 +220,7 @@ def _road_lanes(style: RoadStyle) -> list[_Lane]:
             lanes.append(_Lane(side * k, "driving", style.lane_width, "solid" if outer else "broken"))
         if style.shoulder > 0:
             k += 1
-            lanes.append(_Lane(side * k, "shoulder", style.shoulder, "curb"))
+            lanes.append(_Lane(side * k, "parking" if style.parking else "shoulder", style.shoulder, "curb"))
         if style.sidewalk > 0:
             k += 1
             lanes.append(_Lane(side * k, "sidewalk", style.sidewalk))
@@ -284,6 +287,12 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
                 a.road.signals.append((a.road.length - 0.5, -t, "+"))
             else:
                 a.road.signals.append((0.5, t, "-"))
+
+    if spec.speed_signs:  # on the sidewalk's kerb side, 2 m into the road, for each direction of travel
+        for r, e in zip(roads, spec.edges, strict=True):
+            t = e.style.lanes * e.style.lane_width + e.style.shoulder + 0.5
+            r.signs.append((min(2.0, r.length / 2), -t, "+", e.style.speed_kmh))
+            r.signs.append((max(r.length - 2.0, r.length / 2), t, "-", e.style.speed_kmh))
 
     junctions: list[_Junction] = []
     next_id = 1 + len(roads)
@@ -429,13 +438,18 @@ def write_xodr(spec: TownSpec) -> str:
             lines.append("        </right>")
         lines.append("      </laneSection>")
         lines.append("    </lanes>")
-        if r.signals:
+        if r.signals or r.signs:
             lines.append("    <signals>")
             for sid, (ss, tt, orient) in enumerate(r.signals):
                 lines.append(f'      <signal s="{_f(ss)}" t="{_f(tt)}" id="{r.id * 10 + sid}" '
                              f'name="TrafficLight{r.id}_{sid}" dynamic="yes" orientation="{orient}" '
                              f'zOffset="0.000000" country="OpenDRIVE" type="1000001" subtype="-1" '
                              f'value="-1" height="3.000000" width="0.500000" hOffset="0.000000"/>')
+            for k, (ss, tt, orient, kmh) in enumerate(r.signs):
+                lines.append(f'      <signal s="{_f(ss)}" t="{_f(tt)}" id="{r.id * 10 + len(r.signals) + k}" '
+                             f'name="Speed_{kmh:g}" dynamic="no" orientation="{orient}" zOffset="0.000000" '
+                             f'country="DE" type="274" subtype="-1" value="{kmh:g}" unit="km/h" '
+                             f'height="2.000000" width="0.600000" hOffset="0.000000"/>')
             lines.append("    </signals>")
         lines.append("  </road>")
     for j in junctions:

@@ -1,0 +1,92 @@
+"""Gap acceptance for the lane changes a route asks for (multi-lane roads, arterials).
+
+The route planner puts each lane change at a fixed place (a sideways hop that agent/route_plan.py spreads over
+`lane_change_length_m` of the new lane). Before the ego starts such a change it checks the target lane: a vehicle
+there must be far enough ahead of where the ego will merge, or far enough behind it that it need not brake
+(a time headway plus the closing speed). Otherwise a virtual stop at the start of the change holds the ego in
+its own lane until the gap opens. Once the ego's front is past the start of the change it is committed.
+Plain numpy on ground truth, like the other obstacle sources.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agent.expert_config import ExpertConfig
+from agent.expert_obstacles import Obstacle
+from agent.route_plan import CHANGELANELEFT, CHANGELANERIGHT, RoutePlan
+from sim.types import GroundTruth
+
+CHANGES = (CHANGELANELEFT, CHANGELANERIGHT)
+
+
+def next_lane_change(route: RoutePlan, idx: int, s_ego: float, horizon: float) -> tuple[int, int] | None:
+    """(index of the last old-lane point, index of the first point past the change) of the next lane change that
+    starts within `horizon` m ahead of `s_ego`, or None."""
+    hi = route.index_at(s_ego + horizon) + 1
+    opts = route.option[idx : hi + 1]
+    starts = np.nonzero(np.isin(opts, CHANGES))[0]
+    if len(starts) == 0:
+        return None
+    j = idx + int(starts[0])  # first point on the new lane
+    if j == 0:
+        return None
+    return j - 1, j
+
+
+def lane_change_obstacles(
+    gt: GroundTruth, route: RoutePlan, idx: int, s_ego: float, v: float, ex: float, cfg: ExpertConfig
+) -> list[Obstacle]:
+    """A stop before the next lane change while a vehicle on the target lane leaves no safe gap (else [])."""
+    found = next_lane_change(route, idx, s_ego, cfg.preview_m)
+    if found is None:
+        return []
+    i_old, j = found
+    s_h = float(route.s[j])  # the change starts here: route_plan pulls the hop's end back onto the old lane
+    length = max(cfg.lane_change_length_m, 1.0)
+    if s_ego + ex > s_h + cfg.lane_change_commit * length:
+        return []  # already moving over: finish the change (the corridor still watches what is ahead)
+    # the target lane: the route where the change is complete, extended backwards along its heading
+    k = min(route.index_at(s_h + length + 1.0), len(route) - 1)
+    hk = float(route.heading[k])
+    fwd = np.array([math.cos(hk), math.sin(hk)])
+    left = np.array([math.sin(hk), -math.cos(hk)])  # CARLA frame (y south): left of the heading
+    pk = route.xy[k]
+    width = abs(float(np.dot(route.xy[i_old] - pk, left)))  # old lane to new lane, metres
+    if width < 1.5:
+        return []  # not a real change of lane (a hop along the same lane)
+    # the ego's speed through the change: capped there (route_plan), never assumed slower than min_speed
+    cap = float(route.speed_cap[j : k + 1].min())  # lane-change and curve caps along the change
+    v_merge = max(min(v, cap), cfg.lane_change_min_speed)
+    # the change lasts from the front reaching its start to the centre reaching its end; the actor must stay
+    # clear over all of it (its distance to the ego is linear in time: checking both ends is enough)
+    times = (max(s_h - ex - s_ego, 0.0) / v_merge, max(s_h + length - s_ego, 0.0) / v_merge)
+    worst: Obstacle | None = None
+    for a in gt.actors:
+        if a.category != "vehicle":
+            continue
+        rel = np.array([a.x, a.y]) - pk
+        lat = float(np.dot(rel, left))
+        if abs(lat) > width / 2.0 + 0.3:
+            continue  # not on the target lane
+        if abs((math.radians(a.yaw) - hk + math.pi) % (2 * math.pi) - math.pi) > math.radians(45):
+            continue  # not driving along it
+        lon = float(np.dot(rel, fwd)) + float(route.s[k]) - s_h  # along the target lane from the change start
+        if not -cfg.lane_change_look_back_m <= lon <= cfg.preview_m:
+            continue
+        va = max(float(a.vx * fwd[0] + a.vy * fwd[1]), 0.0)
+        # actor centre ahead of the ego centre (both along the target lane), at the start and the end
+        d = [lon + va * t - (s_ego + v_merge * t - s_h) for t in times]
+        reach = ex + float(a.extent[0]) + cfg.lane_change_margin_m
+        behind_ok = max(d) < -(reach + va * cfg.lane_change_rear_headway_s + max(va - v_merge, 0.0) * 1.5)
+        ahead_ok = min(d) > reach + max(v_merge - va, 0.0) * 1.0
+        if behind_ok or ahead_ok:
+            continue
+        ob = Obstacle(
+            max(s_h - s_ego - ex, 0.0), 0.0, 0.3, 0.0, "lane_change_gap", actor_id=a.id, actor_speed=va
+        )
+        if worst is None:
+            worst = ob
+    return [worst] if worst is not None else []

@@ -1,0 +1,81 @@
+"""The expert's gap acceptance for route lane changes (agent/expert_lane_change.py), closed loop with the real
+ego vehicle model and scripted target-lane traffic (no SUMO), as tests/agent/test_expert.py does."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agent.expert_config import ExpertConfig
+from agent.expert_planner import ExpertPlanner
+from agent.geometry import box_overlap
+from agent.route_plan import CHANGELANELEFT, LANEFOLLOW, RoutePlan
+from sim.embedded.vehicle import VehicleModel
+from sim.types import EGO_EXTENT, ActorState, GroundTruth, Pose
+
+CAR = (2.45, 1.07, 0.76)
+LANE = -3.5  # the left lane's centre (CARLA y south: left is -y)
+
+
+def _route() -> RoutePlan:
+    """80 m in the right lane, a lane change to the left lane there, then 170 m on."""
+    old = np.stack([np.arange(0.0, 80.0), np.zeros(80)], axis=1)
+    new = np.stack([np.arange(86.0, 256.0), np.full(170, LANE)], axis=1)
+    opts = [LANEFOLLOW] * 80 + [CHANGELANELEFT] + [LANEFOLLOW] * 169
+    return RoutePlan.build(np.concatenate([old, new]), opts, config=ExpertConfig())
+
+
+def _car(x: float, speed: float) -> ActorState:
+    return ActorState(7, "vehicle.audi.a2", "vehicle", "car", x, LANE, 0.0, 0.0, CAR, speed, 0.0)
+
+
+def _drive(car_x0: float | None, car_speed: float, seconds: float = 30.0, speed0: float = 8.0):
+    route = _route()
+    veh = VehicleModel(Pose(0.0, 0.0, 0.0, 0.0))
+    veh.speed = speed0
+    planner = ExpertPlanner(route, ExpertConfig())
+    reasons, overlap, cut_in_gap = [], False, math.inf
+    for f in range(int(seconds / 0.05)):
+        t = f * 0.05
+        actors = [] if car_x0 is None else [_car(car_x0 + car_speed * t, car_speed)]
+        gt = GroundTruth(f, t, veh.state(), actors, [], [])
+        ctrl, dec = planner.step(gt)
+        veh.step(ctrl)
+        reasons.append(dec.reason)
+        for a in actors:
+            ego = (veh.pose.x, veh.pose.y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(veh.pose.yaw))
+            overlap |= bool(box_overlap(ego, np.array([[a.x, a.y, CAR[0], CAR[1], 0.0]]))[0])
+            if veh.pose.y < LANE / 2 and a.x < veh.pose.x:  # ego (partly) in the car's lane, car behind
+                cut_in_gap = min(cut_in_gap, veh.pose.x - EGO_EXTENT[0] - (a.x + CAR[0]))
+    return veh, reasons, overlap, cut_in_gap
+
+
+def test_changes_lane_without_waiting_on_an_empty_target_lane() -> None:
+    veh, reasons, overlap, _ = _drive(None, 0.0)
+    assert "lane_change_gap" not in reasons
+    assert abs(veh.pose.y - LANE) < 0.3 and veh.pose.x > 150.0
+
+
+def test_waits_for_a_fast_car_coming_up_the_target_lane() -> None:
+    # a car at 14 m/s, 70 m behind: it reaches the change with the ego; changing lane blindly hits it
+    veh, reasons, overlap, cut_in_gap = _drive(-70.0, 14.0)
+    assert "lane_change_gap" in reasons
+    assert not overlap
+    assert cut_in_gap == math.inf  # the ego never moved into the lane ahead of the car
+    assert abs(veh.pose.y - LANE) < 0.3  # it changed lane after the car passed
+
+
+def test_merges_ahead_of_a_car_far_behind_with_a_safe_headway() -> None:
+    # a slow car well behind: no wait, and it keeps more than its headway to the ego after the merge
+    veh, reasons, overlap, cut_in_gap = _drive(-100.0, 6.0)
+    assert "lane_change_gap" not in reasons and not overlap
+    assert cut_in_gap > 6.0 * ExpertConfig().lane_change_rear_headway_s
+
+
+def test_waits_for_a_car_alongside_then_merges_behind_it() -> None:
+    # a car beside the ego at its speed all the way: let it go first, then follow it
+    veh, reasons, overlap, cut_in_gap = _drive(0.0, 8.3, seconds=40.0, speed0=8.3)
+    assert "lane_change_gap" in reasons and not overlap
+    assert cut_in_gap == math.inf
+    assert abs(veh.pose.y - LANE) < 0.3

@@ -1,0 +1,101 @@
+"""The dataset writer's robustness: a torn journal line, a full disk, tables that always parse."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from occvla.data import load_occ3d_labels
+from occvla.data.format import CAMERAS, JOURNAL_DIR, make_token
+from occvla.data.writer import (
+    Annotation,
+    CameraCalib,
+    DatasetWriteError,
+    DatasetWriter,
+    Keyframe,
+    check_output_dir,
+)
+
+
+def _kf(frame: int) -> Keyframe:
+    grid = np.full((200, 200, 16), 17, np.uint8)
+    grid[100, 100, 2] = 4
+    ann = Annotation(
+        "7",
+        "vehicle.car",
+        [10.0 + frame, 0.0, 0.8],
+        [1.9, 4.5, 1.6],
+        [1.0, 0, 0, 0],
+        [0.0, 0.0],
+        ["vehicle.stopped"],
+        "4",
+    )
+    return Keyframe(
+        frame,
+        1_000_000 + frame * 50_000,
+        [float(frame), 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+        {c: np.zeros((9, 16, 3), np.uint8) for c in CAMERAS},
+        [ann],
+        grid,
+        grid < 17,
+        grid < 17,
+        {"speed": 1.0, "command": 4},
+    )
+
+
+def _cams() -> list[CameraCalib]:
+    return [
+        CameraCalib(c, [0.0, 0.0, 1.6], [0.5, -0.5, 0.5, -0.5], [[8, 0, 8], [0, 8, 4.5], [0, 0, 1]], 16, 9)
+        for c in CAMERAS
+    ]
+
+
+def test_torn_journal_line_is_ignored_and_tables_parse(tmp_path: Path) -> None:
+    w = DatasetWriter(tmp_path, flush_every_s=0.0)
+    w.begin_scene("s0", "OccGen-1", "test", _cams())
+    tokens = [w.add(_kf(f)) for f in (10, 20, 30)]
+    journal = tmp_path / JOURNAL_DIR / "s0.jsonl"
+    with open(journal, "ab") as f:
+        f.write(b'{"kind": "keyframe", "frame": 40, "timest')  # a kill mid-append
+    counts = w.flush()
+    assert counts["sample"] == 3 and counts["sample_annotation"] == 3 and counts["instance"] == 1
+    samples = json.loads((tmp_path / "v1.0-trainval" / "sample.json").read_text())
+    assert [s["token"] for s in samples] == tokens == [make_token("sample", "s0", f) for f in (10, 20, 30)]
+    assert samples[0]["next"] == tokens[1] and samples[-1]["next"] == ""
+    lab = load_occ3d_labels(tmp_path / "gts" / "s0" / tokens[0] / "labels.npz")
+    assert lab["semantics"][100, 100, 2] == 4
+    assert w.finished_scenes() == set()
+    with pytest.raises(RuntimeError, match="still open"):  # one open scene per writer
+        w.begin_scene("s1", "OccGen-1", "test", _cams())
+    w.end_scene()
+    assert w.finished_scenes() == {"s0"}
+
+
+def test_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = DatasetWriter(tmp_path)
+    w.begin_scene("s0", "OccGen-1", "test", _cams())
+
+    def full(*a: object, **k: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(DatasetWriteError, match="^no space left on the device while writing key frame 10"):
+        w.add(_kf(10))
+
+
+def test_output_dir_checks(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DatasetWriteError, match="exists and is not a folder"):
+        check_output_dir(tmp_path / "f", resume=False)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.txt").write_text("x")
+    with pytest.raises(DatasetWriteError, match="not empty and holds no dataset"):
+        check_output_dir(tmp_path / "mine", resume=True)
+    check_output_dir(tmp_path / "new", resume=False)
+    assert (tmp_path / "new").is_dir()

@@ -1,0 +1,163 @@
+"""Routes for any town (scenarios.make_routes.generate_routes): densify, start on a drivable lane, turn, change
+lanes where asked, carry scenario triggers that match them; CLI and bad input.
+
+Real carla.Map, route planner and route-file parser throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import carla
+import pytest
+
+from scenarios.make_routes import (
+    SCENARIO_FILE,
+    RouteGenerationError,
+    RouteSpec,
+    generate_routes,
+    scenario_triggers,
+    write_generated,
+)
+from sim.embedded.maps import load_town
+from sim.route_planner import LANE_CHANGES, RoadOption, interpolate_trajectory, route_length
+from sim.routes import load_scenario_annotations, match_scenarios_to_route, parse_routes_file
+
+REPO = Path(__file__).resolve().parents[2]
+TOWN = "OccGen-0"  # 3-lane arterial and 2-lane ring: turns need lane changes
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("occvla_cache")
+
+
+@pytest.fixture(scope="module")
+def cmap(cache: Path) -> carla.Map:
+    return load_town(TOWN, cache_dir=cache).map
+
+
+def _dense(cmap: carla.Map, r) -> list:
+    return interpolate_trajectory(cmap, r.keypoint_locations(), 1.0)[1]
+
+
+def test_routes_densify_to_the_asked_length_and_start_on_a_driving_lane(cmap: carla.Map) -> None:
+    spec = RouteSpec(count=3, length=600.0, seed=4)
+    routes = generate_routes(TOWN, spec, cmap=cmap)
+    assert [r.id for r in routes] == ["0", "1", "2"] and all(r.town == TOWN for r in routes)
+    assert routes == generate_routes(TOWN, spec, cmap=cmap)  # seeded
+    assert routes != generate_routes(TOWN, RouteSpec(count=3, length=600.0, seed=5), cmap=cmap)
+    for r in routes:
+        dense = _dense(cmap, r)
+        assert 600 * 0.85 <= route_length(dense) <= 600 * 1.15
+        assert any(o in (RoadOption.LEFT, RoadOption.RIGHT) for _, o in dense)
+        start = cmap.get_waypoint(dense[0][0].location, project_to_road=False)
+        assert start is not None and start.lane_type == carla.LaneType.Driving and not start.is_junction
+        assert start.transform.location.distance(dense[0][0].location) < 0.5
+        assert abs((start.transform.rotation.yaw - r.keypoint_yaws[0] + 180) % 360 - 180) < 5
+
+
+def test_routes_with_lane_changes_keep_them_when_replanned(cmap: carla.Map) -> None:
+    routes = generate_routes(TOWN, RouteSpec(count=2, length=500.0, seed=1, min_lane_changes=1), cmap=cmap)
+    for r in routes:
+        dense = _dense(cmap, r)  # what the evaluator plans from the keypoints of the file
+        assert any(o in LANE_CHANGES for _, o in dense)
+
+
+def test_triggers_match_their_routes(cmap: carla.Map, tmp_path: Path) -> None:
+    routes, json_path = write_generated(TOWN, RouteSpec(count=2, length=800.0, seed=0), tmp_path / "r.xml")
+    assert json_path == tmp_path / SCENARIO_FILE
+    parsed = parse_routes_file(tmp_path / "r.xml")
+    assert [p.keypoints for p in parsed] == [r.keypoints for r in routes]
+    annotations = load_scenario_annotations(json_path)
+    n_triggers = sum(len(s["available_event_configurations"]) for s in annotations[TOWN])
+    matched = [m for r in parsed for m in match_scenarios_to_route(TOWN, _dense(cmap, r), annotations)]
+    assert n_triggers >= 4 and len({m.name for m in matched}) == n_triggers  # every trigger is on a route
+    # writing again merges: no duplicate trigger points
+    write_generated(TOWN, RouteSpec(count=2, length=800.0, seed=0), tmp_path / "r.xml")
+    again = load_scenario_annotations(json_path)
+    assert sum(len(s["available_event_configurations"]) for s in again[TOWN]) == n_triggers
+    assert scenario_triggers(routes, cmap, 0) == scenario_triggers(routes, cmap, 0)
+
+
+def test_impossible_routes_and_bad_input_are_one_line(cmap: carla.Map, tmp_path: Path) -> None:
+    with pytest.raises(RouteGenerationError, match="found only 0 of 1 routes"):
+        generate_routes(TOWN, RouteSpec(count=1, length=20000.0, max_tries=50), cmap=cmap)
+    with pytest.raises(RouteGenerationError, match="count"):
+        generate_routes(TOWN, RouteSpec(count=0), cmap=cmap)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scenarios.make_routes",
+            "--town",
+            "OccGen-x",
+            "--out",
+            str(tmp_path / "r.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "OccGen-x" in proc.stderr
+
+
+def test_cli_writes_a_route_file_the_evaluator_reads(tmp_path: Path, cache: Path) -> None:
+    out = tmp_path / "gen" / "routes_occgen5.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scenarios.make_routes",
+            "--town",
+            "OccGen-5",
+            "--count",
+            "2",
+            "--length",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    routes = parse_routes_file(out)
+    assert len(routes) == 2 and {r.town for r in routes} == {"OccGen-5"}
+    data = json.loads((out.parent / SCENARIO_FILE).read_text())
+    assert "OccGen-5" in data["available_scenarios"][0]
+
+
+def test_evaluator_refuses_a_route_file_with_a_bad_generated_town_in_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "bad.xml"
+    routes.write_text(
+        '<routes><route id="0" town="OccGen-x"><waypoint x="0" y="0" z="0"/><waypoint x="9" y="0" z="0"/>'
+        "</route></routes>"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "leaderboard" / "run.py"),
+            "--agent",
+            "expert",
+            "--routes",
+            str(routes),
+            "--checkpoint",
+            str(tmp_path / "res.json"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "OccGen-x" in lines[0] and "non-negative integer" in lines[0]
