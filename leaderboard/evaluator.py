@@ -142,7 +142,9 @@ def run_evaluation(cfg: EvalConfig) -> int:
         _preflight(agent_class, cfg.options)
         annotations = _scenario_annotations(cfg, routes)
         try:
-            rules = rules_of_run(cfg.options.leaderboard, [r.format for r in routes])
+            # the built-in routes (written in 1.0's format) are the project's own benchmark: 2.x rules by default
+            version = cfg.options.leaderboard or (None if cfg.routes else "2.0")
+            rules = rules_of_run(version, [r.format for r in routes])
         except ValueError as exc:
             raise EvaluationError(str(exc)) from None
     except (RouteFileError, AgentLoadError, EvaluationError) as exc:

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--leaderboard", choices=("1.0", "2.0"), default=None,
         help="rules and results format of CARLA leaderboard 1.0 or 2.x (criteria, timeout, agent construction, "
-        "sensor limits, scores); default: the route file's format (docs/leaderboard.md)",
+        "sensor limits, scores); default: the route file's format, 2.0 for the built-in routes (docs/leaderboard.md)",
     )
     r.add_argument("--repetitions", type=int, default=1, help="runs of each route (route ids get _rep<k>)")
     r.add_argument(
