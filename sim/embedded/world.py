@@ -74,7 +74,8 @@ def _seeded_color(seed: int, actor_id: int) -> tuple[float, float, float]:
 
 
 class EmbeddedSimulator(Simulator):
-    """The default simulator. One per process (libsumo is a process-wide singleton)."""
+    """The default simulator. Any number per process (the first drives traffic through libsumo, the others through
+    SUMO over TraCI: sim/embedded/traffic.py)."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
