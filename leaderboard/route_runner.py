@@ -24,9 +24,11 @@ import carla
 import numpy as np
 
 from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_configuration
+from leaderboard.carla_helpers import RouteHelpers
 from leaderboard.criteria import RouteCriteria
-from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
-from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from leaderboard.envs.sensor_interface import SensorConfigurationInvalid, SensorReceivedNoData
+from leaderboard.rules import LeaderboardRules, construct_agent, get_rules
+from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType
 from scenarios.weather_sets import named_weather
 from sim.geo import geo_reference
 from sim.protocol import Simulator
@@ -60,6 +62,7 @@ class RouteOptions:
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
     sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
     collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
+    leaderboard: str | None = None  # rules: '1.0' | '2.0'; None = each route file's own format
 
 
 @dataclass
@@ -77,6 +80,7 @@ class RouteOutcome:
     sensors: list[dict[str, Any]] | None = None
     scenarios: list[ScenarioConfig] = field(default_factory=list)
     video: str | None = None
+    key: str = ""  # the run's unique route key ('RouteScenario_<id>_rep<k>'; 1.0 record ids have no _rep)
 
 
 @dataclass
@@ -127,8 +131,8 @@ class RouteObserver:
 class CriteriaObserver(RouteObserver):
     """The leaderboard criteria: updated every tick; they end the route."""
 
-    def __init__(self, route: list, cmap: carla.Map) -> None:
-        self.criteria = RouteCriteria(route, cmap)
+    def __init__(self, route: list, cmap: carla.Map, rules: LeaderboardRules | None = None) -> None:
+        self.criteria = RouteCriteria(route, cmap, rules=rules)
 
     @property
     def done(self) -> bool:  # type: ignore[override]
@@ -253,8 +257,8 @@ def run_route(
 
     `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
     """
-    t_start = time.time()
-    rid = config.route_id
+    rules = get_rules(opts.leaderboard, config.format)
+    rid = rules.route_name(config.name, config.repetition_index)
 
     # --------------------------------------------------------------- world and route
     try:
@@ -290,18 +294,24 @@ def run_route(
     except Exception as exc:  # noqa: BLE001 - the scenario could not be loaded: the run stops
         entry, msg = FAILURE_MESSAGES["Simulation"]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg),
+            rules.failed_route_record(rid, config.index, msg),
             entry,
             True,
             f"{rid}: the route could not be loaded: {_one_line(exc)}",
             config.town,
+            key=config.route_id,
         )
     route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
+    record_length = rules.record_route_length(config.keypoints, length)
+
+    # CarlaDataProvider / GameTime for agents importing them, bound to this route (leaderboard/carla_helpers)
+    helpers = RouteHelpers(sim, route, route_seed(opts.seed, config))
 
     def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
+        helpers.release()
         entry, msg = FAILURE_MESSAGES[kind]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg, length),
+            rules.failed_route_record(rid, config.index, msg, record_length),
             entry,
             stop,
             f"{rid}: {message}",
@@ -309,17 +319,21 @@ def run_route(
             route_xy,
             sensors=sensors,
             scenarios=scenarios,
+            key=config.route_id,
         )
 
     # --------------------------------------------------------------- agent
     agent = None
     try:
         with _deadline(opts.timeout, "agent set-up"):
-            agent = agent_class(opts.host, opts.port, bool(opts.debug))
+            # 2.x: Agent(host, port, debug), plan, setup(); 1.0: Agent(conf) runs setup(), then the plan
+            agent = construct_agent(agent_class, rules, opts.agent_config, opts.host, opts.port, opts.debug)
             agent.set_global_plan(gps_route, route)
-            agent.setup(opts.agent_config)
+            if rules.version != "1.0":
+                agent.setup(opts.agent_config)
             sensors = agent.sensors()
-            validate_sensor_configuration(sensors, agent.track, opts.track)
+            limits = rules.sensor_limits if rules.version == "1.0" else None
+            validate_sensor_configuration(sensors, agent.track, opts.track, limits)
     except SensorConfigurationInvalid as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True)
@@ -329,7 +343,7 @@ def run_route(
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
     ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route, agent)
-    criteria_obs = CriteriaObserver(route, cmap)
+    criteria_obs = CriteriaObserver(route, cmap, rules)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
     extra_obs = observers
@@ -374,6 +388,9 @@ def run_route(
     failure_kind = ""
     failure_text = ""
     frame = sim.frame
+    ticks = 0
+    game_time = 0.0  # from 0 every route on every backend, summed tick by tick as the leaderboard's GameTime
+    t_start = time.time()  # duration_system times the driving loop only, as 2.x does
     started: list[Any] = []
     try:
         for obs in observers:
@@ -387,6 +404,9 @@ def run_route(
                 failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
                 break
             frame = gt.frame
+            ticks += 1
+            game_time += FIXED_DELTA_SECONDS
+            helpers.tick(frame, game_time)
             if faults is not None:  # the agent and the video see the faulted input
                 input_data = faults.apply(input_data, frame)
             try:
@@ -397,15 +417,18 @@ def run_route(
                     traceback.print_exc()
                 failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
                 break
-            if any(obs.done for obs in observers) or (opts.max_ticks is not None and frame >= opts.max_ticks):
+            if any(obs.done for obs in observers) or (opts.max_ticks is not None and ticks >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
             try:
-                agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
+                agent.sensor_interface.update_all(agent_data, frame, game_time)
                 with _deadline(opts.timeout, "agent step"):
                     control = agent()
                 if not isinstance(control, carla.VehicleControl):
                     raise AgentError(f"run_step returned {type(control).__name__}, not carla.VehicleControl")
+            except SensorReceivedNoData as exc:  # not the agent's fault: the simulation is broken (as 2.x)
+                failure_kind, failure_text = "Simulation", f"a sensor sent no data: {_one_line(exc)}"
+                break
             except Exception as exc:  # noqa: BLE001
                 if opts.debug:
                     traceback.print_exc()
@@ -417,7 +440,9 @@ def run_route(
                 control = obs.on_control(ctx, control, frame)
             sim.apply_control(control)
     finally:
+        duration_system = time.time() - t_start
         _destroy(agent)
+        helpers.release()
         for obs in started:
             try:
                 obs.on_route_end(ctx)
@@ -429,14 +454,14 @@ def run_route(
     video = recorder_obs.video if recorder_obs is not None else None
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
-    record = compute_route_record(
+    record = rules.compute_route_record(
         rid,
         config.index,
         events,
         criteria.completion.actual_value,
-        length,
-        frame * FIXED_DELTA_SECONDS,
-        time.time() - t_start,
+        record_length,
+        game_time,
+        duration_system,
         timed_out=criteria.timeout.timed_out,
         failure_message=msg,
     )
@@ -460,6 +485,7 @@ def run_route(
         sensors=sensors,
         scenarios=scenarios,
         video=video,
+        key=config.route_id,
     )
 
 

@@ -3,7 +3,8 @@
 
 The flags are the CARLA leaderboard evaluator's (--routes, --routes-subset, --repetitions, --agent,
 --agent-config, --track, --checkpoint, --resume, --debug-checkpoint, --host, --port, --traffic-manager-port,
---traffic-manager-seed, --timeout, --debug) plus --simulator embedded|carla, --map-dir, --weather, --seed,
+--traffic-manager-seed, --timeout, --debug) plus --leaderboard 1.0|2.0 (rule set; default: the route file's
+format), --simulator embedded|carla, --map-dir, --weather, --seed,
 --record DIR (mp4 per route), --workers N (Ray), --scenarios (1.0 trigger JSON), --vehicles / --walkers,
 and robustness options: --scenarios-mode off|route, --occlusion ID, --sensor-fault ID (ids of scenarios/).
 With no --routes the project's built-in routes on its own towns run.
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
     )
     r.add_argument("--routes-subset", default="", help="route ids: '3', '0-5', '1,3,7-9'")
+    r.add_argument(
+        "--leaderboard", choices=("1.0", "2.0"), default=None,
+        help="rules and results format of CARLA leaderboard 1.0 or 2.x (criteria, timeout, agent construction, "
+        "sensor limits, scores); default: the route file's format, 2.0 for the built-in routes (docs/leaderboard.md)",
+    )
     r.add_argument("--repetitions", type=int, default=1, help="runs of each route (route ids get _rep<k>)")
     r.add_argument(
         "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios_mode=args.scenarios_mode,
         occlusion=args.occlusion,
         sensor_fault=args.sensor_fault,
+        leaderboard=args.leaderboard,
     )
     if args.collect:
         from agent.collector import collect_options_from_args

@@ -74,7 +74,8 @@ def _seeded_color(seed: int, actor_id: int) -> tuple[float, float, float]:
 
 
 class EmbeddedSimulator(Simulator):
-    """The default simulator. One per process (libsumo is a process-wide singleton)."""
+    """The default simulator. Any number per process (the first drives traffic through libsumo, the others through
+    SUMO over TraCI: sim/embedded/traffic.py)."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
@@ -428,7 +429,7 @@ class EmbeddedSimulator(Simulator):
                 if sid in frames:  # not captured this tick: a camera with a sensor_tick
                     data[sid] = (f, frames[sid].bgra)
             elif stype == "sensor.speedometer":
-                data[sid] = (f, {"speed": abs(ego.speed)})
+                data[sid] = (f, {"speed": float(ego.speed)})  # signed forward speed, as the leaderboard's
             elif stype == "sensor.other.imu":
                 data[sid] = (f, self._imu(ego))
             elif stype == "sensor.other.gnss":

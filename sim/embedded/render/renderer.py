@@ -132,6 +132,17 @@ def _vec(v: np.ndarray) -> tuple[float, ...]:
     return tuple(float(x) for x in v)
 
 
+def _fork_safe_multiprocessing() -> None:
+    """Once Mesa's llvmpipe has started its render threads, a forked child that renders deadlocks (the threads do
+    not survive fork). Before the first GL context of a program that has not chosen a start method, make
+    multiprocessing default to 'forkserver' (Python 3.14's default), so gymnasium's AsyncVectorEnv and other
+    multiprocessing users start clean workers."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method(allow_none=True) is None:
+        multiprocessing.set_start_method("forkserver")
+
+
 class Renderer:
     """Renders cameras rigidly attached to the ego, in CARLA's output formats.
 
@@ -154,6 +165,7 @@ class Renderer:
             )
         self._lamps = np.asarray(scene.street_lights, np.float64).reshape(-1, 3)
         self._tiles = StaticTiles(scene.mesh, cfg.tile_size, cfg.max_edge)
+        _fork_safe_multiprocessing()
         self.ctx = moderngl.create_standalone_context(backend="egl")
         try:
             with self.ctx:
