@@ -35,6 +35,7 @@ from leaderboard.evaluator import (
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.results import ResultsFile, atomic_write_json
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from leaderboard.rules import rules_of_run
 from sim.protocol import SimulatorError
 from sim.routes import RouteConfig, RouteFileError
 
@@ -222,11 +223,15 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
         _check_towns(routes, cfg)
         agent_class = load_agent_class(cfg.options.agent)
         _preflight(agent_class, cfg.options)
-    except (RouteFileError, AgentLoadError, EvaluationError, SuiteError) as exc:
+        # the rules as the evaluator picks them (the built-in routes are the project's benchmark: 2.x)
+        version = cfg.options.leaderboard or (None if suite.routes else "2.0")
+        rules = rules_of_run(version, [r.format for r in routes])
+    except (RouteFileError, AgentLoadError, EvaluationError, SuiteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    todo_all = jobs(suite, routes, cfg.options)
-    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume)
+    base = dataclasses.replace(cfg.options, leaderboard=rules.version)
+    todo_all = jobs(suite, routes, base)
+    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume, rules=rules)
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
     order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
@@ -243,7 +248,7 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     def finish(cell: Cell, outcome: RouteOutcome) -> bool:
         outcome.record["cell"] = cell.as_dict()
         outcome.record["agent"] = cfg.options.agent
-        results.add(outcome.record)
+        results.add(outcome.record, outcome.key or None)
         results.save_sensors(outcome.sensors)
         results.write()
         if outcome.message:
