@@ -231,7 +231,9 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
         return 2
     base = dataclasses.replace(cfg.options, leaderboard=rules.version)
     todo_all = jobs(suite, routes, base)
-    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume, rules=rules)
+    results = ResultsFile(
+        cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume, rules=rules
+    )
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
     order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
@@ -406,6 +408,13 @@ def _fmt(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def _cell_text(r: dict[str, Any] | None) -> str:
+    """'resilience (driving score)', or '-' for a cell with no finished run."""
+    if r is None or not r["runs"]:
+        return "-"
+    return f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})"
+
+
 def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> str:
     """The suite's tables: weather x scenario and fault x severity resilience, collision rate per scenario."""
     rows = {r["key"]: r for r in summary["cells"]}
@@ -424,7 +433,7 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
         cells = []
         for s in scen:
             r = rows.get(Cell(w, s).key)
-            cells.append("-" if r is None else f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})")
+            cells.append(_cell_text(r))
         out.append(f"| {w} | " + " | ".join(cells) + " |")
     if suite.scenarios:
         out += [
@@ -459,7 +468,7 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
             cells = []
             for s in sev:
                 r = rows.get(Cell(BASE_WEATHER, NONE, f, s).key)
-                cells.append("-" if r is None else f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})")
+                cells.append(_cell_text(r))
             out.append(f"| {f} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
