@@ -8,7 +8,7 @@ CHECKPOINT ?= checkpoints/occvla-small
 AGENT ?= $(shell test -f $(CHECKPOINT)/model.safetensors && echo occvla || echo expert)
 ROUTES_ARGS ?=
 
-.PHONY: install run test test-slow lint bench docs clean nuscenes-venv
+.PHONY: install run test test-slow lint bench docs clean train-small nuscenes-venv
 
 $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	./scripts/install_system_deps.sh
@@ -21,6 +21,11 @@ install: $(STAMP)
 
 run: install
 	$(PY) leaderboard/run.py --agent $(AGENT) $(if $(filter expert,$(AGENT)),--agent-config configs/agent/expert_eval.yaml,--agent-config $(CHECKPOINT)) $(ROUTES_ARGS)
+
+# The shipped checkpoint from nothing: collect (generated towns), stages 0..3, export to $(CHECKPOINT). Resumable:
+# rerun after a kill. TRAIN_ARGS e.g. "--work DIR" or "model=tiny".
+train-small: install
+	$(PY) scripts/train_small.py $(TRAIN_ARGS)
 
 test: install
 	$(PY) -m pytest -q
@@ -35,6 +40,7 @@ bench: install
 	$(PY) benchmarks/sim_step.py
 	$(PY) benchmarks/expert_step.py
 	$(PY) benchmarks/model_latency.py --preset small
+	$(PY) benchmarks/train_step.py --preset small
 
 docs: install
 	$(PY) scripts/make_docs_figures.py

@@ -18,7 +18,6 @@ still come from the shadow expert's plan from the perturbed state.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +28,7 @@ import numpy as np
 from agent.controllers import ego_to_world, world_to_ego
 from agent.expert_config import ExpertConfig
 from agent.expert_planner import Decision, ExpertPlanner, decide
-from agent.occvla_agent import RouteCommands
+from agent.occvla_agent import OccVLAAgentConfig, RouteCommands
 from agent.route_plan import RoutePlan
 from occvla.data.format import (
     CAMERAS,
@@ -315,7 +314,7 @@ class DataCollector:
             route_plan = RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg)
             self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
-        self.commands = RouteCommands(ctx.gps_route, 7.0)
+        self.commands = RouteCommands(ctx.gps_route, OccVLAAgentConfig.reached_distance)  # as the agent
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])
@@ -390,13 +389,18 @@ class DataCollector:
         return out
 
     def on_route_end(self, ctx: Any) -> None:
+        """Write the key frames still waiting for their future (partial trajectories) and close the scene."""
         try:
             for kf in self.pending:
                 self._write(kf)
             self.pending = []
             self.writer.end_scene()
-        except Exception as exc:  # noqa: BLE001 - one line, as every route failure
-            print(f"{self.scene}: the collected scene could not be finished: {exc}", file=sys.stderr)
+        except Exception:
+            self.pending = []
+            try:  # the tables still list every key frame the journal holds (e.g. a full disk for images only)
+                self.writer.flush()
+            except Exception:  # noqa: BLE001, S110 - the first error is the one to report
+                pass
             raise
 
     # ------------------------------------------------------------------ key frames

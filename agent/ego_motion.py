@@ -87,9 +87,9 @@ class StuckConfig:
 
     enabled: bool = True
     still_speed: float = 0.1  # m/s: slower than this counts as standing
-    stuck_seconds: float = (
-        40.0  # standing this long (well below the 180 s "blocked" criterion) triggers a check
-    )
+    # standing this long triggers the check: longer than a red wait (<= 47 s in the built-in towns; the occupancy
+    # cannot see a light), well below the evaluator's 180 s "blocked" criterion
+    stuck_seconds: float = 60.0
     creep_seconds: float = 2.0  # how long one creep lasts
     creep_speed: float = 2.0  # m/s target while creeping
     max_creep_heading_deg: float = 30.0  # the creep follows the last trajectory's direction, clipped to this

@@ -71,7 +71,18 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-def time_stage(stage: int, preset: str, ds: NuScenesOccDataset, tok, args) -> dict[str, float]:
+def _as_before(samples: list[dict]) -> list[dict]:
+    """The text of the first version: the QA pair repeating the meta-action kept (its answer marked so the processor
+    does not drop it; same token count)."""
+    return [
+        {**s, "qa": [(q, f"{a} ." if a == s["meta_action"] else a) for q, a in s.get("qa", [])]}
+        for s in samples
+    ]
+
+
+def time_stage(
+    stage: int, preset: str, ds: NuScenesOccDataset, tok, args, before: bool = False
+) -> dict[str, float]:
     torch.manual_seed(0)
     model = build_model(preset)
     set_trainable(model, stage, lora=False)
@@ -86,6 +97,7 @@ def time_stage(stage: int, preset: str, ds: NuScenesOccDataset, tok, args) -> di
         timer.reset()
         t0 = time.perf_counter()
         samples = _stage_samples([ds[i] for i in idx], stage)
+        samples = _as_before(samples) if before else samples
         t_load = _ms(t0)
         t0 = time.perf_counter()
         batch = proc(samples, train=True)
@@ -147,6 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=4, help="timed steps per stage (after one warm-up step)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument(
+        "--before", action="store_true", help="stages 1-2 also with the first version's text (baseline)"
+    )
     ap.add_argument("--data", type=Path, default=Path.home() / ".cache" / "occvla" / "bench_train_step")
     args = ap.parse_args(argv)
     if args.threads:
@@ -160,15 +175,26 @@ def main(argv: list[str] | None = None) -> dict:
         "batch": args.batch,
         "threads": torch.get_num_threads(),
     }
-    for stage in args.stages:
-        r = time_stage(stage, args.preset, ds, tok, args)
+    runs = [(s, False) for s in args.stages]
+    if args.before:
+        plain_tok = build_tokenizer(
+            vocab_size=cfg.text.vocab_size
+        )  # questions and commands spelt word by word
+        runs = [(s, b) for s in args.stages for b in ((True, False) if s in (1, 2) else (False,))]
+    for stage, before in runs:
+        r = time_stage(stage, args.preset, ds, plain_tok if before else tok, args, before)
+        if before:
+            print(
+                "\nBEFORE (first version's text: QA pair repeating the meta-action, word-by-word questions)"
+            )
         print(f"\nstage {stage} (batch {args.batch}, {int(r['tokens'])} tokens), median ms per step:")
         for k, v in r.items():
             if k != "tokens":
                 whole = k in ("total", "cached_step", "cache_per_sample")
                 share = "" if whole else f"{100 * v / r['total']:5.1f} %"
                 print(f"  {k:<22} {v:9.1f} {share}")
-        result.update({f"s{stage}_{k}" + ("" if k == "tokens" else "_ms"): round(v, 1) for k, v in r.items()})
+        tag = f"s{stage}_before" if before else f"s{stage}"
+        result.update({f"{tag}_{k}" + ("" if k == "tokens" else "_ms"): round(v, 1) for k, v in r.items()})
     print(json.dumps(result))
     sys.stdout.flush()
     return result

@@ -170,7 +170,7 @@ class EpisodeWorker:
     def startup_error(self) -> str:
         return self.error
 
-    def run(self, ep: Episode) -> tuple[str, int, str]:
+    def run(self, ep: Episode, on_keyframe: Any = None) -> tuple[str, int, str]:
         """(scene, key frames written, one-line failure or '')."""
         p = self.plan
         self.sim.config.traffic = TrafficConfig(vehicles=ep.traffic[0], walkers=ep.traffic[1], seed=ep.seed)
@@ -187,7 +187,10 @@ class EpisodeWorker:
             max_ticks=p.max_ticks,
         )
         collector = DataCollector(collect, seed=ep.seed)
+        collector.on_keyframe = on_keyframe  # live key-frame count for a progress bar in this process
         outcome = run_route(self.sim, self.agent_class, ep.route, opts, observers=[collector])
+        if outcome.stop_run:  # a simulator crash or a failed write (full disk): the plan stops, one line
+            raise ValueError(outcome.message)
         return ep.scene, collector.n_keyframes, outcome.message
 
     def close(self) -> None:
@@ -199,7 +202,7 @@ def collect(
     plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = False, progress: bool = True
 ) -> dict:
     """Run the plan into ``out_dir``; returns the dataset card."""
-    from occvla.data.writer import DatasetWriter, check_output_dir, write_card
+    from occvla.data.writer import DatasetWriter, atomic_write_bytes, check_output_dir, write_card
 
     root = Path(out_dir).resolve()
     check_output_dir(root, resume)
@@ -207,9 +210,11 @@ def collect(
     card_path = root / "dataset_card.json"
     import json
 
-    if not card_path.is_file():  # the splits go into the card before any scene (write_card keeps them)
-        card_path.write_text(json.dumps({"splits": plan.splits}))
     eps = episodes(plan)
+    # the splits and the plan's size go into the card before any scene (write_card keeps them)
+    before = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    before.update({"splits": plan.splits, "plan": {"name": plan.name, "episodes": len(eps)}})
+    atomic_write_bytes(card_path, json.dumps(before).encode())
     done = writer.finished_scenes() if resume else set()
     todo = [e for e in eps if e.scene not in done]
     if resume and done:
@@ -239,6 +244,9 @@ def collect(
             bar.update(1)
             bar.set_postfix(keyframes=keyframes)
 
+    def live(n: int) -> None:
+        bar.set_postfix(keyframes=keyframes + n, refresh=False)
+
     if workers > 1 and len(todo) > 1:
         _run_ray(plan, str(root), todo, workers, finished)
     elif todo:
@@ -247,7 +255,7 @@ def collect(
             if w.error:
                 raise ValueError(w.error)
             for ep in todo:
-                finished(w.run(ep))
+                finished(w.run(ep, on_keyframe=live if bar is not None else None))
         finally:
             w.close()
     if bar is not None:
@@ -290,11 +298,20 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 idle.append(pending.pop(ref))
-                finished(ray.get(ref))
-    finally:
-        ray.get([w.close.remote() for w in pool])
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the worker's one line, not Ray's traceback
+                    cause = getattr(exc, "cause", None)
+                    raise ValueError(str(cause) if cause is not None else str(exc).splitlines()[-1]) from None
+                finished(result)
+    except BaseException:
+        # a failure or Ctrl-C: stop the workers now (their open scenes stay unfinished, for --resume)
         for w in pool:
             ray.kill(w)
+        raise
+    ray.get([w.close.remote() for w in pool])
+    for w in pool:
+        ray.kill(w)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = load_plan(args.plan, args.overrides)
         card = collect(plan, args.out, args.workers, args.resume, not args.no_progress)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the finished episodes are in {args.out}; continue with --resume", file=sys.stderr
+        )
+        return 130
     except (ValueError, DatasetWriteError, SimulatorError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

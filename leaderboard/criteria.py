@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import carla
 import numpy as np
 
+from leaderboard.rules import RULES, LeaderboardRules
 from leaderboard.scores import TrafficEvent, TrafficEventType
 from sim.route_planner import RoadOption
 from sim.types import GroundTruth
@@ -116,6 +117,9 @@ class OutsideRouteLanesTest:
     """Metres of route driven while off the driving/parking lanes or in a lane of the wrong direction.
 
     Reported as a percentage of the route distance driven so far (one event, updated as it grows).
+    `v1=True` is leaderboard 1.0's variant (with allowed_out_distance=1.3): a route point counts as passed by the
+    forward vector of the map's lane waypoint there (2.x: the route transform's), and after a road/lane change
+    outside a junction a same-direction lane clears the wrong-lane state (2.x only toggles on a reversal).
     """
 
     ALLOWED_OUT_DISTANCE = 0.5
@@ -123,8 +127,13 @@ class OutsideRouteLanesTest:
     MAX_WAYPOINT_ANGLE = 150.0
     WINDOWS_SIZE = 3
 
-    def __init__(self, geo: RouteGeometry, cmap: carla.Map) -> None:
+    def __init__(
+        self, geo: RouteGeometry, cmap: carla.Map, allowed_out_distance: float | None = None, v1: bool = False
+    ) -> None:
         self.geo, self.map = geo, cmap
+        self.allowed_out_distance = self.ALLOWED_OUT_DISTANCE if allowed_out_distance is None else allowed_out_distance
+        self.v1 = v1
+        self._map_fwd: dict[int, np.ndarray] = {}  # 1.0: route index -> (3,) forward of the map waypoint there
         self.index = 0
         self.outside_lane_active = False
         self.wrong_lane_active = False
@@ -143,7 +152,7 @@ class OutsideRouteLanesTest:
         self._outside_driving_lanes(loc)
         self._wrong_lane(loc, p.yaw)
         for i in range(self.index + 1, min(self.index + self.WINDOWS_SIZE + 1, len(self.geo))):
-            if self.geo.passed(i, p.x, p.y):
+            if self._passed(i, p.x, p.y, p.z):
                 d = float(np.linalg.norm(self.geo.xyz[i] - self.geo.xyz[self.index]))
                 self.total_distance += d
                 if self.outside_lane_active or self.wrong_lane_active:
@@ -151,6 +160,18 @@ class OutsideRouteLanesTest:
                 if self.wrong_distance:
                     self._set_event(gt.frame)
                 self.index = i
+
+    def _passed(self, i: int, x: float, y: float, z: float) -> bool:
+        if not self.v1:
+            return self.geo.passed(i, x, y)
+        if i not in self._map_fwd:
+            pt = self.geo.xyz[i]
+            wp = self.map.get_waypoint(carla.Location(float(pt[0]), float(pt[1]), float(pt[2])))
+            f = wp.transform.get_forward_vector() if wp is not None else None
+            self._map_fwd[i] = (
+                np.array([f.x, f.y, f.z]) if f is not None else np.array([*self.geo.fwd[i], 0.0])
+            )
+        return float((np.array([x, y, z]) - self.geo.xyz[i]) @ self._map_fwd[i]) > 0
 
     def _set_event(self, frame: int) -> None:
         pct = self.wrong_distance / self.total_distance * 100
@@ -172,7 +193,7 @@ class OutsideRouteLanesTest:
             self.outside_lane_active = True
             return
         dist, width = (d_park, parking.lane_width) if d_drive >= d_park else (d_drive, driving.lane_width)
-        self.outside_lane_active = bool(dist > width / 2 + self.ALLOWED_OUT_DISTANCE)
+        self.outside_lane_active = bool(dist > width / 2 + self.allowed_out_distance)
 
     def _wrong_lane(self, loc: carla.Location, ego_yaw: float) -> None:
         wp = self.map.get_waypoint(loc, project_to_road=True, lane_type=carla.LaneType.Driving)
@@ -188,7 +209,12 @@ class OutsideRouteLanesTest:
                 )
             elif self._last_wp is not None:
                 angle = (self._last_wp.transform.rotation.yaw % 360 - wp.transform.rotation.yaw % 360) % 360
-                if self.MAX_WAYPOINT_ANGLE < angle < 360 - self.MAX_WAYPOINT_ANGLE:
+                if self.v1:  # 1.0: a reversal toggles, any other lane change clears
+                    if self.MAX_WAYPOINT_ANGLE <= angle <= 360 - self.MAX_WAYPOINT_ANGLE:
+                        self.wrong_lane_active = not self.wrong_lane_active
+                    else:
+                        self.wrong_lane_active = False
+                elif self.MAX_WAYPOINT_ANGLE < angle < 360 - self.MAX_WAYPOINT_ANGLE:
                     self.wrong_lane_active = not self.wrong_lane_active
         self._last_road_id, self._last_lane_id, self._last_wp = wp.road_id, wp.lane_id, wp
 
@@ -573,6 +599,21 @@ class RouteTimeout:
             self.timed_out = True
 
 
+class FixedRouteTimeout:
+    """Leaderboard 1.0 route timeout: a fixed budget of int(0.8 s x dense route metres + 5 s) of game time."""
+
+    def __init__(self, timeout_value: float) -> None:
+        self.timeout_value = float(timeout_value)
+        self.start_time: float | None = None
+        self.timed_out = False
+
+    def update(self, gt: GroundTruth) -> None:
+        if self.start_time is None:
+            self.start_time = gt.timestamp - 0.05
+        if gt.timestamp - self.start_time > self.timeout_value:
+            self.timed_out = True
+
+
 # ---------------------------------------------------------------------- speed limits along a route
 def _road_speeds(xodr: str) -> dict[int, float]:
     """road id -> first <speed max> of the road's <type> records, km/h."""
@@ -637,18 +678,28 @@ class RouteCriteria:
         route: Sequence[tuple[carla.Transform, RoadOption]],
         cmap: carla.Map,
         speed_limits_kmh: np.ndarray | None = None,
+        rules: LeaderboardRules | None = None,
     ) -> None:
+        rules = rules or RULES["2.0"]
+        self.rules = rules
         self.geo = RouteGeometry.from_route(route)
         self.completion = RouteCompletionTest(self.geo)
-        self.outside_lanes = OutsideRouteLanesTest(self.geo, cmap)
+        self.outside_lanes = OutsideRouteLanesTest(
+            self.geo, cmap, rules.outside_lanes_allowed_m, v1=rules.outside_lanes_v1
+        )
         self.collision = CollisionTest()
         self.red_light = RunningRedLightTest()
         self.stop = RunningStopTest()
+        # 1.0 has no minimum-speed test: the object stays (a no-op) so observers can read it either way
         self.min_speed = MinimumSpeedRouteTest(self.geo, checkpoints=4)
         self.in_route = InRouteTest(self.geo, offroad_max=30.0)
         self.blocked = ActorBlockedTest(min_speed=0.1, max_time=180.0)
-        limits = speed_limits_kmh if speed_limits_kmh is not None else route_speed_limits(cmap, route)
-        self.timeout = RouteTimeout(self.geo, limits)
+        fixed = rules.route_timeout(self.geo.length)
+        if fixed is not None:
+            self.timeout: RouteTimeout | FixedRouteTimeout = FixedRouteTimeout(fixed)
+        else:
+            limits = speed_limits_kmh if speed_limits_kmh is not None else route_speed_limits(cmap, route)
+            self.timeout = RouteTimeout(self.geo, limits)
         self._frame = 0
 
     def update(self, gt: GroundTruth) -> None:
@@ -659,12 +710,13 @@ class RouteCriteria:
             self.collision,
             self.red_light,
             self.stop,
-            self.min_speed,
+            self.min_speed if self.rules.min_speed_test else None,
             self.in_route,
             self.blocked,
             self.timeout,
         ):
-            c.update(gt)
+            if c is not None:
+                c.update(gt)
 
     @property
     def done(self) -> bool:
@@ -674,7 +726,8 @@ class RouteCriteria:
         )
 
     def terminate(self) -> None:
-        self.min_speed.terminate(self._frame)
+        if self.rules.min_speed_test:
+            self.min_speed.terminate(self._frame)
 
     def events(self) -> list[TrafficEvent]:
         """All events in frame order, the route-completion event included (as the statistics manager reads them)."""

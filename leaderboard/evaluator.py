@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leaderboard import carla_helpers
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.report import lane_polylines, save_route_artifacts, write_markdown_report
 from leaderboard.results import ResultsFile
+from leaderboard.rules import rules_of_run
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
 from sim.protocol import SimConfig, SimulatorError, TrafficConfig
 from sim.routes import RouteConfig, RouteFileError, load_scenario_annotations, parse_routes_file
@@ -135,14 +137,21 @@ def run_evaluation(cfg: EvalConfig) -> int:
     try:
         routes = build_route_list(cfg)
         _check_towns(routes, cfg)
+        carla_helpers.install()  # agents importing srunner / agents.navigation load (real installs win)
         agent_class = load_agent_class(cfg.options.agent)
         _preflight(agent_class, cfg.options)
         annotations = _scenario_annotations(cfg, routes)
+        try:
+            # the built-in routes (written in 1.0's format) are the project's own benchmark: 2.x rules by default
+            version = cfg.options.leaderboard or (None if cfg.routes else "2.0")
+            rules = rules_of_run(version, [r.format for r in routes])
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from None
     except (RouteFileError, AgentLoadError, EvaluationError) as exc:
         _say(f"error: {exc}")
         return 2
-    opts = dataclasses.replace(cfg.options, scenario_annotations=annotations)
-    results = ResultsFile(cfg.checkpoint, [r.route_id for r in routes], resume=cfg.resume)
+    opts = dataclasses.replace(cfg.options, scenario_annotations=annotations, leaderboard=rules.version)
+    results = ResultsFile(cfg.checkpoint, [r.route_id for r in routes], resume=cfg.resume, rules=rules)
     if results.resume_note:
         _say(results.resume_note)
     todo = [r for r in routes if not results.done(r.route_id)]
@@ -154,6 +163,8 @@ def run_evaluation(cfg: EvalConfig) -> int:
     else:
         stopped = _run_local(cfg, opts, agent_class, todo, results)
     data = results.write(final=True)
+    if results.invalid_reason:
+        _say(f"the results are badly formed, entry status Invalid: {results.invalid_reason}")
     if not data["_checkpoint"]["records"]:
         _say(f"no route finished (entry status {data['entry_status']}); results: {cfg.checkpoint}")
         return 1 if stopped else 0
@@ -168,7 +179,7 @@ def _finish(
     results: ResultsFile, outcome: RouteOutcome, cfg: EvalConfig, lanes_cache: dict[str, Any], cmap=None
 ) -> bool:
     """Store one outcome (results JSON, trace, plot); True when the run must stop."""
-    results.add(outcome.record)
+    results.add(outcome.record, outcome.key or None)
     results.save_sensors(outcome.sensors)
     results.write()
     if outcome.message:
@@ -193,7 +204,7 @@ def _write_live(path: str, outcome: RouteOutcome) -> None:
             f"    Infraction penalty: {r['scores']['score_penalty']:.3f}\n\n"
             f"    Route length:    {r['meta']['route_length']:.3f}\n    Game duration:   {r['meta']['duration_game']:.3f}\n"
             f"    System duration: {r['meta']['duration_system']:.3f}\n\nStatus: {r['status']}\n"
-            f"Total infractions: {r['num_infractions']}\n"
+            f"Total infractions: {r.get('num_infractions', sum(map(len, r['infractions'].values())))}\n"
         )
     except OSError:
         pass
@@ -328,6 +339,7 @@ class RouteWorker:
             self.sim = _make_sim(cfg)
         except SimulatorError as exc:
             self.error = str(exc)
+        carla_helpers.install()
         self.agent_class = load_agent_class(cfg.options.agent)
         self.lanes: dict[str, Any] = {}
 
@@ -374,7 +386,7 @@ def print_score_table(data: dict[str, Any]) -> None:
         )
     g = data["_checkpoint"].get("global_record") or {}
     if g:
-        m = g["scores_mean"]
+        m = g.get("scores_mean") or g["scores"]  # 2.x / 1.0
         t.add_row(
             "mean",
             g["status"],

@@ -24,16 +24,18 @@ import carla
 import numpy as np
 
 from leaderboard.autoagents.agent_wrapper import AgentError, validate_sensor_configuration
+from leaderboard.carla_helpers import RouteHelpers
 from leaderboard.criteria import RouteCriteria
-from leaderboard.envs.sensor_interface import SensorConfigurationInvalid
-from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType, compute_route_record, failed_route_record
+from leaderboard.envs.sensor_interface import SensorConfigurationInvalid, SensorReceivedNoData
+from leaderboard.rules import LeaderboardRules, construct_agent, get_rules
+from leaderboard.scores import FAILURE_MESSAGES, TrafficEventType
+from scenarios.weather_sets import named_weather
 from sim.geo import geo_reference
 from sim.protocol import Simulator
 from sim.route_planner import GlobalRoutePlanner, RoutePlanningError, interpolate_trajectory, route_length
 from sim.routes import RouteConfig, ScenarioConfig, match_scenarios_to_route
 from sim.sensors import SensorConfigError
 from sim.types import FIXED_DELTA_SECONDS, GroundTruth
-from sim.weather import weather_from_name
 
 HOP_RESOLUTION = 1.0  # metres between dense route points, as the leaderboard's interpolate_trajectory
 MAX_TRACE_POINTS = 4000
@@ -51,15 +53,16 @@ class RouteOptions:
     timeout: float = 300.0  # seconds an agent step (or set-up) may take
     debug: int = 0
     map_dir: str | None = None
-    weather: str | None = None  # preset overriding the route's weather
+    weather: str | None = None  # a named weather (preset or custom, scenarios.weather_sets) overriding the route's
     seed: int = 0
     record_dir: str | None = None
     scenario_annotations: dict[str, list[dict[str, Any]]] | None = None  # leaderboard 1.0 trigger points
     max_ticks: int | None = None  # hard cap on ticks (tests); None = criteria decide
     scenarios_mode: str = "route"  # 'route': spawn the route's scenarios (registered types); 'off': none
     occlusion: str | None = None  # a registered occlusion scenario id added along every route
-    sensor_fault: str | None = None  # a registered sensor-fault id applied to the agent's input
+    sensor_fault: str | None = None  # faults at severities, 'motion_blur:2,gnss_noise:1' (scenarios.sensor_faults)
     collect: Any = None  # agent.collector.CollectOptions: write a dataset of the driven routes (--collect)
+    leaderboard: str | None = None  # rules: '1.0' | '2.0'; None = each route file's own format
 
 
 @dataclass
@@ -77,6 +80,7 @@ class RouteOutcome:
     sensors: list[dict[str, Any]] | None = None
     scenarios: list[ScenarioConfig] = field(default_factory=list)
     video: str | None = None
+    key: str = ""  # the run's unique route key ('RouteScenario_<id>_rep<k>'; 1.0 record ids have no _rep)
 
 
 @dataclass
@@ -127,8 +131,8 @@ class RouteObserver:
 class CriteriaObserver(RouteObserver):
     """The leaderboard criteria: updated every tick; they end the route."""
 
-    def __init__(self, route: list, cmap: carla.Map) -> None:
-        self.criteria = RouteCriteria(route, cmap)
+    def __init__(self, route: list, cmap: carla.Map, rules: LeaderboardRules | None = None) -> None:
+        self.criteria = RouteCriteria(route, cmap, rules=rules)
 
     @property
     def done(self) -> bool:  # type: ignore[override]
@@ -208,7 +212,7 @@ class RecorderObserver(RouteObserver):
 
 def route_seed(seed: int, config: RouteConfig) -> int:
     """A per-route seed that does not depend on which worker runs the route or in which order."""
-    h = hashlib.sha256(f"{seed}:{config.id}:{config.repetition_index}".encode()).digest()
+    h = hashlib.sha256(f"{seed}:{config.seed_key or config.id}:{config.repetition_index}".encode()).digest()
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
@@ -253,8 +257,8 @@ def run_route(
 
     `observers`: more RouteObserver-like watchers of this route (e.g. a data collector built by the caller).
     """
-    t_start = time.time()
-    rid = config.route_id
+    rules = get_rules(opts.leaderboard, config.format)
+    rid = rules.route_name(config.name, config.repetition_index)
 
     # --------------------------------------------------------------- world and route
     try:
@@ -273,9 +277,14 @@ def run_route(
         scenarios = list(config.scenarios)
         if config.format == "1.0" and opts.scenario_annotations:
             scenarios = match_scenarios_to_route(config.town, route, opts.scenario_annotations)
-        weather = weather_from_name(opts.weather) if opts.weather else config.weather_at(0.0)
-        sim.set_weather(weather)
         start = route[0][0]
+        if opts.weather:
+            named = named_weather(opts.weather)
+            sim.set_weather(named.for_heading(start.rotation.yaw))
+            sim.set_street_lights(named.street_lights)
+        else:
+            sim.set_weather(config.weather_at(0.0))
+            sim.set_street_lights(True)
         sim.spawn_ego(
             carla.Transform(
                 carla.Location(start.location.x, start.location.y, start.location.z + 0.5),
@@ -285,18 +294,24 @@ def run_route(
     except Exception as exc:  # noqa: BLE001 - the scenario could not be loaded: the run stops
         entry, msg = FAILURE_MESSAGES["Simulation"]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg),
+            rules.failed_route_record(rid, config.index, msg),
             entry,
             True,
             f"{rid}: the route could not be loaded: {_one_line(exc)}",
             config.town,
+            key=config.route_id,
         )
     route_xy = np.array([[t.location.x, t.location.y] for t, _ in route])
+    record_length = rules.record_route_length(config.keypoints, length)
+
+    # CarlaDataProvider / GameTime for agents importing them, bound to this route (leaderboard/carla_helpers)
+    helpers = RouteHelpers(sim, route, route_seed(opts.seed, config))
 
     def fail(kind: str, message: str, stop: bool = False, sensors: list | None = None) -> RouteOutcome:
+        helpers.release()
         entry, msg = FAILURE_MESSAGES[kind]
         return RouteOutcome(
-            failed_route_record(rid, config.index, msg, length),
+            rules.failed_route_record(rid, config.index, msg, record_length),
             entry,
             stop,
             f"{rid}: {message}",
@@ -304,17 +319,21 @@ def run_route(
             route_xy,
             sensors=sensors,
             scenarios=scenarios,
+            key=config.route_id,
         )
 
     # --------------------------------------------------------------- agent
     agent = None
     try:
         with _deadline(opts.timeout, "agent set-up"):
-            agent = agent_class(opts.host, opts.port, bool(opts.debug))
+            # 2.x: Agent(host, port, debug), plan, setup(); 1.0: Agent(conf) runs setup(), then the plan
+            agent = construct_agent(agent_class, rules, opts.agent_config, opts.host, opts.port, opts.debug)
             agent.set_global_plan(gps_route, route)
-            agent.setup(opts.agent_config)
+            if rules.version != "1.0":
+                agent.setup(opts.agent_config)
             sensors = agent.sensors()
-            validate_sensor_configuration(sensors, agent.track, opts.track)
+            limits = rules.sensor_limits if rules.version == "1.0" else None
+            validate_sensor_configuration(sensors, agent.track, opts.track, limits)
     except SensorConfigurationInvalid as exc:
         _destroy(agent)
         return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True)
@@ -324,18 +343,25 @@ def run_route(
         _destroy(agent)
         return fail("Agent_init", f"the agent could not be set up: {_one_line(exc)}")
     ctx = RouteContext(sim, cmap, route, route_xy, config, opts, list(sensors), gps_route, agent)
-    criteria_obs = CriteriaObserver(route, cmap)
+    criteria_obs = CriteriaObserver(route, cmap, rules)
     progress_obs = ProgressObserver(criteria_obs.criteria, progress)
     recorder_obs = RecorderObserver(ctx) if opts.record_dir else None
     extra_obs = observers
     observers = [criteria_obs, progress_obs]
     observers += [o for o in (*make_extra_observers(ctx), *(extra_obs or ()), recorder_obs) if o is not None]
+    faults = None
     try:
         for s in sensors:
             agent.sensor_interface.register_sensor(s["id"], s["type"])
         attached = list(sensors)
         for obs in observers:
             attached += obs.extra_sensors(ctx, attached)
+        if opts.sensor_fault:  # the agent's sensors and the video's cameras get the faults (e.g. a rotated mount)
+            from scenarios.sensor_faults import FaultedRoute
+
+            faults = FaultedRoute(opts.sensor_fault, route_seed(opts.seed, config), {s["id"] for s in sensors},
+                                  _REC_PREFIX)
+            attached = faults.configure_sensors(attached)
         sim.attach_sensors(attached)
     except (SensorConfigError, SensorConfigurationInvalid) as exc:
         _destroy(agent)
@@ -350,7 +376,7 @@ def run_route(
 
     # --------------------------------------------------------------- scenarios and sensor faults
     try:
-        manager, fault = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
+        manager = _setup_scenarios(sim, cmap, route, scenarios, config, opts)
     except Exception as exc:  # noqa: BLE001 - a scenario bug: the simulation of this route is broken
         _destroy(agent)
         return fail("Simulation", f"the route's scenarios failed to set up: {_one_line(exc)}", stop=True,
@@ -362,6 +388,9 @@ def run_route(
     failure_kind = ""
     failure_text = ""
     frame = sim.frame
+    ticks = 0
+    game_time = 0.0  # from 0 every route on every backend, summed tick by tick as the leaderboard's GameTime
+    t_start = time.time()  # duration_system times the driving loop only, as 2.x does
     started: list[Any] = []
     try:
         for obs in observers:
@@ -375,44 +404,64 @@ def run_route(
                 failure_kind, failure_text = "Simulation", f"the simulator failed: {_one_line(exc)}"
                 break
             frame = gt.frame
-            for obs in observers:
-                obs.on_tick(ctx, input_data, gt)
-            if any(obs.done for obs in observers) or (opts.max_ticks is not None and frame >= opts.max_ticks):
+            ticks += 1
+            game_time += FIXED_DELTA_SECONDS
+            helpers.tick(frame, game_time)
+            if faults is not None:  # the agent and the video see the faulted input
+                input_data = faults.apply(input_data, frame)
+            try:
+                for obs in observers:
+                    obs.on_tick(ctx, input_data, gt)
+            except Exception as exc:  # noqa: BLE001 - e.g. the data collector on a full disk: the run stops
+                if opts.debug:
+                    traceback.print_exc()
+                failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
+                break
+            if any(obs.done for obs in observers) or (opts.max_ticks is not None and ticks >= opts.max_ticks):
                 break
             agent_data = {k: v for k, v in input_data.items() if k in agent_ids}
-            if fault is not None:
-                agent_data = fault.apply(agent_data, frame)
             try:
-                agent.sensor_interface.update_all(agent_data, frame, frame * FIXED_DELTA_SECONDS)
+                agent.sensor_interface.update_all(agent_data, frame, game_time)
                 with _deadline(opts.timeout, "agent step"):
                     control = agent()
                 if not isinstance(control, carla.VehicleControl):
                     raise AgentError(f"run_step returned {type(control).__name__}, not carla.VehicleControl")
+            except SensorReceivedNoData as exc:  # not the agent's fault: the simulation is broken (as 2.x)
+                failure_kind, failure_text = "Simulation", f"a sensor sent no data: {_one_line(exc)}"
+                break
             except Exception as exc:  # noqa: BLE001
                 if opts.debug:
                     traceback.print_exc()
                 failure_kind, failure_text = "Agent_runtime", f"the agent crashed: {_one_line(exc)}"
                 break
+            if faults is not None:
+                control = faults.control(control, frame)  # e.g. action latency
             for obs in observers:
                 control = obs.on_control(ctx, control, frame)
             sim.apply_control(control)
     finally:
+        duration_system = time.time() - t_start
         _destroy(agent)
+        helpers.release()
         for obs in started:
-            obs.on_route_end(ctx)
+            try:
+                obs.on_route_end(ctx)
+            except Exception as exc:  # noqa: BLE001 - the route fails in one line (the first failure wins)
+                if not failure_kind:
+                    failure_kind, failure_text = "Simulation", f"{type(obs).__name__} failed: {_one_line(exc)}"
     criteria = criteria_obs.criteria
     trace = progress_obs.trace
     video = recorder_obs.video if recorder_obs is not None else None
     events = criteria.events()
     entry, msg = FAILURE_MESSAGES[failure_kind] if failure_kind else ("Started", "")
-    record = compute_route_record(
+    record = rules.compute_route_record(
         rid,
         config.index,
         events,
         criteria.completion.actual_value,
-        length,
-        frame * FIXED_DELTA_SECONDS,
-        time.time() - t_start,
+        record_length,
+        game_time,
+        duration_system,
         timed_out=criteria.timeout.timed_out,
         failure_message=msg,
     )
@@ -436,6 +485,7 @@ def run_route(
         sensors=sensors,
         scenarios=scenarios,
         video=video,
+        key=config.route_id,
     )
 
 
@@ -444,9 +494,9 @@ _NOTED: set[str] = set()  # skip notes already printed by this process
 
 
 def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: list[ScenarioConfig],
-                     config: RouteConfig, opts: RouteOptions) -> tuple[Any, Any]:
-    """The route's scenario manager (None when nothing runs) and the sensor fault (None when off)."""
-    manager = fault = None
+                     config: RouteConfig, opts: RouteOptions) -> Any:
+    """The route's scenario manager (None when nothing runs)."""
+    manager = None
     seed = route_seed(opts.seed, config)
     if (opts.scenarios_mode != "off" and scenarios) or opts.occlusion:
         from scenarios.manager import setup_route_scenarios
@@ -458,11 +508,7 @@ def _setup_scenarios(sim: Simulator, cmap: carla.Map, route: list, scenarios: li
             if key not in _NOTED or opts.debug:
                 _NOTED.add(key)
                 print(f"{config.route_id}: {note}", file=sys.stderr)
-    if opts.sensor_fault:
-        from scenarios import make_scenario
-
-        fault = make_scenario(opts.sensor_fault, seed=seed)
-    return manager, fault
+    return manager
 
 
 def make_extra_observers(ctx: RouteContext) -> list[Any]:

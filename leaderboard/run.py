@@ -3,7 +3,8 @@
 
 The flags are the CARLA leaderboard evaluator's (--routes, --routes-subset, --repetitions, --agent,
 --agent-config, --track, --checkpoint, --resume, --debug-checkpoint, --host, --port, --traffic-manager-port,
---traffic-manager-seed, --timeout, --debug) plus --simulator embedded|carla, --map-dir, --weather, --seed,
+--traffic-manager-seed, --timeout, --debug) plus --leaderboard 1.0|2.0 (rule set; default: the route file's
+format), --simulator embedded|carla, --map-dir, --weather, --seed,
 --record DIR (mp4 per route), --workers N (Ray), --scenarios (1.0 trigger JSON), --vehicles / --walkers,
 and robustness options: --scenarios-mode off|route, --occlusion ID, --sensor-fault ID (ids of scenarios/).
 With no --routes the project's built-in routes on its own towns run.
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=300.0, help="seconds an agent set-up or step may take")
     g.add_argument("--map-dir", default=None, help="folder with <Town>.xodr files (e.g. CARLA's Town01)")
     g.add_argument(
-        "--weather", default=None, help="a CARLA weather preset overriding the routes' (e.g. HardRainNoon)"
+        "--weather", default=None, help="a named weather overriding the routes': a CARLA preset (HardRainNoon) or "
+        "a custom one (ClearNoonFogDense, LowSunGlare, ClearNightNoStreetLights; all: --weather list)"
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the traffic, pedestrians and scenarios")
     g.add_argument(
@@ -87,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--routes", default=None, help="route XML (leaderboard 1.0 or 2.0); default: built-in routes"
     )
     r.add_argument("--routes-subset", default="", help="route ids: '3', '0-5', '1,3,7-9'")
+    r.add_argument(
+        "--leaderboard", choices=("1.0", "2.0"), default=None,
+        help="rules and results format of CARLA leaderboard 1.0 or 2.x (criteria, timeout, agent construction, "
+        "sensor limits, scores); default: the route file's format, 2.0 for the built-in routes (docs/leaderboard.md)",
+    )
     r.add_argument("--repetitions", type=int, default=1, help="runs of each route (route ids get _rep<k>)")
     r.add_argument(
         "--scenarios", default=None, help="leaderboard 1.0 scenario JSON (default: the one beside --routes)"
@@ -102,8 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. occlusion/parked_truck_pedestrian)"
     )
     r.add_argument(
-        "--sensor-fault", default=None, help="a sensor-fault id applied to the agent's input "
-        "(e.g. fault/gaussian_noise, fault/camera_black_CAM_FRONT)"
+        "--sensor-fault", default=None, help="sensor faults applied to what the agent gets, in order, each "
+        "NAME:SEVERITY (1-3), e.g. 'motion_blur:2,gnss_noise:1'; names: camera_blackout, lens_occlusion, "
+        "gaussian_noise, motion_blur, frozen_camera, low_frame_rate, extrinsic_miscalibration, gnss_noise, "
+        "delayed_control, or any fault/ id"
+    )
+    r.add_argument(
+        "--suite", default=None, help="run a robustness suite instead of --routes: 'robustness', "
+        "'robustness-quick' (configs/suite/) or a suite .yaml; results, table and heatmaps go beside --checkpoint "
+        "(default robustness_<suite>/results.json)"
     )
     a = p.add_argument_group("agent")
     a.add_argument(
@@ -140,10 +154,16 @@ def _check_scenario_ids(occlusion: str | None, sensor_fault: str | None) -> str:
         return ""
     from scenarios import registered_ids
 
-    for flag, value, kind in (("--occlusion", occlusion, "scenario"), ("--sensor-fault", sensor_fault, "fault")):
-        if value and value not in registered_ids(kind):
-            valid = [i for i in registered_ids(kind) if kind == "fault" or i.startswith("occlusion/")]
-            return f"{flag} '{value}' is not a registered {kind} id (valid: {', '.join(valid)})"
+    if occlusion and occlusion not in registered_ids("scenario"):
+        valid = [i for i in registered_ids("scenario") if i.startswith("occlusion/")]
+        return f"--occlusion '{occlusion}' is not a registered scenario id (valid: {', '.join(valid)})"
+    if sensor_fault:
+        from scenarios.sensor_faults import SensorFaultError, parse_faults
+
+        try:
+            parse_faults(sensor_fault)
+        except SensorFaultError as exc:
+            return f"--sensor-fault '{sensor_fault}': {exc}"
     return ""
 
 
@@ -175,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios_mode=args.scenarios_mode,
         occlusion=args.occlusion,
         sensor_fault=args.sensor_fault,
+        leaderboard=args.leaderboard,
     )
     if args.collect:
         from agent.collector import collect_options_from_args
@@ -191,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {bad}", file=sys.stderr)
         return 2
     if args.weather:
-        from sim.weather import weather_from_name
+        from scenarios.weather_sets import named_weather, weather_names
 
+        if args.weather == "list":
+            print("\n".join(weather_names()))
+            return 0
         try:
-            weather_from_name(args.weather)
+            named_weather(args.weather)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -219,7 +243,31 @@ def main(argv: list[str] | None = None) -> int:
         command="python leaderboard/run.py " + shlex.join(argv),
         options=opts,
     )
+    if args.suite:
+        return _run_suite(args, cfg)
     return run_evaluation(cfg)
+
+
+def _run_suite(args: argparse.Namespace, cfg: EvalConfig) -> int:
+    import dataclasses
+
+    from leaderboard.suite import SuiteError, load_suite, run_suite
+
+    if args.routes or args.weather or args.occlusion or args.sensor_fault:
+        print("error: --suite sets the routes, weathers, scenarios and faults itself; drop --routes, "
+              "--weather, --occlusion and --sensor-fault (--routes-subset picks among the suite's routes)",
+              file=sys.stderr)
+        return 2
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.routes_subset:
+        suite = dataclasses.replace(suite, routes_subset=args.routes_subset)
+    if args.checkpoint == build_parser().get_default("checkpoint"):
+        cfg = dataclasses.replace(cfg, checkpoint=str(Path(f"robustness_{suite.name}") / "results.json"))
+    return run_suite(suite, cfg)
 
 
 if __name__ == "__main__":

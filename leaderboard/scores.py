@@ -164,7 +164,8 @@ def compute_route_record(
     """Score one route from its events, as the leaderboard's compute_route_statistics.
 
     route_completion: percentage 0..100 (the RouteCompletionTest value; 100 when the target was reached).
-    failure_message: set when something outside the criteria stopped the route ('Agent crashed', ...).
+    failure_message: set when something outside the criteria stopped the route ('Agent crashed', ...). As in the
+    leaderboard, the last assignment wins: a route timeout, then a deviation or blockage, overrides it.
     """
     rec = empty_route_record(route_id, index)
     score_penalty = 1.0
@@ -175,7 +176,7 @@ def compute_route_record(
     }
     if timed_out:
         rec["infractions"]["route_timeout"].append("Route timeout.")
-        failure_message = failure_message or "Agent timed out"
+        failure_message = "Agent timed out"
     for ev in events:
         if ev.type in PENALTY_VALUE:
             score_penalty *= PENALTY_VALUE[ev.type]
@@ -184,10 +185,10 @@ def compute_route_record(
             score_penalty = apply_percentage_penalty(score_penalty, ev.type, float(ev.data["percentage"]))
             rec["infractions"][PENALTY_NAME[ev.type]].append(ev.message)
         elif ev.type == E.ROUTE_DEVIATION:
-            failure_message = failure_message or "Agent deviated from the route"
+            failure_message = "Agent deviated from the route"
             rec["infractions"][PENALTY_NAME[ev.type]].append(ev.message)
         elif ev.type == E.VEHICLE_BLOCKED:
-            failure_message = failure_message or "Agent got blocked"
+            failure_message = "Agent got blocked"
             rec["infractions"][PENALTY_NAME[ev.type]].append(ev.message)
     score_route = float(route_completion)
     target_reached = score_route >= 100

@@ -6,6 +6,7 @@ Examples (from the repository root; paths are relative to the working directory)
     occvla-train model=tiny train=stage2_joint model.init_from=runs/s1 run_dir=runs/s2
     occvla-train model=tiny train=stage3_planning model.init_from=runs/s2 run_dir=runs/s3
     occvla-train ... run_dir=runs/s3 resume=true      # continue from runs/s3/checkpoints/last.pt
+    torchrun --nproc_per_node=2 -m occvla.train ...   # data parallel, same global train.batch_size (distributed.py)
 Config groups: configs/model/{tiny,small,paper}.yaml, configs/train/stage*.yaml, configs/data/*.yaml, over the
 structured schema in occvla/training/config.py (struct mode: an unknown key is a one-line error).
 A finished run directory is self-contained: config.yaml, model.safetensors, tokenizer/, README.md (model card with
@@ -42,6 +43,7 @@ def run(cfg: DictConfig) -> dict | None:
     """Run the stage ``cfg.train.stage`` into ``cfg.run_dir``; returns the final eval metrics."""
     import torch
 
+    from occvla.training import distributed
     from occvla.training.common import seed_everything
     from occvla.training.config import TrainConfig
 
@@ -60,8 +62,11 @@ def run(cfg: DictConfig) -> dict | None:
         raise ValueError(f"run_dir {run_dir} already holds a run; pass resume=true to continue it or a new run_dir")
     if cfg.device == "auto":
         cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    cfg.device = distributed.init_from_launcher(cfg.device)  # torchrun: join the process group
+    distributed.barrier()  # every rank has checked run_dir before rank 0 writes into it
+    if distributed.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     seed_everything(int(cfg.seed))
@@ -77,11 +82,15 @@ def run(cfg: DictConfig) -> dict | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=PRIMARY)
 def _hydra_main(cfg: DictConfig) -> None:
+    from occvla.training import distributed
+
     try:
         metrics = run(cfg)
     except (ValueError, FileNotFoundError) as e:  # bad input: one line, no traceback
         print(f"occvla-train: error: {e}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        distributed.shutdown()
     if metrics:
         print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
 

@@ -2,7 +2,8 @@
 
     from scenarios import make_scenario, registered_ids
     make_scenario("Scenario3")                        # leaderboard-1.0 trigger-JSON names, Scenario1..Scenario10
-    make_scenario("DynamicObjectCrossing")            # the same, by its scenario_runner / leaderboard-2.0 name
+    make_scenario("FollowLeadingVehicle")             # the same as Scenario2, by its scenario_runner name
+    make_scenario("DynamicObjectCrossing", blocker_model="static.prop.container")   # leaderboard-2.0 scenarios
     make_scenario("occlusion/parked_truck_pedestrian")
     make_scenario("fault/gaussian_noise", sigma=8.0)  # .apply(input_data, frame)
     make_scenario("weather/fog")                      # a WeatherSet
@@ -25,13 +26,17 @@ from scenarios.registry import (
 
 def _register_builtins() -> None:
     from scenarios.leaderboard1 import LEADERBOARD1
+    from scenarios.leaderboard2 import LEADERBOARD2
     from scenarios.occlusion import BusAtJunction, ParkedRowPedestrian, ParkedTruckPedestrian
     from scenarios.sensor_faults import FAULTS
     from scenarios.weather_sets import WEATHER_SETS, make_weather_set
 
     for name, (cls, runner_name) in LEADERBOARD1.items():
         register_scenario(name, cls, description=cls.description)
-        register_scenario(runner_name, cls, description=f"alias of {name}")
+        if runner_name not in LEADERBOARD2:  # 2.0 redefines DynamicObjectCrossing (a static prop hides the walker)
+            register_scenario(runner_name, cls, description=f"alias of {name}")
+    for name, cls in LEADERBOARD2.items():
+        register_scenario(name, cls, description=cls.description)
     for name, cls in (("occlusion/parked_truck_pedestrian", ParkedTruckPedestrian),
                       ("occlusion/parked_row_pedestrian", ParkedRowPedestrian),
                       ("occlusion/bus_at_junction", BusAtJunction)):

@@ -208,9 +208,9 @@ class Scenario:
                     self.placements = [q for q in self.placements if q.actor_id != aid]
 
     def hold_lights(self, states: dict[int, str]) -> None:
-        """Freeze every light and force `states` (light id -> 'Red' | 'Green' | ...); no-op on backends without it."""
+        """Freeze every light and force `states` (light id -> 'Red' | 'Green' | ...) through the protocol."""
         sim = self._sim
-        if not states or not (hasattr(sim, "freeze_traffic_lights") and hasattr(sim, "set_traffic_light_state")):
+        if not states:
             return
         sim.freeze_traffic_lights(True)
         self._lights_held = True

@@ -244,30 +244,7 @@ class ManeuverOppositeDirection(Scenario):
         pts = [(x, y), *map(tuple, away.xy[away.s > 8.0])]
         self.obstacle = PathMotion(Polyline.from_points(pts), 6.0, obey_lights=True, follow_gap=4.0)
         self.spawn("obstacle", bp, x, y, yaw, "driving", self.obstacle)
-        # oncoming cars on the nearest opposite-direction lane, starting past the obstacle
-        ex, ey, _ = self.ego_path.point_at(s_obs)
-        wp = self.cmap.get_waypoint(carla.Location(ex, ey, 0.0), project_to_road=True)
-        opp = wp.get_left_lane()
-        if opp is None or opp.lane_type != carla.LaneType.Driving or opp.lane_id * wp.lane_id > 0:
-            raise ScenarioError(f"scenario {self.id}: no opposite lane left of the ego lane at "
-                                f"({ex:.1f}, {ey:.1f})")
-        self.oncoming: list[PathMotion] = []
-        # upstream of an opposite-direction lane lies ahead of the ego; it stops early at a junction
-        want = 25.0 + c.oncoming_gap
-        approach = lane_behind(opp, want)
-        path = Polyline.from_points([*map(tuple, approach.xy), *map(tuple, lane_path(opp, 60.0).xy[1:])])
-        last = None
-        for k in range(2):
-            s0 = approach.length - (25.0 + k * c.oncoming_gap)
-            if s0 < 0.0:
-                if last is not None and last < 8.0:
-                    break  # no room for a second car before the junction
-                s0 = 0.0
-            last = s0
-            m = PathMotion(path.sub(s0, path.length), c.oncoming_speed, obey_lights=True, follow_gap=4.0)
-            px, py, pyaw = m.path.point_at(0.0)
-            self.spawn(f"oncoming{k}", pick(self.rng, CARS), px, py, pyaw, "driving", m)
-            self.oncoming.append(m)
+        self.oncoming = spawn_oncoming(self, s_obs, c.oncoming_gap, c.oncoming_speed)
 
     def _on_trigger(self, gt: GroundTruth) -> None:
         for m in self.oncoming:
@@ -277,6 +254,33 @@ class ManeuverOppositeDirection(Scenario):
         if not self.obstacle.active and self.elapsed(gt) >= self.config.hold_time:
             self.obstacle.start()
             self.finish()
+
+
+def spawn_oncoming(sc: Scenario, s_at: float, gap: float, speed: float) -> list[PathMotion]:
+    """Two oncoming cars (idle until started) on the nearest opposite-direction lane left of the ego path at s_at,
+    starting 25 m and 25 + gap m past it (fewer when a junction comes first)."""
+    ex, ey, _ = sc.ego_path.point_at(s_at)
+    wp = sc.cmap.get_waypoint(carla.Location(ex, ey, 0.0), project_to_road=True)
+    opp = wp.get_left_lane()
+    if opp is None or opp.lane_type != carla.LaneType.Driving or opp.lane_id * wp.lane_id > 0:
+        raise ScenarioError(f"scenario {sc.id}: no opposite lane left of the ego lane at ({ex:.1f}, {ey:.1f})")
+    out: list[PathMotion] = []
+    # upstream of an opposite-direction lane lies ahead of the ego; it stops early at a junction
+    approach = lane_behind(opp, 25.0 + gap)
+    path = Polyline.from_points([*map(tuple, approach.xy), *map(tuple, lane_path(opp, 60.0).xy[1:])])
+    last = None
+    for k in range(2):
+        s0 = approach.length - (25.0 + k * gap)
+        if s0 < 0.0:
+            if last is not None and last < 8.0:
+                break  # no room for a second car before the junction
+            s0 = 0.0
+        last = s0
+        m = PathMotion(path.sub(s0, path.length), speed, obey_lights=True, follow_gap=4.0)
+        px, py, pyaw = m.path.point_at(0.0)
+        sc.spawn(f"oncoming{k}", pick(sc.rng, CARS), px, py, pyaw, "driving", m)
+        out.append(m)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- crossing

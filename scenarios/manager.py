@@ -7,6 +7,7 @@ never an error: a route still runs and scores without them.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,29 @@ from sim.routes import ScenarioConfig
 from sim.types import GroundTruth
 
 SCENARIOS_MODES = ("off", "route")
+
+
+def scenario_params(cfg: ScenarioConfig) -> tuple[dict[str, Any], list[str]]:
+    """A route scenario's parameters as keyword arguments of its registered type, converted to the field types
+    (route XML 2.0 `<distance value="22"/>`), and the names it does not take (leaderboard-2.0 parameters with
+    no meaning here, e.g. background-traffic flows), sorted."""
+    spec = scenario_spec(cfg.type)
+    config_cls = getattr(spec.load(), "Config", None)
+    fields = {f.name: f for f in dataclasses.fields(config_cls)} if config_cls is not None else {}
+    out: dict[str, Any] = {}
+    ignored = []
+    for name, attrs in cfg.parameters.items():
+        raw = attrs.get("value") if isinstance(attrs, dict) else attrs
+        f = fields.get(name)
+        if f is None or raw is None:
+            ignored.append(name)
+            continue
+        kind = type(f.default) if f.default is not dataclasses.MISSING and f.default is not None else str
+        try:
+            out[name] = kind(float(raw)) if kind in (int, float) else str(raw)
+        except ValueError:
+            raise ScenarioError(f"scenario {cfg.name}: parameter {name}={raw!r} is not a number") from None
+    return out, sorted(ignored)
 ALONG_ROUTE_MIN_S = 25.0  # an added scenario triggers no earlier than this far into the route (metres)
 
 
@@ -55,7 +79,12 @@ class ScenarioManager:
             return False
         x, y, z, yaw = cfg.trigger_points[0]
         trigger = carla.Transform(carla.Location(x, y, z), carla.Rotation(yaw=yaw))
-        return self._setup(cfg.name, cfg.type, trigger)
+        try:
+            params, _ = scenario_params(cfg)
+        except ScenarioError as exc:
+            self.skipped.append((cfg.name, str(exc)))
+            return False
+        return self._setup(cfg.name, cfg.type, trigger, params=params)
 
     def add_along_route(self, scenario_id: str) -> bool:
         """Add a registered scenario at the first place along the route where it fits (deterministic order)."""
@@ -74,9 +103,10 @@ class ScenarioManager:
         self.skipped.append((scenario_id, "no place along the route fits it"))
         return False
 
-    def _setup(self, name: str, type_: str, trigger: carla.Transform, quiet: bool = False) -> bool:
+    def _setup(self, name: str, type_: str, trigger: carla.Transform, quiet: bool = False,
+               params: dict[str, Any] | None = None) -> bool:
         try:
-            sc = make_scenario(type_, route=self.route)
+            sc = make_scenario(type_, route=self.route, **(params or {}))
             sc.setup(self.sim, self.cmap, trigger, self.rng(name))
         except ScenarioError as exc:
             if not quiet:

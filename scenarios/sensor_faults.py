@@ -1,7 +1,16 @@
-"""Sensor faults: deterministic transforms of the agent's input_data (never of the ground truth).
+"""Sensor faults: deterministic transforms of what the agent gets (never of the ground truth).
 
     fault = make_scenario("fault/gaussian_noise", seed=3, sigma=12.0)
     agent_input = fault.apply(input_data, frame)     # {id: (frame, data)} -> a new dict
+
+    fault = parse_faults("motion_blur:2,gnss_noise:1", seed=3)   # the CLI's --sensor-fault: name:severity, ...
+    sensors = fault.configure_sensors(agent.sensors())            # before attaching (extrinsic miscalibration)
+    agent_input = fault.apply(input_data, frame)                  # every tick
+    control = fault.control(agent_control, frame)                 # action latency (delayed control)
+
+A fault acts at one or more of three points: the sensor set-up (a camera mounted rotated: the simulator renders
+from the rotated pose, nothing is warped), the input of each tick, and the agent's control. Faults compose in the
+order given. SEVERITIES holds each robustness fault's parameters at severities 1-3 (light, medium, strong).
 
 A fault touches only its target sensors: by default every sensor of its kind, recognised by the CARLA
 leaderboard's data formats (camera HxWx4 uint8; GNSS array (3,); IMU array (7,); speedometer {'speed'}), or the
@@ -57,7 +66,8 @@ class FaultParams:
 
 
 class SensorFault:
-    """Base: subclasses set `Config`, `target` (a data predicate) and implement `_corrupt`."""
+    """Base: subclasses set `Config`, `target` (a data predicate) and implement `_corrupt`; faults acting on the
+    sensor set-up or on the control override `configure_sensors` / `control` (identities here)."""
 
     Config: ClassVar[type] = FaultParams
     kind: ClassVar[str] = "fault"
@@ -104,6 +114,14 @@ class SensorFault:
     def _pass(self, sensor_id: str, data: Any, frame: int) -> Any:
         """What an inactive fault does with a target's data (stateful faults may record it)."""
         return data
+
+    def configure_sensors(self, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The sensor dicts to attach instead of the agent's (new dicts; the agent's list is not changed)."""
+        return [dict(x) for x in sensors]
+
+    def control(self, control: Any, frame: int) -> Any:
+        """The control that reaches the vehicle for the agent's `control` at `frame`."""
+        return control
 
     def _corrupt(self, sensor_id: str, data: Any, frame: int) -> Any:
         raise NotImplementedError
@@ -248,23 +266,183 @@ class LensOcclusion(SensorFault):
 @dataclass
 class BlackParams(FaultParams):
     camera: str = "CAM_FRONT"
+    cameras: Sequence[str] | None = None  # several dead cameras (overrides `camera`)
 
 
 class CameraBlack(SensorFault):
-    """One named camera delivers black images from start_frame on (a dead camera)."""
+    """Named cameras deliver black images from start_frame on (dead cameras, nuScenes-C's camera crash)."""
 
     Config = BlackParams
-    description = "one camera dead (black)"
+    description = "cameras dead (black)"
 
     def _check(self) -> None:
-        if not self.config.camera:
-            raise SensorFaultError("fault/camera_black: camera id must be non-empty")
+        cams = self.dead_cameras()
+        if not cams or not all(cams):
+            raise SensorFaultError("fault/camera_black: camera ids must be non-empty")
+
+    def dead_cameras(self) -> tuple[str, ...]:
+        c = self.config
+        return tuple(c.cameras) if c.cameras is not None else (c.camera,)
 
     def targets(self, sensor_id: str, data: Any) -> bool:
-        return sensor_id == self.config.camera and is_camera(data)
+        return sensor_id in self.dead_cameras() and is_camera(data)
 
     def _corrupt(self, sensor_id: str, data: Any, frame: int) -> Any:
         return _black(data)
+
+
+@dataclass
+class MotionBlurParams(FaultParams):
+    length: float = 0.03  # blur streak length as a fraction of the image width (0.03 = 12 px at 400 px)
+    angle: float = 0.0  # streak direction in the image, degrees (0 = horizontal)
+
+
+class MotionBlur(SensorFault):
+    """Linear motion blur (a long exposure while the camera moves): each pixel averages a streak of the scene."""
+
+    Config = MotionBlurParams
+    description = "linear motion blur"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._kernels: dict[int, np.ndarray] = {}
+
+    def _check(self) -> None:
+        if not 0.0 < self.config.length < 0.5:
+            raise SensorFaultError(f"fault/motion_blur: length must be in (0, 0.5) of the width, "
+                                   f"got {self.config.length}")
+
+    def kernel(self, width: int) -> np.ndarray:
+        """(k, k) float32 line kernel summing to 1 for an image `width` pixels wide."""
+        if width not in self._kernels:
+            k = max(3, round(self.config.length * width) | 1)
+            ker = np.zeros((k, k), np.float32)
+            c = k // 2
+            a = math.radians(self.config.angle)
+            dx, dy = math.cos(a) * c, -math.sin(a) * c
+            cv2.line(ker, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1)
+            self._kernels[width] = ker / ker.sum()
+        return self._kernels[width]
+
+    def _corrupt(self, sensor_id: str, data: Any, frame: int) -> Any:
+        out = data.copy()
+        out[..., :3] = cv2.filter2D(data[..., :3], -1, self.kernel(data.shape[1]), borderType=cv2.BORDER_REFLECT)
+        return out
+
+
+@dataclass
+class FrameRateParams(FaultParams):
+    hz: float = 10.0  # frames delivered per second (the simulator ticks at 20 Hz)
+
+
+class LowFrameRate(SensorFault):
+    """Cameras deliver frames at a fixed lower rate: between two deliveries the agent gets the last delivered
+    image again, with that image's frame number (as a slower sensor's latest measurement)."""
+
+    Config = FrameRateParams
+    description = "cameras at a lower frame rate (stale frames in between)"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._last: dict[str, tuple[int, np.ndarray]] = {}
+
+    def _check(self) -> None:
+        if not 0.0 < self.config.hz <= 20.0:
+            raise SensorFaultError(f"fault/low_frame_rate: hz must be in (0, 20], got {self.config.hz}")
+
+    def delivers(self, frame: int) -> bool:
+        """Whether `frame` (20 Hz ticks) is one the slower camera captures: floor(t * hz) steps at it."""
+        hz = self.config.hz
+        return math.floor(frame * hz / 20.0 + 1e-9) != math.floor((frame - 1) * hz / 20.0 + 1e-9)
+
+    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
+        out = dict(input_data)
+        for sid, (f, data) in input_data.items():
+            if not self.targets(sid, data):
+                continue
+            if not self.active(frame) or self.delivers(frame) or sid not in self._last:
+                self._last[sid] = (f, data)
+            else:
+                out[sid] = self._last[sid]
+        return out
+
+
+@dataclass
+class ExtrinsicParams(FaultParams):
+    yaw: float = 1.0  # degrees each camera is turned (sign drawn per camera from the seed)
+    pitch: float = 0.5  # degrees
+    roll: float = 0.0  # degrees
+
+
+class ExtrinsicMiscalibration(SensorFault):
+    """Cameras mounted slightly rotated from where the agent believes: the simulator renders each camera from
+    its rotated pose (nothing is warped); the agent keeps its own sensor list, so its calibration is wrong.
+    The signs are drawn per camera id from the seed; the angles are fixed for the whole route."""
+
+    Config = ExtrinsicParams
+    description = "cameras rotated by a small angle (rendered from the rotated pose)"
+
+    def _check(self) -> None:
+        c = self.config
+        if not all(math.isfinite(v) and abs(v) <= 30.0 for v in (c.yaw, c.pitch, c.roll)):
+            raise SensorFaultError(f"fault/extrinsic_miscalibration: angles must be within 30 degrees, "
+                                   f"got yaw={c.yaw}, pitch={c.pitch}, roll={c.roll}")
+
+    def offsets(self, sensor_id: str) -> tuple[float, float, float]:
+        """(roll, pitch, yaw) degrees added to this camera's mount."""
+        signs = np.where(self.rng(0, sensor_id).random(3) < 0.5, -1.0, 1.0)
+        c = self.config
+        return float(signs[0] * c.roll), float(signs[1] * c.pitch), float(signs[2] * c.yaw)
+
+    def configure_sensors(self, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for s in sensors:
+            s = dict(s)
+            sid = str(s.get("id", ""))
+            if str(s.get("type", "")).startswith("sensor.camera") and (
+                    self.config.sensors is None or sid in self.config.sensors):
+                dr, dp, dy = self.offsets(sid)
+                s["roll"] = float(s.get("roll", 0.0)) + dr
+                s["pitch"] = float(s.get("pitch", 0.0)) + dp
+                s["yaw"] = float(s.get("yaw", 0.0)) + dy
+            out.append(s)
+        return out
+
+    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
+        return dict(input_data)
+
+
+@dataclass
+class DelayParams(FaultParams):
+    ticks: int = 2  # the vehicle applies the control the agent sent this many 0.05 s ticks earlier
+
+
+class DelayedControl(SensorFault):
+    """Action latency: the agent's control reaches the vehicle `ticks` ticks late (coasting until the first)."""
+
+    Config = DelayParams
+    description = "control applied with a fixed delay (action latency)"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._queue: list[Any] = []
+
+    def _check(self) -> None:
+        if not 0 <= self.config.ticks <= 100:
+            raise SensorFaultError(f"fault/delayed_control: ticks must be in [0, 100], got {self.config.ticks}")
+
+    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
+        return dict(input_data)
+
+    def control(self, control: Any, frame: int) -> Any:
+        if not self.active(frame):
+            return control
+        self._queue.append(control)
+        if len(self._queue) <= self.config.ticks:
+            import carla
+
+            return carla.VehicleControl()  # nothing has arrived yet: no throttle, no brake
+        return self._queue.pop(0)
 
 
 # ---------------------------------------------------------------------------------------------- other sensors
@@ -346,21 +524,38 @@ class ImuNoise(SensorFault):
 
 
 class ComposedFault:
-    """Several faults applied in order (e.g. night noise + a dead camera)."""
+    """Several faults applied in the order given, at each of the three points (sensors, input, control)."""
 
     kind: ClassVar[str] = "fault"
 
-    def __init__(self, faults: Sequence[SensorFault]) -> None:
+    def __init__(self, faults: Sequence[SensorFault], label: str = "") -> None:
         self.faults = list(faults)
+        self.label = label
+
+    def configure_sensors(self, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = [dict(x) for x in sensors]
+        for f in self.faults:
+            out = f.configure_sensors(out)
+        return out
 
     def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
         for f in self.faults:
             input_data = f.apply(input_data, frame)
         return input_data
 
+    def control(self, control: Any, frame: int) -> Any:
+        for f in self.faults:
+            control = f.control(control, frame)
+        return control
+
 
 # id -> (class, fixed kwargs)
 FAULTS: dict[str, tuple[type[SensorFault], dict[str, Any]]] = {
+    "fault/camera_blackout": (CameraBlack, {}),
+    "fault/motion_blur": (MotionBlur, {}),
+    "fault/low_frame_rate": (LowFrameRate, {}),
+    "fault/extrinsic_miscalibration": (ExtrinsicMiscalibration, {}),
+    "fault/delayed_control": (DelayedControl, {}),
     "fault/camera_dropout": (CameraDropout, {}),
     "fault/frozen_frame": (FrozenFrame, {}),
     "fault/gaussian_noise": (GaussianNoise, {}),
@@ -370,3 +565,111 @@ FAULTS: dict[str, tuple[type[SensorFault], dict[str, Any]]] = {
     "fault/speedometer_bias": (SpeedometerBias, {}),
     "fault/imu_noise": (ImuNoise, {}),
 }
+
+
+# ---------------------------------------------------------------------------------------------- severities
+FRONT3 = ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT")
+
+# robustness fault name -> (registered id, parameters at severity 1, 2, 3). Severities follow nuScenes-C/RoboBEV
+# in spirit (three levels, light to strong), sized for 400x225 cameras and 20 Hz.
+SEVERITIES: dict[str, tuple[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]] = {
+    "camera_blackout": ("fault/camera_blackout", (
+        {"cameras": ("CAM_FRONT_RIGHT",)}, {"cameras": ("CAM_FRONT",)}, {"cameras": FRONT3})),
+    "lens_occlusion": ("fault/lens_occlusion", ({"coverage": 0.05}, {"coverage": 0.12}, {"coverage": 0.25})),
+    "gaussian_noise": ("fault/gaussian_noise", ({"sigma": 8.0}, {"sigma": 20.0}, {"sigma": 40.0})),
+    "motion_blur": ("fault/motion_blur", ({"length": 0.015}, {"length": 0.035}, {"length": 0.07})),
+    "frozen_camera": ("fault/frozen_frame", (
+        {"period": 60, "duration": 10}, {"period": 60, "duration": 30}, {"period": 60, "duration": 60})),
+    "low_frame_rate": ("fault/low_frame_rate", ({"hz": 10.0}, {"hz": 5.0}, {"hz": 2.0})),
+    "extrinsic_miscalibration": ("fault/extrinsic_miscalibration", (
+        {"yaw": 1.0, "pitch": 0.5}, {"yaw": 2.5, "pitch": 1.0}, {"yaw": 5.0, "pitch": 2.0})),
+    "gnss_noise": ("fault/gnss_noise", (
+        {"sigma": 1.0, "drift": 0.02}, {"sigma": 3.0, "drift": 0.05}, {"sigma": 8.0, "drift": 0.1})),
+    "delayed_control": ("fault/delayed_control", ({"ticks": 2}, {"ticks": 5}, {"ticks": 10})),
+}
+
+
+def make_fault(name: str, severity: int = 1, seed: int = 0) -> SensorFault:
+    """One robustness fault at a severity (1-3), or any registered fault id ('fault/...') with its defaults."""
+    from scenarios.registry import ScenarioRegistryError, make_scenario, registered_ids
+
+    if name.startswith("fault/"):
+        if name not in registered_ids("fault"):
+            raise SensorFaultError(f"unknown sensor fault '{name}' (valid: {', '.join(fault_names())})")
+        if name in {fid for fid, _ in SEVERITIES.values()}:
+            short = next(k for k, (fid, _) in SEVERITIES.items() if fid == name)
+            return make_fault(short, severity, seed)
+        try:
+            return make_scenario(name, seed=seed)
+        except ScenarioRegistryError as exc:
+            raise SensorFaultError(str(exc)) from None
+    if name not in SEVERITIES:
+        raise SensorFaultError(f"unknown sensor fault '{name}' (valid: {', '.join(fault_names())})")
+    if severity not in (1, 2, 3):
+        raise SensorFaultError(f"sensor fault {name}: severity must be 1, 2 or 3, got {severity}")
+    fid, levels = SEVERITIES[name]
+    return make_scenario(fid, seed=seed, **levels[severity - 1])
+
+
+def fault_names() -> list[str]:
+    """The robustness faults (with severities) first, then every registered fault id."""
+    from scenarios.registry import registered_ids
+
+    return [*SEVERITIES, *registered_ids("fault")]
+
+
+def parse_fault_items(spec: str) -> list[tuple[str, int]]:
+    """'motion_blur:2,gnss_noise:1' -> [('motion_blur', 2), ('gnss_noise', 1)]; a missing severity is 1."""
+    items = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            raise SensorFaultError(f"empty item in sensor-fault list '{spec}'")
+        name, sep, sev = part.partition(":")
+        try:
+            severity = int(sev) if sep else 1
+        except ValueError:
+            raise SensorFaultError(f"sensor fault '{part}': severity must be 1, 2 or 3") from None
+        items.append((name.strip(), severity))
+    return items
+
+
+def parse_faults(spec: str, seed: int = 0) -> ComposedFault:
+    """The faults of a CLI list, composed in the order written; each gets its own seed stream."""
+    faults = [make_fault(name, sev, seed=(seed * 1000003 + 7919 * k) & 0x7FFFFFFF)
+              for k, (name, sev) in enumerate(parse_fault_items(spec))]
+    return ComposedFault(faults, label=spec)
+
+
+class FaultedRoute:
+    """A route's faults at the evaluator's three points, for the agent's sensors and for the private recording
+    cameras alike (a second, identically seeded copy), so a --record video shows what the agent saw. Other
+    sensors (other observers' private ones) are left alone."""
+
+    def __init__(self, spec: str, seed: int, agent_ids: set[str], video_prefix: str) -> None:
+        self.agent = parse_faults(spec, seed)
+        self.video = parse_faults(spec, seed)
+        self.agent_ids = set(agent_ids)
+        self.prefix = video_prefix
+
+    def configure_sensors(self, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The sensors to attach: the agent's and the video's cameras as the faults mount them, in order."""
+        n = len(self.prefix)
+        mine = self.agent.configure_sensors([s for s in sensors if s["id"] in self.agent_ids])
+        video = self.video.configure_sensors([{**s, "id": s["id"][n:]} for s in sensors
+                                              if str(s["id"]).startswith(self.prefix)])
+        by_id = {s["id"]: s for s in mine} | {self.prefix + s["id"]: {**s, "id": self.prefix + s["id"]}
+                                               for s in video}
+        return [by_id.get(s["id"], dict(s)) for s in sensors]
+
+    def apply(self, input_data: dict[str, tuple[int, Any]], frame: int) -> dict[str, tuple[int, Any]]:
+        """The tick's sensor data with the agent's sensors and the video's cameras faulted."""
+        n = len(self.prefix)
+        out = dict(input_data)
+        out.update(self.agent.apply({k: v for k, v in input_data.items() if k in self.agent_ids}, frame))
+        video = {k[n:]: v for k, v in input_data.items() if k.startswith(self.prefix)}
+        if video:
+            out.update({self.prefix + k: v for k, v in self.video.apply(video, frame).items()})
+        return out
+
+    def control(self, control: Any, frame: int) -> Any:
+        return self.agent.control(control, frame)

@@ -1,4 +1,5 @@
-"""Make the README figures: 2x3 camera mosaics (ClearNoon, HardRainNight) and an occupancy top view.
+"""Make the README figures: 2x3 camera mosaics (ClearNoon, HardRainNight, LowSunGlare, ClearNightNoStreetLights)
+and an occupancy top view.
 
     python scripts/make_docs_figures.py [--town OccTown01] [--map-dir DIR] [--out docs/img]
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import carla
 import cv2
 import matplotlib
 
@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scenarios.weather_sets import named_weather
 from sim.embedded.maps import spawn_points
 from sim.factory import make_simulator
 from sim.protocol import SimConfig, TrafficConfig
@@ -73,6 +74,10 @@ def main() -> None:
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--spawn", type=int, default=3, help="index into the town's spawn points")
     ap.add_argument("--warmup", type=int, default=100, help="ticks to let traffic fill the scene")
+    ap.add_argument("--weathers", nargs="+", default=["ClearNoon", "HardRainNight", "LowSunGlare",
+                                                       "ClearNightNoStreetLights"],
+                    help="named weathers to draw (presets or custom, scenarios.weather_sets)")
+    ap.add_argument("--no-occupancy", action="store_true", help="skip the occupancy figure")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,13 +87,16 @@ def main() -> None:
     sim.attach_sensors(rig_sensor_dicts(400, 225))
     for _ in range(args.warmup):
         sim.tick()
-    for name in ("ClearNoon", "HardRainNight"):
-        sim.set_weather(getattr(carla.WeatherParameters, name))
+    for name in args.weathers:
+        w = named_weather(name)
+        sim.set_weather(w.for_heading(sim.ground_truth().ego.pose.yaw))  # a low sun ahead of the ego
+        sim.set_street_lights(w.street_lights)
         data = sim.tick()
         cv2.imwrite(str(out / f"cameras_{name}.jpg"), mosaic(data), [cv2.IMWRITE_JPEG_QUALITY, 88])
         print(f"wrote {out / f'cameras_{name}.jpg'}")
-    occupancy_top_view(sim.occupancy().semantics, out / "occupancy_top.png")
-    print(f"wrote {out / 'occupancy_top.png'}")
+    if not args.no_occupancy:
+        occupancy_top_view(sim.occupancy().semantics, out / "occupancy_top.png")
+        print(f"wrote {out / 'occupancy_top.png'}")
     sim.close()
 
 

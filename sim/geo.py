@@ -36,8 +36,15 @@ def gnss_to_location(lat: float, lon: float, alt: float, lat0: float = 0.0, lon0
     return mx - mx0, -(my - my0), alt - alt0
 
 
+DEFAULT_GEO_REFERENCE = (42.0, 2.0)  # the leaderboard's (lat0, lon0) for a map without a geoReference
+
+
 def geo_reference(xodr_text: str) -> tuple[float, float]:
-    """(lat0, lon0) from an OpenDRIVE header's geoReference (+lat_0 / +lon_0); (0, 0) when absent."""
+    """(lat0, lon0) from an OpenDRIVE header's geoReference (+lat_0 / +lon_0), each defaulting as the
+    leaderboard's `_get_latlon_ref` does (42.0, 2.0) when the map does not state it."""
     lat = re.search(r"\+lat_0=([-+0-9.eE]+)", xodr_text)
     lon = re.search(r"\+lon_0=([-+0-9.eE]+)", xodr_text)
-    return (float(lat.group(1)) if lat else 0.0, float(lon.group(1)) if lon else 0.0)
+    return (
+        float(lat.group(1)) if lat else DEFAULT_GEO_REFERENCE[0],
+        float(lon.group(1)) if lon else DEFAULT_GEO_REFERENCE[1],
+    )

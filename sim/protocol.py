@@ -107,12 +107,30 @@ class Simulator(ABC):
     def get_weather(self) -> carla.WeatherParameters: ...
 
     @abstractmethod
+    def set_street_lights(self, on: bool) -> None:
+        """Switch the town's street lights (CARLA's light manager, LightGroup.Street); vehicles keep theirs."""
+
+    @abstractmethod
+    def set_traffic_light_state(self, tl_id: int, state: str) -> None:
+        """Force one traffic light ('Red' | 'Yellow' | 'Green' | 'Off'; id as in ground_truth().traffic_lights).
+        Holds only while the lights are frozen (freeze_traffic_lights(True)); scenarios use it."""
+
+    @abstractmethod
+    def freeze_traffic_lights(self, frozen: bool) -> None:
+        """Stop (True) or resume (False) every light's programme, as CARLA's world.freeze_all_traffic_lights."""
+
+    @abstractmethod
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
                     source: str = "scenario") -> int:
         """Spawn a scenario actor (vehicle / walker / static prop / parked vehicle); returns its id."""
 
     @abstractmethod
     def destroy_actor(self, actor_id: int) -> None: ...
+
+    @abstractmethod
+    def open_vehicle_door(self, actor_id: int) -> None:
+        """Open a scenario vehicle's front-left door (CARLA: vehicle.open_door(VehicleDoor.FL)); the open door
+        is part of the world from then on (drawn, collidable)."""
 
     @abstractmethod
     def apply_control(self, control: carla.VehicleControl) -> None:

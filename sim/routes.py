@@ -63,6 +63,7 @@ class RouteConfig:
     source: str = ""  # the file it came from
     index: int = 0  # position in the run (route x repetition), set by the indexer
     repetition_index: int = 0
+    seed_key: str = ""  # the id the per-route seed derives from ('' = `id`); a suite runs one route in many cells
 
     @property
     def name(self) -> str:

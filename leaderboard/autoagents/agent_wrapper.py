@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from leaderboard.autoagents.autonomous_agent import Track
@@ -34,8 +35,13 @@ class AgentError(Exception):
     """The agent failed while driving (an exception in run_step, or a step slower than the timeout)."""
 
 
-def validate_sensor_configuration(sensors: Any, agent_track: Track, selected_track: str) -> None:
-    """Raise SensorConfigurationInvalid unless the sensors are allowed on the selected track."""
+def validate_sensor_configuration(
+    sensors: Any, agent_track: Track, selected_track: str, sensor_limits: Mapping[str, int] | None = None
+) -> None:
+    """Raise SensorConfigurationInvalid unless the sensors are allowed on the selected track.
+
+    sensor_limits: per-type maxima overriding the track's (leaderboard 1.0's rules pass their own).
+    """
     try:
         track = Track(selected_track)
     except ValueError:
@@ -74,6 +80,8 @@ def validate_sensor_configuration(sensors: Any, agent_track: Track, selected_tra
         if agent_track in (Track.SENSORS_QUALIFIER, Track.MAP_QUALIFIER)
         else SENSORS_LIMITS
     )
+    if sensor_limits is not None:
+        limits = dict(sensor_limits)
     for stype, max_n in limits.items():
         if counts.get(stype, 0) > max_n:
             raise SensorConfigurationInvalid(

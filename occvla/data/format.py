@@ -6,12 +6,15 @@ Used by the writer (occvla/data/writer.py, fed by the simulator's collector in a
     <root>/<version>/<table>.json     nuScenes json tables (TABLES) + EXTRA_TABLE, each a json list
     <root>/samples/CAM_*/<scene>__<CAM>__<timestamp>.jpg   key-frame camera images
     <root>/gts/<scene>/<sample_token>/labels.npz          Occ3D labels (semantics, mask_lidar, mask_camera)
-    <root>/maps/<map_token>.png                           one map mask per town (devkit's map table)
+    <root>/maps/<map_token>.png                           per town: a 1x1 placeholder (the devkit's map table
+                                                          needs a file; the town's map is its OpenDRIVE file)
     <root>/README.md, <root>/dataset_card.json            the dataset card
     <root>/.occvla/journal/<scene>.jsonl                  the writer's per-keyframe journal (resume, repair)
 
 Frames: nuScenes' global frame is right-handed (x east, y north, z up). The simulator's world is CARLA's
-(left-handed, y south): global = (x, -y, z), yaw_global = -yaw_carla. The ego frame is nuScenes' (x forward, y left).
+(left-handed, y south): global = (x, -y, z), yaw_global = -yaw_carla. The ego frame is nuScenes' axes (x forward,
+y left, z up) with its origin at the vehicle's centre on the ground (CARLA's actor origin; nuScenes uses the rear
+axle).
 Boxes: ``translation`` = box centre, ``size`` = [width, length, height], ``rotation`` = [w, x, y, z] about +z.
 Tokens: 32 hex characters, a hash of what a record is (`make_token`), so two runs of one plan write identical
 tables and datasets of different plans merge without clashes.

@@ -28,8 +28,10 @@ Per key-frame sample:
 Images: decoded and resized in ``__getitem__`` (so in DataLoader workers); with ``cache_dir`` the resized images
 are kept as one ``.npy`` per sample and size, so later epochs skip JPEG decoding and resizing.
 
-Splits: ``scenes`` (explicit names) or ``split`` ("train"/"val"): a deterministic hash of the scene name puts
-``val_fraction`` of scenes in val (nuScenes' official split lists live in nuscenes-devkit; pass them as ``scenes``).
+Splits: ``scenes`` (explicit names) or ``split`` ("train"/"val"): a collected dataset whose card
+(``dataset_card.json``) lists splits takes the scenes of that split's towns (none when the card does not list it:
+splits by town, so a model is never evaluated on a town it trained on); otherwise a deterministic hash of the scene name puts ``val_fraction`` of scenes
+in val (nuScenes' official split lists live in nuscenes-devkit; pass them as ``scenes``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from occvla.commands import Command
-from occvla.data.format import EXTRA_TABLE
+from occvla.data.format import CARD_JSON, EXTRA_TABLE
 from occvla.data.geometry import global_to_ego_xy, quat_yaw
 from occvla.data.occupancy import OCC3D_GRID, load_occ3d_labels, occ3d_label_path, pool_occupancy_to
 from occvla.meta_actions import meta_action_from_trajectory
@@ -101,6 +103,20 @@ def command_from_trajectory(traj: np.ndarray) -> int:
 def _in_val(scene_name: str, val_fraction: float) -> bool:
     h = int(hashlib.sha1(scene_name.encode()).hexdigest()[:8], 16)
     return (h / 0xFFFFFFFF) < val_fraction
+
+
+def _card_split_towns(root: Path, split: str | None) -> set[str] | None:
+    """The towns of ``split`` in a collected dataset's card, or None (no card, or it does not name the split)."""
+    if split not in ("train", "val"):
+        return None
+    path = root / CARD_JSON
+    if not path.is_file():
+        return None
+    try:
+        splits = json.loads(path.read_text()).get("splits") or {}
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"dataset card {path} is not a valid JSON object") from None
+    return set(splits.get(split) or []) if splits else None  # a split the card does not list is empty
 
 
 class NuScenesOccDataset(Dataset):
@@ -188,11 +204,16 @@ class NuScenesOccDataset(Dataset):
         self.index: list[str] = []
         self.future: dict[str, list[str]] = {}
         wanted = set(scenes) if scenes is not None else None
+        split_towns = _card_split_towns(self.root, split) if wanted is None else None
+        town_of_log = {r["token"]: r.get("location", "") for r in (opt["log"] or [])}
         for scene in t["scene"]:
             name = scene["name"]
             if wanted is not None and name not in wanted:
                 continue
-            if wanted is None and split in ("train", "val") and (_in_val(name, val_fraction) != (split == "val")):
+            if split_towns is not None:
+                if town_of_log.get(scene.get("log_token", "")) not in split_towns:
+                    continue
+            elif wanted is None and split in ("train", "val") and (_in_val(name, val_fraction) != (split == "val")):
                 continue
             chain, tok = [], scene["first_sample_token"]
             while tok:

@@ -68,6 +68,16 @@ REASON_TEXT: dict[str, str] = {
 }
 
 
+def object_noun(category: str) -> str:
+    """A plain noun for a nuScenes category name ('human.pedestrian.adult' -> 'pedestrian')."""
+    if category.startswith("human.pedestrian"):
+        return "pedestrian"
+    special = {"vehicle.bus.rigid": "bus", "vehicle.bus.bendy": "bus", "vehicle.construction": "construction vehicle",
+               "movable_object.trafficcone": "traffic cone", "vehicle.emergency.ambulance": "ambulance",
+               "vehicle.emergency.police": "police car", "movable_object.pushable_pullable": "cart"}
+    return special.get(category, category.split(".")[-1].replace("_", " "))
+
+
 def _direction(x: float, y: float) -> str:
     """Ego-frame bearing (x forward, y left) as one of front, front-left, left, back-left, back, ... ."""
     ang = np.degrees(np.arctan2(y, x))
@@ -99,8 +109,9 @@ def annotation_qa(objects: list[dict[str, Any]], meta_action: str, reason: str) 
         qa.append(("How far is the vehicle ahead?", f"{dist(lead):.0f} meters"))
     if objects:
         near = min(objects, key=dist)
-        kind = near["category"].split(".")[-1].replace("_", " ")
-        qa.append(("Where is the closest object?", f"a {kind}, {_direction(near['x'], near['y'])}, "
+        kind = object_noun(near["category"])
+        article = "an" if kind[0] in "aeiou" else "a"
+        qa.append(("Where is the closest object?", f"{article} {kind}, {_direction(near['x'], near['y'])}, "
                                                   f"{dist(near):.0f} meters"))
     why = REASON_TEXT.get(reason, reason.replace("_", " "))
     qa.append(("What should the ego vehicle do next, and why?", f"{meta_action}, because {why}"))

@@ -14,6 +14,7 @@ writes the same records).
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import json
 import os
@@ -170,6 +171,7 @@ class DatasetWriter:
         self.journal_dir = self.root / JOURNAL_DIR
         self._scene: str | None = None
         self._last_flush = time.monotonic()
+        self._added = 0  # key frames added by this writer
 
     # ------------------------------------------------------------------ scenes
     def finished_scenes(self) -> set[str]:
@@ -256,8 +258,9 @@ class DatasetWriter:
         ]
         rec["extra"] = {"sample_token": sample_token, **kf.extra}
         self._append(scene, rec)
-        if time.monotonic() - self._last_flush > self.flush_every_s:
-            self.flush()
+        self._added += 1
+        if self._added == 1 or time.monotonic() - self._last_flush > self.flush_every_s:
+            self.flush()  # the first key frame at once: a dataset has its tables from its first key frame on
         return sample_token
 
     def end_scene(self) -> None:
@@ -274,9 +277,22 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ tables
     def flush(self) -> dict[str, int]:
-        """Rebuild every table from the journals (atomic per table); returns record counts."""
-        tables = build_tables(self.journal_dir)
+        """Rebuild every table from the journals (atomic per table); returns record counts.
+
+        Writers of several processes (Ray workers) share a root: a lock serialises their flushes, so the last one
+        reads every journal after the others' lines landed and no older table set replaces a newer one."""
         tdir = self.root / self.version
+        try:
+            self.journal_dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.journal_dir.parent / "flush.lock", "a+b")  # noqa: SIM115 - held across the flush
+        except OSError as exc:
+            raise _disk_error(exc, f"the tables in {tdir}") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._flush_locked(tdir)
+
+    def _flush_locked(self, tdir: Path) -> dict[str, int]:
+        tables = build_tables(self.journal_dir)
         try:
             for name, recs in tables.items():
                 atomic_write_bytes(tdir / f"{name}.json", json.dumps(recs, indent=0).encode())
@@ -525,9 +541,12 @@ def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]]
             key=str,
         )
 
-    splits = (
-        json.loads((root / CARD_JSON).read_text()).get("splits", {}) if (root / CARD_JSON).is_file() else {}
-    )
+    before = json.loads((root / CARD_JSON).read_text()) if (root / CARD_JSON).is_file() else {}
+    splits = before.get("splits", {})
+    plan = before.get(
+        "plan"
+    )  # written by occvla-collect before its first episode: its name and episode count
+    finished = sum(s["finished"] for s in scenes)
     card = {
         "format": "nuScenes tables + Occ3D labels (occvla/data/format.py)",
         "version": version,
@@ -541,6 +560,9 @@ def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]]
         "seeds": values("seed"),
         "agents": values("agent"),
         "splits": splits,
+        "plan": plan,
+        # every episode of the plan finished (None without a plan: a --collect run of a route file)
+        "complete": (finished == plan["episodes"] and finished == len(scenes)) if plan else None,
         "counts": {
             "scenes": len(tables["scene"]),
             "samples": len(tables["sample"]),

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from occvla.config import apply_overrides, preset_config
 from occvla.metrics import OccupancyIoU
+from occvla.training import distributed
 from occvla.training.common import (
     MetricLogger,
     batch_indices,
@@ -71,30 +72,39 @@ def train_stage0(cfg: Any, run_dir: Path) -> dict[str, float]:
     opt = make_optimizer(model, t.lr, t.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(t.warmup_steps, t.steps, t.min_lr_ratio))
     step = load_checkpoint(run_dir, model, opt, sched) if cfg.resume and has_checkpoint(run_dir) else 0
-    log = MetricLogger(run_dir)
+    distributed.broadcast_state(model)
+    main = distributed.is_main()
+    log = MetricLogger(run_dir) if main else None
     batches = batch_indices(len(train_ds), t.batch_size, cfg.seed, step)
-    bar = tqdm(total=t.steps, initial=step, desc="stage0 vqvae", disable=not t.progress, dynamic_ncols=True)
+    bar = tqdm(total=t.steps, initial=step, desc="stage0 vqvae", disable=not (t.progress and main),
+               dynamic_ncols=True)
     model.train()
     while step < t.steps:
-        sem, _ = _occ_batch(train_ds, next(batches))
+        sem, _ = _occ_batch(train_ds, distributed.local_slice(next(batches)))
         with torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=t.bf16):
             out = model(sem.to(cfg.device))
         opt.zero_grad(set_to_none=True)
         out["loss"].float().backward()
+        distributed.average_gradients(p for p in model.parameters() if p.requires_grad)
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
         opt.step()
+        distributed.average_float_buffers(model)  # the EMA codebook saw this rank's samples only
         sched.step()
         step += 1
-        vals = {"loss": float(out["loss"].detach()), "rec_loss": float(out["rec_loss"]), "vq_loss": float(out["vq_loss"]),
-                "perplexity": float(out["perplexity"]), "lr": sched.get_last_lr()[0]}
+        vals = {k: distributed.mean_scalar(float(out[k].detach()))
+                for k in ("loss", "rec_loss", "vq_loss", "perplexity")}
+        vals["lr"] = sched.get_last_lr()[0]
         bar.update(1)
         bar.set_postfix(loss=f"{vals['loss']:.3f}", ppl=f"{vals['perplexity']:.1f}")
-        if step % t.log_every == 0 or step == t.steps:
+        if log is not None and (step % t.log_every == 0 or step == t.steps):
             log.log(step, "train", vals)
-        if step % t.ckpt_every == 0 or step == t.steps:
+        if main and (step % t.ckpt_every == 0 or step == t.steps):
             save_checkpoint(run_dir, model, opt, sched, step)
     bar.close()
+    distributed.barrier()
+    if not main:
+        return {}
     metrics = evaluate_vqvae(model, eval_ds, t.eval_max_samples, t.eval_batch_size)
     log.log(step, eval_split, metrics)
     log.close()

@@ -43,6 +43,7 @@ from occvla.training.common import (
     make_optimizer,
     save_checkpoint,
 )
+from occvla.training import distributed
 from occvla.training.data import build_datasets
 from occvla.training.stage0 import VQVAE_FILE
 
@@ -62,6 +63,8 @@ def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
     ck = run_dir / CKPT_DIR / TOKENIZER_CKPT
     if cfg.resume and (ck / "processor_config.json").is_file():
         return OccVLAProcessor.from_pretrained(ck)
+    from occvla.training.distributed import is_main
+
     if model.config.pretrained_path:
         from transformers import AutoTokenizer
 
@@ -79,7 +82,8 @@ def _build_processor(cfg: Any, model: Any, train_ds: Any, run_dir: Path) -> Any:
     if len(tok) > model.config.text.vocab_size:
         raise ValueError(f"tokenizer has {len(tok)} tokens > model text.vocab_size {model.config.text.vocab_size}")
     proc = OccVLAProcessor.for_config(model.config, tok)
-    proc.save_pretrained(ck)
+    if is_main():
+        proc.save_pretrained(ck)
     return proc
 
 
@@ -95,7 +99,8 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         if model.config.preset != m.preset:
             raise ValueError(f"model.preset={m.preset} but model.init_from {m.init_from} holds a "
                              f"{model.config.preset!r} model; set model={model.config.preset}")
-        processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
+        if distributed.is_main():
+            processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
     else:
         overrides = OmegaConf.to_container(m.overrides, resolve=True)
         if m.pretrained_path:
@@ -147,7 +152,7 @@ def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[
     model.eval()
     with torch.no_grad():
         for start in tqdm(range(0, len(ds), t.eval_batch_size), desc=f"{t.name}: frozen-VLM cache",
-                          disable=not t.progress, dynamic_ncols=True):
+                          disable=not (t.progress and distributed.is_main()), dynamic_ncols=True):
             samples = _stage_samples([ds[i] for i in range(start, min(len(ds), start + t.eval_batch_size))], 3)
             batch = _to(processor(samples, train=True), cfg.device)
             if "trajectory" not in batch:
@@ -285,16 +290,18 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
     opt = make_optimizer(model, t.lr, t.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(t.warmup_steps, t.steps, t.min_lr_ratio))
     step = load_checkpoint(run_dir, model, opt, sched) if cfg.resume and has_checkpoint(run_dir) else 0
+    distributed.broadcast_state(model)
+    main = distributed.is_main()
     end = min(t.steps, t.stop_at) if t.stop_at is not None else t.steps
-    log = MetricLogger(run_dir)
+    log = MetricLogger(run_dir) if main else None
     batches = batch_indices(len(train_ds), t.batch_size, cfg.seed, step)
-    bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not t.progress, dynamic_ncols=True)
+    bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not (t.progress and main), dynamic_ncols=True)
     dev = torch.device(cfg.device).type
     params = [p for p in model.parameters() if p.requires_grad]
     cache = cache_planner_inputs(model, processor, train_ds, cfg) if t.stage == 3 and t.cache_frozen else None
     model.train()
     while step < end:
-        idx = next(batches)
+        idx = distributed.local_slice(next(batches))  # this process's share of the global batch
         if cache is not None:  # stage 3 on the frozen VLM's cached outputs: the head alone runs
             sel = torch.as_tensor(idx)
             with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
@@ -311,23 +318,27 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
             raise ValueError(f"stage {t.stage} produced no loss: the batch lacks its targets")
         opt.zero_grad(set_to_none=True)
         loss.float().backward()
+        distributed.average_gradients(params)
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         opt.step()
         sched.step()
         step += 1
-        vals = {"loss": float(loss.detach()), "lr": sched.get_last_lr()[0]}
+        vals = {"loss": distributed.mean_scalar(float(loss.detach())), "lr": sched.get_last_lr()[0]}
         for k in ("text_loss", "occ_loss", "plan_loss"):
             v = getattr(res, k)
             if v is not None:
-                vals[k] = float(v.detach())
+                vals[k] = distributed.mean_scalar(float(v.detach()))
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in vals.items() if k != "lr"})
-        if step % t.log_every == 0 or step == end:
+        if log is not None and (step % t.log_every == 0 or step == end):
             log.log(step, "train", vals)
-        if step % t.ckpt_every == 0 or step == end:
+        if main and (step % t.ckpt_every == 0 or step == end):
             save_checkpoint(run_dir, model, opt, sched, step)
     bar.close()
+    distributed.barrier()  # the last checkpoint is written before any rank returns
+    if not main:
+        return None
     if step < t.steps:  # stopped by stop_at: resume=true continues
         log.close()
         return None

@@ -33,6 +33,17 @@ _TL_STATE = {carla.TrafficLightState.Red: "Red", carla.TrafficLightState.Yellow:
              carla.TrafficLightState.Unknown: "Off"}
 
 
+def forward_speed(velocity: carla.Vector3D, rotation: carla.Rotation) -> float:
+    """The leaderboard speedometer's reading: velocity along the vehicle's forward axis (pitch and yaw), m/s,
+    negative when reversing."""
+    pitch, yaw = math.radians(rotation.pitch), math.radians(rotation.yaw)
+    return float(
+        velocity.x * math.cos(pitch) * math.cos(yaw)
+        + velocity.y * math.cos(pitch) * math.sin(yaw)
+        + velocity.z * math.sin(pitch)
+    )
+
+
 def _pose(t: carla.Transform) -> Pose:
     return Pose(t.location.x, t.location.y, t.location.z, t.rotation.yaw, t.rotation.pitch, t.rotation.roll)
 
@@ -77,6 +88,7 @@ class CarlaSimulator(Simulator):
         self._npcs: list[carla.Actor] = []
         self._events: list[SimEvent] = []
         self._frame = 0
+        self._frame0 = 0  # the server frame when the town was loaded: game time counts from there
         self._gt: GroundTruth | None = None
         self._crosswalks: list[np.ndarray] = []
 
@@ -94,6 +106,7 @@ class CarlaSimulator(Simulator):
         tm.set_random_device_seed(self.config.seed)
         self._map = self.world.get_map()
         self._crosswalks = crosswalk_polygons(self._map.get_crosswalks())
+        self._frame0 = self._frame = self.world.get_snapshot().frame
         return self._map
 
     @property
@@ -105,6 +118,11 @@ class CarlaSimulator(Simulator):
     @property
     def frame(self) -> int:
         return self._frame
+
+    @property
+    def ego_actor(self) -> carla.Actor | None:
+        """The hero vehicle (scenario_runner's CarlaDataProvider is given it, as CARLA's evaluator does)."""
+        return self._ego
 
     def spawn_ego(self, transform: carla.Transform) -> None:
         bp = self.world.get_blueprint_library().find(EGO_BLUEPRINT)
@@ -170,6 +188,23 @@ class CarlaSimulator(Simulator):
     def get_weather(self) -> carla.WeatherParameters:
         return self.world.get_weather()
 
+    def set_street_lights(self, on: bool) -> None:
+        lm = self.world.get_lightmanager()
+        lights = lm.get_all_lights(carla.LightGroup.Street)
+        (lm.turn_on if on else lm.turn_off)(lights)
+
+    def set_traffic_light_state(self, tl_id: int, state: str) -> None:
+        tl = self.world.get_actor(tl_id)
+        if tl is None:
+            raise SimulatorError(f"no traffic light with id {tl_id}")
+        states = {v: k for k, v in _TL_STATE.items() if k != carla.TrafficLightState.Unknown}
+        if state not in states:
+            raise SimulatorError(f"traffic light state must be one of {', '.join(states)}, got {state!r}")
+        tl.set_state(states[state])
+
+    def freeze_traffic_lights(self, frozen: bool) -> None:
+        self.world.freeze_all_traffic_lights(bool(frozen))
+
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
                     source: str = "scenario") -> int:
         classify(type_id)  # same validation as the embedded backend
@@ -187,6 +222,12 @@ class CarlaSimulator(Simulator):
         if actor is None:
             raise SimulatorError(f"no scenario actor with id {actor_id}")
         actor.destroy()
+
+    def open_vehicle_door(self, actor_id: int) -> None:
+        actor, _ = self._scripted.get(actor_id, (None, None))
+        if actor is None or not actor.type_id.startswith("vehicle."):
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        actor.open_door(carla.VehicleDoor.FL)
 
     def apply_control(self, control: carla.VehicleControl) -> None:
         self._ego.apply_control(control)
@@ -216,10 +257,10 @@ class CarlaSimulator(Simulator):
                 data[sid] = (m.frame, np.frombuffer(m.raw_data, dtype=np.float32).reshape(-1, 4).copy())
             elif stype == "sensor.other.radar":  # raw [velocity, azimuth, altitude, depth] -> the leaderboard's order
                 data[sid] = (m.frame, np.flip(np.frombuffer(m.raw_data, dtype=np.float32).reshape(-1, 4), 1).copy())
-        v = self._ego.get_velocity()
+        v, t = self._ego.get_velocity(), self._ego.get_transform()
         for s in self._pseudo:
             if s["type"] == "sensor.speedometer":
-                data[s["id"]] = (self._frame, {"speed": math.hypot(v.x, v.y)})
+                data[s["id"]] = (self._frame, {"speed": forward_speed(v, t.rotation)})
             else:
                 data[s["id"]] = (self._frame, {"opendrive": self._map.to_opendrive()})
         self._gt = self._read_ground_truth()
@@ -255,7 +296,8 @@ class CarlaSimulator(Simulator):
                        extent=(bb.extent.x, bb.extent.y, bb.extent.z), steer=ctrl.steer, throttle=ctrl.throttle,
                        brake=ctrl.brake)
         events, self._events = self._events, []
-        return GroundTruth(self._frame, self._frame * FIXED_DELTA_SECONDS, ego, actors, lights, [], events,
+        game_time = (self._frame - self._frame0) * FIXED_DELTA_SECONDS  # from 0 per town load, as GameTime
+        return GroundTruth(self._frame, game_time, ego, actors, lights, [], events,
                            crosswalks=self._crosswalks)
 
     def ground_truth(self) -> GroundTruth:

@@ -10,20 +10,28 @@ driving lane within the radius) and `config.walkers` pedestrians are kept within
 end; NPCs that leave the radius, finish their walk or get removed by SUMO are replaced by new ones spawned
 in the outer ring of the radius (so they do not pop up in front of the cameras).
 
-libsumo is one simulation per process: only one TrafficSim may be live at a time; `close()` frees it
-and a new TrafficSim may start afterwards.
+libsumo is one simulation per process: the first live TrafficSim of a process runs in it; any further one runs
+SUMO as a subprocess over TraCI (the same API over a socket, slower per call), so any number of simulators and
+gymnasium envs can live in one process. `close()` frees either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import libsumo
 import numpy as np
+import sumolib
+import traci
 
 from sim.embedded.sumo_net import SumoCoords, convert_network
 from sim.protocol import SimulatorError, TrafficConfig
@@ -158,8 +166,35 @@ _SUMO_OPTIONS: dict[str, str] = {
 }
 _NPC_TYPES_FILE = Path(__file__).with_name("sumo_vtypes.add.xml")
 _NPC_BASE_TYPE = "occvla_npc_base"  # defined there
-_SUMO_ERRORS = (libsumo.TraCIException, libsumo.FatalTraCIError)
-_LIVE: TrafficSim | None = None  # libsumo allows one simulation per process
+# a refused call (libsumo or TraCI) / any SUMO failure
+_CALL_ERRORS = (libsumo.TraCIException, traci.TraCIException, traci.exceptions.TraCIException)
+_SUMO_ERRORS = (*_CALL_ERRORS, libsumo.FatalTraCIError, traci.FatalTraCIError)
+_LIVE: TrafficSim | None = None  # the TrafficSim holding libsumo (one simulation per process)
+_TRACI_COUNT = itertools.count()
+
+
+def _start_sumo(args: list[str], net_path: Path) -> tuple[Any, str]:
+    """Start SUMO: in-process libsumo when this process has none running, else a SUMO subprocess over TraCI.
+
+    libsumo allows one simulation per process; TraCI (the same API over a socket) allows any number, at the
+    cost of a round trip per call (benchmarks/traffic_backends.py measures both). Returns (api, 'libsumo'|'traci').
+    """
+    if _LIVE is None:
+        try:
+            libsumo.start(args)
+        except _SUMO_ERRORS as exc:
+            with contextlib.suppress(*_SUMO_ERRORS):
+                libsumo.close()
+            raise TrafficError(f"libsumo failed to start on {net_path}: {exc}") from exc
+        return libsumo, "libsumo"
+    label = f"occvla-{os.getpid()}-{next(_TRACI_COUNT)}"
+    try:
+        # traci prints "Retrying in 1 seconds" while the SUMO process starts
+        with contextlib.redirect_stdout(io.StringIO()):
+            traci.start([sumolib.checkBinary("sumo"), *args[1:]], label=label)
+    except (*_SUMO_ERRORS, OSError) as exc:
+        raise TrafficError(f"SUMO (TraCI) failed to start on {net_path}: {exc}") from exc
+    return traci.getConnection(label), "traci"
 
 
 @dataclass
@@ -237,10 +272,6 @@ class TrafficSim:
         first_actor_id: int = 100_000,
     ) -> None:
         global _LIVE
-        if _LIVE is not None:
-            raise TrafficError(
-                "a TrafficSim is already running in this process (libsumo allows one); close() it first"
-            )
         for name in ("vehicles", "walkers"):
             v = getattr(config, name)
             if not isinstance(v, int) or v < 0:
@@ -263,13 +294,9 @@ class TrafficSim:
         args += ["--seed", str(int(config.seed) % (2**31))]
         for key, value in _SUMO_OPTIONS.items():
             args += [key, value]
-        try:
-            libsumo.start(args)
-        except _SUMO_ERRORS as exc:
-            with contextlib.suppress(*_SUMO_ERRORS):
-                libsumo.close()
-            raise TrafficError(f"libsumo failed to start on {self.net_path}: {exc}") from exc
-        _LIVE = self
+        self._sumo, self.backend = _start_sumo(args, self.net_path)
+        if self.backend == "libsumo":
+            _LIVE = self
         self._closed = False
         try:
             self._setup(first_actor_id)
@@ -302,7 +329,7 @@ class TrafficSim:
         self._waiting_walkers: set[str] = set()  # pedestrians standing for the moving ego (ditto)
 
     def _define_types(self) -> None:
-        vt = libsumo.vehicletype
+        vt = self._sumo.vehicletype
         for vclass, spec in VEHICLE_CLASSES.items():
             ext = DEFAULT_EXTENTS[vclass]
             tid = f"occvla_{vclass}"
@@ -331,7 +358,7 @@ class TrafficSim:
 
     def _read_network(self) -> None:
         """Lane tables, successor edges and candidate spawn points (all from libsumo, CARLA coords)."""
-        edges = sorted(e for e in libsumo.edge.getIDList() if not e.startswith(":"))
+        edges = sorted(e for e in self._sumo.edge.getIDList() if not e.startswith(":"))
         if not edges:
             raise TrafficError(f"SUMO network {self.net_path} has no edges")
         veh_lanes: list[str] = []
@@ -340,9 +367,9 @@ class TrafficSim:
         self._lane_succ: dict[str, list[str]] = {}
         for e in edges:
             nxt: list[str] = []
-            for i in range(libsumo.edge.getLaneNumber(e)):
+            for i in range(self._sumo.edge.getLaneNumber(e)):
                 lane = f"{e}_{i}"
-                allowed = libsumo.lane.getAllowed(lane)
+                allowed = self._sumo.lane.getAllowed(lane)
                 if allowed == ("pedestrian",):
                     ped_lanes.append(lane)
                     continue
@@ -350,8 +377,8 @@ class TrafficSim:
                     continue
                 veh_lanes.append(lane)
                 lane_next = []
-                for link in libsumo.lane.getLinks(lane):
-                    to_edge = libsumo.lane.getEdgeID(link[0])
+                for link in self._sumo.lane.getLinks(lane):
+                    to_edge = self._sumo.lane.getEdgeID(link[0])
                     if link[6] != "t" and not to_edge.startswith(":") and to_edge not in lane_next:
                         lane_next.append(to_edge)
                 self._lane_succ[lane] = lane_next
@@ -370,7 +397,7 @@ class TrafficSim:
     def _read_crosswalks(self) -> list[np.ndarray]:
         """The network's pedestrian crossings (internal edges ':<node>_c<k>') as (4, 2) CARLA-frame corners."""
         out: list[np.ndarray] = []
-        for e in sorted(libsumo.edge.getIDList()):
+        for e in sorted(self._sumo.edge.getIDList()):
             if not _CROSSING_RE.match(e):
                 continue
             lane = f"{e}_0"
@@ -380,7 +407,7 @@ class TrafficSim:
             n = float(np.hypot(*d))
             if n < 1e-6:
                 continue
-            half = 0.5 * libsumo.lane.getWidth(lane) * np.array([-d[1], d[0]]) / n  # (2,) across the walk
+            half = 0.5 * self._sumo.lane.getWidth(lane) * np.array([-d[1], d[0]]) / n  # (2,) across the walk
             out.append(np.stack([a + half, b + half, b - half, a - half]))
         return out
 
@@ -390,29 +417,29 @@ class TrafficSim:
 
     def _lane_shape(self, lane: str) -> np.ndarray:
         """(K, 2) lane centre line in CARLA coords."""
-        return self.coords.to_carla_xy(np.array(libsumo.lane.getShape(lane), np.float64))
+        return self.coords.to_carla_xy(np.array(self._sumo.lane.getShape(lane), np.float64))
 
     def _read_traffic_lights(self) -> None:
         """Group each tls's controlled links by incoming edge: one light head per approach."""
         self._approaches: list[_Approach] = []
-        self._tls_ids = sorted(libsumo.trafficlight.getIDList())
+        self._tls_ids = sorted(self._sumo.trafficlight.getIDList())
         self._tls_phases: dict[str, int] = {}
         for tls in self._tls_ids:
-            prog = libsumo.trafficlight.getProgram(tls)
-            logics = [lg for lg in libsumo.trafficlight.getAllProgramLogics(tls) if lg.programID == prog]
+            prog = self._sumo.trafficlight.getProgram(tls)
+            logics = [lg for lg in self._sumo.trafficlight.getAllProgramLogics(tls) if lg.programID == prog]
             self._tls_phases[tls] = len(logics[0].phases) if logics else 1
             groups: dict[str, tuple[list[int], list[int], list[str]]] = {}
-            for idx, links in enumerate(libsumo.trafficlight.getControlledLinks(tls)):
+            for idx, links in enumerate(self._sumo.trafficlight.getControlledLinks(tls)):
                 for in_lane, _out_lane, via in links:
                     if in_lane.startswith(":") or in_lane not in self._lane_succ:
                         continue  # pedestrian crossings (from walking areas) and non-vehicle lanes
-                    edge = libsumo.lane.getEdgeID(in_lane)
+                    edge = self._sumo.lane.getEdgeID(in_lane)
                     all_idx, straight_idx, lanes = groups.setdefault(edge, ([], [], []))
                     if idx not in all_idx:
                         all_idx.append(idx)
                     if in_lane not in lanes:
                         lanes.append(in_lane)
-                    dirs = [lk[6] for lk in libsumo.lane.getLinks(in_lane) if lk[4] == via]
+                    dirs = [lk[6] for lk in self._sumo.lane.getLinks(in_lane) if lk[4] == via]
                     if dirs and dirs[0] == "s" and idx not in straight_idx:
                         straight_idx.append(idx)
             for edge in sorted(groups):
@@ -432,7 +459,7 @@ class TrafficSim:
             d = s[-1] - s[-2]
             dirs.append(d / max(np.hypot(*d), 1e-9))
             ends.append(s[-1])
-            widths.append(libsumo.lane.getWidth(ln))
+            widths.append(self._sumo.lane.getWidth(ln))
         d = np.mean(dirs, axis=0)
         d /= max(np.hypot(*d), 1e-9)
         n = np.array([-d[1], d[0]])  # right of travel in CARLA's frame (y south)
@@ -484,7 +511,7 @@ class TrafficSim:
         elif self._pending or self._population_short():
             self._drop_stale_pending()
             self._top_up(initial=False)
-        libsumo.simulationStep()
+        self._sumo.simulationStep()
         self._tick += 1
         self._after_step()
         if self._held and not self._frozen:
@@ -498,16 +525,16 @@ class TrafficSim:
         sx, sy = self.coords.to_sumo(fx, fy)
         angle = self.coords.to_sumo_angle(p.yaw)
         if not self._ego_in_sumo:
-            edge, _pos, _lane = libsumo.simulation.convertRoad(sx, sy, False, "passenger")
+            edge, _pos, _lane = self._sumo.simulation.convertRoad(sx, sy, False, "passenger")
             rid = self._new_route_id()
-            libsumo.route.add(rid, [edge])
-            libsumo.vehicle.add(EGO_SUMO_ID, rid, typeID=_EGO_TYPE, depart="now")
-            libsumo.vehicle.setSpeedMode(EGO_SUMO_ID, 0)
-            libsumo.vehicle.setLaneChangeMode(EGO_SUMO_ID, 0)
+            self._sumo.route.add(rid, [edge])
+            self._sumo.vehicle.add(EGO_SUMO_ID, rid, typeID=_EGO_TYPE, depart="now")
+            self._sumo.vehicle.setSpeedMode(EGO_SUMO_ID, 0)
+            self._sumo.vehicle.setLaneChangeMode(EGO_SUMO_ID, 0)
             self._ego_in_sumo = True
         # SUMO would otherwise derive the speed from the displacement (huge on the first tick after insertion)
-        libsumo.vehicle.setSpeed(EGO_SUMO_ID, max(self._ego_speed, 0.0))
-        libsumo.vehicle.moveToXY(EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0)
+        self._sumo.vehicle.setSpeed(EGO_SUMO_ID, max(self._ego_speed, 0.0))
+        self._sumo.vehicle.moveToXY(EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0)
 
     def _yield_to_ego(self) -> None:
         """Collision stage of CARLA's Traffic Manager: an NPC vehicle with the ego's box in the lane ahead of it
@@ -519,7 +546,7 @@ class TrafficSim:
         """
         p = self._ego_pose
         braking: set[str] = set()
-        results = libsumo.vehicle.getAllSubscriptionResults()
+        results = self._sumo.vehicle.getAllSubscriptionResults()
         ids = [k for k in results if k in self._vehicles]
         if p is not None and ids:
             speed = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
@@ -539,11 +566,11 @@ class TrafficSim:
             for i in np.nonzero(hit & (allowed < speed + 0.5))[0]:
                 if not self._path_meets_ego(ids[i], float(reach[i]), float(half_w[i])):
                     continue  # turning away: its lanes pass the ego (held, it waited for the ego and the ego for it)
-                libsumo.vehicle.setSpeed(ids[i], float(allowed[i]))
+                self._sumo.vehicle.setSpeed(ids[i], float(allowed[i]))
                 braking.add(ids[i])
         for vid in self._yielding - braking:
             if vid in self._vehicles and vid not in self._pending:
-                libsumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
+                self._sumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
         self._yielding = braking
         self._yielding_since = {vid: self._yielding_since.get(vid, self._tick) for vid in braking}
 
@@ -552,19 +579,19 @@ class TrafficSim:
         metres of them, come within `half_w` of the ego's box. The straight corridor of `_yield_to_ego` points
         off the road for an NPC in a turn: one turning right beside a waiting ego was held for it."""
         p = self._ego_pose
-        lane = libsumo.vehicle.getLaneID(vid)
+        lane = self._sumo.vehicle.getLaneID(vid)
         if p is None or not lane:
             return True
         shape = self._lane_shape_cached(lane)
-        pos = libsumo.vehicle.getLanePosition(vid)
+        pos = self._sumo.vehicle.getLanePosition(vid)
         seg = np.hypot(*np.diff(shape, axis=0).T)  # (K-1,)
         cum = np.concatenate([[0.0], np.cumsum(seg)])  # (K,)
-        scale = cum[-1] / max(libsumo.lane.getLength(lane), 1e-6)  # shapes and lane lengths may differ
+        scale = cum[-1] / max(self._sumo.lane.getLength(lane), 1e-6)  # shapes and lane lengths may differ
         start = min(pos * scale, cum[-1])
         pts = [np.array([np.interp(start, cum, shape[:, 0]), np.interp(start, cum, shape[:, 1])])[None]]
         pts.append(shape[cum > start])
         length = cum[-1] - start
-        for nxt in libsumo.vehicle.getNextLinks(vid):
+        for nxt in self._sumo.vehicle.getNextLinks(vid):
             if length >= reach:
                 break
             for ln in (nxt[4], nxt[0]):  # the internal lane through the junction ('via'), then the lane after it
@@ -614,7 +641,7 @@ class TrafficSim:
         car still clearing the junction."""
         p = self._ego_pose
         hold: set[str] = set()
-        results = libsumo.person.getAllSubscriptionResults()
+        results = self._sumo.person.getAllSubscriptionResults()
         ids = [k for k in results if k in self._walkers]
         moving = max(self._ego_speed, self._walker_prev_ego_speed) >= _WALKER_YIELD_EGO_SPEED
         self._walker_prev_ego_speed = self._ego_speed
@@ -625,26 +652,26 @@ class TrafficSim:
             # the box overlaps the corridor [0, reach] x [-half_w, half_w] (corners on both sides count)
             hit = (along.max(1) >= 0.0) & (along.min(1) <= reach) & (lat.max(1) >= -half_w) & (lat.min(1) <= half_w)
             for i in np.nonzero(hit)[0]:
-                libsumo.person.setSpeed(ids[i], 0.0)
+                self._sumo.person.setSpeed(ids[i], 0.0)
                 hold.add(ids[i])
         for pid in self._waiting_walkers - hold:
             if pid in self._walkers:
-                libsumo.person.setSpeed(pid, -1.0)  # back to its own speed
+                self._sumo.person.setSpeed(pid, -1.0)  # back to its own speed
         self._waiting_walkers = hold
 
     def _after_step(self) -> None:
-        for vid in libsumo.simulation.getDepartedIDList():
+        for vid in self._sumo.simulation.getDepartedIDList():
             if vid in self._vehicles:
-                libsumo.vehicle.subscribe(vid, _SUBSCRIBED)
+                self._sumo.vehicle.subscribe(vid, _SUBSCRIBED)
                 self._pending.pop(vid, None)
-        for pid in libsumo.simulation.getDepartedPersonIDList():
+        for pid in self._sumo.simulation.getDepartedPersonIDList():
             if pid in self._walkers:
-                libsumo.person.subscribe(pid, _SUBSCRIBED)
-        for vid in libsumo.simulation.getArrivedIDList():
+                self._sumo.person.subscribe(pid, _SUBSCRIBED)
+        for vid in self._sumo.simulation.getArrivedIDList():
             if vid == EGO_SUMO_ID:
                 self._ego_in_sumo = False
             self._vehicles.pop(vid, None)
-        for pid in libsumo.simulation.getArrivedPersonIDList():
+        for pid in self._sumo.simulation.getArrivedPersonIDList():
             self._walkers.pop(pid, None)
 
     def _population_short(self) -> bool:
@@ -674,7 +701,7 @@ class TrafficSim:
         ego = self._ego_xy()
         if not initial:
             r2 = self.config.radius**2
-            for vid, res in libsumo.vehicle.getAllSubscriptionResults().items():
+            for vid, res in self._sumo.vehicle.getAllSubscriptionResults().items():
                 if vid not in self._vehicles:
                     continue
                 d2 = math.inf
@@ -686,13 +713,13 @@ class TrafficSim:
                 if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
-                for pid, res in libsumo.person.getAllSubscriptionResults().items():
+                for pid, res in self._sumo.person.getAllSubscriptionResults().items():
                     if pid in self._walkers:
                         x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                         if (x - ego[0]) ** 2 + (y - ego[1]) ** 2 > r2:
                             # libsumo errors on every later step for a removed id still subscribed
-                            libsumo.person.unsubscribe(pid)
-                            libsumo.person.remove(pid)
+                            self._sumo.person.unsubscribe(pid)
+                            self._sumo.person.remove(pid)
                             del self._walkers[pid]
         self._drop_stale_pending()
         if not initial:
@@ -710,7 +737,7 @@ class TrafficSim:
         since = self._yielding_since.get(vid)
         if since is None or (self._tick - since) * FIXED_DELTA_SECONDS < _EGO_DEADLOCK_SECONDS:
             return False
-        if not libsumo.vehicle.getLaneID(vid).startswith(":") or self._ego_pose is None:
+        if not self._sumo.vehicle.getLaneID(vid).startswith(":") or self._ego_pose is None:
             return False
         yaw = self.coords.to_carla_yaw(res[libsumo.VAR_ANGLE])
         diff = abs((yaw - self._ego_pose.yaw + 180.0) % 360.0 - 180.0)
@@ -719,8 +746,8 @@ class TrafficSim:
     def _remove_vehicle(self, vid: str) -> None:
         if vid not in self._pending:
             # libsumo errors on every later step for a removed id still subscribed
-            libsumo.vehicle.unsubscribe(vid)
-        libsumo.vehicle.remove(vid)
+            self._sumo.vehicle.unsubscribe(vid)
+        self._sumo.vehicle.remove(vid)
         self._pending.pop(vid, None)
         del self._vehicles[vid]
 
@@ -729,16 +756,16 @@ class TrafficSim:
         for vid in self._vehicles:
             if vid in self._pending:
                 continue
-            if libsumo.vehicle.getRoadID(vid).startswith(":"):
+            if self._sumo.vehicle.getRoadID(vid).startswith(":"):
                 continue
-            route = libsumo.vehicle.getRoute(vid)
-            idx = libsumo.vehicle.getRouteIndex(vid)
+            route = self._sumo.vehicle.getRoute(vid)
+            idx = self._sumo.vehicle.getRouteIndex(vid)
             if len(route) - idx > 3:
                 continue
             tail = self._random_walk(route[-1], _ROUTE_HOPS)
             if len(tail) > 1:
-                with contextlib.suppress(libsumo.TraCIException):  # e.g. mid lane change onto another edge
-                    libsumo.vehicle.setRoute(vid, list(route[idx:]) + tail[1:])
+                with contextlib.suppress(*_CALL_ERRORS):  # e.g. mid lane change onto another edge
+                    self._sumo.vehicle.setRoute(vid, list(route[idx:]) + tail[1:])
 
     def _candidates(self, xy: np.ndarray, initial: bool) -> np.ndarray:
         """Spawn-point indices allowed now, in the order to try them (shuffled within each tier).
@@ -808,7 +835,7 @@ class TrafficSim:
             return
         subs = [
             (r, self._vehicles[k])
-            for k, r in libsumo.vehicle.getAllSubscriptionResults().items()
+            for k, r in self._sumo.vehicle.getAllSubscriptionResults().items()
             if k in self._vehicles
         ]
         front = self.coords.to_carla_xy(
@@ -844,8 +871,8 @@ class TrafficSim:
             vid = f"npc{npc.id}"
             rid = self._new_route_id()
             try:
-                libsumo.route.add(rid, route)
-                libsumo.vehicle.add(
+                self._sumo.route.add(rid, route)
+                self._sumo.vehicle.add(
                     vid,
                     rid,
                     typeID=f"occvla_{vclass}",
@@ -854,7 +881,7 @@ class TrafficSim:
                     departPos=f"{pos[p]:.2f}",
                     departSpeed="max",
                 )
-            except libsumo.TraCIException:
+            except _CALL_ERRORS:
                 continue
             self._vehicles[vid] = npc
             self._pending[vid] = (self._tick, float(xy[p, 0]), float(xy[p, 1]))
@@ -883,7 +910,7 @@ class TrafficSim:
                 if dest == edge:
                     continue
                 try:
-                    stages = libsumo.simulation.findIntermodalRoute(
+                    stages = self._sumo.simulation.findIntermodalRoute(
                         edge,
                         dest,
                         modes="",
@@ -891,7 +918,7 @@ class TrafficSim:
                         arrivalPos=float(pos[q]),
                         pType=_WALKER_TYPE,
                     )
-                except libsumo.TraCIException:  # e.g. an arrival position past a short edge's end
+                except _CALL_ERRORS:  # e.g. an arrival position past a short edge's end
                     continue
                 if stages and stages[0].edges:
                     edges, arrival = list(stages[0].edges), float(pos[q])
@@ -902,13 +929,13 @@ class TrafficSim:
             npc = self._new_npc("pedestrian", wt, _WALKER_COLORS)
             pid = f"ped{npc.id}"
             try:
-                libsumo.person.add(pid, edge, float(pos[p]), typeID=_WALKER_TYPE)
-            except libsumo.TraCIException:
+                self._sumo.person.add(pid, edge, float(pos[p]), typeID=_WALKER_TYPE)
+            except _CALL_ERRORS:
                 continue
             try:
-                libsumo.person.appendWalkingStage(pid, edges, arrival)
-            except libsumo.TraCIException:
-                libsumo.person.remove(pid)
+                self._sumo.person.appendWalkingStage(pid, edges, arrival)
+            except _CALL_ERRORS:
+                self._sumo.person.remove(pid)
                 continue
             self._walkers[pid] = npc
 
@@ -922,8 +949,8 @@ class TrafficSim:
         self._check_open()
         out: list[ActorState] = []
         for results, table, category in (
-            (libsumo.vehicle.getAllSubscriptionResults(), self._vehicles, "vehicle"),
-            (libsumo.person.getAllSubscriptionResults(), self._walkers, "walker"),
+            (self._sumo.vehicle.getAllSubscriptionResults(), self._vehicles, "vehicle"),
+            (self._sumo.person.getAllSubscriptionResults(), self._walkers, "walker"),
         ):
             ids = [k for k in results if k in table]
             if not ids:
@@ -969,7 +996,7 @@ class TrafficSim:
         lanes where they end at the junction; the pole stands 1 m right of the rightmost lane, 1 m before.
         """
         self._check_open()
-        states = {tls: libsumo.trafficlight.getRedYellowGreenState(tls) for tls in self._tls_ids}
+        states = {tls: self._sumo.trafficlight.getRedYellowGreenState(tls) for tls in self._tls_ids}
         out = []
         for a in self._approaches:
             s = states[a.tls]
@@ -994,15 +1021,15 @@ class TrafficSim:
     def _take_over(self, tls: str) -> None:
         if tls in self._held:
             return
-        now = libsumo.simulation.getTime()
-        remaining = max(libsumo.trafficlight.getNextSwitch(tls) - now, 0.0)
+        now = self._sumo.simulation.getTime()
+        remaining = max(self._sumo.trafficlight.getNextSwitch(tls) - now, 0.0)
         self._held[tls] = _Held(
-            libsumo.trafficlight.getProgram(tls),
-            libsumo.trafficlight.getPhase(tls),
+            self._sumo.trafficlight.getProgram(tls),
+            self._sumo.trafficlight.getPhase(tls),
             remaining,
             now + remaining,
         )
-        libsumo.trafficlight.setRedYellowGreenState(tls, libsumo.trafficlight.getRedYellowGreenState(tls))
+        self._sumo.trafficlight.setRedYellowGreenState(tls, self._sumo.trafficlight.getRedYellowGreenState(tls))
 
     def set_traffic_light_state(self, tl_id: int, state: str) -> None:
         """Force one light ('Red' | 'Yellow' | 'Green' | 'Off').
@@ -1017,10 +1044,10 @@ class TrafficSim:
             raise TrafficError(f"unknown traffic light state {state!r} (valid: {sorted(_STATE_TO_SIGNAL)})")
         a = self._approaches[tl_id]
         self._take_over(a.tls)
-        cur = list(libsumo.trafficlight.getRedYellowGreenState(a.tls))
+        cur = list(self._sumo.trafficlight.getRedYellowGreenState(a.tls))
         for i in a.link_idx:
             cur[i] = _STATE_TO_SIGNAL[state]
-        libsumo.trafficlight.setRedYellowGreenState(a.tls, "".join(cur))
+        self._sumo.trafficlight.setRedYellowGreenState(a.tls, "".join(cur))
 
     def freeze_traffic_lights(self, frozen: bool) -> None:
         """Hold every light in its current state (True) or resume the programmes where they were (False)."""
@@ -1032,24 +1059,24 @@ class TrafficSim:
             return
         self._frozen = False
         for tls, h in list(self._held.items()):
-            libsumo.trafficlight.setProgram(tls, h.program)
-            libsumo.trafficlight.setPhase(tls, h.phase)
-            libsumo.trafficlight.setPhaseDuration(tls, max(h.remaining, FIXED_DELTA_SECONDS))
+            self._sumo.trafficlight.setProgram(tls, h.program)
+            self._sumo.trafficlight.setPhase(tls, h.phase)
+            self._sumo.trafficlight.setPhaseDuration(tls, max(h.remaining, FIXED_DELTA_SECONDS))
         self._held.clear()
 
     def _release_lights(self) -> None:
-        now = libsumo.simulation.getTime()
+        now = self._sumo.simulation.getTime()
         for tls, h in list(self._held.items()):
             if now + 1e-6 >= h.release_time:
-                libsumo.trafficlight.setProgram(tls, h.program)
-                libsumo.trafficlight.setPhase(tls, (h.phase + 1) % self._tls_phases[tls])
+                self._sumo.trafficlight.setProgram(tls, h.program)
+                self._sumo.trafficlight.setPhase(tls, (h.phase + 1) % self._tls_phases[tls])
                 del self._held[tls]
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def time(self) -> float:
         """SUMO simulation time, s."""
-        return float(libsumo.simulation.getTime())
+        return float(self._sumo.simulation.getTime())
 
     def _check_open(self) -> None:
         if self._closed:
@@ -1061,14 +1088,15 @@ class TrafficSim:
         if getattr(self, "_closed", True) and _LIVE is not self:
             return
         self._closed = True
+        if self.backend == "libsumo":
+            with contextlib.suppress(*_SUMO_ERRORS):
+                # libsumo keeps subscription results across close/start until the next step: drop them
+                for vid in self._sumo.vehicle.getAllSubscriptionResults():
+                    self._sumo.vehicle.unsubscribe(vid)
+                for pid in self._sumo.person.getAllSubscriptionResults():
+                    self._sumo.person.unsubscribe(pid)
         with contextlib.suppress(*_SUMO_ERRORS):
-            # libsumo keeps subscription results across close/start until the next step: drop them
-            for vid in libsumo.vehicle.getAllSubscriptionResults():
-                libsumo.vehicle.unsubscribe(vid)
-            for pid in libsumo.person.getAllSubscriptionResults():
-                libsumo.person.unsubscribe(pid)
-        with contextlib.suppress(*_SUMO_ERRORS):
-            libsumo.close()
+            self._sumo.close()
         if _LIVE is self:
             _LIVE = None
 
@@ -1079,5 +1107,5 @@ class TrafficSim:
         self.close()
 
     def __del__(self) -> None:
-        if _LIVE is self:
+        if _LIVE is self or (getattr(self, "backend", "") == "traci" and not getattr(self, "_closed", True)):
             self.close()

@@ -74,7 +74,8 @@ def _seeded_color(seed: int, actor_id: int) -> tuple[float, float, float]:
 
 
 class EmbeddedSimulator(Simulator):
-    """The default simulator. One per process (libsumo is a process-wide singleton)."""
+    """The default simulator. Any number per process (the first drives traffic through libsumo, the others through
+    SUMO over TraCI: sim/embedded/traffic.py)."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
@@ -88,6 +89,7 @@ class EmbeddedSimulator(Simulator):
         self._ego: VehicleModel | None = None
         self._control = carla.VehicleControl()
         self._weather = carla.WeatherParameters.ClearNoon
+        self._street_lights = True
         self._sensors: list[dict[str, Any]] = []
         self._cameras: list[CameraSpec] = []
         self._frame = 0
@@ -189,6 +191,9 @@ class EmbeddedSimulator(Simulator):
     def get_weather(self) -> carla.WeatherParameters:
         return self._weather
 
+    def set_street_lights(self, on: bool) -> None:
+        self._street_lights = bool(on)
+
     # ------------------------------------------------------------------ scenario actors
     def spawn_actor(self, type_id: str, transform: carla.Transform, behaviour: Behaviour | None = None,
                     source: str = "scenario") -> int:
@@ -205,6 +210,24 @@ class EmbeddedSimulator(Simulator):
     def destroy_actor(self, actor_id: int) -> None:
         if self._scripted.pop(actor_id, None) is None:
             raise SimulatorError(f"no scenario actor with id {actor_id}")
+
+    def open_vehicle_door(self, actor_id: int) -> None:
+        """The door as its own static actor: 1.1 m long, hinged at the front of the cabin, opened 60 degrees."""
+        sa = self._scripted.get(actor_id)
+        if sa is None or sa.state.category != "vehicle":
+            raise SimulatorError(f"no scenario vehicle with id {actor_id}")
+        st = sa.state
+        ex, ey = st.extent[0], st.extent[1]
+        yaw = math.radians(st.yaw)
+        open_deg = 60.0
+        d = math.radians(180.0 - open_deg)  # from the hinge, backwards and out to the left (-y in CARLA's frame)
+        hx, hy = 0.25 * ex, -ey  # hinge, vehicle frame
+        cx, cy = hx + 0.55 * math.cos(d), hy - 0.55 * math.sin(d)
+        wx = st.x + cx * math.cos(yaw) - cy * math.sin(yaw)
+        wy = st.y + cx * math.sin(yaw) + cy * math.cos(yaw)
+        door_yaw = st.yaw - (180.0 - open_deg)
+        self.spawn_actor("static.prop.vehicledoor", carla.Transform(carla.Location(wx, wy, 0.3),
+                                                                    carla.Rotation(yaw=door_yaw)), source="parked")
 
     def set_traffic_light_state(self, tl_id: int, state: str) -> None:
         self._traffic.set_traffic_light_state(tl_id, state)
@@ -370,7 +393,8 @@ class EmbeddedSimulator(Simulator):
         for period, renderer in ((1, self._renderer), *self._tick_renderers.items()):
             if renderer is not None and self._frame % period == 0:
                 out.update(renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather,
-                                           frame=self._frame, want_depth=want_depth))
+                                           frame=self._frame, want_depth=want_depth,
+                                           street_lights=self._street_lights))
         return out
 
     def _rig_depth_views(self, gt: GroundTruth) -> list[tuple[CameraSpec, np.ndarray]]:
@@ -405,7 +429,7 @@ class EmbeddedSimulator(Simulator):
                 if sid in frames:  # not captured this tick: a camera with a sensor_tick
                     data[sid] = (f, frames[sid].bgra)
             elif stype == "sensor.speedometer":
-                data[sid] = (f, {"speed": abs(ego.speed)})
+                data[sid] = (f, {"speed": float(ego.speed)})  # signed forward speed, as the leaderboard's
             elif stype == "sensor.other.imu":
                 data[sid] = (f, self._imu(ego))
             elif stype == "sensor.other.gnss":

@@ -252,6 +252,21 @@ def test_output_folder_errors(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "not empty and holds no dataset" in r.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    r = subprocess.run(
+        [_python(), "leaderboard/run.py", "--agent", "expert", "--collect", str(blocked / "ds")],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert r.stderr.startswith("error: cannot write the output folder")
+
+
+def test_read_only_folder_is_one_line(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -356,6 +371,7 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     assert _tables(cut) == _tables(full)
     _check_expert_plan(_tables(full))
+    _check_commands(_tables(full))
     names = sorted(p.relative_to(full) for p in full.rglob("*") if p.is_file() and ".occvla" not in p.parts)
     assert names == sorted(
         p.relative_to(cut) for p in cut.rglob("*") if p.is_file() and ".occvla" not in p.parts
@@ -433,3 +449,46 @@ def test_perturbations_are_seeded() -> None:
     changed = [x for x in a if x != (0.0, 0.0)]
     assert 0.1 * len(a) < len(changed) < len(a)  # excursions, not a constant offset
     assert all(abs(s) <= 0.3 + 1e-6 and 0.0 <= br <= 0.6 + 1e-6 for s, br in a)
+
+
+FULL_DISK = """
+import errno, os, sys
+real = os.replace
+
+
+def replace(a, b):
+    if "/samples/" in str(b) and len(os.listdir(os.path.dirname(str(b)))) > 2:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(a, b)
+
+
+os.replace = replace
+from leaderboard.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_full_disk_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTES)
+    script = tmp_path / "full_disk.py"
+    script.write_text(FULL_DISK)
+    cmd = [_python(), str(script), *_collect_cmd(routes, tmp_path / "ds")[2:]]
+    r = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stderr[-2000:]
+    lines = [ln for ln in r.stderr.splitlines() if "no space left" in ln]
+    assert (
+        len(lines) == 1 and "DataCollector failed: DatasetWriteError: no space left on the device" in lines[0]
+    )
+    assert "Traceback" not in r.stderr
+    assert json.loads((tmp_path / "ds" / VERSION / "sample.json").read_text())  # the finished key frames stay
+
+
+def _check_commands(t: dict[str, list[dict]]) -> None:
+    """Route 0 turns right at one junction: its stored commands (the OccVLA agent's RouteCommands on the GPS plan)
+    follow the lane, then say RIGHT where the route turns."""
+    recs = sorted((r for r in t[EXTRA_TABLE] if "_RouteScenario_0_" in r["scene"]), key=lambda r: r["frame"])
+    cmds = [r["command"] for r in recs]
+    assert set(cmds) == {2, 4} and cmds[0] == 4
+    first_right = cmds.index(2)
+    assert all(c == 4 for c in cmds[:first_right])

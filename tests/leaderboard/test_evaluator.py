@@ -32,10 +32,18 @@ GLOBAL_KEYS = {"index", "route_id", "status", "infractions", "scores_mean", "sco
 
 
 def run(
-    tmp_path: Path, agent: Path | str, routes: Path | str, *extra: str, checkpoint: str = "res.json"
+    tmp_path: Path,
+    agent: Path | str,
+    routes: Path | str,
+    *extra: str,
+    checkpoint: str = "res.json",
+    leaderboard: str = "2.0",
 ) -> int:
+    """leaderboard/run.py under 2.x rules unless told (the route files here are 1.0 files)."""
     return main(
         [
+            "--leaderboard",
+            leaderboard,
             "--agent",
             str(agent),
             "--routes",

@@ -196,7 +196,7 @@ def test_stage3_on_the_frozen_vlm_cache_trains_the_same_head(stage_dirs: dict[st
     b, _, _ = load_run_dir(tmp_path / "plain")
     s2, _, _ = load_run_dir(stage_dirs["s2"])
     for (name, pa), pb in zip(a.planner.state_dict().items(), b.planner.state_dict().values(), strict=True):
-        torch.testing.assert_close(pa, pb, atol=2e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(pa, pb, atol=1e-4, rtol=1e-4, msg=name)  # Adam: see test_distributed.py
     assert any(not torch.equal(p, q) for p, q in zip(a.planner.parameters(), s2.planner.parameters(), strict=True))
     with (tmp_path / "cached" / "metrics.csv").open() as f:
         cached = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]

@@ -85,3 +85,39 @@ def test_bad_scenario_flags_are_one_line_errors(tmp_path, agent, capsys):
                      flag, value, "--no-progress"])
         err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
         assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {flag} '{value}'"), err
+
+
+def test_record_shows_what_the_faulted_agent_saw_in_a_custom_weather(tmp_path, agent):
+    """--record with --sensor-fault: the video's camera tiles are the faulted ones (the three front cameras
+    black at camera_blackout:3), in a named custom weather."""
+    import cv2
+
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTE.format(end=249.5, scenarios=""))
+    run(tmp_path, routes, agent, "--record", str(tmp_path / "rec"), "--sensor-fault", "camera_blackout:3",
+        "--weather", "ClearNoonFogDense")
+    cap = cv2.VideoCapture(str(tmp_path / "rec" / "RouteScenario_1_rep0.mp4"))
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    assert len(frames) > 5
+    h = frames[-1].shape[0] // 2  # the camera grid: front cameras on top, back cameras below, top view right
+    grid_w = frames[-1].shape[1] - frames[-1].shape[0]
+    top = frames[-1][20:h, :grid_w].astype(float)  # below the tile labels
+    bottom = frames[-1][h + 20 :, :grid_w].astype(float)
+    assert top.mean() < 3.0 < 30.0 < bottom.mean()
+
+
+def test_weather_flag_takes_custom_names_and_lists_them(tmp_path, agent, capsys):
+    assert main(["--agent", str(agent), "--weather", "list"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"ClearNoon", "ClearNoonFogDense", "LowSunGlare", "ClearNightNoStreetLights"} <= set(names)
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTE.format(end=249.5, scenarios=""))
+    code = main(["--agent", str(agent), "--routes", str(routes), "--checkpoint", str(tmp_path / "r.json"),
+                 "--weather", "Sunny", "--no-progress"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: unknown weather 'Sunny'")

@@ -41,7 +41,13 @@ def test_builtin_ids_are_registered():
             "fault/frozen_frame", "fault/gaussian_noise", "fault/lens_occlusion", "fault/gnss_noise",
             "fault/speedometer_bias", "weather/all_presets", "weather/night", "weather/rain",
             "weather/fog"} <= set(ids)
-    assert scenario_spec("DynamicObjectCrossing").load() is scenario_spec("Scenario3").load()
+    assert scenario_spec("FollowLeadingVehicle").load() is scenario_spec("Scenario2").load()
+    # leaderboard 2.0 redefines DynamicObjectCrossing: a static prop (blocker_model) hides the walker
+    from scenarios.leaderboard2 import LEADERBOARD2
+
+    for name, cls in LEADERBOARD2.items():
+        assert scenario_spec(name).load() is cls
+    assert scenario_spec("DynamicObjectCrossing").load() is not scenario_spec("Scenario3").load()
 
 
 @pytest.mark.parametrize("sid", registered_ids())

@@ -30,9 +30,16 @@ def input_data(frame: int, seed: int = 0) -> dict:
 
 
 # which ids each fault may change
+INPUT_IDENTITY = {"fault/extrinsic_miscalibration", "fault/delayed_control"}  # act on sensors / control only
+
+
 def expected_targets(fid: str) -> set[str]:
     if fid.startswith("fault/camera_black_"):
         return {fid.removeprefix("fault/camera_black_")}
+    if fid == "fault/camera_blackout":
+        return {"CAM_FRONT"}
+    if fid in INPUT_IDENTITY:
+        return set()
     return {"fault/gnss_noise": {"GPS"}, "fault/speedometer_bias": {"SPEED"}, "fault/imu_noise": {"IMU"}}.get(
         fid, set(CAMERA_ORDER))
 
@@ -58,13 +65,14 @@ def test_fault_is_deterministic_and_targeted(fid):
         original = input_data(f)
         assert set(out_a) == set(original)
         for sid, (fr, data) in out_a.items():
-            assert fr == f
+            assert fr == f or (fid == "fault/low_frame_rate" and f - 2 <= fr < f)  # a stale frame keeps its number
             assert same(data, out_b[sid][1]), f"{fid}: {sid} differs between two runs with the same seed"
             if not same(data, original[sid][1]):
                 changed.add(sid)
                 if is_camera(data):
                     assert data.shape == original[sid][1].shape and data.dtype == np.uint8
-    assert changed and changed <= targets, f"{fid} changed {sorted(changed)}, may change {sorted(targets)}"
+    assert changed <= targets, f"{fid} changed {sorted(changed)}, may change {sorted(targets)}"
+    assert changed or fid in INPUT_IDENTITY, f"{fid} changed nothing"
 
 
 @pytest.mark.parametrize("fid", FAULT_IDS)

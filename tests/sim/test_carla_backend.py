@@ -1,6 +1,7 @@
 """The real-CARLA backend. Without a server only the connection error can be checked here; the
 `carla_server` tests run against a live server (`pytest -m carla_server --carla-port 2000`)."""
 
+import math
 import os
 
 import carla
@@ -66,3 +67,13 @@ def test_sensors_get_the_leaderboards_blueprint_attributes():
     lidar = carla_sensor_attributes({"type": "sensor.lidar.ray_cast", "id": "L"})
     assert (lidar["channels"], lidar["range"], lidar["rotation_frequency"]) == ("64", "85", "10")
     assert carla_sensor_attributes({"type": "sensor.speedometer", "id": "S"}) == {}
+
+
+def test_carla_speedometer_is_the_signed_forward_speed():
+    from sim.carla.backend import forward_speed
+
+    assert forward_speed(carla.Vector3D(0.0, 5.0, 0.0), carla.Rotation(yaw=90.0)) == pytest.approx(5.0)
+    assert forward_speed(carla.Vector3D(0.0, -5.0, 0.0), carla.Rotation(yaw=90.0)) == pytest.approx(-5.0)  # reversing
+    assert forward_speed(carla.Vector3D(3.0, 4.0, 0.0), carla.Rotation(yaw=0.0)) == pytest.approx(3.0)  # sideways slip
+    v = carla.Vector3D(math.cos(math.radians(10)) * 2, 0.0, math.sin(math.radians(10)) * 2)
+    assert forward_speed(v, carla.Rotation(pitch=10.0)) == pytest.approx(2.0)  # up a slope

@@ -393,3 +393,51 @@ def test_bit_identical_across_calls_and_instances(rig) -> None:
             np.testing.assert_array_equal(first[cid].bgra, out[cid].bgra)
             np.testing.assert_array_equal(first[cid].depth, out[cid].depth)
             np.testing.assert_array_equal(first[cid].semantic, out[cid].semantic)
+
+
+# ----------------------------------------------------------------------------- robustness weathers
+def test_low_sun_glare_washes_out_the_camera_facing_it(renderer) -> None:
+    """The low sun straight ahead (LowSunGlare): a bright bloom around the sun, blacks lifted, contrast lower;
+    the back camera, facing away, keeps its contrast."""
+    from scenarios.weather_sets import named_weather
+
+    from sim.embedded.render.atmosphere import atmosphere
+
+    glare = named_weather("LowSunGlare")
+    assert glare.sun_along_route and atmosphere(glare.params).glare > 0.5
+    assert atmosphere(weather_from_name("ClearNoon")).glare == 0.0
+    box = _actor(25.0, 4.0, half=(0.5, 1.5, 1.0), color=(0.05, 0.05, 0.05))
+    ahead = _render(renderer, [box], weather=glare.for_heading(EGO.yaw))  # sun straight ahead
+    behind = _render(renderer, [box], weather=glare.for_heading(EGO.yaw + 180.0))  # same sun behind the ego
+    fa, fb = _lum(behind["CAM_FRONT"].bgra), _lum(ahead["CAM_FRONT"].bgra)
+    v = H // 2 - round(W / 2 / math.tan(math.radians(35.0)) * math.tan(math.radians(4.0)))  # the sun's row
+    assert fb[v - 5 : v + 5, W // 2 - 10 : W // 2 + 10].mean() > 235  # a saturated bloom around the sun
+    assert np.percentile(fb, 5) > np.percentile(fa, 5) + 25  # blacks lifted (the dark box, the road)
+    sem = _render(renderer, [box], weather=glare.params, want_semantic=True)["CAM_FRONT"].semantic
+    on_box, on_road = sem == box.occ_class, sem == ROAD
+    assert on_box.sum() > 50
+
+    def contrast(lum: np.ndarray) -> float:  # Michelson contrast of the dark box against the road
+        b, r = lum[on_box].mean(), lum[on_road].mean()
+        return abs(r - b) / (r + b)
+
+    assert contrast(fb) < 0.75 * contrast(fa)  # washed-out contrast (0.67x measured)
+    # the camera facing away keeps its image: the glare is a lens effect of the camera that sees the sun
+    assert abs(np.percentile(_lum(ahead["CAM_BACK"].bgra), 5) - np.percentile(_lum(behind["CAM_FRONT"].bgra), 5)) < 20
+
+
+def test_night_without_street_lights_is_darker(rig) -> None:
+    from scenarios.weather_sets import named_weather
+
+    x, y = _ego_to_world(8.0, 4.0)
+    r = Renderer(_scene([_road_scene().mesh], lamps=np.array([[x, y, 7.0]])), rig[:1])
+    try:
+        night = named_weather("ClearNightNoStreetLights")
+        assert not night.street_lights
+        lit = _lum(_render(r, weather=night.params)["CAM_FRONT"].bgra)
+        dark = _lum(_render(r, weather=night.params, street_lights=night.street_lights)["CAM_FRONT"].bgra)
+    finally:
+        r.release()
+    assert lit[150:].mean() > dark[150:].mean() + 3.0
+    # the ego's headlights still light the road ahead
+    assert dark[200:, 170:230].mean() > dark[200:, :40].mean() + 5.0

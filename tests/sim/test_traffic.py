@@ -709,14 +709,20 @@ def _polygon_distance(p: np.ndarray, poly: np.ndarray) -> float:
     return float(_polyline_distance(p[None], a, b)[0])
 
 
-def test_single_live_instance_and_restart(cache_dir: Path) -> None:
+def test_many_live_instances_and_restart(cache_dir: Path) -> None:
+    """libsumo runs one simulation per process: the second live TrafficSim runs SUMO over TraCI, with the same
+    states for the same seed and ego inputs."""
     town = _some_town()
     cfg = TrafficConfig(vehicles=5, walkers=2, seed=0)
     first = TrafficSim(town, cfg, cache_dir)
     try:
-        first.step()
-        with pytest.raises(TrafficError, match="already running"):
-            TrafficSim(town, cfg, cache_dir)
+        with TrafficSim(town, cfg, cache_dir) as other:
+            assert (first.backend, other.backend) == ("libsumo", "traci")
+            for _ in range(60):
+                first.step()
+                other.step()
+            assert first.actors() and first.actors() == other.actors()
+            assert first.traffic_lights() == other.traffic_lights()
     finally:
         first.close()
     first.close()  # idempotent

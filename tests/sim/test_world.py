@@ -211,3 +211,23 @@ def test_town01_loads_and_drives(carla_map_dir):
         assert not any(e.kind == "collision" for e in gt.events)
     finally:
         s.close()
+
+
+def test_speedometer_is_signed_and_gnss_uses_the_maps_reference(sim):
+    """As the leaderboard's SpeedometerReader: forward speed, negative when reversing; GNSS from the map's
+    geoReference (the built-in towns state +lat_0=49 +lon_0=8)."""
+    from sim.geo import geo_reference, location_to_gnss
+
+    cmap = sim.load_town(TOWN)
+    start = straight_start(cmap)
+    sim.spawn_ego(start)
+    sim.attach_sensors([{"type": "sensor.speedometer", "id": "SPEED"},
+                        {"type": "sensor.other.gnss", "id": "GPS", "x": 0, "y": 0, "z": 0}])
+    for _ in range(40):
+        sim.apply_control(carla.VehicleControl(throttle=0.6, reverse=True))
+        data = sim.tick()
+    assert data["SPEED"][1]["speed"] < -1.0
+    assert data["SPEED"][1]["speed"] == pytest.approx(sim.ground_truth().ego.speed)
+    assert geo_reference(cmap.to_opendrive()) == (49.0, 8.0)
+    p = sim.ground_truth().ego.pose
+    assert data["GPS"][1] == pytest.approx(location_to_gnss(p.x, p.y, p.z, 49.0, 8.0), abs=1e-7)

@@ -9,7 +9,7 @@ Sun direction convention: azimuth measured like yaw (from world +x towards +y), 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class Atmosphere:
     rain: float  # 0..1 precipitation
     wind: float  # 0..1 wind_intensity (slants rain)
     rain_col: np.ndarray  # (3,) streak colour
+    glare: float = 0.0  # 0..1 veiling glare of a low, unclouded sun on a camera facing it
+    glare_col: np.ndarray = field(default_factory=lambda: np.ones(3))  # (3,) colour the glare lifts pixels to
 
 
 def atmosphere(w) -> Atmosphere:
@@ -103,6 +105,11 @@ def atmosphere(w) -> Atmosphere:
     if dust > 0:
         haze_col = _mix(haze_col, np.array([0.62, 0.48, 0.32]) * max(day, 0.1), dust)
 
+    # veiling glare: a low sun in a clear sky, stronger with more Mie (aerosol) scattering; CARLA's presets
+    # (mie 0.03) get a faint one at sunset, a hazy low-sun weather (mie >= 0.09) the full effect
+    glare = disk * _smoothstep(22.0, 4.0, alt) * _smoothstep(-1.5, 1.5, alt) * min(mie / 3.0, 1.0)
+    glare_col = _mix((1.0, 0.97, 0.9), (1.0, 0.8, 0.6), low)
+
     return Atmosphere(
         sun_dir=sun_dir,
         sun_col=sun_col,
@@ -126,6 +133,8 @@ def atmosphere(w) -> Atmosphere:
         rain=rain,
         wind=float(w.wind_intensity) / 100.0,
         rain_col=np.array([0.75, 0.78, 0.82]) * (0.12 + 0.88 * day),
+        glare=glare,
+        glare_col=glare_col,
     )
 
 

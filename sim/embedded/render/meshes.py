@@ -194,11 +194,21 @@ def _lights(b: _Builder, ex: float, ey: float, z: float, h: float) -> None:
         b.panel(-ex - 0.01, yc - 0.14, yc + 0.14, z, z + h, (0.6, 0.05, 0.05), PART_TAILLIGHT)
 
 
+UNDERBODY = (0.04, 0.04, 0.045)
+
+
+def _underbody(b: _Builder, ex: float, ey: float, top: float) -> None:
+    """A dark closed underbody between the wheels down to the road: at camera resolution the gap under a vehicle
+    is a few pixels, through which hidden pedestrians' feet leaked (a scenario's hidden actor must be hidden)."""
+    b.box((-ex + 0.1, -ey + 0.3, 0.0), (ex - 0.1, ey - 0.3, top), UNDERBODY, PART_FIXED)
+
+
 def _car() -> np.ndarray:
     ex, ey, ez = DEFAULT_EXTENTS["car"]
     b = _Builder.new()
     r = 0.34
     b.box((-ex, -ey, 0.25), (ex, ey, 0.8), None, PART_BODY)
+    _underbody(b, ex, ey, 0.26)
     b.taper(-ex + 0.55, ex - 0.95, ey - 0.06, 0.8, 2 * ez, -ex + 0.85, ex - 1.55, ey - 0.2, GLASS, PART_GLASS)
     b.box(
         (-ex + 0.9, -ey + 0.22, 2 * ez - 0.02), (ex - 1.6, ey - 0.22, 2 * ez + 0.01), None, PART_BODY
@@ -215,6 +225,7 @@ def _van() -> np.ndarray:
     b = _Builder.new()
     b.box((-ex, -ey, 0.3), (ex - 0.7, ey, 2 * ez), None, PART_BODY)
     b.taper(ex - 0.7, ex, ey, 0.3, 1.0, ex - 0.7, ex, ey, None, PART_BODY)  # bonnet
+    _underbody(b, ex, ey, 0.31)
     b.taper(
         ex - 0.7, ex - 0.05, ey - 0.04, 1.0, 2 * ez - 0.05, ex - 0.7, ex - 0.6, ey - 0.1, GLASS, PART_GLASS
     )
@@ -235,6 +246,7 @@ def _truck() -> np.ndarray:
     b.box((ex - 0.02, -ey + 0.25, 1.9), (ex + 0.01, ey - 0.25, 2.7), GLASS, PART_GLASS)  # windscreen
     b.box((-ex, -ey, 0.9), (ex - cab - 0.15, ey, 2 * ez), (0.85, 0.85, 0.82), PART_FIXED)  # cargo box
     b.box((-ex, -0.3, 0.45), (ex - cab, 0.3, 0.9), METAL)  # chassis
+    _underbody(b, ex, ey, 0.91)
     for fx in (ex - 0.9, -ex + 2.2, -ex + 1.0):
         for side in (-1, 1):
             b.wheel(fx, side * (ey - 0.2), 0.5, 0.35, outer=side)
@@ -246,6 +258,7 @@ def _bus() -> np.ndarray:
     ex, ey, ez = DEFAULT_EXTENTS["bus"]
     b = _Builder.new()
     b.box((-ex, -ey, 0.35), (ex, ey, 2 * ez), None, PART_BODY)
+    _underbody(b, ex, ey, 0.36)
     for side in (-1, 1):
         b.box((-ex + 0.4, side * ey - 0.02, 1.3), (ex - 0.4, side * ey + 0.02, 2.6), GLASS, PART_GLASS)
     b.box((ex - 0.02, -ey + 0.15, 1.2), (ex + 0.02, ey - 0.15, 2.8), GLASS, PART_GLASS)

@@ -48,7 +48,9 @@ _SOURCES = {
     "sky": ("sky.vert", "sky.frag"),
     "sun": ("sun.vert", "sun.frag"),
     "rain": ("rain.vert", "rain.frag"),
+    "glare": ("glare.vert", "glare.frag"),
 }
+_GLARE_REACH_DEG = 25.0  # the sun this far outside a camera's field of view still veils its image
 
 
 @dataclass
@@ -121,8 +123,24 @@ def _atlas_layout(
     return rects, width, height
 
 
+def _smoothstep_deg(e0: float, e1: float, x: float) -> float:
+    t = min(max((x - e0) / (e1 - e0), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _vec(v: np.ndarray) -> tuple[float, ...]:
     return tuple(float(x) for x in v)
+
+
+def _fork_safe_multiprocessing() -> None:
+    """Once Mesa's llvmpipe has started its render threads, a forked child that renders deadlocks (the threads do
+    not survive fork). Before the first GL context of a program that has not chosen a start method, make
+    multiprocessing default to 'forkserver' (Python 3.14's default), so gymnasium's AsyncVectorEnv and other
+    multiprocessing users start clean workers."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method(allow_none=True) is None:
+        multiprocessing.set_start_method("forkserver")
 
 
 class Renderer:
@@ -147,6 +165,7 @@ class Renderer:
             )
         self._lamps = np.asarray(scene.street_lights, np.float64).reshape(-1, 3)
         self._tiles = StaticTiles(scene.mesh, cfg.tile_size, cfg.max_edge)
+        _fork_safe_multiprocessing()
         self.ctx = moderngl.create_standalone_context(backend="egl")
         try:
             with self.ctx:
@@ -327,6 +346,7 @@ class Renderer:
         frame: int = 0,
         want_depth: bool = False,
         want_semantic: bool = False,
+        street_lights: bool = True,
     ) -> dict[str, CameraFrame]:
         """Render every camera at the ego pose.
 
@@ -337,6 +357,8 @@ class Renderer:
             weather: carla.WeatherParameters (or any object with its fields).
             frame: seeds the rain streaks (same frame, same image).
             want_depth / want_semantic: also return planar depth / Occ3D ids for the RGB cameras.
+            street_lights: whether the town's street lamps light up at night (CARLA's light manager can switch
+                them off; vehicles' headlights stay on).
         Returns:
             camera id -> CameraFrame (depth cameras always carry `depth`, semantic cameras `semantic`).
         """
@@ -344,7 +366,7 @@ class Renderer:
             raise RuntimeError("Renderer was released")
         atm = atmosphere(weather)
         with self.ctx:
-            return self._render(ego, actors, lights, atm, int(frame), want_depth, want_semantic)
+            return self._render(ego, actors, lights, atm, int(frame), want_depth, want_semantic, street_lights)
 
     def _render(
         self,
@@ -355,17 +377,19 @@ class Renderer:
         frame: int,
         want_depth: bool,
         want_semantic: bool,
+        street_lights: bool = True,
     ) -> dict[str, CameraFrame]:
         ctx, cfg = self.ctx, self.config
         night = atm.lights_on > 0.0
-        if night:
+        lamps_lit = night and street_lights
+        pts, spos, sdir = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 4))
+        if lamps_lit:
             pts = dynamic.street_lights(ego, self._lamps, cfg.max_point_lights, cfg.light_distance)
+        if night:
             spos, sdir = dynamic.headlights(ego, actors, cfg.max_spot_lights, cfg.light_distance)
-        else:
-            pts, spos, sdir = np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 4))
         self._frame_ubo(atm, ego, frame, pts, spos, sdir)
         inst = dynamic.instances(
-            ego, actors, lights, self._lamps, night, self._template_index, cfg.view_distance, cfg.lod_distance
+            ego, actors, lights, self._lamps, lamps_lit, self._template_index, cfg.view_distance, cfg.lod_distance
         )
         n_actor_cmds = self._upload_actors(inst)
 
@@ -433,6 +457,8 @@ class Renderer:
             self._draw_sun(i, c2w, atm, aux)
             if atm.rain > 0.0 and cam.kind == "rgb":
                 self._draw_rain(i, cam, atm, frame)
+            if atm.glare > 0.0 and cam.kind == "rgb":
+                self._draw_glare(i, c2w, atm)
         return self._read_back(need_aux, want_depth, want_semantic)
 
     def _draw_sun(self, i: int, c2w: np.ndarray, atm: Atmosphere, aux: bool) -> None:
@@ -461,6 +487,44 @@ class Renderer:
         prog["u_sun_radius"].value = (2.0 * r / cam.width, 2.0 * r / cam.height)
         prog["u_col"].value = (6.0 * atm.sun_disk * trans,) * 3
         vao.render(moderngl.TRIANGLES, vertices=24)
+
+    def _draw_glare(self, i: int, c2w: np.ndarray, atm: Atmosphere) -> None:
+        """Veiling glare on an RGB camera that faces the low sun (glare.frag): a bloom around the sun and a
+        uniform veil that lifts blacks and washes out contrast; fades out as the sun leaves the view."""
+        cam = self.cameras[i]
+        local = c2w[:3, :3].T @ atm.sun_dir  # (forward, right, up)
+        half_x = math.atan(cam.width / (2.0 * cam.focal))
+        half_y = math.atan(cam.height / (2.0 * cam.focal))
+        # angle of the sun outside the image rectangle (0 inside), per axis
+        if local[0] <= 1e-6:
+            return
+        ax = max(abs(math.atan2(local[1], local[0])) - half_x, 0.0)
+        ay = max(abs(math.atan2(local[2], local[0])) - half_y, 0.0)
+        outside = math.degrees(math.hypot(ax, ay))
+        facing = _smoothstep_deg(_GLARE_REACH_DEG, 0.0, outside)
+        if facing <= 0.0:
+            return
+        ctx = self.ctx
+        self._fbo_rgb.use()
+        ctx.viewport = ctx.scissor = self._rects[i]
+        ctx.disable(moderngl.DEPTH_TEST)
+        ctx.enable(moderngl.BLEND)
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE
+        prog, vao = self._vao("glare")
+        _set(
+            prog,
+            u_cam_fwd=_vec(c2w[:3, 0]),
+            u_ray_x=_vec(c2w[:3, 1] * cam.width / (2.0 * cam.focal)),
+            u_ray_y=_vec(-c2w[:3, 2] * cam.height / (2.0 * cam.focal)),
+        )
+        prog["u_glare_col"].value = _vec(atm.glare_col)
+        prog["u_veil"].value = 0.45 * atm.glare * facing
+        prog["u_bloom"].value = 0.9 * atm.glare * facing
+        prog["u_width"].value = math.radians(8.0)
+        vao.render(moderngl.TRIANGLES, vertices=6)
+        ctx.disable(moderngl.BLEND)
+        ctx.enable(moderngl.DEPTH_TEST)
+        ctx.scissor = None
 
     def _draw_rain(self, i: int, cam: CameraSpec, atm: Atmosphere, frame: int) -> None:
         """Screen-space streaks (RGB cameras only, as in CARLA); positions hash (frame, camera): deterministic."""

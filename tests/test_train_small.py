@@ -1,0 +1,88 @@
+"""scripts/train_small.py (`make train-small`): step order and resumption, the fp16 export within budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pipeline():
+    spec = importlib.util.spec_from_file_location("train_small", REPO / "scripts" / "train_small.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["train_small"] = mod  # dataclasses resolve their module
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_dry_run_lists_only_unfinished_steps_in_order(tmp_path, capsys):
+    ts = _pipeline()
+    assert ts.main(["--work", str(tmp_path), "--dry-run"]) == 0
+    names = [ln.split(":")[0].split()[-1] for ln in capsys.readouterr().out.splitlines()]
+    assert names == ["collect", *ts.STAGES]
+    # a complete dataset and a finished stage 0: the rerun goes on with stage 1, initialised from stage 0
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dataset_card.json").write_text(
+        json.dumps({"counts": {"samples": 10, "unfinished_scenes": 0}}))
+    (tmp_path / "stage0_vqvae").mkdir()
+    (tmp_path / "stage0_vqvae" / "vqvae.safetensors").write_bytes(b"")
+    assert ts.main(["--work", str(tmp_path), "--dry-run", "model=tiny"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0].split()[-1] for ln in lines] == list(ts.STAGES[1:])
+    assert f"model.vqvae_path={tmp_path / 'stage0_vqvae'}" in lines[0] and "model=tiny" in lines[0]
+    assert "resume=true" in lines[0] and f"model.init_from={tmp_path / 'stage1_vqa'}" in lines[1]
+
+
+def test_unknown_pipeline_key_is_one_line(tmp_path, capsys):
+    assert _pipeline().main(["--work", str(tmp_path), "--dry-run", "modle=tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "modle" in err and "\n" not in err
+
+
+def test_export_is_fp16_within_budget_and_loads(tmp_path):
+    from occvla import OccVLAPolicy, OccVLAProcessor, build_model, save_run_dir, tokenizer_for_config
+
+    ts = _pipeline()
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    src = save_run_dir(tmp_path / "s3", model, OccVLAProcessor.for_config(model.config,
+                                                                        tokenizer_for_config(model.config)))
+    size = ts.export_run_dir(src, tmp_path / "ship", "## Pipeline\n\nwall time", max_mb=60)
+    full = (src / "model.safetensors").stat().st_size / 1e6
+    assert size < 0.6 * full + 1.0  # half-size weights
+    assert "## Pipeline" in (tmp_path / "ship" / "README.md").read_text()
+    images = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    a = OccVLAPolicy.from_run_dir(src).predict(images, 5.0, 4)
+    b = OccVLAPolicy.from_run_dir(tmp_path / "ship").predict(images, 5.0, 4)
+    assert a.meta_action == b.meta_action
+    np.testing.assert_allclose(a.waypoints, b.waypoints, atol=0.05)
+    with pytest.raises(ValueError, match="budget"):
+        ts.export_run_dir(src, tmp_path / "too_big", "", max_mb=0.5)
+    assert not (tmp_path / "too_big").exists()
+
+
+@pytest.mark.slow  # collects a tiny dataset in the simulator and trains the tiny preset: a few minutes
+def test_pipeline_end_to_end_on_the_tiny_plan(tmp_path):
+    from occvla.run_dir import load_run_dir
+
+    ts = _pipeline()
+    steps = [f"stages.{s}=[train.steps=2,train.eval_max_samples=2,train.progress=false]" for s in ts.STAGES]
+    args = ["--work", str(tmp_path / "work"), "collect_plan=tiny", "model=tiny", "workers=1", "threads=1",
+            f"export_dir={tmp_path / 'ship'}", *steps]
+    assert ts.main(args) == 0
+    model, _, cfg = load_run_dir(tmp_path / "ship")
+    assert cfg["train"]["stage"] == 3 and model.config.preset == "tiny"
+    card = (tmp_path / "ship" / "README.md").read_text()
+    assert "make train-small" in card and "| total |" in card
+    state = json.loads((tmp_path / "work" / "pipeline_state.json").read_text())
+    assert all(s["done"] and s["seconds"] > 0 for s in state["steps"].values())
+    assert ts.main(args) == 0  # a rerun finds every step done and only exports again
+    state2 = json.loads((tmp_path / "work" / "pipeline_state.json").read_text())
+    assert state2 == state
