@@ -35,6 +35,7 @@ from leaderboard.evaluator import (
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.results import ResultsFile, atomic_write_json
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from leaderboard.rules import rules_of_run
 from sim.protocol import SimulatorError
 from sim.routes import RouteConfig, RouteFileError
 
@@ -222,11 +223,17 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
         _check_towns(routes, cfg)
         agent_class = load_agent_class(cfg.options.agent)
         _preflight(agent_class, cfg.options)
-    except (RouteFileError, AgentLoadError, EvaluationError, SuiteError) as exc:
+        # the rules as the evaluator picks them (the built-in routes are the project's benchmark: 2.x)
+        version = cfg.options.leaderboard or (None if suite.routes else "2.0")
+        rules = rules_of_run(version, [r.format for r in routes])
+    except (RouteFileError, AgentLoadError, EvaluationError, SuiteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    todo_all = jobs(suite, routes, cfg.options)
-    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume)
+    base = dataclasses.replace(cfg.options, leaderboard=rules.version)
+    todo_all = jobs(suite, routes, base)
+    results = ResultsFile(
+        cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume, rules=rules
+    )
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
     order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
@@ -243,7 +250,7 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     def finish(cell: Cell, outcome: RouteOutcome) -> bool:
         outcome.record["cell"] = cell.as_dict()
         outcome.record["agent"] = cfg.options.agent
-        results.add(outcome.record)
+        results.add(outcome.record, outcome.key or None)
         results.save_sensors(outcome.sensors)
         results.write()
         if outcome.message:
@@ -401,6 +408,13 @@ def _fmt(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def _cell_text(r: dict[str, Any] | None) -> str:
+    """'resilience (driving score)', or '-' for a cell with no finished run."""
+    if r is None or not r["runs"]:
+        return "-"
+    return f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})"
+
+
 def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> str:
     """The suite's tables: weather x scenario and fault x severity resilience, collision rate per scenario."""
     rows = {r["key"]: r for r in summary["cells"]}
@@ -419,7 +433,7 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
         cells = []
         for s in scen:
             r = rows.get(Cell(w, s).key)
-            cells.append("-" if r is None else f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})")
+            cells.append(_cell_text(r))
         out.append(f"| {w} | " + " | ".join(cells) + " |")
     if suite.scenarios:
         out += [
@@ -454,7 +468,7 @@ def markdown_table(suite: SuiteConfig, summary: dict[str, Any], agent: str) -> s
             cells = []
             for s in sev:
                 r = rows.get(Cell(BASE_WEATHER, NONE, f, s).key)
-                cells.append("-" if r is None else f"{_fmt(r['resilience'])} ({_fmt(r['driving_score'], 1)})")
+                cells.append(_cell_text(r))
             out.append(f"| {f} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 

@@ -206,7 +206,7 @@ def test_hidden_red_light_runner_is_seen_only_near_the_conflict_point(sem_sim) -
         assert first_seen <= 15.0, f"the runner was seen {first_seen:.1f} m from the conflict point"
         first_run, first_near = trigger_tick(log, sc, sc.config.trigger_distance)
         assert first_run == first_near
-        held = log[first_run]["probe"][2]
+        held = log[first_run + 1]["probe"][2]  # the trigger tick holds the lights for the next one
         assert "Red" in held and "Green" in held
         assert sc.conflict_distance() < 0  # it ran through the junction
     finally:
