@@ -34,6 +34,7 @@ from leaderboard.evaluator import (
 )
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.results import ResultsFile, atomic_write_json
+from leaderboard.rules import get_rules
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
 from sim.protocol import SimulatorError
 from sim.routes import RouteConfig, RouteFileError
@@ -225,8 +226,11 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     except (RouteFileError, AgentLoadError, EvaluationError, SuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # a suite is the project's own benchmark: 2.x rules unless --leaderboard says otherwise
+    rules = get_rules(cfg.options.leaderboard or "2.0")
+    cfg = dataclasses.replace(cfg, options=dataclasses.replace(cfg.options, leaderboard=rules.version))
     todo_all = jobs(suite, routes, cfg.options)
-    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume)
+    results = ResultsFile(cfg.checkpoint, [r.route_id for _, r, _ in todo_all], resume=cfg.resume, rules=rules)
     if results.resume_note:
         print(results.resume_note, file=sys.stderr)
     order = {c: k for k, c in enumerate(run_order(suite, suite.cells()))}
@@ -243,7 +247,7 @@ def run_suite(suite: SuiteConfig, cfg: EvalConfig) -> int:
     def finish(cell: Cell, outcome: RouteOutcome) -> bool:
         outcome.record["cell"] = cell.as_dict()
         outcome.record["agent"] = cfg.options.agent
-        results.add(outcome.record)
+        results.add(outcome.record, outcome.key or None)
         results.save_sensors(outcome.sensors)
         results.write()
         if outcome.message:
