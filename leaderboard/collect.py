@@ -202,7 +202,7 @@ def collect(
     plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = False, progress: bool = True
 ) -> dict:
     """Run the plan into ``out_dir``; returns the dataset card."""
-    from occvla.data.writer import DatasetWriter, check_output_dir, write_card
+    from occvla.data.writer import DatasetWriter, atomic_write_bytes, check_output_dir, write_card
 
     root = Path(out_dir).resolve()
     check_output_dir(root, resume)
@@ -210,9 +210,11 @@ def collect(
     card_path = root / "dataset_card.json"
     import json
 
-    if not card_path.is_file():  # the splits go into the card before any scene (write_card keeps them)
-        card_path.write_text(json.dumps({"splits": plan.splits}))
     eps = episodes(plan)
+    # the splits and the plan's size go into the card before any scene (write_card keeps them)
+    before = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    before.update({"splits": plan.splits, "plan": {"name": plan.name, "episodes": len(eps)}})
+    atomic_write_bytes(card_path, json.dumps(before).encode())
     done = writer.finished_scenes() if resume else set()
     todo = [e for e in eps if e.scene not in done]
     if resume and done:

@@ -541,9 +541,12 @@ def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]]
             key=str,
         )
 
-    splits = (
-        json.loads((root / CARD_JSON).read_text()).get("splits", {}) if (root / CARD_JSON).is_file() else {}
-    )
+    before = json.loads((root / CARD_JSON).read_text()) if (root / CARD_JSON).is_file() else {}
+    splits = before.get("splits", {})
+    plan = before.get(
+        "plan"
+    )  # written by occvla-collect before its first episode: its name and episode count
+    finished = sum(s["finished"] for s in scenes)
     card = {
         "format": "nuScenes tables + Occ3D labels (occvla/data/format.py)",
         "version": version,
@@ -557,6 +560,9 @@ def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]]
         "seeds": values("seed"),
         "agents": values("agent"),
         "splits": splits,
+        "plan": plan,
+        # every episode of the plan finished (None without a plan: a --collect run of a route file)
+        "complete": (finished == plan["episodes"] and finished == len(scenes)) if plan else None,
         "counts": {
             "scenes": len(tables["scene"]),
             "samples": len(tables["sample"]),

@@ -70,6 +70,7 @@ def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path) -> None:
     assert card["counts"]["scenes"] == 2 and card["counts"]["samples"] == 2 * 6
     assert card["splits"] == {"train": ["OccTown01"]} and card["towns"] == ["OccTown01"]
     assert card["weathers"] == ["ClearNoon"] and card["seeds"] == [0] and card["size_bytes"] > 0
+    assert card["plan"] == {"name": "tiny", "episodes": 2} and card["complete"] is True
     assert "2 scenes" in (out / "README.md").read_text().replace(
         "| scenes / key frames | 2 / 12 |", "2 scenes"
     )
@@ -79,8 +80,12 @@ def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path) -> None:
         assert len(toks) == len(set(toks)), name
     from occvla.data import NuScenesOccDataset
 
-    train = NuScenesOccDataset(out, split="train", load_images=False, load_occupancy=False, drop_incomplete=False)
-    assert len(train) == 12 and {train.scene_of[k]["name"].split("_")[0] for k in train.index} == {"OccTown01"}
+    train = NuScenesOccDataset(
+        out, split="train", load_images=False, load_occupancy=False, drop_incomplete=False
+    )
+    assert len(train) == 12 and {train.scene_of[k]["name"].split("_")[0] for k in train.index} == {
+        "OccTown01"
+    }
     val = NuScenesOccDataset(out, split="val", load_images=False, load_occupancy=False, drop_incomplete=False)
     assert len(val) == 0  # the card lists no val towns
     card["splits"] = {"train": [], "val": ["OccTown01"]}
