@@ -336,7 +336,8 @@ def run_route(
             validate_sensor_configuration(sensors, agent.track, opts.track, limits)
     except SensorConfigurationInvalid as exc:
         _destroy(agent)
-        return fail("Sensors", f"the agent's sensors are invalid: {exc}", stop=True)
+        hint = " (leaderboard 1.0 rules; --leaderboard 2.0 allows 8 RGB cameras)" if rules.version == "1.0" else ""
+        return fail("Sensors", f"the agent's sensors are invalid: {exc}{hint}", stop=True)
     except Exception as exc:  # noqa: BLE001
         if opts.debug:
             traceback.print_exc()

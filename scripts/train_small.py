@@ -107,6 +107,8 @@ def collection_finished(data: Path) -> bool:
     if not card.is_file():
         return False
     c = json.loads(card.read_text())
+    if c.get("complete") is not None:  # a plan's card knows whether every planned episode finished
+        return bool(c["complete"])
     return bool(c.get("counts", {}).get("samples")) and not c["counts"].get("unfinished_scenes")
 
 

@@ -40,6 +40,17 @@ def test_dry_run_lists_only_unfinished_steps_in_order(tmp_path, capsys):
     assert "resume=true" in lines[0] and f"model.init_from={tmp_path / 'stage1_vqa'}" in lines[1]
 
 
+def test_a_plan_stopped_between_episodes_is_collected_again(tmp_path):
+    ts = _pipeline()
+    data = tmp_path / "data"
+    data.mkdir()
+    card = {"counts": {"samples": 10, "unfinished_scenes": 0}, "complete": False}  # 24 of 36 episodes, say
+    (data / "dataset_card.json").write_text(json.dumps(card))
+    assert not ts.collection_finished(data)
+    (data / "dataset_card.json").write_text(json.dumps({**card, "complete": True}))
+    assert ts.collection_finished(data)
+
+
 def test_unknown_pipeline_key_is_one_line(tmp_path, capsys):
     assert _pipeline().main(["--work", str(tmp_path), "--dry-run", "modle=tiny"]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,4 +1,4 @@
-"""A reader for the nuScenes layout + Occ3D labels that yields OccVLA sample dicts (see OCCVLA_CONTRACT.md).
+"""A reader for the nuScenes layout + Occ3D labels that yields OccVLA sample dicts (format: occvla/data/format.py).
 
 The same code path reads real nuScenes (v1.0-trainval / v1.0-mini + Occ3D-nuScenes ``gts/``) and the datasets this
 project writes (``make_synthetic_dataset``, the simulator's data collector). It reads the json tables directly

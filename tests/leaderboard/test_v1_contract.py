@@ -119,3 +119,29 @@ def test_plan_downsampling_per_version():
     xs = [t.location.x for t, _ in v1._global_plan_world_coord]
     assert xs == [0.0, 52.0, 104.0, 156.0, 208.0, 260.0, 300.0]  # a point once more than 50 m were travelled
     assert [t.location.x for t, _ in v2._global_plan_world_coord] == [0.0, 202.0, 300.0]
+
+
+def test_a_sensor_without_data_is_a_simulation_crash_with_the_empty_global_record(tmp_path):
+    """As 2.x: SensorReceivedNoData is not the agent's fault; the run stops as Crashed, global record {}."""
+    agent = tmp_path / "ghost_agent.py"
+    agent.write_text(
+        V1_AGENT.replace("    def __init__(self, path_to_conf_file):\n", "    def _unused(self, path_to_conf_file):\n")
+        .replace("        assert self._global_plan is None  # 1.0 gives the plan after set-up\n", "")
+        .replace(
+            "        self.first_timestamp = None\n",
+            "        self.first_timestamp = None\n"
+            "        self.sensor_interface.register_sensor('GHOST', 'sensor.other.gnss')  # never attached\n",
+        )
+    )
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([("1", "OccTown01", SHORT), ("2", "OccTown01", SHORT)], fmt="2.0"))
+    code = main(
+        ["--agent", str(agent), "--routes", str(routes), "--checkpoint", str(tmp_path / "c.json"),
+         "--debug-checkpoint", "", "--vehicles", "0", "--walkers", "0", "--no-progress", "--no-report"]
+    )  # fmt: skip
+    assert code == 1
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert [r["status"] for r in data["_checkpoint"]["records"]] == ["Failed - Simulation crashed"]
+    assert data["entry_status"] == "Crashed" and data["eligible"] is False
+    assert data["_checkpoint"]["global_record"] == {} and data["values"] == [] and data["labels"] == []
+    assert data["_checkpoint"]["progress"] == [1, 2]
