@@ -13,35 +13,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from leaderboard.autoagents.agent_wrapper import QUALIFIER_SENSORS_LIMITS, SENSORS_LIMITS
 from leaderboard.scores import compute_route_record, failed_route_record
 from leaderboard.scores_v1 import compute_route_record_v1, failed_route_record_v1, keypoint_route_length
 
 LEADERBOARD_VERSIONS = ("1.0", "2.0")
 
-# Sensor limits per type. 2.x: leaderboard master's SENSORS_LIMITS; 1.0: leaderboard-1.0's (2.x kept these for the
-# qualifier tracks).
-SENSORS_LIMITS_2X: Mapping[str, int] = MappingProxyType(
-    {
-        "sensor.camera.rgb": 8,
-        "sensor.lidar.ray_cast": 2,
-        "sensor.other.radar": 4,
-        "sensor.other.gnss": 1,
-        "sensor.other.imu": 1,
-        "sensor.opendrive_map": 1,
-        "sensor.speedometer": 1,
-    }
-)
-SENSORS_LIMITS_1_0: Mapping[str, int] = MappingProxyType(
-    {
-        "sensor.camera.rgb": 4,
-        "sensor.lidar.ray_cast": 1,
-        "sensor.other.radar": 2,
-        "sensor.other.gnss": 1,
-        "sensor.other.imu": 1,
-        "sensor.opendrive_map": 1,
-        "sensor.speedometer": 1,
-    }
-)
+# Sensor limits per type. 2.x: leaderboard master's SENSORS_LIMITS; 1.0: leaderboard-1.0's (2.x kept them for its
+# qualifier tracks, so the agent wrapper holds both tables).
+SENSORS_LIMITS_2X: Mapping[str, int] = MappingProxyType(SENSORS_LIMITS)
+SENSORS_LIMITS_1_0: Mapping[str, int] = MappingProxyType(QUALIFIER_SENSORS_LIMITS)
 
 
 @dataclass(frozen=True)
