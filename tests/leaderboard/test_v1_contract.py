@@ -145,3 +145,39 @@ def test_a_sensor_without_data_is_a_simulation_crash_with_the_empty_global_recor
     assert data["entry_status"] == "Crashed" and data["eligible"] is False
     assert data["_checkpoint"]["global_record"] == {} and data["values"] == [] and data["labels"] == []
     assert data["_checkpoint"]["progress"] == [1, 2]
+
+
+SIX_CAMERA_AGENT = """
+import carla
+from leaderboard.autoagents import autonomous_agent
+
+
+def get_entry_point():
+    return 'SixCameras'
+
+
+class SixCameras(autonomous_agent.AutonomousAgent):
+    def setup(self, path_to_conf_file):
+        self.track = autonomous_agent.Track.SENSORS
+
+    def sensors(self):
+        return [{'type': 'sensor.camera.rgb', 'id': f'CAM{i}', 'x': 0.0, 'y': 0.0, 'z': 1.6, 'roll': 0.0,
+                 'pitch': 0.0, 'yaw': 60.0 * i, 'width': 64, 'height': 36, 'fov': 70} for i in range(6)]
+
+    def run_step(self, input_data, timestamp):
+        return carla.VehicleControl()
+"""
+
+
+def test_six_cameras_under_1_0_rules_are_refused_with_the_way_out(tmp_path, capsys):
+    """1.0 allows four RGB cameras (as CARLA's 1.0 evaluator); the one-line error names --leaderboard 2.0."""
+    agent = tmp_path / "six.py"
+    agent.write_text(SIX_CAMERA_AGENT)
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([("1", "OccTown01", SHORT)], fmt="1.0"))
+    main(["--agent", str(agent), "--routes", str(routes), "--checkpoint", str(tmp_path / "r.json"),
+          "--debug-checkpoint", "", "--vehicles", "0", "--walkers", "0", "--no-progress", "--no-report"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "sensors are invalid" in err and "--leaderboard 2.0" in err
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["entry_status"] != "Finished"
