@@ -319,13 +319,20 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
     finally:
         if done_bar:
             done_bar.close()
-        for w in workers:
-            try:
-                ray.get(w.close.remote())
-            except Exception:  # noqa: BLE001
-                pass
-            ray.kill(w)
+        close_workers(workers)
     return stopped
+
+
+def close_workers(workers: list[Any]) -> None:
+    """Close each Ray route worker's simulator (best effort: it may have died) and kill the actor."""
+    import ray
+
+    for w in workers:
+        try:
+            ray.get(w.close.remote())
+        except Exception:  # noqa: BLE001
+            pass
+        ray.kill(w)
 
 
 class RouteWorker:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from leaderboard.scores import TrafficEvent, TrafficEventType
+from leaderboard.scores import GLOBAL_LABELS, TrafficEvent, TrafficEventType
 
 E = TrafficEventType
 
@@ -57,20 +57,7 @@ FAILURE_OF_EVENT_V1: dict[TrafficEventType, str] = {
     E.ROUTE_DEVIATION: "Agent deviated from the route",
     E.VEHICLE_BLOCKED: "Agent got blocked",
 }
-GLOBAL_LABELS_V1: tuple[str, ...] = (
-    "Avg. driving score",
-    "Avg. route completion",
-    "Avg. infraction penalty",
-    "Collisions with pedestrians",
-    "Collisions with vehicles",
-    "Collisions with layout",
-    "Red lights infractions",
-    "Stop sign infractions",
-    "Off-road infractions",
-    "Route deviations",
-    "Route timeouts",
-    "Agent blocked",
-)
+GLOBAL_LABELS_V1: tuple[str, ...] = GLOBAL_LABELS[:12]  # 2.x appended its new infractions after 1.0's twelve
 _VALUE_KEYS_V1: tuple[str, ...] = INFRACTION_KEYS_V1  # the values list follows the record order
 VALUE_FORMAT_V1 = "{:.3f}"
 ENTRY_FINISHED = "Finished"

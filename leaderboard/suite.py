@@ -31,6 +31,7 @@ from leaderboard.evaluator import (
     _make_sim,
     _preflight,
     build_route_list,
+    close_workers,
 )
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.results import ResultsFile, atomic_write_json
@@ -339,12 +340,7 @@ def _run_ray(cfg: EvalConfig, todo: list, finish) -> bool:
     finally:
         if bar:
             bar.close()
-        for w in workers:
-            try:
-                ray.get(w.close.remote())
-            except Exception:  # noqa: BLE001
-                pass
-            ray.kill(w)
+        close_workers(workers)
     return stopped
 
 
