@@ -124,6 +124,7 @@ class OccVLAAgent(AutonomousAgent):
         self.last_waypoints = np.zeros((6, 2), np.float32)  # the policy's, in the frame of its call
         self.followed_waypoints = np.zeros((6, 2), np.float32)  # what the controller got this tick
         self.last_meta_action = ""
+        self.last_command = 4
         self.fault_count = 0
 
     @classmethod
@@ -183,6 +184,7 @@ class OccVLAAgent(AutonomousAgent):
 
     def run_step(self, input_data: dict[str, tuple[int, Any]], timestamp: float) -> carla.VehicleControl:
         images, speed, command = self.model_inputs(input_data)
+        self.last_command = command
         if not math.isfinite(speed) or not np.isfinite(input_data["GPS"][1][:2]).all():
             self.fault_count += 1  # a faulty sensor: stop safely rather than drive blind
             return carla.VehicleControl(brake=1.0)
@@ -206,6 +208,15 @@ class OccVLAAgent(AutonomousAgent):
         control = self.controller.step(self.followed_waypoints, speed)
         self.last_steer = float(control.steer)
         return control
+
+    def debug_overlay(self) -> dict[str, Any]:
+        """What `--record` draws: the trajectory the controller follows now and the decision as a caption."""
+        from occvla.commands import Command
+
+        caption = f"{self.last_meta_action or '-'} | cmd {Command(self.last_command).name}"
+        if self.stuck.creeping:
+            caption += " | creep"
+        return {"waypoints": self.followed_waypoints.copy(), "caption": caption}
 
     def destroy(self) -> None:
         self.policy = None

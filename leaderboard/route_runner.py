@@ -191,6 +191,7 @@ class RecorderObserver(RouteObserver):
 
         self.recorder = RouteRecorder(ctx.opts.record_dir, ctx.config.route_id, ctx.cmap, ctx.route_xy)
         self.video: str | None = None
+        self.pending: tuple[dict[str, tuple[int, Any]], GroundTruth] | None = None
 
     def extra_sensors(self, ctx: RouteContext, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rig cameras the agent lacks; none when they would pass the RGB camera limit (the video then shows
@@ -204,9 +205,21 @@ class RecorderObserver(RouteObserver):
         return [] if n_rgb + len(extra) > MAX_RGB_CAMERAS else extra
 
     def on_tick(self, ctx: RouteContext, input_data: dict[str, tuple[int, Any]], gt: GroundTruth) -> None:
-        self.recorder.add(input_data, gt, gt.frame)
+        self.pending = (input_data, gt)  # drawn once the agent has decided on this tick (on_control)
+
+    def on_control(self, ctx: RouteContext, control: carla.VehicleControl, frame: int) -> carla.VehicleControl:
+        from leaderboard.recording import agent_overlay
+
+        if self.pending is not None:
+            input_data, gt = self.pending
+            self.recorder.add(input_data, gt, gt.frame, overlay=agent_overlay(ctx.agent))
+            self.pending = None
+        return control
 
     def on_route_end(self, ctx: RouteContext) -> None:
+        if self.pending is not None:  # the last tick ended the route before the agent ran
+            input_data, gt = self.pending
+            self.recorder.add(input_data, gt, gt.frame)
         self.video = self.recorder.close()
 
 

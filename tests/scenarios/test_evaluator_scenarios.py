@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from leaderboard import route_runner
@@ -109,6 +110,53 @@ def test_record_shows_what_the_faulted_agent_saw_in_a_custom_weather(tmp_path, a
     top = frames[-1][20:h, :grid_w].astype(float)  # below the tile labels
     bottom = frames[-1][h + 20 :, :grid_w].astype(float)
     assert top.mean() < 3.0 < 30.0 < bottom.mean()
+
+
+PLANNING_AGENT = SLOW_AGENT + """
+
+    def debug_overlay(self):
+        import numpy as np
+        return {'waypoints': np.array([[2.0 * k, 0.0] for k in range(1, 7)]), 'caption': 'keep lane | cmd LANEFOLLOW'}
+"""
+
+
+def test_record_draws_the_agents_plan_on_the_front_camera_and_top_view(tmp_path):
+    """An agent's debug_overlay(): its trajectory (straight ahead) in magenta on the front tile, below the
+    horizon and about the image's centre column, and in the top view; no overlay, no magenta."""
+    import cv2
+
+    from leaderboard.recording import CAM_H, CAM_W, project_to_front
+
+    def magenta(img):  # (H, W) bool: the plan colour survives mp4 compression roughly
+        b, g, r = (img[..., i].astype(int) for i in range(3))
+        return (b > 180) & (r > 180) & (g < 90)
+
+    def middle_frame(rec_dir):  # the last one ends the route before the agent decides
+        cap = cv2.VideoCapture(str(rec_dir / "RouteScenario_1_rep0.mp4"))
+        frames = []
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                return frames[len(frames) // 2]
+            frames.append(img)
+
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTE.format(end=229.5, scenarios=""))
+    for name, text in (("plan", PLANNING_AGENT), ("plain", SLOW_AGENT)):
+        agent = tmp_path / f"{name}_agent.py"
+        agent.write_text(text)
+        run(tmp_path, routes, agent, "--record", str(tmp_path / name))
+    frame = middle_frame(tmp_path / "plan")
+    front = magenta(frame[:CAM_H, CAM_W:2 * CAM_W])  # the top row is FRONT_LEFT, FRONT, FRONT_RIGHT
+    ys, xs = np.nonzero(front)
+    assert len(xs) > 30
+    assert abs(np.median(xs) - CAM_W / 2) < 8 and ys.min() > CAM_H / 2  # straight ahead, on the ground
+    assert magenta(frame[:, frame.shape[1] - frame.shape[0]:]).sum() > 20  # the top view
+    assert magenta(middle_frame(tmp_path / "plain")).sum() == 0
+    uv = project_to_front(np.array([[0.0, 0.0], [10.8, 0.0], [10.8, 2.0]]), 320, 180)
+    assert len(uv) == 2  # the ego's own position is behind the camera
+    np.testing.assert_allclose(uv[0], [160.0, 90.0 + 1.6 * 160.0 / np.tan(np.radians(35.0)) / 10.0])
+    assert uv[1, 0] < uv[0, 0]  # a point to the left is drawn left
 
 
 def test_weather_flag_takes_custom_names_and_lists_them(tmp_path, agent, capsys):
