@@ -203,3 +203,31 @@ def test_stage3_on_the_frozen_vlm_cache_trains_the_same_head(stage_dirs: dict[st
     with (tmp_path / "plain" / "metrics.csv").open() as f:
         plain = [float(r["value"]) for r in csv.DictReader(f) if r["name"] == "plan_loss"]
     np.testing.assert_allclose(cached, plain, rtol=1e-4)
+
+
+def test_occvla_eval_scores_a_run_dir_beside_constant_velocity(stage_dirs: dict[str, Path], data_root: Path,
+                                                               tmp_path: Path, capsys) -> None:
+    """`occvla-eval RUN_DIR --data DIR`: the markdown table of both rows and a JSON whose constant-velocity L2 is
+    the speed-times-time extrapolation scored on the same samples; a missing dataset is one line."""
+    import json
+
+    from occvla.data import NuScenesOccDataset
+    from occvla.evaluate import constant_velocity, main
+    from occvla.metrics.planning import l2_errors
+
+    out = tmp_path / "eval.json"
+    assert main([str(stage_dirs["s2"]), "--data", str(data_root), "--max-samples", "5", "--batch-size", "2",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| L2 3 s (UniAD) m |" in text and "constant velocity" in text and "meta-action accuracy" in text
+    res = json.loads(out.read_text())
+    ds = NuScenesOccDataset(data_root, load_images=False, generate_qa=False)
+    assert res["samples"] == len(ds) == 2 and 0.0 <= res["model"]["meta_exact"] <= 1.0
+    speeds = np.array([ds[i]["speed"] for i in range(len(ds))])  # more asked for than there are: all of them
+    gt = np.stack([ds[i]["trajectory"] for i in range(len(ds))])
+    want = l2_errors(constant_velocity(speeds), gt)
+    assert res["constant_velocity"]["l2_uniad_3s"] == pytest.approx(want["l2_uniad_3s"])
+    assert res["constant_velocity"]["l2_stp3_avg"] == pytest.approx(want["l2_stp3_avg"])
+    np.testing.assert_allclose(constant_velocity(np.array([2.0]))[0, :, 0], [1, 2, 3, 4, 5, 6])
+    assert main([str(stage_dirs["s2"]), "--data", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
