@@ -80,8 +80,12 @@ def main() -> None:
     ap.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR), help="an OccVLA run directory")
     ap.add_argument("--routes-subset", default="0", help="built-in route ids")
     ap.add_argument("--max-ticks", type=int, default=600, help="ticks per route (20 Hz); 600 = 30 s")
-    ap.add_argument("--policy-every", type=int, default=OccVLAAgentConfig.policy_every,
-                    help="run the model every N ticks (the agent's default)")
+    ap.add_argument(
+        "--policy-every",
+        type=int,
+        default=OccVLAAgentConfig.policy_every,
+        help="run the model every N ticks (the agent's default)",
+    )
     ap.add_argument("--torch-threads", type=int, default=OccVLAAgentConfig.torch_threads)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -90,12 +94,24 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "agent.yaml"
-        conf.write_text(yaml.safe_dump({"run_dir": args.run_dir, "policy_every": args.policy_every,
-                                        "torch_threads": args.torch_threads}))
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    "run_dir": args.run_dir,
+                    "policy_every": args.policy_every,
+                    "torch_threads": args.torch_threads,
+                }
+            )
+        )
         sim = make_simulator("embedded", SimConfig(seed=args.seed, traffic=TrafficConfig(seed=args.seed)))
         _timed_ticks(sim)
-        opts = RouteOptions(agent="occvla", agent_config=str(conf), seed=args.seed, max_ticks=args.max_ticks,
-                            leaderboard="2.0")  # six cameras: past 1.0's four
+        opts = RouteOptions(
+            agent="occvla",
+            agent_config=str(conf),
+            seed=args.seed,
+            max_ticks=args.max_ticks,
+            leaderboard="2.0",
+        )  # six cameras: past 1.0's four
         loop_wall = game = 0.0
         try:
             for config in parse_routes_file(BUILTIN_ROUTES, args.routes_subset):
@@ -106,8 +122,10 @@ def main() -> None:
                     loop_wall += TICK_T[-1] - TICK_T[n0]
                     game += (ticks - 1) * FIXED_DELTA_SECONDS
                 rec = outcome.record
-                print(f"{config.route_id}: {rec['status']}, RC {rec['scores']['score_route']:.1f} % "
-                      f"after {ticks} ticks")
+                print(
+                    f"{config.route_id}: {rec['status']}, RC {rec['scores']['score_route']:.1f} % "
+                    f"after {ticks} ticks"
+                )
         finally:
             sim.close()
     if not STEP_MS:
@@ -118,17 +136,27 @@ def main() -> None:
     for name, v in rows.items():
         print(f"{name:16}{len(v):7d}{statistics.median(v):11.2f}{_pct(v, 90):9.2f}{statistics.fmean(v):9.2f}")
     rtf = game / loop_wall if loop_wall else 0.0
-    print(f"real-time factor: {rtf:.2f} simulated s per wall s (policy every {args.policy_every} ticks, "
-          f"{args.torch_threads} torch thread(s))")
-    print(json.dumps({
-        "run_dir": args.run_dir, "routes": args.routes_subset, "seed": args.seed, "ticks": len(TICK_MS),
-        "policy_every": args.policy_every, "torch_threads": args.torch_threads,
-        "run_step_ms_median": round(statistics.median(STEP_MS), 2),
-        "run_step_ms_p90": round(_pct(STEP_MS, 90), 2),
-        "policy_ms_median": round(statistics.median(POLICY_MS), 2),
-        "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
-        "realtime_factor": round(rtf, 3),
-    }))
+    print(
+        f"real-time factor: {rtf:.2f} simulated s per wall s (policy every {args.policy_every} ticks, "
+        f"{args.torch_threads} torch thread(s))"
+    )
+    print(
+        json.dumps(
+            {
+                "run_dir": args.run_dir,
+                "routes": args.routes_subset,
+                "seed": args.seed,
+                "ticks": len(TICK_MS),
+                "policy_every": args.policy_every,
+                "torch_threads": args.torch_threads,
+                "run_step_ms_median": round(statistics.median(STEP_MS), 2),
+                "run_step_ms_p90": round(_pct(STEP_MS, 90), 2),
+                "policy_ms_median": round(statistics.median(POLICY_MS), 2),
+                "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
+                "realtime_factor": round(rtf, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
