@@ -119,6 +119,11 @@ def _card_split_towns(root: Path, split: str | None) -> set[str] | None:
     return set(splits.get(split) or []) if splits else None  # a split the card does not list is empty
 
 
+# Where a sample's trajectory label comes from: the driven future (any nuScenes-layout data), the expert's stored
+# 3 s plan (collected data), or the plan only where the driven future holds a --perturb excursion.
+TRAJECTORY_SOURCES = ("driven", "expert_plan", "expert_plan_when_perturbed")
+
+
 class NuScenesOccDataset(Dataset):
     """OccVLA samples from a nuScenes-layout dataset with Occ3D labels (see module docstring).
 
@@ -129,6 +134,7 @@ class NuScenesOccDataset(Dataset):
         occ_grid: (X, Y, Z) to pool Occ3D labels to; None keeps (200, 200, 16).
         load_images / load_occupancy: skip the expensive parts (e.g. stage 0 needs only occupancy).
         require_occupancy: drop samples without a labels file (else they come without ``occupancy``).
+        trajectory_source: one of ``TRAJECTORY_SOURCES`` (the meta-action follows the chosen trajectory).
     """
 
     def __init__(
@@ -149,7 +155,11 @@ class NuScenesOccDataset(Dataset):
         cameras: Sequence[str] = CAMERAS,
         future_command: bool = False,
         cache_dir: str | Path | None = None,
+        trajectory_source: str = "driven",
     ) -> None:
+        if trajectory_source not in TRAJECTORY_SOURCES:
+            raise ValueError(f"trajectory_source must be one of {TRAJECTORY_SOURCES}, got {trajectory_source!r}")
+        self.trajectory_source = trajectory_source
         self.root = Path(root)
         self.version = version or find_version(self.root)
         self.table_dir = self.root / self.version
@@ -259,6 +269,16 @@ class NuScenesOccDataset(Dataset):
         xy = global_to_ego_xy(np.asarray(fut), cur["translation"], cur["rotation"])  # (6, 2)
         return xy.astype(np.float32), valid
 
+    def _expert_label(self, token: str, extra: dict) -> bool:
+        """Does ``trajectory_source`` put the expert's stored plan in place of the driven future here?"""
+        if self.trajectory_source == "driven" or "expert_plan" not in extra:
+            return False
+        if self.trajectory_source == "expert_plan":
+            return True
+        # 'expert_plan_when_perturbed': the driven future holds a recovery excursion (--perturb) the model must not
+        # learn; the expert's plan from the same state is the label, as DAgger relabels
+        return any(self.extra.get(t, {}).get("perturbed") for t in (token, *self.future[token]))
+
     def speed(self, sample_token: str) -> float:
         """Ego speed (m/s): the stored speedometer reading, else from the previous key frame's ego pose (never the
         next one: that would put the future into the model's input)."""
@@ -357,6 +377,8 @@ class NuScenesOccDataset(Dataset):
         traj, valid = self.trajectory(token)
         speed = self.speed(token)
         extra = self.extra.get(token, {})
+        if self._expert_label(token, extra):
+            traj, valid = np.asarray(extra["expert_plan"], np.float32).reshape(NUM_FUTURE, 2), np.ones(NUM_FUTURE, bool)
         if "command" in extra:
             command = int(extra["command"])
         elif self.future_command:

@@ -49,6 +49,8 @@ class DataSection:
     val_fraction: float = 0.2
     train_scenes: list[str] | None = None  # explicit scene names (e.g. nuScenes' official split)
     val_scenes: list[str] | None = None
+    # trajectory labels: driven | expert_plan | expert_plan_when_perturbed (occvla.data.nuscenes.TRAJECTORY_SOURCES)
+    trajectory_source: str = "driven"
     synthetic: SyntheticSection = field(default_factory=SyntheticSection)
 
 

@@ -144,3 +144,40 @@ def test_bad_input_errors_name_the_file(dataset_root: Path, tmp_path: Path) -> N
         NuScenesOccDataset(root)
     with pytest.raises(ValueError, match="v1.0"):
         NuScenesOccDataset(tmp_path)
+
+
+def test_trajectory_source_relabels_perturbed_futures_with_the_expert_plan(dataset_root: Path, tmp_path: Path) -> None:
+    """Recovery data: where a --perturb excursion lies in a sample's 3 s future, the driven future is not a label
+    to learn; 'expert_plan_when_perturbed' puts the expert's plan from the same state there (meta-action follows),
+    'expert_plan' everywhere, 'driven' nowhere; a bad name is refused."""
+    import json
+    import shutil
+
+    from occvla.data.nuscenes import NuScenesOccDataset as DS
+
+    root = tmp_path / "ds"
+    shutil.copytree(dataset_root, root)
+    info_path = next(root.glob("v1.0-*/occvla_sample_info.json"))
+    info = json.loads(info_path.read_text())
+    base = DS(root, load_images=False, load_occupancy=False, drop_incomplete=False)
+    scene0 = [t for t in base.index if base.scene_of[t]["name"] == base.scene_of[base.index[0]]["name"]]
+    perturbed = scene0[6]  # the 7th key frame: in the future of samples 0..5, not of 7
+    plan = [[1.0 * k, 0.5 * k] for k in range(1, 7)]  # a left-drifting plan unlike every driven future
+    for rec in info:
+        rec["expert_plan"] = plan
+        rec["perturbed"] = rec["sample_token"] == perturbed
+    info_path.write_text(json.dumps(info))
+
+    def labels(source: str) -> dict[str, bool]:
+        ds = DS(root, load_images=False, load_occupancy=False, drop_incomplete=False, trajectory_source=source)
+        return {t: np.allclose(ds.get(t)["trajectory"], plan) for t in scene0}
+
+    when = labels("expert_plan_when_perturbed")
+    assert [when[t] for t in scene0] == [True] * 7 + [False] * (len(scene0) - 7)
+    assert all(labels("expert_plan").values()) and not any(labels("driven").values())
+    ds = DS(root, load_images=False, load_occupancy=False, drop_incomplete=False, trajectory_source="expert_plan")
+    driven = DS(root, load_images=False, load_occupancy=False, drop_incomplete=False)
+    assert driven.get(scene0[0])["meta_action"].startswith("keep lane")  # scene 0 drives straight
+    assert "left" in ds.get(scene0[0])["meta_action"]  # the meta-action follows the plan
+    with pytest.raises(ValueError, match="trajectory_source must be one of"):
+        DS(root, trajectory_source="plan")
