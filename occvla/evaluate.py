@@ -69,6 +69,7 @@ def evaluate(
     if threads:
         torch.set_num_threads(threads)
     model, processor, _ = load_run_dir(run_dir)
+    processor.include_qa = True  # QA accuracy is scored whatever the last stage trained on (teacher-forced)
     grid = tuple(model.config.occ.grid)
     ds = NuScenesOccDataset(
         data_root, image_size=processor.image_size, occ_grid=grid, require_occupancy=False

@@ -223,6 +223,7 @@ def test_occvla_eval_scores_a_run_dir_beside_constant_velocity(stage_dirs: dict[
     res = json.loads(out.read_text())
     ds = NuScenesOccDataset(data_root, load_images=False, generate_qa=False)
     assert res["samples"] == len(ds) == 2 and 0.0 <= res["model"]["meta_exact"] <= 1.0
+    assert 0.0 <= res["model"]["vqa_accuracy"] <= 1.0  # scored even for a run that trained without QA text
     speeds = np.array([ds[i]["speed"] for i in range(len(ds))])  # more asked for than there are: all of them
     gt = np.stack([ds[i]["trajectory"] for i in range(len(ds))])
     want = l2_errors(constant_velocity(speeds), gt)
