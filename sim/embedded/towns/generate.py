@@ -386,12 +386,15 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
             else:
                 a.road.signals.append((0.5, t, "-"))
 
-    if spec.speed_signs:  # on the sidewalk's kerb side, 2 m into the road, for each direction of travel
+    # On the sidewalk's kerb side, 2 m into the road, for each direction of travel. The orientation follows
+    # CARLA's maps and carla.Map (a sign right of the reference line, t < 0, facing the right lanes' traffic, is
+    # "-"): with OpenDRIVE's "+" carla.Map would give each sign to the opposite direction, at the road's far end.
+    if spec.speed_signs:
         for r, e in zip(roads, spec.edges, strict=True):
             t = e.style.lanes * e.style.lane_width + e.style.shoulder + 0.5
-            r.signs.append((min(2.0, r.length / 2), -t, "+", e.style.speed_kmh))
+            r.signs.append((min(2.0, r.length / 2), -t, "-", e.style.speed_kmh))
             if not e.style.oneway:
-                r.signs.append((max(r.length - 2.0, r.length / 2), t, "-", e.style.speed_kmh))
+                r.signs.append((max(r.length - 2.0, r.length / 2), t, "+", e.style.speed_kmh))
 
     junctions: list[_Junction] = []
     next_id = 1 + len(roads)

@@ -285,7 +285,7 @@ def _highway(
     rng = random.Random(f"occgen-highway-v1-{seed}")
     if rng.random() >= hw.share:
         return []
-    nx, ny = len(xs), len(ys)
+    nx = len(xs)
     lanes = rng.choice(hw.lanes)
     style = RoadStyle(
         lanes=lanes,
