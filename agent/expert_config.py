@@ -19,7 +19,8 @@ from agent.controllers import LateralConfig, LongitudinalConfig
 class ExpertConfig:
     # ---- cruise speed
     default_speed_limit_kmh: float = 30.0  # before the route passes any '274' speed-limit sign
-    max_speed_kmh: float = 36.0  # cap on the map's limits (Town01 has 90 km/h signs on town streets)
+    max_speed_kmh: float = 90.0  # cap on the map's limits (highways)
+    town_max_speed_kmh: float = 36.0  # cap on streets with a sidewalk (Town01 has 90 km/h signs on town streets)
     curve_lateral_accel: float = 2.5  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
     curve_window_m: float = 3.0  # half-window for the route curvature estimate
     min_curve_speed: float = 3.0  # m/s floor of the curve speed
@@ -167,6 +168,8 @@ class ExpertConfig:
                 raise ValueError(f"ExpertConfig.{f.name} must be a finite number >= 0, got {v}")
         if self.max_speed_kmh <= 0:
             raise ValueError(f"ExpertConfig.max_speed_kmh must be > 0, got {self.max_speed_kmh}")
+        if self.town_max_speed_kmh <= 0:
+            raise ValueError(f"ExpertConfig.town_max_speed_kmh must be > 0, got {self.town_max_speed_kmh}")
         if self.camera_width < 1 or self.camera_height < 1:
             raise ValueError(
                 f"ExpertConfig camera size must be positive, got {self.camera_width}x{self.camera_height}"

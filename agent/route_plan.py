@@ -207,9 +207,16 @@ def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np
 
 
 def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per-point speed limits (m/s, from '274' landmarks the route drives past) and junction flags."""
+    """Per-point speed limits (m/s, from '274' landmarks the route drives past) and junction flags.
+
+    On town streets (a sidewalk beside the lane; junctions take the street they are entered from) the limit is
+    capped at `cfg.town_max_speed_kmh`: CARLA's Town01 has 90 km/h signs on its town streets. Roads without a
+    sidewalk (highways, ramps) keep the map's limit, up to `cfg.max_speed_kmh`.
+    """
     n = len(xy)
     junction = np.zeros(n, bool)
+    town = np.ones(n, bool)
+    street = True
     changes: dict[int, tuple[int, float]] = {}  # landmark id -> (route index, km/h)
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     step = 8  # query every few points with an overlapping window
@@ -222,6 +229,9 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
         if wp is None:
             continue
         junction[i] = wp.is_junction
+        if not wp.is_junction:
+            street = _beside_sidewalk(wp)
+        town[i] = street
         if i % step or wp.is_junction:
             continue
         window = float(s[min(i + step, n - 1)] - s[i]) + 2.0
@@ -233,7 +243,20 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
     for j, value in sorted(changes.values()):
         if value > 0:  # CARLA's '274' values are km/h (the xodr says mph; CARLA reads km/h)
             limits_kmh[j:] = value
+    limits_kmh = np.where(town, np.minimum(limits_kmh, cfg.town_max_speed_kmh), limits_kmh)
     return limits_kmh / 3.6, junction
+
+
+def _beside_sidewalk(wp: carla.Waypoint, max_lanes: int = 6) -> bool:
+    """A sidewalk lies right of this driving lane (within `max_lanes` lanes: other lanes, parking, shoulders)."""
+    lane = wp.get_right_lane()
+    for _ in range(max_lanes):
+        if lane is None:
+            return False
+        if lane.lane_type == carla.LaneType.Sidewalk:
+            return True
+        lane = lane.get_right_lane()
+    return False
 
 
 def junction_entries(cmap: carla.Map) -> np.ndarray:
