@@ -26,7 +26,9 @@ class ExpertConfig:
     min_curve_speed: float = 3.0  # m/s floor of the curve speed
     junction_turn_speed: float = 5.0  # m/s cap on LEFT / RIGHT turns inside junctions
     lane_change_speed: float = 6.0  # m/s cap while the route changes lane
-    lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane
+    lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane ...
+    lane_change_time_s: float = 1.5  # ... or this long at the speed limit, where longer (highways)
+    fast_lane_change_fraction: float = 0.8  # off town streets a lane change is capped at this share of the limit
     # gap acceptance before a lane change (agent/expert_lane_change.py): a vehicle on the target lane must be this
     # far (+ both half lengths) ahead of or behind the merging ego; one behind also this headway at its speed
     lane_change_margin_m: float = 3.0
@@ -180,6 +182,10 @@ class ExpertConfig:
     @property
     def max_speed(self) -> float:
         return self.max_speed_kmh / 3.6
+
+    @property
+    def town_max_speed(self) -> float:
+        return self.town_max_speed_kmh / 3.6
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

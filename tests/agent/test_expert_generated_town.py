@@ -1,5 +1,5 @@
-"""The expert closed loop on a generated town: a short generated route that changes lane, in SUMO traffic, run the
-way a user runs it (`leaderboard/run.py --routes <generated file>`). Real simulator, traffic, planner, criteria."""
+"""The expert closed loop on a generated town: a short generated route that changes lane and an on-ramp merge onto a
+highway, in SUMO traffic, run the way a user runs it (`leaderboard/run.py --routes <generated file>`). Real simulator, traffic, planner, criteria."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from pathlib import Path
 
 from scenarios.make_routes import RouteSpec, generate_routes
 from sim.embedded.maps import load_town
+from sim.embedded.towns.occgen import occgen_spec
 from sim.route_planner import LANE_CHANGES, interpolate_trajectory
-from sim.routes import write_routes_xml
+from sim.routes import RouteConfig, write_routes_xml
+from sim.weather import weather_from_name, weather_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 TOWN = "OccGen-0"
+HIGHWAY_SEED = 1  # a 3+3-lane highway with an on-ramp (tests/sim/test_occgen.py)
 
 
 def test_expert_completes_a_generated_route_with_a_lane_change_in_traffic(tmp_path: Path) -> None:
@@ -24,6 +27,37 @@ def test_expert_completes_a_generated_route_with_a_lane_change_in_traffic(tmp_pa
     routes = generate_routes(TOWN, RouteSpec(count=1, length=220.0, seed=2, min_lane_changes=1), cmap=cmap)
     dense = interpolate_trajectory(cmap, routes[0].keypoint_locations(), 1.0)[1]
     assert any(o in LANE_CHANGES for _, o in dense)
+    _run_clean(routes, tmp_path)
+
+
+def test_expert_merges_from_an_on_ramp_into_highway_traffic(tmp_path: Path) -> None:
+    """Down the on-ramp of a generated highway town, into the acceleration lane and over into the outermost
+    through lane (gap acceptance against the SUMO traffic on it, driving its lane limit) without a collision."""
+    cache = tmp_path / "cache"
+    town = f"OccGen-{HIGHWAY_SEED}"
+    cmap = load_town(town, cache_dir=cache).map
+    spec = occgen_spec(HIGHWAY_SEED)
+    road = {e.name: i + 1 for i, e in enumerate(spec.edges) if e.name}
+    link = next(e for e in spec.edges if e.name == "Highway E")
+    start = cmap.get_waypoint_xodr(road["On-ramp"], -1, 15.0)
+    end = cmap.get_waypoint_xodr(road["Highway E"], -link.style.lanes, link.aux_start + link.aux_taper + 40.0)
+    kps = [start.transform, end.transform]
+    dense = interpolate_trajectory(cmap, [t.location for t in kps], 1.0)[1]
+    assert sum(1 for _, o in dense if o in LANE_CHANGES) == 1  # the merge
+    weather = weather_to_dict(weather_from_name("ClearNoon"))
+    route = RouteConfig(
+        id="0",
+        town=town,
+        keypoints=[(t.location.x, t.location.y, 0.0) for t in kps],
+        keypoint_yaws=[t.rotation.yaw for t in kps],
+        weathers=[(0.0, weather)],
+        format="1.0",
+    )
+    _run_clean([route], tmp_path)
+
+
+def _run_clean(routes: list[RouteConfig], tmp_path: Path) -> None:
+    """Run the expert on `routes` with `leaderboard/run.py` in traffic; the route must finish with no infraction."""
     route_file = tmp_path / "routes.xml"
     write_routes_xml(routes, route_file)
     (tmp_path / "expert.yaml").write_text(
