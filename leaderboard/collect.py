@@ -50,7 +50,7 @@ class CollectPlan:
     version: str = "v1.0-trainval"
     perturb: bool = False
     max_ticks: int | None = None  # cap an episode's length (ticks at 20 Hz); None: the route's own end
-    splits: dict[str, list[str]] = field(default_factory=lambda: {"train": ["OccTown01"]})  # split -> towns
+    splits: dict[str, list[str]] = field(default_factory=dict)  # split -> towns; empty: every town in 'train'
     map_dir: str | None = None
 
 
@@ -78,9 +78,20 @@ def load_plan(name: str, overrides: list[str] | None = None) -> CollectPlan:
     if not (CONFIG_DIR / "collect" / f"{name}.yaml").is_file():
         known = sorted(p.stem for p in (CONFIG_DIR / "collect").glob("*.yaml"))
         raise ValueError(f"no collection plan '{name}' (known: {', '.join(known)})")
+    fields = set(CollectPlan.__dataclass_fields__)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR / "collect"), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=list(overrides or []))
+        in_file = set(compose(config_name=name))
+        adjusted = []
+        for o in overrides or []:
+            key = o.split("=", 1)[0].lstrip("+~").split(".", 1)[0]
+            if key not in fields:
+                raise ValueError(
+                    f"unknown collection plan key '{key}' in '{o}' (known: {', '.join(sorted(fields))})"
+                )
+            # a plan field the file leaves at its default is overridable too (hydra wants '+' for those)
+            adjusted.append("+" + o if key not in in_file and not o.startswith(("+", "~")) else o)
+        cfg = compose(config_name=name, overrides=adjusted)
     schema = OmegaConf.structured(CollectPlan)
     merged = OmegaConf.merge(schema, cfg)
     return CollectPlan(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
@@ -213,7 +224,12 @@ def collect(
     eps = episodes(plan)
     # the splits and the plan's size go into the card before any scene (write_card keeps them)
     before = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    before.update({"splits": plan.splits, "plan": {"name": plan.name, "episodes": len(eps)}})
+    before.update(
+        {
+            "splits": plan.splits or {"train": list(plan.towns)},
+            "plan": {"name": plan.name, "episodes": len(eps)},
+        }
+    )
     atomic_write_bytes(card_path, json.dumps(before).encode())
     done = writer.finished_scenes() if resume else set()
     todo = [e for e in eps if e.scene not in done]

@@ -23,20 +23,20 @@ from typing import Any
 import numpy as np
 
 DEFAULT_RUN_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "occvla-small"
-ROWS = (  # (metric key, label, lower is better)
-    ("l2_uniad_1s", "L2 1 s (UniAD) m", True),
-    ("l2_uniad_2s", "L2 2 s (UniAD) m", True),
-    ("l2_uniad_3s", "L2 3 s (UniAD) m", True),
-    ("l2_uniad_avg", "L2 avg (UniAD) m", True),
-    ("l2_stp3_1s", "L2 1 s (ST-P3) m", True),
-    ("l2_stp3_2s", "L2 2 s (ST-P3) m", True),
-    ("l2_stp3_3s", "L2 3 s (ST-P3) m", True),
-    ("l2_stp3_avg", "L2 avg (ST-P3) m", True),
-    ("col_uniad_avg", "collision rate avg (UniAD) %", True),
-    ("col_stp3_avg", "collision rate avg (ST-P3) %", True),
-    ("meta_exact", "meta-action accuracy", False),
-    ("vqa_accuracy", "QA accuracy (teacher-forced)", False),
-    ("occ_miou", "occupancy mIoU", False),
+ROWS = (  # (metric key, label)
+    ("l2_uniad_1s", "L2 1 s (UniAD) m"),
+    ("l2_uniad_2s", "L2 2 s (UniAD) m"),
+    ("l2_uniad_3s", "L2 3 s (UniAD) m"),
+    ("l2_uniad_avg", "L2 avg (UniAD) m"),
+    ("l2_stp3_1s", "L2 1 s (ST-P3) m"),
+    ("l2_stp3_2s", "L2 2 s (ST-P3) m"),
+    ("l2_stp3_3s", "L2 3 s (ST-P3) m"),
+    ("l2_stp3_avg", "L2 avg (ST-P3) m"),
+    ("col_uniad_avg", "collision rate avg (UniAD)"),
+    ("col_stp3_avg", "collision rate avg (ST-P3)"),
+    ("meta_exact", "meta-action accuracy"),
+    ("vqa_accuracy", "QA accuracy (teacher-forced)"),
+    ("occ_miou", "occupancy mIoU"),
 )
 
 
@@ -112,7 +112,7 @@ def format_table(result: dict[str, Any]) -> str:
     """A markdown table: metric | OccVLA | constant velocity | OccVLA vs CV."""
     m, b = result["model"], result["constant_velocity"]
     lines = ["| metric | OccVLA | constant velocity | OccVLA vs CV |", "|---|---:|---:|---:|"]
-    for key, label, lower in ROWS:
+    for key, label in ROWS:
         if key not in m and key not in b:
             continue
         mv, bv = m.get(key, math.nan), b.get(key, math.nan)

@@ -26,6 +26,13 @@ def test_plans_compose_and_train_small_uses_generated_towns_only() -> None:
     assert sorted(split_towns) == sorted(train.towns) and len(set(split_towns)) == len(split_towns)
     with pytest.raises(ValueError, match="no collection plan 'nope'"):
         load_plan("nope")
+    # every plan field is overridable, also one the file leaves at its default; a typo is one line
+    held = load_plan("heldout", ["towns=[Town01]", "splits={test:[Town01]}", "map_dir=maps"])
+    assert held.towns == ["Town01"] and held.splits == {"test": ["Town01"]} and held.map_dir == "maps"
+    with pytest.raises(ValueError, match="unknown collection plan key 'town'"):
+        load_plan("heldout", ["town=Town01"])
+    heldout = load_plan("heldout")  # the open-loop evaluation data: the evaluation towns only
+    assert heldout.towns and set(heldout.towns) <= TEST_TOWNS
 
 
 def test_episode_scenes_are_unique() -> None:
