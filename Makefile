@@ -7,6 +7,8 @@ CHECKPOINT ?= checkpoints/occvla-small
 # Until an OccVLA checkpoint ships, the privileged expert drives the main job.
 AGENT ?= $(shell test -f $(CHECKPOINT)/model.safetensors && echo occvla || echo expert)
 ROUTES_ARGS ?=
+# Routes in parallel (Ray), one simulator + one torch thread each: the 2-core machine's two cores.
+RUN_WORKERS ?= 2
 
 .PHONY: install run test test-slow lint bench docs clean train-small nuscenes-venv
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh
 install: $(STAMP)
 
 run: install
-	$(PY) leaderboard/run.py --agent $(AGENT) $(if $(filter expert,$(AGENT)),--agent-config configs/agent/expert_eval.yaml,--agent-config $(CHECKPOINT)) $(ROUTES_ARGS)
+	$(PY) leaderboard/run.py --agent $(AGENT) $(if $(filter expert,$(AGENT)),--agent-config configs/agent/expert_eval.yaml,--agent-config $(CHECKPOINT)) --workers $(RUN_WORKERS) $(ROUTES_ARGS)
 
 # The shipped checkpoint from nothing: collect (generated towns), stages 0..3, export to $(CHECKPOINT). Resumable:
 # rerun after a kill. TRAIN_ARGS e.g. "--work DIR" or "model=tiny".

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _timing import percentile, timed
 
 from agent.occvla_agent import DEFAULT_RUN_DIR, OccVLAAgent, OccVLAAgentConfig
 from leaderboard.evaluator import BUILTIN_ROUTES
@@ -41,15 +42,7 @@ class TimedOccVLA(OccVLAAgent):
 
     def setup(self, path_to_conf_file: str) -> None:
         super().setup(path_to_conf_file)
-        predict = self.policy.predict
-
-        def timed_predict(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            t0 = time.perf_counter()
-            out = predict(*args, **kwargs)
-            POLICY_MS.append((time.perf_counter() - t0) * 1e3)
-            return out
-
-        self.policy.predict = timed_predict
+        self.policy.predict = timed(self.policy.predict, POLICY_MS)
 
     def run_step(self, input_data, timestamp):  # noqa: ANN001, ANN201 - the leaderboard's signature
         t0 = time.perf_counter()
@@ -58,30 +51,17 @@ class TimedOccVLA(OccVLAAgent):
         return control
 
 
-def _timed_ticks(sim) -> None:  # noqa: ANN001
-    tick = sim.tick
-
-    def timed():  # noqa: ANN202
-        t0 = time.perf_counter()
-        out = tick()
-        TICK_MS.append((time.perf_counter() - t0) * 1e3)
-        TICK_T.append(time.perf_counter())
-        return out
-
-    sim.tick = timed
-
-
-def _pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else (values[0] if values else 0.0)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR), help="an OccVLA run directory")
     ap.add_argument("--routes-subset", default="0", help="built-in route ids")
     ap.add_argument("--max-ticks", type=int, default=600, help="ticks per route (20 Hz); 600 = 30 s")
-    ap.add_argument("--policy-every", type=int, default=OccVLAAgentConfig.policy_every,
-                    help="run the model every N ticks (the agent's default)")
+    ap.add_argument(
+        "--policy-every",
+        type=int,
+        default=OccVLAAgentConfig.policy_every,
+        help="run the model every N ticks (the agent's default)",
+    )
     ap.add_argument("--torch-threads", type=int, default=OccVLAAgentConfig.torch_threads)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -90,12 +70,24 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "agent.yaml"
-        conf.write_text(yaml.safe_dump({"run_dir": args.run_dir, "policy_every": args.policy_every,
-                                        "torch_threads": args.torch_threads}))
+        conf.write_text(
+            yaml.safe_dump(
+                {
+                    "run_dir": args.run_dir,
+                    "policy_every": args.policy_every,
+                    "torch_threads": args.torch_threads,
+                }
+            )
+        )
         sim = make_simulator("embedded", SimConfig(seed=args.seed, traffic=TrafficConfig(seed=args.seed)))
-        _timed_ticks(sim)
-        opts = RouteOptions(agent="occvla", agent_config=str(conf), seed=args.seed, max_ticks=args.max_ticks,
-                            leaderboard="2.0")  # six cameras: past 1.0's four
+        sim.tick = timed(sim.tick, TICK_MS, TICK_T)
+        opts = RouteOptions(
+            agent="occvla",
+            agent_config=str(conf),
+            seed=args.seed,
+            max_ticks=args.max_ticks,
+            leaderboard="2.0",
+        )  # six cameras: past 1.0's four
         loop_wall = game = 0.0
         try:
             for config in parse_routes_file(BUILTIN_ROUTES, args.routes_subset):
@@ -106,8 +98,10 @@ def main() -> None:
                     loop_wall += TICK_T[-1] - TICK_T[n0]
                     game += (ticks - 1) * FIXED_DELTA_SECONDS
                 rec = outcome.record
-                print(f"{config.route_id}: {rec['status']}, RC {rec['scores']['score_route']:.1f} % "
-                      f"after {ticks} ticks")
+                print(
+                    f"{config.route_id}: {rec['status']}, RC {rec['scores']['score_route']:.1f} % "
+                    f"after {ticks} ticks"
+                )
         finally:
             sim.close()
     if not STEP_MS:
@@ -116,19 +110,31 @@ def main() -> None:
     rows = {"agent run_step": STEP_MS, "policy predict": POLICY_MS, "simulator tick": TICK_MS}
     print(f"{'':16}{'calls':>7}{'median ms':>11}{'p90 ms':>9}{'mean ms':>9}")
     for name, v in rows.items():
-        print(f"{name:16}{len(v):7d}{statistics.median(v):11.2f}{_pct(v, 90):9.2f}{statistics.fmean(v):9.2f}")
+        print(
+            f"{name:16}{len(v):7d}{statistics.median(v):11.2f}{percentile(v, 90):9.2f}{statistics.fmean(v):9.2f}"
+        )
     rtf = game / loop_wall if loop_wall else 0.0
-    print(f"real-time factor: {rtf:.2f} simulated s per wall s (policy every {args.policy_every} ticks, "
-          f"{args.torch_threads} torch thread(s))")
-    print(json.dumps({
-        "run_dir": args.run_dir, "routes": args.routes_subset, "seed": args.seed, "ticks": len(TICK_MS),
-        "policy_every": args.policy_every, "torch_threads": args.torch_threads,
-        "run_step_ms_median": round(statistics.median(STEP_MS), 2),
-        "run_step_ms_p90": round(_pct(STEP_MS, 90), 2),
-        "policy_ms_median": round(statistics.median(POLICY_MS), 2),
-        "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
-        "realtime_factor": round(rtf, 3),
-    }))
+    print(
+        f"real-time factor: {rtf:.2f} simulated s per wall s (policy every {args.policy_every} ticks, "
+        f"{args.torch_threads} torch thread(s))"
+    )
+    print(
+        json.dumps(
+            {
+                "run_dir": args.run_dir,
+                "routes": args.routes_subset,
+                "seed": args.seed,
+                "ticks": len(TICK_MS),
+                "policy_every": args.policy_every,
+                "torch_threads": args.torch_threads,
+                "run_step_ms_median": round(statistics.median(STEP_MS), 2),
+                "run_step_ms_p90": round(percentile(STEP_MS, 90), 2),
+                "policy_ms_median": round(statistics.median(POLICY_MS), 2),
+                "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
+                "realtime_factor": round(rtf, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from _timing import percentile, timed
+
 from agent.expert import ExpertAgent
 from leaderboard.evaluator import BUILTIN_ROUTES
 from leaderboard.route_runner import RouteOptions, run_route
@@ -39,22 +41,6 @@ class TimedExpert(ExpertAgent):
         return control
 
 
-def _timed_ticks(sim) -> None:  # noqa: ANN001
-    tick = sim.tick
-
-    def timed():  # noqa: ANN202
-        t0 = time.perf_counter()
-        out = tick()
-        TICK_MS.append((time.perf_counter() - t0) * 1e3)
-        return out
-
-    sim.tick = timed
-
-
-def _pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else (values[0] if values else 0.0)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routes-subset", default="0,4", help="built-in route ids ('0-7' for all)")
@@ -62,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sim = make_simulator("embedded", SimConfig(seed=args.seed, traffic=TrafficConfig(seed=args.seed)))
-    _timed_ticks(sim)
+    sim.tick = timed(sim.tick, TICK_MS)
     opts = RouteOptions(agent="expert", agent_config=str(EVAL_CONFIG), seed=args.seed)
     wall = game = 0.0
     try:
@@ -72,23 +58,31 @@ def main() -> None:
             outcome = run_route(sim, TimedExpert, config, opts)
             wall += time.perf_counter() - t0
             game += (len(TICK_MS) - n0) * FIXED_DELTA_SECONDS
-            print(f"{config.route_id}: {outcome.record['status']}, DS {outcome.record['scores']['score_composed']:.2f}, "
-                  f"{len(TICK_MS) - n0} ticks")
+            print(
+                f"{config.route_id}: {outcome.record['status']}, DS {outcome.record['scores']['score_composed']:.2f}, "
+                f"{len(TICK_MS) - n0} ticks"
+            )
     finally:
         sim.close()
 
     rows = {"expert run_step": STEP_MS, "simulator tick": TICK_MS}
     print(f"{'':18}{'median ms':>10}{'p90 ms':>10}{'mean ms':>10}")
     for name, v in rows.items():
-        print(f"{name:18}{statistics.median(v):10.2f}{_pct(v, 90):10.2f}{statistics.fmean(v):10.2f}")
+        print(f"{name:18}{statistics.median(v):10.2f}{percentile(v, 90):10.2f}{statistics.fmean(v):10.2f}")
     print(f"game seconds per wall second: {game / wall:.2f} (route set-up included)")
-    print(json.dumps({
-        "routes": args.routes_subset, "seed": args.seed, "ticks": len(TICK_MS),
-        "expert_step_ms_median": round(statistics.median(STEP_MS), 2),
-        "expert_step_ms_p90": round(_pct(STEP_MS, 90), 2),
-        "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
-        "game_s_per_wall_s": round(game / wall, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "routes": args.routes_subset,
+                "seed": args.seed,
+                "ticks": len(TICK_MS),
+                "expert_step_ms_median": round(statistics.median(STEP_MS), 2),
+                "expert_step_ms_p90": round(percentile(STEP_MS, 90), 2),
+                "sim_tick_ms_median": round(statistics.median(TICK_MS), 2),
+                "game_s_per_wall_s": round(game / wall, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -339,13 +339,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="Ray workers, one simulator each")
     ap.add_argument("--resume", action="store_true", help="continue a dataset: skip its finished episodes")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument(
+        "--merge", nargs="+", metavar="DATASET", help="instead of collecting: merge these datasets into --out"
+    )
     ap.add_argument("overrides", nargs="*", help="hydra overrides of the plan, e.g. 'seeds=[0,1]'")
     args = ap.parse_args(argv)
     if args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
-    from occvla.data.writer import DatasetWriteError
+    from occvla.data.writer import DatasetWriteError, merge_datasets
 
+    if args.merge:
+        try:
+            card = merge_datasets(args.merge, args.out)
+        except (ValueError, OSError, DatasetWriteError) as exc:
+            print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        c = card["counts"]
+        print(f"{args.out}: {c['scenes']} scenes, {c['samples']} key frames from {len(args.merge)} datasets")
+        return 0
     try:
         plan = load_plan(args.plan, args.overrides)
         card = collect(plan, args.out, args.workers, args.resume, not args.no_progress)

@@ -48,8 +48,13 @@ def constant_velocity(speeds: np.ndarray, steps: int = 6, dt: float = 0.5) -> np
     return out
 
 
-def evaluate(run_dir: str | Path, data_root: str | Path, max_samples: int = 400, batch_size: int = 4,
-             threads: int | None = None) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path,
+    data_root: str | Path,
+    max_samples: int = 400,
+    batch_size: int = 4,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """{"model": metrics, "constant_velocity": metrics, "samples": n, "towns": [...], "run_dir", "data"}."""
     import torch
     from omegaconf import OmegaConf
@@ -65,34 +70,49 @@ def evaluate(run_dir: str | Path, data_root: str | Path, max_samples: int = 400,
         torch.set_num_threads(threads)
     model, processor, _ = load_run_dir(run_dir)
     grid = tuple(model.config.occ.grid)
-    ds = NuScenesOccDataset(data_root, image_size=processor.image_size, occ_grid=grid,
-                            require_occupancy=False)
+    ds = NuScenesOccDataset(
+        data_root, image_size=processor.image_size, occ_grid=grid, require_occupancy=False
+    )
     if len(ds) == 0:
         raise ValueError(f"dataset {data_root} has no complete samples")
     n = min(len(ds), max_samples)
     idx = np.linspace(0, len(ds) - 1, n).round().astype(int)  # spread over every scene, not the first ones
     subset = _Subset(ds, idx)
-    cfg = OmegaConf.create({"train": {"eval_max_samples": n, "eval_batch_size": batch_size, "bf16": False},
-                            "device": "cpu"})
+    cfg = OmegaConf.create(
+        {"train": {"eval_max_samples": n, "eval_batch_size": batch_size, "bf16": False}, "device": "cpu"}
+    )
     model_metrics = evaluate_vla(model, processor, subset, cfg)
 
-    light = _Subset(NuScenesOccDataset(data_root, image_size=None, occ_grid=grid, load_images=False,
-                                       generate_qa=False), idx)
+    light = _Subset(
+        NuScenesOccDataset(data_root, image_size=None, occ_grid=grid, load_images=False, generate_qa=False),
+        idx,
+    )
     cv = OpenLoopMetrics()
     for start in range(0, n, 64):
         samples = [light[i] for i in range(start, min(n, start + 64))]
         speeds = np.array([s["speed"] for s in samples], np.float64)
         gt = np.stack([s["trajectory"] for s in samples])
-        bev = occupancy_to_bev(np.stack([s["occupancy"] for s in samples])) \
-            if all("occupancy" in s for s in samples) else None
+        bev = (
+            occupancy_to_bev(np.stack([s["occupancy"] for s in samples]))
+            if all("occupancy" in s for s in samples)
+            else None
+        )
         boxes, valid = _pad_boxes(samples) if all("agent_boxes" in s for s in samples) else (None, None)
-        cv.add_trajectories(constant_velocity(speeds), gt, obstacle_bev=bev, agent_boxes=boxes, agent_valid=valid)
+        cv.add_trajectories(
+            constant_velocity(speeds), gt, obstacle_bev=bev, agent_boxes=boxes, agent_valid=valid
+        )
     towns: list[str] = []
     card = Path(data_root) / CARD_JSON
     if card.is_file():
         towns = sorted({s.get("town", "?") for s in json.loads(card.read_text()).get("scenes", [])})
-    return {"run_dir": str(run_dir), "data": str(data_root), "samples": int(n), "towns": towns,
-            "model": model_metrics, "constant_velocity": cv.compute()}
+    return {
+        "run_dir": str(run_dir),
+        "data": str(data_root),
+        "samples": int(n),
+        "towns": towns,
+        "model": model_metrics,
+        "constant_velocity": cv.compute(),
+    }
 
 
 class _Subset:
@@ -129,9 +149,15 @@ def _fmt(v: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="occvla-eval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", nargs="?", default=str(DEFAULT_RUN_DIR),
-                    help="a run directory (default: the shipped checkpoints/occvla-small)")
-    ap.add_argument("--data", required=True, help="a dataset in the collected nuScenes layout (occvla-collect)")
+    ap.add_argument(
+        "run_dir",
+        nargs="?",
+        default=str(DEFAULT_RUN_DIR),
+        help="a run directory (default: the shipped checkpoints/occvla-small)",
+    )
+    ap.add_argument(
+        "--data", required=True, help="a dataset in the collected nuScenes layout (occvla-collect)"
+    )
     ap.add_argument("--max-samples", type=int, default=400, help="samples spread evenly over the dataset")
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -145,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     towns = ", ".join(result["towns"]) or "?"
-    print(f"open loop: {result['run_dir']} on {result['samples']} samples of {result['data']} (towns: {towns})")
+    print(
+        f"open loop: {result['run_dir']} on {result['samples']} samples of {result['data']} (towns: {towns})"
+    )
     print(format_table(result))
     if args.json:
         path = Path(args.json)

@@ -595,3 +595,64 @@ def write_card(root: Path, version: str, tables: dict[str, list[dict[str, Any]]]
     )
     atomic_write_bytes(root / "README.md", readme.encode())
     return card
+
+
+def merge_datasets(sources: list[str | Path], dest: str | Path, version: str | None = None) -> dict:
+    """One dataset from several collected ones (e.g. expert driving + recovery data), without copying images:
+    every key-frame file is hard-linked (copied across file systems), the scene journals too, and the tables and
+    the card are rebuilt from the journals as after a collection. Splits are merged by name; a scene name in two
+    sources, or a town in two splits, is refused. Returns the card."""
+    import shutil
+
+    from occvla.data.nuscenes import find_version
+
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise ValueError(f"merge destination {dest} exists and is not empty")
+    srcs = [Path(s) for s in sources]
+    if len(srcs) < 2:
+        raise ValueError("merging needs two datasets or more")
+    splits: dict[str, list[str]] = {}
+    seen: dict[str, Path] = {}
+    for src in srcs:
+        if not (src / JOURNAL_DIR).is_dir():
+            raise ValueError(f"{src} is not a collected dataset (no {JOURNAL_DIR}/)")
+        for j in (src / JOURNAL_DIR).glob("*.jsonl"):
+            if j.name in seen:
+                raise ValueError(f"scene {j.stem} is in both {seen[j.name]} and {src}")
+            seen[j.name] = src
+        card = json.loads((src / CARD_JSON).read_text()) if (src / CARD_JSON).is_file() else {}
+        for name, towns in (card.get("splits") or {}).items():
+            splits[name] = sorted(set(splits.get(name, [])) | set(towns))
+    owners: dict[str, str] = {}
+    for name, towns in splits.items():
+        for town in towns:
+            if owners.setdefault(town, name) != name:
+                raise ValueError(
+                    f"town {town} is in split '{owners[town]}' of one source and '{name}' of another"
+                )
+    version = version or find_version(srcs[0])
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in srcs:
+        for path in src.rglob("*"):
+            rel = path.relative_to(src)
+            if (
+                path.is_dir()
+                or rel.parts[0] in (version, CARD_JSON, "README.md")
+                or path.name == "flush.lock"
+            ):
+                continue
+            target = dest / rel
+            if target.exists():
+                if target.stat().st_size != path.stat().st_size:
+                    raise ValueError(f"{rel} differs between the sources")
+                continue  # shared files (map masks) are the same
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+    atomic_write_bytes(dest / CARD_JSON, json.dumps({"splits": splits}).encode())
+    writer = DatasetWriter(dest, version)
+    writer.flush()
+    return json.loads((dest / CARD_JSON).read_text())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from leaderboard.collect import episodes, load_plan
+from leaderboard.collect import main as collect_main
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_TOWNS = {"OccTown01", "OccTown02", "Town01"}
@@ -69,7 +70,7 @@ def _tables(root: Path) -> dict[str, list]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((root / "v1.0-trainval").glob("*.json"))}
 
 
-def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path) -> None:
+def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "ds"
     r = _run(out)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -103,6 +104,27 @@ def test_occvla_collect_tiny_runs_merges_and_resumes(tmp_path: Path) -> None:
     assert _tables(out) == tables
     r = _run(out)  # without --resume an existing dataset is refused in one line
     assert r.returncode == 2 and "pass --resume" in r.stderr and r.stderr.strip().count("\n") == 0
+
+    # --merge: a second collection (other seed) and the first one as one dataset, images hard-linked
+    card["splits"] = {"train": ["OccTown01"]}
+    (out / "dataset_card.json").write_text(json.dumps(card))
+    other = tmp_path / "seed1"
+    assert _run(other, "seeds=[1]", "routes_per_town=1").returncode == 0
+    both = tmp_path / "both"
+    assert collect_main(["--merge", str(out), str(other), "--out", str(both)]) == 0
+    merged = json.loads((both / "dataset_card.json").read_text())
+    assert merged["counts"]["scenes"] == 3 and merged["counts"]["samples"] == 18 and merged["seeds"] == [0, 1]
+    assert merged["splits"] == {"train": ["OccTown01"]}
+    for name, recs in _tables(both).items():
+        toks = [r["token"] for r in recs if "token" in r]
+        assert len(toks) == len(set(toks)), name
+    jpg = next((both / "samples" / "CAM_FRONT").iterdir())
+    assert jpg.stat().st_nlink == 2  # linked, not copied
+    ds = NuScenesOccDataset(both, image_size=32, drop_incomplete=False)
+    assert len(ds) == 18 and ds[17]["images"].shape == (6, 32, 32, 3) and "occupancy" in ds[17]
+    assert collect_main(["--merge", str(out), str(both), "--out", str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err  # the same scenes twice: one line
+    assert "is in both" in err and err.strip().count("\n") == 0
 
 
 @pytest.mark.slow
