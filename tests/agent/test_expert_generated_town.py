@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from scenarios.make_routes import RouteSpec, generate_routes
 from sim.embedded.maps import load_town
 from sim.embedded.towns.occgen import occgen_spec
@@ -96,3 +99,44 @@ def _run_clean(routes: list[RouteConfig], tmp_path: Path) -> None:
     assert record["scores"]["score_route"] == 100.0, record
     assert not inf["collisions_vehicle"] and not inf["collisions_pedestrian"] and not inf["collisions_layout"]
     assert not inf["red_light"] and not inf["outside_route_lanes"]
+
+
+def test_expert_route_limits_follow_the_map_up_to_90_on_highways_and_stay_capped_in_town(
+    tmp_path: Path,
+) -> None:
+    """The expert's speed limits along a route over a highway town: the map's 90 km/h on the highway stretch (read
+    from the map's lane limits, though the route starts past the road's sign), the links' own limits, and its town
+    cap on streets with a sidewalk (faster town streets included)."""
+    from agent.expert_config import ExpertConfig
+    from agent.route_plan import RoutePlan
+
+    cmap = load_town(f"OccGen-{HIGHWAY_SEED}", cache_dir=tmp_path / "cache").map
+    spec = occgen_spec(HIGHWAY_SEED)
+    road = {e.name: i + 1 for i, e in enumerate(spec.edges) if e.name}
+    kmh = {i + 1: e.style.speed_kmh for i, e in enumerate(spec.edges)}
+    # the west link, the highway from past its sign, through the merge junction onto the east link
+    kps = [
+        cmap.get_waypoint_xodr(road[n], -1, s)
+        for n, s in (("Highway W", 5.0), ("Highway", 30.0), ("Highway E", 20.0))
+    ]
+    dense = interpolate_trajectory(cmap, [w.transform.location for w in kps], 1.0)[1]
+    cfg = ExpertConfig()
+    plan = RoutePlan.from_dense_route(dense, cmap, cfg)
+    town_route = generate_routes(
+        f"OccGen-{HIGHWAY_SEED}", RouteSpec(count=1, length=300.0, seed=3), cmap=cmap
+    )[0]
+    town_dense = interpolate_trajectory(cmap, town_route.keypoint_locations(), 1.0)[1]
+    town_plan = RoutePlan.from_dense_route(town_dense, cmap, cfg)
+    assert (
+        max(kmh.get(cmap.get_waypoint(t.location).road_id, 0.0) for t, _ in town_dense)
+        > cfg.town_max_speed_kmh
+    )
+    for t, _ in dense:
+        wp = cmap.get_waypoint(t.location)
+        if wp.is_junction:
+            continue
+        near = np.hypot(plan.xy[:, 0] - t.location.x, plan.xy[:, 1] - t.location.y)  # (N,)
+        got = plan.speed_limit[int(np.argmin(near))] * 3.6
+        assert got == pytest.approx(min(kmh[wp.road_id], cfg.max_speed_kmh), abs=0.01), (wp.road_id, got)
+    assert plan.speed_limit.max() * 3.6 == pytest.approx(90.0)
+    assert town_plan.speed_limit.max() * 3.6 <= cfg.town_max_speed_kmh + 1e-6

@@ -359,3 +359,45 @@ def _road_length(town, road_id: int) -> float:
 
     root = ET.fromstring(town.xodr_path.read_text(encoding="utf-8"))
     return float(next(r for r in root.iter("road") if r.get("id") == str(road_id)).get("length"))
+
+
+def test_sumo_traffic_keeps_lane_limits_and_merges_from_the_on_ramp(cache: Path) -> None:
+    """SUMO's NPCs drive speed_fraction of each lane's own limit (90 km/h highway, 60-70 km/h links), and traffic
+    from the on-ramp flows through the acceleration lane onto the through lanes (no stop at the ramp junction)."""
+    from sim.embedded.traffic import TrafficSim
+    from sim.protocol import TrafficConfig
+    from sim.types import Pose
+
+    town = load_town(f"OccGen-{HIGHWAY_SEED}", cache_dir=cache)
+    spec = occgen_spec(HIGHWAY_SEED)
+    names = {i + 1: e.name for i, e in enumerate(spec.edges) if e.name}
+    limits = {e.name: e.style.speed_kmh / 3.6 for e in spec.edges if e.name}
+    lanes = next(e.style.lanes for e in spec.edges if e.name == "Highway")
+    mx, my = spec.nodes["M"]
+    cfg = TrafficConfig(vehicles=40, walkers=0, seed=1, radius=150.0)
+    speeds: dict[str, list[float]] = {}
+    from_ramp: set[int] = set()
+    merged: set[int] = set()
+    with TrafficSim(town.xodr_path, cfg, cache / "sumo") as ts:
+        assert ts.lane_limits
+        for k in range(2400):  # 120 s
+            ts.set_ego(Pose(mx - 60.0, my - 40.0, 0.0, 0.0), 0.0)  # beside the highway, off the road
+            ts.step()
+            if k % 10:
+                continue
+            for a in ts.actors():
+                if a.category != "vehicle":
+                    continue
+                wp = town.map.get_waypoint(carla.Location(a.x, a.y, 0.0), lane_type=carla.LaneType.Driving)
+                name = names.get(wp.road_id) if wp is not None else None
+                if name is None:
+                    continue
+                speeds.setdefault(name, []).append(a.speed)
+                if name == "On-ramp":
+                    from_ramp.add(a.id)
+                elif name == "Highway E" and a.id in from_ramp and -lanes <= wp.lane_id < 0:
+                    merged.add(a.id)
+    for name in ("Highway", "Highway E"):
+        top = float(np.percentile(speeds[name], 90))
+        assert top == pytest.approx(cfg.speed_fraction * limits[name], rel=0.05), (name, top)
+    assert len(merged) >= 3, (len(from_ramp), len(merged))
