@@ -401,3 +401,18 @@ def test_sumo_traffic_keeps_lane_limits_and_merges_from_the_on_ramp(cache: Path)
         top = float(np.percentile(speeds[name], 90))
         assert top == pytest.approx(cfg.speed_fraction * limits[name], rel=0.05), (name, top)
     assert len(merged) >= 3, (len(from_ramp), len(merged))
+
+
+def test_writer_refuses_ramps_it_cannot_build_in_one_line() -> None:
+    """Auxiliary lanes longer than their road, or on a one-way ramp, are refused with one line naming the edge."""
+    import dataclasses
+
+    from sim.embedded.towns.generate import build_network
+
+    spec = occgen_spec(HIGHWAY_SEED)
+    for change in ({"aux_start": 5000.0}, {"style": dataclasses.replace(spec.edges[0].style, oneway=True)}):
+        edges = tuple(dataclasses.replace(e, **change) if e.name == "Highway E" else e for e in spec.edges)
+        with pytest.raises(ValueError) as exc:
+            build_network(dataclasses.replace(spec, edges=edges))
+        msg = str(exc.value)
+        assert "\n" not in msg and "M-J3_1" in msg
