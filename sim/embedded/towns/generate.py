@@ -277,7 +277,9 @@ def _aux_sections(e: EdgeSpec, length: float) -> tuple[list[_Lane], list[tuple[f
     cuts: list[tuple[float, str]] = []  # (s, state of the aux lane from s on: full | closing | none | opening)
     cuts.append((0.0, "full" if e.aux_start else "none"))
     if e.aux_start:
-        cuts += [(e.aux_start, "closing"), (e.aux_start + taper, "none")]
+        # a section boundary halfway along the acceleration lane: route planners (lane-level graphs over lane
+        # sections) then merge from its second half, after accelerating along the first, not at its very start
+        cuts += [(e.aux_start / 2, "full"), (e.aux_start, "closing"), (e.aux_start + taper, "none")]
     if e.aux_end:
         cuts += [(length - e.aux_end - taper, "opening"), (length - e.aux_end, "full")]
     sections: list[tuple[float, str, list[_Lane]]] = []
