@@ -43,6 +43,7 @@ bench: install
 	$(PY) benchmarks/expert_step.py
 	$(PY) benchmarks/model_latency.py --preset small
 	$(PY) benchmarks/train_step.py --preset small
+	$(PY) benchmarks/closed_loop.py
 
 docs: install
 	$(PY) scripts/make_docs_figures.py

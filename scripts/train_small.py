@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -154,7 +155,8 @@ def pipeline_card(cfg: PipelineConfig, state: State, work: Path, data: Path) -> 
     for name in ("collect", *STAGES):
         s = state.step(name)
         total += s["seconds"]
-        lines.append(f"| {name} | {s['seconds'] / 60:.1f} | {s.get('note', '')} |")
+        note = s.get("note", "") or (f"{s['attempts']} attempts (resumed)" if s.get("attempts", 1) > 1 else "")
+        lines.append(f"| {name} | {s['seconds'] / 60:.1f} | {note} |")
     lines += [f"| total | {total / 60:.1f} | |", ""]
     card = data / "dataset_card.json"
     if card.is_file():
@@ -169,10 +171,13 @@ def run_step(name: str, cmd: list[str], state: State, dry_run: bool) -> None:
     if dry_run:
         return
     t0 = time.time()
-    rc = subprocess.run(cmd, cwd=REPO, check=False).returncode
-    s = state.step(name)
-    s["seconds"] += time.time() - t0
-    state.save()
+    try:
+        rc = subprocess.run(cmd, cwd=REPO, check=False).returncode
+    finally:  # a killed attempt's time counts too (the card reports the total over attempts)
+        s = state.step(name)
+        s["seconds"] += time.time() - t0
+        s["attempts"] = s.get("attempts", 0) + 1
+        state.save()
     if rc != 0:
         raise SystemExit(f"[train-small] {name} failed (exit {rc}); fix it and rerun: finished steps are kept")
 
@@ -192,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"train-small: error: {e}", file=sys.stderr)
         return 2
+    # `kill` (SIGTERM) unwinds like Ctrl-C: the running step's child is stopped and its wall time saved
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     state = State(work / STATE_FILE)

@@ -97,3 +97,28 @@ def test_pipeline_end_to_end_on_the_tiny_plan(tmp_path):
     assert ts.main(args) == 0  # a rerun finds every step done and only exports again
     state2 = json.loads((tmp_path / "work" / "pipeline_state.json").read_text())
     assert state2 == state
+
+
+def test_a_killed_step_keeps_its_wall_time(tmp_path):
+    """`kill` of the pipeline during a step: the step's child stops and the attempt's seconds are saved (the card's
+    wall times are totals over resumed attempts)."""
+    import signal
+    import subprocess
+    import time
+
+    code = (
+        "import sys, signal, importlib.util, pathlib\n"
+        f"spec = importlib.util.spec_from_file_location('train_small', {str(REPO / 'scripts' / 'train_small.py')!r})\n"
+        "ts = importlib.util.module_from_spec(spec); sys.modules['train_small'] = ts; spec.loader.exec_module(ts)\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n"
+        f"state = ts.State(pathlib.Path({str(tmp_path / 'state.json')!r}))\n"
+        "print('ready', flush=True)\n"
+        "ts.run_step('stage1_vqa', [sys.executable, '-c', 'import time; time.sleep(60)'], state, False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    step = json.loads((tmp_path / "state.json").read_text())["steps"]["stage1_vqa"]
+    assert 1.0 < step["seconds"] < 30 and step["attempts"] == 1 and not step["done"]
