@@ -19,13 +19,16 @@ from agent.controllers import LateralConfig, LongitudinalConfig
 class ExpertConfig:
     # ---- cruise speed
     default_speed_limit_kmh: float = 30.0  # before the route passes any '274' speed-limit sign
-    max_speed_kmh: float = 36.0  # cap on the map's limits (Town01 has 90 km/h signs on town streets)
+    max_speed_kmh: float = 90.0  # cap on the map's limits (highways)
+    town_max_speed_kmh: float = 36.0  # cap beside a sidewalk (Town01 has 90 km/h signs on town streets)
     curve_lateral_accel: float = 2.5  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
     curve_window_m: float = 3.0  # half-window for the route curvature estimate
     min_curve_speed: float = 3.0  # m/s floor of the curve speed
     junction_turn_speed: float = 5.0  # m/s cap on LEFT / RIGHT turns inside junctions
     lane_change_speed: float = 6.0  # m/s cap while the route changes lane
-    lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane
+    lane_change_length_m: float = 15.0  # a lane-change hop of the route is spread over this much new lane ...
+    lane_change_time_s: float = 1.5  # ... or this long at the speed limit, where longer (highways)
+    fast_lane_change_fraction: float = 0.8  # off town streets a lane change is capped at this share of the limit
     # gap acceptance before a lane change (agent/expert_lane_change.py): a vehicle on the target lane must be this
     # far (+ both half lengths) ahead of or behind the merging ego; one behind also this headway at its speed
     lane_change_margin_m: float = 3.0
@@ -167,6 +170,8 @@ class ExpertConfig:
                 raise ValueError(f"ExpertConfig.{f.name} must be a finite number >= 0, got {v}")
         if self.max_speed_kmh <= 0:
             raise ValueError(f"ExpertConfig.max_speed_kmh must be > 0, got {self.max_speed_kmh}")
+        if self.town_max_speed_kmh <= 0:
+            raise ValueError(f"ExpertConfig.town_max_speed_kmh must be > 0, got {self.town_max_speed_kmh}")
         if self.camera_width < 1 or self.camera_height < 1:
             raise ValueError(
                 f"ExpertConfig camera size must be positive, got {self.camera_width}x{self.camera_height}"
@@ -177,6 +182,10 @@ class ExpertConfig:
     @property
     def max_speed(self) -> float:
         return self.max_speed_kmh / 3.6
+
+    @property
+    def town_max_speed(self) -> float:
+        return self.town_max_speed_kmh / 3.6
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

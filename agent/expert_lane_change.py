@@ -16,7 +16,7 @@ import numpy as np
 
 from agent.expert_config import ExpertConfig
 from agent.expert_obstacles import Obstacle
-from agent.route_plan import CHANGELANELEFT, CHANGELANERIGHT, RoutePlan
+from agent.route_plan import CHANGELANELEFT, CHANGELANERIGHT, RoutePlan, lane_change_length
 from sim.types import GroundTruth
 
 CHANGES = (CHANGELANELEFT, CHANGELANERIGHT)
@@ -45,7 +45,7 @@ def lane_change_obstacles(
         return []
     i_old, j = found
     s_h = float(route.s[j])  # the change starts here: route_plan pulls the hop's end back onto the old lane
-    length = max(cfg.lane_change_length_m, 1.0)
+    length = max(float(lane_change_length(cfg, route.speed_limit[j])), 1.0)
     if s_ego + ex > s_h + cfg.lane_change_commit * length:
         return []  # already moving over: finish the change (the corridor still watches what is ahead)
     # the target lane: the route where the change is complete, extended backwards along its heading

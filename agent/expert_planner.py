@@ -98,6 +98,20 @@ def idm_target_speed(
     return float(min(max(v + acc * cfg.idm_tau, 0.0), v0)), interaction
 
 
+def _look_further(cfg: ExpertConfig, v: float) -> ExpertConfig:
+    """Above town speeds (highways) the preview of speed caps, the corridor and the actor radius grow with the
+    braking distance at `comfort_decel` (+20 m): 176 m at 90 km/h. At town speeds the config is unchanged."""
+    reach = v * v / (2.0 * cfg.comfort_decel) + 20.0
+    if reach <= cfg.preview_m:
+        return cfg
+    return replace(
+        cfg,
+        preview_m=reach,
+        lookahead_m=max(cfg.lookahead_m, reach),
+        detect_radius_m=max(cfg.detect_radius_m, reach + 10.0),
+    )
+
+
 def decide(
     gt: GroundTruth, route: RoutePlan, memory: PlannerMemory, config: ExpertConfig | None = None
 ) -> tuple[Decision, PlannerMemory]:
@@ -108,6 +122,7 @@ def decide(
     dt = 0.0 if mem.last_time is None else max(0.0, gt.timestamp - mem.last_time)
     mem.last_time = gt.timestamp
     v = max(float(ego.speed), 0.0)
+    cfg = _look_further(cfg, v)
     ex, ey = float(ego.extent[0]), float(ego.extent[1])
 
     idx, s_ego = route_progress(route, ego.pose.x, ego.pose.y, mem.route_index)

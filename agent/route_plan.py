@@ -4,6 +4,7 @@ and the local path (route or a sideways-offset copy) the obstacle checks run alo
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +82,7 @@ class RoutePlan:
         pts, opts, lim, jn = pts[keep], opts[keep], lim[keep], jn[keep]
         if len(pts) < 2:
             raise ValueError("a route needs at least 2 distinct points")
-        pts = _smooth_lane_changes(pts, opts, cfg.lane_change_length_m)
+        pts = _smooth_lane_changes(pts, opts, lane_change_length(cfg, lim))
         seg = np.diff(pts, axis=0)  # (N-1, 2)
         seg_len = np.hypot(seg[:, 0], seg[:, 1])
         s = np.concatenate([[0.0], np.cumsum(seg_len)])  # (N,)
@@ -100,9 +101,12 @@ class RoutePlan:
 
         limit = np.minimum(lim, cfg.max_speed)
         turn = np.where(jn & np.isin(opts, (LEFT, RIGHT)), cfg.junction_turn_speed, np.inf)
-        lane_change = np.where(
-            np.isin(opts, (CHANGELANELEFT, CHANGELANERIGHT)), cfg.lane_change_speed, np.inf
-        )
+        # in town the lane-change cap; off town streets (a highway, faster than the town cap) a change keeps near
+        # the traffic's speed: merging slowly into faster traffic is what makes it brake
+        fast = limit > min(cfg.town_max_speed, cfg.max_speed) + 1e-6
+        lc_speed = np.where(fast, np.maximum(cfg.lane_change_speed, cfg.fast_lane_change_fraction * limit),
+                            cfg.lane_change_speed)
+        lane_change = np.where(np.isin(opts, (CHANGELANELEFT, CHANGELANERIGHT)), lc_speed, np.inf)
         cruise = np.full(len(pts), cfg.max_speed)
         stack = np.stack([cruise, limit, curve, turn, lane_change])  # (5, N), rows follow CAP_REASONS
         reason = np.argmin(stack, axis=0)
@@ -176,14 +180,21 @@ class RoutePlan:
         return out
 
 
-def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np.ndarray:
-    """Spread each lane-change hop of the dense route over `length` metres of the new lane.
+def lane_change_length(cfg: ExpertConfig, limit: np.ndarray | float) -> np.ndarray:
+    """Metres of new lane a lane change is spread over, per route point: `lane_change_length_m`, or
+    `lane_change_time_s` at the speed limit where that is longer (highways)."""
+    return np.maximum(cfg.lane_change_length_m, np.asarray(limit, np.float64) * cfg.lane_change_time_s)
+
+
+def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: np.ndarray | float) -> np.ndarray:
+    """Spread each lane-change hop of the dense route over `length` metres of the new lane (per point or one).
 
     The route planner (as CARLA's) changes lane in one sideways hop between neighbouring lanes; driven or
     swept as a corridor, that diagonal reaches across into the next lane (and its oncoming traffic). Points
     of the new lane are shifted back towards the old lane by a smoothstep-faded offset instead."""
     out = pts.copy()
-    if length <= 0 or len(pts) < 3:
+    lengths = np.broadcast_to(np.asarray(length, np.float64), (len(pts),))
+    if len(pts) < 3:
         return out
     seg = np.diff(pts, axis=0)  # (N-1, 2)
     seg_len = np.hypot(seg[:, 0], seg[:, 1])
@@ -195,6 +206,9 @@ def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np
         h /= max(float(np.hypot(*h)), 1e-9)
         normal = np.array([-h[1], h[0]])
         offset = float(np.dot(pts[i] - pts[i + 1], normal))  # old lane, sideways from the new one
+        length = float(lengths[i + 1])
+        if length <= 0:
+            continue
         arc = 0.0
         j = i + 1
         while j < len(pts) and arc <= length:
@@ -207,9 +221,18 @@ def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: float) -> np
 
 
 def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per-point speed limits (m/s, from '274' landmarks the route drives past) and junction flags."""
+    """Per-point speed limits (m/s, from '274' landmarks the route drives past) and junction flags.
+
+    On town streets (a sidewalk beside the lane; junctions take the street they are entered from) the limit is
+    capped at `cfg.town_max_speed_kmh`: CARLA's Town01 has 90 km/h signs on its town streets. Roads without a
+    sidewalk (highways, ramps) keep the map's limit, up to `cfg.max_speed_kmh`.
+    """
     n = len(xy)
     junction = np.zeros(n, bool)
+    town = np.ones(n, bool)
+    street = True
+    road_kmh = road_speed_limits(cmap)
+    own = np.full(n, np.nan)  # km/h: the limit of the road under each point, where the map gives lane limits
     changes: dict[int, tuple[int, float]] = {}  # landmark id -> (route index, km/h)
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
     step = 8  # query every few points with an overlapping window
@@ -222,6 +245,10 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
         if wp is None:
             continue
         junction[i] = wp.is_junction
+        own[i] = road_kmh.get(wp.road_id, np.nan)
+        if not wp.is_junction:
+            street = _beside_sidewalk(wp)
+        town[i] = street
         if i % step or wp.is_junction:
             continue
         window = float(s[min(i + step, n - 1)] - s[i]) + 2.0
@@ -233,7 +260,44 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
     for j, value in sorted(changes.values()):
         if value > 0:  # CARLA's '274' values are km/h (the xodr says mph; CARLA reads km/h)
             limits_kmh[j:] = value
+    limits_kmh = np.where(np.isnan(own), limits_kmh, own)  # a map's lane limits win over signs
+    limits_kmh = np.where(town, np.minimum(limits_kmh, cfg.town_max_speed_kmh), limits_kmh)
     return limits_kmh / 3.6, junction
+
+
+_LANE_SPEED_RE = re.compile(r'<speed\s+sOffset="[^"]*"\s+max="([^"]+)"\s+unit="([^"]+)"')
+_ROAD_RE = re.compile(r'<road\b(?:[^>"]|"[^"]*")*?\sid="([^"]+)"')  # attribute values may hold '>'
+_UNIT_KMH = {"km/h": 1.0, "m/s": 3.6, "mph": 1.609344}
+
+
+def road_speed_limits(cmap: carla.Map) -> dict[int, float]:
+    """Road id -> km/h from the OpenDRIVE lane <speed> records of the map (the fastest lane of each road), or {}.
+
+    The generated towns write each road's limit on its lanes; carla.Map gives a route only the '274' signs it
+    drives past, so a route starting after a road's sign would otherwise drive the default limit there. CARLA's
+    own towns have no lane speed records (their signs stay the source)."""
+    text = cmap.to_opendrive()
+    out: dict[int, float] = {}
+    starts = [(m.start(), m.group(1)) for m in _ROAD_RE.finditer(text)]
+    for k, (pos, rid) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        for m in _LANE_SPEED_RE.finditer(text, pos, end):
+            factor = _UNIT_KMH.get(m.group(2))
+            if factor is not None and rid.lstrip("-").isdigit():
+                out[int(rid)] = max(out.get(int(rid), 0.0), float(m.group(1)) * factor)
+    return out
+
+
+def _beside_sidewalk(wp: carla.Waypoint, max_lanes: int = 6) -> bool:
+    """A sidewalk lies right of this driving lane (within `max_lanes` lanes: other lanes, parking, shoulders)."""
+    lane = wp.get_right_lane()
+    for _ in range(max_lanes):
+        if lane is None:
+            return False
+        if lane.lane_type == carla.LaneType.Sidewalk:
+            return True
+        lane = lane.get_right_lane()
+    return False
 
 
 def junction_entries(cmap: carla.Map) -> np.ndarray:

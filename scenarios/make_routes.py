@@ -62,17 +62,32 @@ WEATHERS = (
 TURNS = (RoadOption.LEFT, RoadOption.RIGHT)
 
 
-def _candidates(cmap: carla.Map) -> list[carla.Waypoint]:
-    """Start/end candidates: driving-lane waypoints away from junctions (lane centres, every 10 m)."""
+def _candidates(cmap: carla.Map, street: bool = True) -> list[carla.Waypoint]:
+    """Start/end candidates: driving-lane waypoints away from junctions (lane centres, every 10 m), on town
+    streets (a sidewalk beside the lane): a route never starts or ends standing on a highway or a ramp, in the
+    way of fast traffic (it may drive over them in between). `street=False`: the highway and ramp lanes instead
+    (via points of routes asked to use them)."""
     out = []
     for w in cmap.generate_waypoints(10.0):
-        if w.lane_type != carla.LaneType.Driving or w.is_junction:
+        if w.lane_type != carla.LaneType.Driving or w.is_junction or _on_street(w) != street:
             continue
         ahead, behind = w.next(12.0), w.previous(12.0)
         if not ahead or not behind or ahead[0].is_junction or behind[0].is_junction:
             continue
         out.append(w)
     return out
+
+
+def _on_street(w: carla.Waypoint, max_lanes: int = 6) -> bool:
+    """A sidewalk lies right of this driving lane (within `max_lanes` lanes)."""
+    lane = w.get_right_lane()
+    for _ in range(max_lanes):
+        if lane is None:
+            return False
+        if lane.lane_type == carla.LaneType.Sidewalk:
+            return True
+        lane = lane.get_right_lane()
+    return False
 
 
 def _keypoints(trace: list[tuple[carla.Waypoint, RoadOption]], before: int = 8) -> list[carla.Waypoint]:
@@ -167,6 +182,7 @@ class RouteSpec:
     seed: int = 0
     min_turns: int = 1  # left/right turns at junctions per route
     min_lane_changes: int = 0  # lane changes the route must ask for (multi-lane towns)
+    min_highway_m: float = 0.0  # metres the route must drive on highways and ramps (roads without a sidewalk)
     min_start_spacing: float = 30.0  # metres between the starts of two routes
     max_legs: int = 3  # a route may pass through up to max_legs - 1 via points (small towns, long routes)
     max_tries: int = 4000
@@ -211,6 +227,11 @@ def generate_routes(
     cands = _candidates(cmap)
     if len(cands) < 2:
         raise RouteGenerationError(f"{town}: no driving lanes away from junctions to start a route on")
+    via = _candidates(cmap, street=False) if spec.min_highway_m > 0 else None
+    if via is not None and not via:
+        raise RouteGenerationError(
+            f"{town}: no highway or ramp to route over (min_highway_m={spec.min_highway_m})"
+        )
     lo, hi = spec.length * (1 - spec.tolerance), spec.length * (1 + spec.tolerance)
     made: list[RouteConfig] = []
     for _ in range(spec.max_tries):
@@ -218,10 +239,12 @@ def generate_routes(
             break
         a = rng.choice(cands)
         la = a.transform.location
-        legs = _draw_legs(grp, cands, a, lo, hi, spec.max_legs, rng)
+        legs = _draw_legs(grp, cands, a, lo, hi, spec.max_legs, rng, first=via)
         if legs is None:
             continue
         trace = [step for leg in legs for step in leg]
+        if via is not None and _highway_metres(trace) < spec.min_highway_m:
+            continue
         turns = _count_turns(trace)
         changes = sum(
             1
@@ -269,17 +292,20 @@ def _draw_legs(
     hi: float,
     max_legs: int,
     rng: random.Random,
+    first: list[carla.Waypoint] | None = None,
 ) -> list[list[tuple[carla.Waypoint, RoadOption]]] | None:
     """Shortest-path legs start -> via ... -> end whose total length is in [lo, hi]; None if this draw misses.
 
-    Legs may not run over much of the same lane twice (a route, not a shuttle)."""
+    Legs may not run over much of the same lane twice (a route, not a shuttle). `first`: the first via point is
+    drawn from these (a highway lane), and the route then goes on to an end drawn from `cands`."""
     legs: list[list[tuple[carla.Waypoint, RoadOption]]] = []
     seen: set[tuple[int, int, int]] = set()
     total, here = 0.0, start
-    for _ in range(max_legs):
+    for k in range(max_legs):
         loc = here.transform.location
         room = hi - total
-        near = [w for w in cands if min(lo - total, room) / 4 <= loc.distance(w.transform.location) <= room]
+        pool = first if first is not None and k == 0 else cands
+        near = [w for w in pool if min(lo - total, room) / 4 <= loc.distance(w.transform.location) <= room]
         if not near:
             return None
         nxt = rng.choice(near)
@@ -297,10 +323,15 @@ def _draw_legs(
         total += route_length([(w.transform, o) for w, o in ([legs[-2][-1]] if len(legs) > 1 else []) + leg])
         if total > hi:
             return None
-        if total >= lo:
+        if total >= lo and (first is None or k > 0):
             return legs
         here = nxt
     return None
+
+
+def _highway_metres(trace: list[tuple[carla.Waypoint, RoadOption]]) -> float:
+    """Metres of the (1 m) trace on highway and ramp lanes: outside junctions, no sidewalk beside them."""
+    return float(sum(1 for w, _ in trace if not w.is_junction and not _on_street(w)))
 
 
 def _count_turns(trace: list[tuple[carla.Waypoint, RoadOption]]) -> int:
@@ -501,6 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     g.add_argument("--min-turns", type=int, default=1, help="turns at junctions per route (default 1)")
     g.add_argument("--min-lane-changes", type=int, default=0, help="lane changes per route (default 0)")
+    g.add_argument(
+        "--min-highway-m",
+        type=float,
+        default=0.0,
+        help="metres per route on highways and ramps (towns that have them; default 0)",
+    )
     g.add_argument("--map-dir", default=None, help="folder of .xodr towns searched first")
     g.add_argument(
         "--cache-dir", default=None, help="cache root for generated towns (default ~/.cache/occvla-drive)"
@@ -519,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             min_turns=args.min_turns,
             min_lane_changes=args.min_lane_changes,
+            min_highway_m=args.min_highway_m,
         )
         try:
             towns = [t for arg in args.town for t in _expand_towns(arg)]

@@ -52,7 +52,8 @@ class TrafficConfig:
     walkers: int = 20
     seed: int = 0
     radius: float = 100.0  # keep NPCs within this distance of the ego (respawn farther ones)
-    # NPC vehicles drive at most speed_limit * speed_fraction (m/s). CARLA's default vehicle speed limit is
+    # NPC vehicles drive at most speed_limit * speed_fraction (m/s); on a map that gives lane limits (OpenDRIVE
+    # lane <speed>, as the generated towns do), speed_fraction of each lane's limit. CARLA's default limit is
     # 30 km/h and its Traffic Manager drives background traffic 30 % below the limit by default
     # (global_percentage_speed_difference = 30), as in leaderboard 1.0. Leaderboard 2.0's background activity
     # sets that to 0 and asks each vehicle for the ego's speed limit: speed_fraction = 1.0 (its minimum-speed

@@ -152,10 +152,37 @@ class GlobalRoutePlanner:
                 )
         self._link_lane_changes()
 
+    def _ending_lanes(self) -> dict[int, int]:
+        """Segment -> the last segment of its lane, for lanes that end (an acceleration lane that tapers away):
+        the segments that lead, without a branch, into a segment with no successor."""
+        last: dict[int, int] = {}
+        enters: dict[int, list[int]] = {}
+        for idx, seg in enumerate(self._segments):
+            enters.setdefault(seg.n_entry, []).append(idx)
+            if not seg.is_junction and self.graph.out_degree(seg.n_exit) == 0:
+                last[idx] = idx
+        todo = list(last)
+        while todo:
+            k = todo.pop()
+            for idx, seg in enumerate(self._segments):
+                if idx in last or seg.is_junction or seg.n_exit != self._segments[k].n_entry:
+                    continue
+                if self.graph.out_degree(seg.n_exit) == 1:
+                    last[idx] = last[k]
+                    todo.append(idx)
+        return last
+
     def _link_lane_changes(self) -> None:
-        """Zero-length links to the neighbouring driving lane of the same road (where markings allow)."""
+        """Zero-length links to the neighbouring driving lane of the same road (where markings allow).
+
+        A lane that ends (an acceleration lane) is left from its last segment where that allows it: a merge
+        then uses the whole acceleration lane to reach the traffic's speed, as a driver does, instead of
+        hopping over at its start."""
+        ending = self._ending_lanes()
         for idx, seg in enumerate(self._segments):
             if seg.is_junction:
+                continue
+            if idx in ending and ending[idx] != idx and self._can_change(self._segments[ending[idx]]):
                 continue
             for side, flag, kind in (
                 ("right", carla.LaneChange.Right, RoadOption.CHANGELANERIGHT),
@@ -188,6 +215,20 @@ class GlobalRoutePlanner:
                             from_seg=idx,
                         )
                     break
+
+    @staticmethod
+    def _can_change(seg: _Segment) -> bool:
+        """Some point of the segment allows a lane change to a driving lane beside it."""
+        for wp in seg.points[:-1]:
+            for flag, side in (
+                (carla.LaneChange.Left, wp.get_left_lane),
+                (carla.LaneChange.Right, wp.get_right_lane),
+            ):
+                if bool(wp.lane_change & flag):
+                    other = side()
+                    if other is not None and other.lane_type == carla.LaneType.Driving:
+                        return True
+        return False
 
     # ------------------------------------------------------------------ localisation
     def _localize(self, location: carla.Location) -> tuple[int, int]:

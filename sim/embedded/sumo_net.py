@@ -28,7 +28,7 @@ import numpy as np
 from sim.protocol import SimulatorError
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "occvla-drive" / "sumo"
-_CACHE_VERSION = "2"  # bump when the conversion semantics change without an option change
+_CACHE_VERSION = "3"  # bump when the conversion semantics change without an option change
 
 
 class NetConvertError(SimulatorError):
@@ -161,6 +161,12 @@ def convert_network(xodr_path: Path, cache_dir: Path | None = None) -> Path:
     try:
         convert = ["--opendrive", str(xodr_path), "--type-files", ",".join(str(f) for f in typemaps)]
         _netconvert([*convert, *NETCONVERT_OPTIONS], first, f"{xodr_path}")
+        fast = _fast_edges_with_guessed_sidewalks(first)
+        if fast:
+            exclude = ["--sidewalks.guess.exclude", ",".join(fast)]
+            _netconvert(
+                [*convert, *NETCONVERT_OPTIONS, *exclude], first, f"{xodr_path} (no sidewalks on fast roads)"
+            )
         if _allway_stop_patch(first, patch):
             _netconvert(["-s", str(first), "-n", str(patch)], Path(tmp_name), f"{xodr_path} (all-way stops)")
         else:
@@ -190,6 +196,28 @@ def _netconvert(args: list[str], out: Path, what: str) -> None:
         raise NetConvertError(f"netconvert failed on {what}: {_error_summary(proc)}")
 
 
+FAST_ROAD_KMH = 50.0  # no guessed sidewalk (and so no pedestrians or crossings) on roads faster than this
+
+
+def _fast_edges_with_guessed_sidewalks(net_path: Path) -> list[str]:
+    """Edges whose car lanes are faster than FAST_ROAD_KMH and that got a guessed sidewalk (one not imported
+    from an OpenDRIVE `sidewalk` lane): highways and ramps, where netconvert's guess (from the edge type's
+    default speed, not the lanes' limits) would put pedestrians beside 90 km/h traffic."""
+    out: list[str] = []
+    for _, el in ET.iterparse(net_path, events=("end",)):
+        if el.tag == "edge":
+            if el.get("function") is None:
+                lanes = el.findall("lane")
+                car = [float(ln.get("speed", 0)) for ln in lanes if _carries_cars(ln)]
+                guessed = any(
+                    ln.get("allow") == "pedestrian" and ln.get("type") != "sidewalk" for ln in lanes
+                )
+                if car and max(car) > FAST_ROAD_KMH / 3.6 + 0.01 and guessed:
+                    out.append(el.get("id", ""))
+            el.clear()
+    return sorted(out)
+
+
 def _allway_stop_patch(net_path: Path, patch_path: Path) -> list[str]:
     """Write a node patch turning the net's unsignalised junctions (three or more road arms) into all-way stops.
 
@@ -198,7 +226,9 @@ def _allway_stop_patch(net_path: Path, patch_path: Path) -> list[str]:
     arrival. SUMO's `allway_stop` is that rule (a full stop, then first come first served; it lets movements
     that do not conflict enter together, where the TM admits one vehicle at a time); its `priority` junctions
     instead let a major-road stream starve the side roads for minutes. Two-arm nodes (where roads
-    merely join) stay as they are. Returns the ids patched ([] writes nothing).
+    merely join) stay as they are, and so do junctions where no two movements cross or merge (a highway's ramp
+    junctions: every ramp lane continues in its own auxiliary lane, so nobody needs to stop there). Returns the
+    ids patched ([] writes nothing).
     """
     arms: dict[str, set[str]] = {}
     priority: list[str] = []
@@ -209,7 +239,8 @@ def _allway_stop_patch(net_path: Path, patch_path: Path) -> list[str]:
                 arms.setdefault(a, set()).add(b)
                 arms.setdefault(b, set()).add(a)
         elif el.tag == "junction" and el.get("type") == "priority":
-            priority.append(el.get("id", ""))
+            if any("1" in r.get("foes", "") for r in el.findall("request")):
+                priority.append(el.get("id", ""))
         if el.tag in ("edge", "junction"):
             el.clear()
     ids = sorted(j for j in priority if len(arms.get(j, ())) >= 3)

@@ -56,12 +56,13 @@ class VehicleClassSpec:
 
 
 VEHICLE_CLASSES: dict[str, VehicleClassSpec] = {
-    "car": VehicleClassSpec("passenger", "vehicle.lincoln.mkz_2017", 0.70, 15.0, 2.6, 4.5, 2.0),
-    "van": VehicleClassSpec("delivery", "vehicle.mercedes.sprinter", 0.10, 13.9, 2.0, 4.0, 2.0),
-    "truck": VehicleClassSpec("truck", "vehicle.carlamotors.carlacola", 0.07, 12.5, 1.3, 4.0, 2.5),
-    "bus": VehicleClassSpec("bus", "vehicle.mitsubishi.fusorosa", 0.04, 11.1, 1.2, 4.0, 2.5),
+    # max_speed: what the vehicle drives at most on a fast road (a 90 km/h highway at speed_fraction 1.0)
+    "car": VehicleClassSpec("passenger", "vehicle.lincoln.mkz_2017", 0.70, 30.0, 2.6, 4.5, 2.0),
+    "van": VehicleClassSpec("delivery", "vehicle.mercedes.sprinter", 0.10, 27.0, 2.0, 4.0, 2.0),
+    "truck": VehicleClassSpec("truck", "vehicle.carlamotors.carlacola", 0.07, 25.0, 1.3, 4.0, 2.5),
+    "bus": VehicleClassSpec("bus", "vehicle.mitsubishi.fusorosa", 0.04, 25.0, 1.2, 4.0, 2.5),
     "motorcycle": VehicleClassSpec(
-        "motorcycle", "vehicle.harley-davidson.low_rider", 0.09, 15.0, 3.0, 6.0, 1.5
+        "motorcycle", "vehicle.harley-davidson.low_rider", 0.09, 30.0, 3.0, 6.0, 1.5
     ),
     # Cyclists ride in scenarios only: like CARLA's leaderboard background traffic (four-wheeled vehicles and
     # motorbikes), road NPCs are no bicycles, which nobody could overtake on 1+1 streets.
@@ -253,6 +254,15 @@ def _spawn_points(shapes: list[np.ndarray], spacing: float, margin: float) -> tu
     return np.concatenate(lane_idx), np.concatenate(pos), np.concatenate(xy)
 
 
+_LANE_SPEED_RE = re.compile(r"<speed\s+sOffset=")
+
+
+def map_has_lane_speeds(xodr_path: Path) -> bool:
+    """True when the OpenDRIVE file gives lane speed limits (`<lane>...<speed sOffset= max= unit=/>`), which
+    netconvert turns into SUMO lane speeds (a road <type>'s speed it does not read)."""
+    return _LANE_SPEED_RE.search(xodr_path.read_text(encoding="utf-8", errors="replace")) is not None
+
+
 def _wrap_deg(a: float) -> float:
     return (a + 180.0) % 360.0 - 180.0
 
@@ -277,7 +287,9 @@ class TrafficSim:
             if not isinstance(v, int) or v < 0:
                 raise TrafficError(f"TrafficConfig.{name} must be an int >= 0, got {v!r}")
         if not 0.0 < config.speed_fraction <= 2.0:
-            raise TrafficError(f"TrafficConfig.speed_fraction must be in (0, 2], got {config.speed_fraction!r}")
+            raise TrafficError(
+                f"TrafficConfig.speed_fraction must be in (0, 2], got {config.speed_fraction!r}"
+            )
         if not config.speed_limit > 0:
             raise TrafficError(f"TrafficConfig.speed_limit must be > 0 m/s, got {config.speed_limit!r}")
         if not config.radius > 0:
@@ -288,6 +300,10 @@ class TrafficSim:
             )
         self.config = config
         self.net_path = convert_network(Path(xodr_path), cache_dir)
+        # A map whose lanes carry OpenDRIVE <speed> records (the generated towns) gives every SUMO lane its limit,
+        # and NPCs drive speed_fraction of it, as CARLA's Traffic Manager drives a fraction of each road's sign.
+        # Other maps (CARLA's towns give road-type speeds, which netconvert ignores) keep `speed_limit` everywhere.
+        self.lane_limits = map_has_lane_speeds(Path(xodr_path))
         self.coords = SumoCoords.from_net_file(self.net_path)
         self._rng = np.random.default_rng(config.seed)
         args = ["sumo", "-n", str(self.net_path), "-a", str(_NPC_TYPES_FILE)]
@@ -339,7 +355,12 @@ class TrafficSim:
             vt.setLength(tid, 2 * ext[0])
             vt.setWidth(tid, 2 * ext[1])
             vt.setHeight(tid, 2 * ext[2])
-            vt.setMaxSpeed(tid, min(spec.max_speed, self.config.speed_limit * self.config.speed_fraction))
+            if self.lane_limits:  # each lane's own limit (SUMO: lane speed x speedFactor), as the TM per sign
+                vt.setMaxSpeed(tid, spec.max_speed)
+                vt.setSpeedFactor(tid, self.config.speed_fraction)
+                vt.setSpeedDeviation(tid, 0.0)
+            else:  # CARLA's default limit everywhere
+                vt.setMaxSpeed(tid, min(spec.max_speed, self.config.speed_limit * self.config.speed_fraction))
             vt.setAccel(tid, spec.accel)
             vt.setDecel(tid, spec.decel)
             vt.setMinGap(tid, spec.min_gap)
@@ -534,7 +555,9 @@ class TrafficSim:
             self._ego_in_sumo = True
         # SUMO would otherwise derive the speed from the displacement (huge on the first tick after insertion)
         self._sumo.vehicle.setSpeed(EGO_SUMO_ID, max(self._ego_speed, 0.0))
-        self._sumo.vehicle.moveToXY(EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0)
+        self._sumo.vehicle.moveToXY(
+            EGO_SUMO_ID, "", -1, sx, sy, angle=angle, keepRoute=2, matchThreshold=100.0
+        )
 
     def _yield_to_ego(self) -> None:
         """Collision stage of CARLA's Traffic Manager: an NPC vehicle with the ego's box in the lane ahead of it
@@ -552,7 +575,9 @@ class TrafficSim:
             speed = np.array([results[k][libsumo.VAR_SPEED] for k in ids], np.float64)  # (N,)
             along, lat = self._ego_box_seen_from(results, ids)  # (N, 4): ahead of / left of each NPC's front
             half_w = np.array([self._vehicles[k].extent[1] for k in ids]) + _YIELD_LATERAL_MARGIN_M  # (N,)
-            reach = speed * _YIELD_REACTION_S + speed**2 / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0  # (N,)
+            reach = (
+                speed * _YIELD_REACTION_S + speed**2 / (2.0 * _YIELD_DECEL) + _YIELD_STANDOFF_M + 1.0
+            )  # (N,)
             # Only an ego wholly ahead of the NPC's front: one beside it (the NPC already crossing in front of the
             # ego) is the ego's to wait for, else both would wait for each other.
             hit = (
@@ -594,7 +619,10 @@ class TrafficSim:
         for nxt in self._sumo.vehicle.getNextLinks(vid):
             if length >= reach:
                 break
-            for ln in (nxt[4], nxt[0]):  # the internal lane through the junction ('via'), then the lane after it
+            for ln in (
+                nxt[4],
+                nxt[0],
+            ):  # the internal lane through the junction ('via'), then the lane after it
                 if ln:
                     more = self._lane_shape_cached(ln)
                     pts.append(more)
@@ -650,7 +678,12 @@ class TrafficSim:
             half_w = DEFAULT_EXTENTS["pedestrian"][1] + _WALKER_YIELD_MARGIN_M
             reach = WALKER_SPEED * _WALKER_YIELD_REACH_S
             # the box overlaps the corridor [0, reach] x [-half_w, half_w] (corners on both sides count)
-            hit = (along.max(1) >= 0.0) & (along.min(1) <= reach) & (lat.max(1) >= -half_w) & (lat.min(1) <= half_w)
+            hit = (
+                (along.max(1) >= 0.0)
+                & (along.min(1) <= reach)
+                & (lat.max(1) >= -half_w)
+                & (lat.min(1) <= half_w)
+            )
             for i in np.nonzero(hit)[0]:
                 self._sumo.person.setSpeed(ids[i], 0.0)
                 hold.add(ids[i])
@@ -684,7 +717,9 @@ class TrafficSim:
             return self.config.vehicles
         ego = self._ego_xy()
         pts = self._lane_metres
-        metres = len(pts) if ego is None else int(np.count_nonzero(np.hypot(*(pts - ego).T) <= self.config.radius))
+        metres = (
+            len(pts) if ego is None else int(np.count_nonzero(np.hypot(*(pts - ego).T) <= self.config.radius))
+        )
         return min(self.config.vehicles, int(round(density * metres / 1000.0)))
 
     @property
@@ -709,7 +744,9 @@ class TrafficSim:
                     x, y = self.coords.to_carla(*res[libsumo.VAR_POSITION3D][:2])
                     d2 = (x - ego[0]) ** 2 + (y - ego[1]) ** 2
                 wait = res[libsumo.VAR_WAITING_TIME]
-                stuck = wait > _STUCK_SECONDS or (wait > _EGO_DEADLOCK_SECONDS and self._ego_deadlock(vid, res))
+                stuck = wait > _STUCK_SECONDS or (
+                    wait > _EGO_DEADLOCK_SECONDS and self._ego_deadlock(vid, res)
+                )
                 if (ego is not None and d2 > r2) or stuck:
                     self._remove_vehicle(vid)
             if ego is not None:
@@ -1029,7 +1066,9 @@ class TrafficSim:
             remaining,
             now + remaining,
         )
-        self._sumo.trafficlight.setRedYellowGreenState(tls, self._sumo.trafficlight.getRedYellowGreenState(tls))
+        self._sumo.trafficlight.setRedYellowGreenState(
+            tls, self._sumo.trafficlight.getRedYellowGreenState(tls)
+        )
 
     def set_traffic_light_state(self, tl_id: int, state: str) -> None:
         """Force one light ('Red' | 'Yellow' | 'Green' | 'Off').

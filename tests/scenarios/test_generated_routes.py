@@ -67,6 +67,39 @@ def test_routes_with_lane_changes_keep_them_when_replanned(cmap: carla.Map) -> N
         assert any(o in LANE_CHANGES for _, o in dense)
 
 
+def test_routes_may_use_highway_ramps_but_start_and_end_on_streets(cache: Path) -> None:
+    """On a highway town, `min_highway_m` routes drive over a ramp and the highway; replanned from the file's
+    keypoints they still do. Every route (asked to or not) starts and ends on a town street (a sidewalk beside
+    the lane), never standing on a highway or ramp."""
+    from sim.embedded.towns.occgen import occgen_spec
+
+    town, seed = "OccGen-1", 1
+    hmap = load_town(town, cache_dir=cache).map
+    spec = occgen_spec(seed)
+    ramps = {i + 1 for i, e in enumerate(spec.edges) if e.style.oneway}
+    highway = {i + 1 for i, e in enumerate(spec.edges) if e.name.startswith("Highway")}
+    routes = generate_routes(town, RouteSpec(count=2, length=600.0, seed=0, min_highway_m=150.0), cmap=hmap)
+    plain = generate_routes(town, RouteSpec(count=3, length=600.0, seed=0), cmap=hmap)
+    for r in routes:
+        roads = {hmap.get_waypoint(t.location).road_id for t, _ in _dense(hmap, r)}
+        assert roads & ramps and roads & highway
+    for r in routes + plain:
+        dense = _dense(hmap, r)
+        for t, _ in (dense[0], dense[-1]):
+            wp = hmap.get_waypoint(t.location)
+            assert wp.road_id not in ramps | highway
+            lanes = [wp.get_right_lane()]
+            while lanes[-1] is not None and lanes[-1].lane_type != carla.LaneType.Sidewalk:
+                lanes.append(lanes[-1].get_right_lane())
+            assert lanes[-1] is not None  # a sidewalk beside it
+    with pytest.raises(RouteGenerationError, match="no highway or ramp"):
+        generate_routes(
+            TOWN,
+            RouteSpec(count=1, length=600.0, min_highway_m=100.0),
+            cmap=load_town(TOWN, cache_dir=cache).map,
+        )
+
+
 def test_triggers_match_their_routes(cmap: carla.Map, tmp_path: Path) -> None:
     routes, json_path = write_generated(TOWN, RouteSpec(count=2, length=800.0, seed=0), tmp_path / "r.xml")
     assert json_path == tmp_path / SCENARIO_FILE

@@ -40,6 +40,7 @@ class RoadStyle:
     centre_mark: str = "solid"  # OpenDRIVE roadMark type of the yellow centre line
     speed_kmh: float = 50.0
     parking: bool = False  # the shoulder is a parking lane (OpenDRIVE type `parking`, `shoulder` m wide)
+    oneway: bool = False  # lanes only along the reference direction (a -> b): ramps
 
     @property
     def half_width(self) -> float:
@@ -56,6 +57,18 @@ class EdgeSpec:
     via: tuple[tuple[float, float], ...] = ()
     fillet: float = 25.0
     name: str = ""
+    # Auxiliary lane right of the outermost driving lane (a -> b direction), for ramps on a multi-lane road:
+    # `aux_start` m of an acceleration lane from node a (an on-ramp joins it there) that then tapers over
+    # `aux_taper` m and ends; `aux_end` m of a deceleration lane into node b (an off-ramp leaves from it) that
+    # opens over `aux_taper` m before. Each is a lane that begins or ends inside the road (OpenDRIVE lane
+    # sections), so the merge itself is a lane change, as on a real motorway.
+    aux_start: float = 0.0
+    aux_end: float = 0.0
+    aux_taper: float = 30.0
+    # where the road meets its nodes, relative to the node centre (CARLA frame): a ramp runs beside the main
+    # road, one carriageway over, so its lane continues straight into or out of the auxiliary lane
+    shift_a: tuple[float, float] = (0.0, 0.0)
+    shift_b: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,9 @@ class TownSpec:
     signalised: tuple[str, ...] | None = None  # nodes with traffic lights; None = every 4-way node
     description: str = ""
     speed_signs: bool = False  # a '274' speed-limit sign at the start of every road, each direction
+    # a <speed> record on every driving lane (the road's limit): netconvert takes lane speeds from these, not from
+    # the road <type>, so SUMO's traffic then keeps to each road's limit
+    lane_speeds: bool = False
 
 
 # ----------------------------------------------------------------------------- plane geometry
@@ -129,9 +145,15 @@ def connector_path(a: tuple[float, float, float], b: tuple[float, float, float])
     dx, dy = b[0] - a[0], b[1] - a[1]
     if abs(turn) < 1e-6:
         lateral = -sa * dx + ca * dy
-        if abs(lateral) > 1e-4:
-            raise ValueError(f"parallel connector with lateral offset {lateral:.3f} m")
-        return _chain(a, [(ca * dx + sa * dy, 0.0)])
+        ahead = ca * dx + sa * dy
+        if abs(lateral) <= 1e-4:
+            return _chain(a, [(ahead, 0.0)])
+        if ahead < 4 * abs(lateral):  # lanes of different widths meeting straight: a gentle S of two arcs
+            raise ValueError(f"parallel connector with lateral offset {lateral:.3f} m over {ahead:.3f} m")
+        r = (ahead**2 + lateral**2) / (4 * abs(lateral))
+        phi = math.asin(ahead / (2 * r))
+        k = math.copysign(1.0 / r, lateral)
+        return _chain(a, [(r * phi, k), (r * phi, -k)])
     cb, sb = math.cos(b[2]), math.sin(b[2])
     den = ca * sb - sa * cb  # intersection of the two tangent rays: a + ta*da = b - tb*db
     ta = (dx * sb - dy * cb) / den
@@ -173,6 +195,9 @@ class _Road:
     succ: tuple[str, int, str | None] | None = None
     signals: list[tuple[float, float, str]] = field(default_factory=list)  # traffic lights: (s, t, orientation)
     signs: list[tuple[float, float, str, float]] = field(default_factory=list)  # speed limits: (s, t, orient., km/h)
+    # lane sections after the first (s, lanes, lane width slopes by id) when the cross-section changes along the
+    # road (an auxiliary lane that begins or ends); the first section is `lanes`
+    sections: list[tuple[float, list[_Lane]]] = field(default_factory=list)
 
     @property
     def length(self) -> float:
@@ -189,6 +214,16 @@ class _Approach:
     y: float
     h_in: float
     style: RoadStyle
+    aux: bool = False  # an auxiliary lane (right of the outermost driving lane) touches the junction here
+
+    @property
+    def incoming(self) -> bool:
+        """Traffic enters the junction from this road (a one-way road only where it ends)."""
+        return not self.style.oneway or self.contact == "end"
+
+    @property
+    def outgoing(self) -> bool:
+        return not self.style.oneway or self.contact == "start"
 
     def lane_id(self, k: int, incoming: bool) -> int:
         sign = -1 if (self.contact == "end") == incoming else 1
@@ -210,13 +245,15 @@ class _Junction:
     # (incomingRoad, connectingRoad, contactPoint, [(from lane, to lane)])
 
 
-def _road_lanes(style: RoadStyle) -> list[_Lane]:
+def _road_lanes(style: RoadStyle, aux: bool = False) -> list[_Lane]:
+    """Lanes of a cross-section; `aux` adds an auxiliary driving lane right of the right-hand driving lanes."""
     lanes: list[_Lane] = []
-    for side in (1, -1):
+    for side in (-1,) if style.oneway else (1, -1):
         k = 0
-        for i in range(1, style.lanes + 1):
+        extra = 1 if aux and side == -1 else 0
+        for i in range(1, style.lanes + extra + 1):
             k += 1
-            outer = i == style.lanes
+            outer = i == style.lanes + extra
             lanes.append(_Lane(side * k, "driving", style.lane_width, "solid" if outer else "broken"))
         if style.shoulder > 0:
             k += 1
@@ -225,6 +262,57 @@ def _road_lanes(style: RoadStyle) -> list[_Lane]:
             k += 1
             lanes.append(_Lane(side * k, "sidewalk", style.sidewalk))
     return lanes
+
+
+def _aux_sections(e: EdgeSpec, length: float) -> tuple[list[_Lane], list[tuple[float, list[_Lane]]]]:
+    """The first lane section and the later ones (s, lanes) of a road with auxiliary lanes (see EdgeSpec).
+
+    The auxiliary lane is right lane -(lanes+1) while it exists; lanes outside it shift one id out. Lanes are
+    linked section to section (predecessor/successor ids); a lane that begins or ends has no link there.
+    """
+    st, w, taper = e.style, e.style.lane_width, e.aux_taper
+    if e.aux_start + e.aux_end + (taper if e.aux_start else 0) + (taper if e.aux_end else 0) > length - 1.0:
+        raise ValueError(f"auxiliary lanes of {e.a}-{e.b} do not fit its {length:.1f} m")
+    n = st.lanes
+    cuts: list[tuple[float, str]] = []  # (s, state of the aux lane from s on: full | closing | none | opening)
+    cuts.append((0.0, "full" if e.aux_start else "none"))
+    if e.aux_start:
+        # a section boundary halfway along the acceleration lane: route planners (lane-level graphs over lane
+        # sections) then merge from its second half, after accelerating along the first, not at its very start
+        cuts += [(e.aux_start / 2, "full"), (e.aux_start, "closing"), (e.aux_start + taper, "none")]
+    if e.aux_end:
+        cuts += [(length - e.aux_end - taper, "opening"), (length - e.aux_end, "full")]
+    sections: list[tuple[float, str, list[_Lane]]] = []
+    for s0, state in cuts:
+        lanes = _road_lanes(st, aux=state != "none")
+        if state in ("closing", "opening"):
+            for ln in lanes:
+                if ln.id == -(n + 1):
+                    ln.width, ln.width_end = (w, 0.0) if state == "closing" else (0.0, w)
+        sections.append((s0, state, lanes))
+    for (_, st0, prev), (_, st1, nxt) in pairwise(sections):
+        shift0, shift1 = (st0 != "none"), (st1 != "none")
+        for ln in prev:
+            if ln.id > 0 or -ln.id <= n:
+                ln.succ = ln.id
+            elif -ln.id == n + 1 and shift0:
+                ln.succ = ln.id if shift1 else None  # the auxiliary lane ends here
+            else:  # shoulder / sidewalk, one id further out while the auxiliary lane exists
+                ln.succ = ln.id + (1 if shift0 and not shift1 else -1 if shift1 and not shift0 else 0)
+        for ln in nxt:
+            if ln.id > 0 or -ln.id <= n:
+                ln.pred = ln.id
+            elif -ln.id == n + 1 and shift1:
+                ln.pred = ln.id if shift0 else None  # the auxiliary lane begins here
+            else:
+                ln.pred = ln.id + (1 if shift1 and not shift0 else -1 if shift0 and not shift1 else 0)
+    # the lane marks of the through lanes: broken towards a present auxiliary lane
+    for _, state, lanes in sections:
+        for ln in lanes:
+            if ln.id == -n and state != "none":
+                ln.mark = "broken"
+    first = sections[0][2]
+    return first, [(s0, lanes) for s0, _, lanes in sections[1:]]
 
 
 def _classify(turn: float) -> str:
@@ -259,7 +347,9 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
     approaches: dict[str, list[_Approach]] = {n: [] for n in spec.nodes}
     junction_ids = {n: 1000 + i for i, n in enumerate(spec.nodes)}
     for i, e in enumerate(spec.edges):
-        pts = [odr(spec.nodes[e.a]), *(odr(v) for v in e.via), odr(spec.nodes[e.b])]
+        na_, nb_ = spec.nodes[e.a], spec.nodes[e.b]
+        pts = [odr((na_[0] + e.shift_a[0], na_[1] + e.shift_a[1])), *(odr(v) for v in e.via),
+               odr((nb_[0] + e.shift_b[0], nb_[1] + e.shift_b[1]))]
         da, db = trim(e.a, i), trim(e.b, i)
         (x0, y0), (x1, y1) = pts[0], pts[1]
         l0 = math.dist(pts[0], pts[1])
@@ -268,46 +358,73 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
         l1 = math.dist(pts[-1], pts[-2])
         pts[-1] = (x0 + (x1 - x0) * db / l1, y0 + (y1 - y0) * db / l1)
         geoms = fillet_path(pts, e.fillet)
-        road = _Road(i + 1, e.name or f"{e.a}-{e.b}", geoms, _road_lanes(e.style), e.style.centre_mark,
+        length = sum(g.length for g in geoms)
+        if e.aux_start or e.aux_end:
+            if e.style.oneway:
+                raise ValueError(f"{spec.name}: one-way edge {e.a}-{e.b} cannot have auxiliary lanes")
+            lanes, sections = _aux_sections(e, length)
+        else:
+            lanes, sections = _road_lanes(e.style), []
+        road = _Road(i + 1, e.name or f"{e.a}-{e.b}", geoms, lanes, e.style.centre_mark,
                      e.style.speed_kmh, pred=("junction", junction_ids[e.a], None),
-                     succ=("junction", junction_ids[e.b], None))
+                     succ=("junction", junction_ids[e.b], None), sections=sections)
         roads.append(road)
         g0 = geoms[0]
-        approaches[e.a].append(_Approach(road, "start", g0.x, g0.y, _wrap(g0.hdg + math.pi), e.style))
+        approaches[e.a].append(_Approach(road, "start", g0.x, g0.y, _wrap(g0.hdg + math.pi), e.style,
+                                         aux=e.aux_start > 0))
         xe, ye, he = path_end(geoms)
-        approaches[e.b].append(_Approach(road, "end", xe, ye, _wrap(he), e.style))
+        approaches[e.b].append(_Approach(road, "end", xe, ye, _wrap(he), e.style, aux=e.aux_end > 0))
 
     signalised = spec.signalised
     if signalised is None:
         signalised = tuple(n for n, apps in approaches.items() if len(apps) >= 4)
     for node in signalised:
         for a in approaches[node]:  # one traffic light per approach, on the right, at the stop line
+            if not a.incoming:
+                continue
             t = a.style.lanes * a.style.lane_width + a.style.shoulder + 0.5
             if a.contact == "end":
                 a.road.signals.append((a.road.length - 0.5, -t, "+"))
             else:
                 a.road.signals.append((0.5, t, "-"))
 
-    if spec.speed_signs:  # on the sidewalk's kerb side, 2 m into the road, for each direction of travel
+    # On the sidewalk's kerb side, 2 m into the road, for each direction of travel. The orientation follows
+    # CARLA's maps and carla.Map (a sign right of the reference line, t < 0, facing the right lanes' traffic, is
+    # "-"): with OpenDRIVE's "+" carla.Map would give each sign to the opposite direction, at the road's far end.
+    if spec.speed_signs:
         for r, e in zip(roads, spec.edges, strict=True):
             t = e.style.lanes * e.style.lane_width + e.style.shoulder + 0.5
-            r.signs.append((min(2.0, r.length / 2), -t, "+", e.style.speed_kmh))
-            r.signs.append((max(r.length - 2.0, r.length / 2), t, "-", e.style.speed_kmh))
+            r.signs.append((min(2.0, r.length / 2), -t, "-", e.style.speed_kmh))
+            if not e.style.oneway:
+                r.signs.append((max(r.length - 2.0, r.length / 2), t, "+", e.style.speed_kmh))
 
     junctions: list[_Junction] = []
     next_id = 1 + len(roads)
     for node, apps in approaches.items():
         junc = _Junction(junction_ids[node], node)
+        interchange = any(a.aux or a.style.oneway for a in apps) and any(a.aux for a in apps)
         for a in apps:
+            if not a.incoming:
+                continue
             moves = {id(b): _classify(_wrap((b.h_in + math.pi) - a.h_in)) for b in apps if b is not a}
             kinds = set(moves.values())
             walk_move = "right" if "right" in kinds else "straight"  # which move carries the sidewalk
             plan: list[tuple[_Approach, str, list[tuple[int, int]]]] = []
             for b in apps:
-                if b is a or moves[id(b)] == "uturn":
+                if b is a or not b.outgoing or moves[id(b)] == "uturn":
                     continue
                 kind = moves[id(b)]
                 na, nb = a.style.lanes, b.style.lanes
+                if interchange:  # a ramp node: through lanes go straight on, ramps only to/from the aux lane
+                    if a.style.oneway:
+                        pairs = [(1, nb + 1)] if b.aux and b.contact == "start" else []
+                    elif b.style.oneway:
+                        pairs = [(na + 1, 1)] if a.aux and a.contact == "end" else []
+                    else:
+                        pairs = [(k, k) for k in range(1, min(na, nb) + 1)] if kind == "straight" else []
+                    if pairs:
+                        plan.append((b, kind, pairs))
+                    continue
                 if kind == "straight":
                     pairs = [(k, k) for k in range(1, min(na, nb) + 1)]  # lanes that end turn instead
                 elif kind == "right":
@@ -317,9 +434,12 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
                 plan.append((b, kind, pairs))
             # an incoming lane with no movement would be a dead end: let it turn (left first) instead
             covered = {ka for _, _, pairs in plan for ka, _ in pairs}
-            for ka in range(1, a.style.lanes + 1):
+            n_in = a.style.lanes + (1 if a.aux and a.contact == "end" else 0)
+            for ka in range(1, n_in + 1):
                 if ka in covered:
                     continue
+                if interchange:
+                    raise ValueError(f"{spec.name}: lane {ka} into ramp junction {node} has no movement")
                 for b, kind, pairs in sorted(plan, key=lambda p: ("left", "right").index(p[1])
                                              if p[1] != "straight" else 2):
                     if kind != "straight":
@@ -333,7 +453,7 @@ def build_network(spec: TownSpec) -> tuple[list[_Road], list[_Junction]]:
                     geoms = connector_path(a.border(ka, True), b.border(kb, False))
                     lanes = [_Lane(-1, "driving", a.style.lane_width, pred=a.lane_id(ka, True),
                                    succ=b.lane_id(kb, False))]
-                    if kind == walk_move and ka == na and kb == nb:
+                    if kind == walk_move and ka == na and kb == nb and not interchange:
                         extra = [("shoulder", a.style.shoulder, b.style.shoulder),
                                  ("sidewalk", a.style.sidewalk, b.style.sidewalk)]
                         ia, ib = na, nb
@@ -367,7 +487,7 @@ def _link_xml(tag: str, ref: tuple[str, int, str | None]) -> str:
     return f'<{tag} elementType="{kind}" elementId="{rid}"{cp}/>'
 
 
-def _lane_xml(lane: _Lane, length: float, ind: str) -> list[str]:
+def _lane_xml(lane: _Lane, length: float, ind: str, speed_kmh: float | None = None) -> list[str]:
     out = [f'{ind}<lane id="{lane.id}" type="{lane.type}" level="false">']
     links = []
     if lane.pred is not None:
@@ -382,6 +502,8 @@ def _lane_xml(lane: _Lane, length: float, ind: str) -> list[str]:
     width = "0.150000" if lane.mark not in ("none",) else "0.000000"
     out.append(f'{ind}  <roadMark sOffset="0.000000" type="{lane.mark}" weight="standard" color="{color}" '
                f'width="{width}" laneChange="{"both" if lane.mark == "broken" else "none"}"/>')
+    if speed_kmh is not None and lane.type == "driving":
+        out.append(f'{ind}  <speed sOffset="0.000000" max="{_f(speed_kmh)}" unit="km/h"/>')
     out.append(f"{ind}</lane>")
     return out
 
@@ -416,27 +538,30 @@ def write_xodr(spec: TownSpec) -> str:
                      'd="0.000000"/></elevationProfile>')
         lines.append("    <lateralProfile/>")
         lines.append("    <lanes>")
-        lines.append('      <laneSection s="0.000000">')
-        left = sorted((ln for ln in r.lanes if ln.id > 0), key=lambda ln: -ln.id)
-        right = sorted((ln for ln in r.lanes if ln.id < 0), key=lambda ln: -ln.id)
-        if left:
-            lines.append("        <left>")
-            for ln in left:
-                lines += _lane_xml(ln, r.length, "          ")
-            lines.append("        </left>")
-        lines.append("        <center>")
-        cmark = r.centre_mark
-        ccolor = "yellow" if cmark != "none" else "standard"
-        lines.append(f'          <lane id="0" type="none" level="false"><link/><roadMark sOffset="0.000000" '
-                     f'type="{cmark}" weight="standard" color="{ccolor}" '
-                     f'width="{"0.150000" if cmark != "none" else "0.000000"}" laneChange="none"/></lane>')
-        lines.append("        </center>")
-        if right:
-            lines.append("        <right>")
-            for ln in right:
-                lines += _lane_xml(ln, r.length, "          ")
-            lines.append("        </right>")
-        lines.append("      </laneSection>")
+        bounds = [(0.0, r.lanes), *r.sections]
+        for k, (s0, sec_lanes) in enumerate(bounds):
+            s1 = bounds[k + 1][0] if k + 1 < len(bounds) else r.length
+            lines.append(f'      <laneSection s="{_f(s0)}">')
+            left = sorted((ln for ln in sec_lanes if ln.id > 0), key=lambda ln: -ln.id)
+            right = sorted((ln for ln in sec_lanes if ln.id < 0), key=lambda ln: -ln.id)
+            if left:
+                lines.append("        <left>")
+                for ln in left:
+                    lines += _lane_xml(ln, s1 - s0, "          ", r.speed_kmh if spec.lane_speeds else None)
+                lines.append("        </left>")
+            lines.append("        <center>")
+            cmark = r.centre_mark
+            ccolor = "yellow" if cmark != "none" else "standard"
+            lines.append(f'          <lane id="0" type="none" level="false"><link/><roadMark sOffset="0.000000" '
+                         f'type="{cmark}" weight="standard" color="{ccolor}" '
+                         f'width="{"0.150000" if cmark != "none" else "0.000000"}" laneChange="none"/></lane>')
+            lines.append("        </center>")
+            if right:
+                lines.append("        <right>")
+                for ln in right:
+                    lines += _lane_xml(ln, s1 - s0, "          ", r.speed_kmh if spec.lane_speeds else None)
+                lines.append("        </right>")
+            lines.append("      </laneSection>")
         lines.append("    </lanes>")
         if r.signals or r.signs:
             lines.append("    <signals>")

@@ -9,6 +9,13 @@ Dropping some interior blocks' edges turns 4-ways into T junctions; some edges b
 line draws its own cross-section: 1-3 lanes per direction, 30-70 km/h, optionally a parking lane along the kerb.
 Some 4-way (and a few T) junctions get traffic lights, the rest are unsignalised (all-way stops in SUMO).
 
+Some towns (a share of the seeds with at least two interior grid lines across) also get a highway stretch: a
+multi-lane road at 90 km/h that leaves the ring on the west, runs north of the town and rejoins the ring on the
+east, with 60-70 km/h curved links at both ends. An off-ramp leaves it over a deceleration lane down to the ring's
+first northern T junction and an on-ramp from the ring's last northern T junction joins it over an acceleration
+lane: each ramp meets the outermost lane, one carriageway beside the highway, and the merge itself is a lane change
+before the acceleration lane ends.
+
     python -m sim.embedded.towns.occgen 7 --out /some/dir     # write OccGen-7.xodr there
 """
 
@@ -26,7 +33,7 @@ from pathlib import Path
 from sim.embedded.towns.generate import EdgeSpec, RoadStyle, TownSpec, build_network, write_xodr
 
 PREFIX = "OccGen-"
-GENERATOR_VERSION = 1  # bump whenever the same seed would produce a different town (part of cache keys)
+GENERATOR_VERSION = 2  # bump whenever the same seed would produce a different town (part of cache keys)
 _NAME_RE = re.compile(r"^OccGen-(.*)$")
 MAX_SEED = 2**63 - 1
 
@@ -80,6 +87,26 @@ ARTERIAL = Profile("arterial", (3,), (60.0, 70.0), (3.5, 3.75), (3.0, 3.5), 0.0)
 PARKING_WIDTH = 2.4
 
 
+@dataclass(frozen=True)
+class HighwayConfig:
+    """The highway stretch of some towns (metres, km/h). Drawn from its own random stream, so adding it leaves
+    the rest of a town exactly as without it."""
+
+    share: float = 0.5  # chance that a town with >= 4 grid lines across gets one
+    lanes: tuple[int, ...] = (2, 2, 3)
+    lane_width: float = 3.75
+    speed_kmh: float = 90.0  # the straight between the ramps
+    link_speeds_kmh: tuple[float, ...] = (60.0, 70.0)  # the curved links to the ring
+    ramp_speed_kmh: float = 60.0
+    north: float = 80.0  # the highway runs this far north of the ring's northern side
+    side: float = 140.0  # and this far west / east of the ring
+    link_radius: float = 60.0
+    ramp_radius: float = 30.0
+    ramp_parallel: float = 10.0  # a ramp runs straight beside the highway this long outside the junction
+    aux_length: float = 50.0  # acceleration / deceleration lane at full width
+    aux_taper: float = 30.0
+
+
 def _style(p: Profile, rng: random.Random) -> RoadStyle:
     lanes = rng.choice(p.lanes)
     parking = lanes <= 2 and rng.random() < p.parking_p
@@ -121,7 +148,7 @@ def occgen_spec(seed: int, cfg: OccGenConfig | None = None) -> TownSpec:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise TownNameError(f"the seed of a generated town must be a non-negative integer, got {seed!r}")
     cfg = cfg or OccGenConfig()
-    rng = random.Random(f"occgen-v{GENERATOR_VERSION}-{seed}")
+    rng = random.Random(f"occgen-v1-{seed}")  # the layout stream (v1: towns without a highway are unchanged)
     nx, ny = rng.randint(*cfg.grid_lines), rng.randint(*cfg.grid_lines)
     xs = [0.0]
     for g in _gaps(nx, cfg, rng):
@@ -228,6 +255,10 @@ def occgen_spec(seed: int, cfg: OccGenConfig | None = None) -> TownSpec:
     if len(four) >= 2 and signalised == set(four):
         signalised.discard(rng.choice(four))
     signalised |= {n for n in three if rng.random() < cfg.signal_t_p}
+    highway = _highway(seed, xs, ys, nodes, HighwayConfig()) if nx >= 4 else []
+    if highway:  # where the highway's links meet the ring, traffic lights (SUMO would guess them anyway)
+        out += highway
+        signalised |= {highway[0].a, highway[2].b}
     used = {n for e in out for n in (e.a, e.b)}
     spec = TownSpec(
         town_name(seed),
@@ -236,9 +267,100 @@ def occgen_spec(seed: int, cfg: OccGenConfig | None = None) -> TownSpec:
         signalised=tuple(n for n in nodes if n in signalised),
         description=f"OccVLA-Drive generated town, seed {seed}, generator v{GENERATOR_VERSION}",
         speed_signs=True,
+        lane_speeds=True,
     )
     _check_connected(spec)
     return spec
+
+
+def _highway(
+    seed: int, xs: list[float], ys: list[float], nodes: dict[str, tuple[float, float]], hw: HighwayConfig
+) -> list[EdgeSpec]:
+    """The highway edges and ramps of a town (adds nodes D, M), or [] when this seed draws none.
+
+    CARLA frame (y south): the highway runs east at y = ys[0] - north. Eastbound: link from the ring's west node
+    J0_1, the diverge D (off-ramp to J1_0), the 90 km/h straight, the merge M (on-ramp from J<nx-2>_0), link to
+    the ring's east node.
+    """
+    rng = random.Random(f"occgen-highway-v1-{seed}")
+    if rng.random() >= hw.share:
+        return []
+    nx = len(xs)
+    lanes = rng.choice(hw.lanes)
+    style = RoadStyle(
+        lanes=lanes,
+        lane_width=hw.lane_width,
+        shoulder=0.0,
+        sidewalk=0.0,
+        centre_mark="solid solid",
+        speed_kmh=hw.speed_kmh,
+    )
+    link = RoadStyle(
+        lanes=lanes,
+        lane_width=hw.lane_width,
+        shoulder=0.0,
+        sidewalk=0.0,
+        centre_mark="solid solid",
+        speed_kmh=rng.choice(hw.link_speeds_kmh),
+    )
+    ramp = RoadStyle(
+        lanes=1,
+        lane_width=hw.lane_width,
+        shoulder=0.5,
+        sidewalk=0.0,
+        centre_mark="solid",
+        speed_kmh=hw.ramp_speed_kmh,
+        oneway=True,
+    )
+    off = lanes * hw.lane_width  # a ramp's reference line is the highway's outer lane border
+    y = round(ys[0] - hw.north, 1)
+    # junction trims at D and M: the widest other arm (the highway) plus the writer's 3 m margin
+    trim = style.half_width + 3.0
+    reach = trim + hw.ramp_parallel + hw.ramp_radius
+    x_d, x_m = round(xs[1] - reach, 1), round(xs[nx - 2] + reach, 1)
+    nodes["D"], nodes["M"] = (x_d, y), (x_m, y)
+    west, east = round(xs[0] - hw.side, 1), round(xs[-1] + hw.side, 1)
+    return [
+        EdgeSpec(
+            "J0_1",
+            "D",
+            link,
+            via=((west, ys[1]), (west, y)),
+            fillet=hw.link_radius,
+            aux_end=hw.aux_length,
+            aux_taper=hw.aux_taper,
+            name="Highway W",
+        ),
+        EdgeSpec("D", "M", style, name="Highway"),
+        EdgeSpec(
+            "M",
+            f"J{nx - 1}_1",
+            link,
+            via=((east, y), (east, ys[1])),
+            fillet=hw.link_radius,
+            aux_start=hw.aux_length,
+            aux_taper=hw.aux_taper,
+            name="Highway E",
+        ),
+        EdgeSpec(
+            "D",
+            "J1_0",
+            ramp,
+            via=((xs[1], y + off),),
+            fillet=hw.ramp_radius,
+            shift_a=(0.0, off),
+            name="Off-ramp",
+        ),
+        EdgeSpec(
+            f"J{nx - 2}_0",
+            "M",
+            ramp,
+            via=((xs[nx - 2], y + off),),
+            fillet=hw.ramp_radius,
+            shift_b=(0.0, off),
+            name="On-ramp",
+        ),
+    ]
 
 
 def _s_curve(
@@ -309,6 +431,12 @@ def features(spec: TownSpec) -> dict[str, int]:
         "unsignalised_t": sum(1 for n, k in arms.items() if k == 3 and n not in sig),
         "curved_edges": sum(1 for e in spec.edges if e.via),
         "parking_edges": sum(1 for e in spec.edges if e.style.parking),
+        "on_ramps": sum(
+            1 for e in spec.edges if e.style.oneway and any(f.aux_start for f in spec.edges if f.a == e.b)
+        ),
+        "off_ramps": sum(
+            1 for e in spec.edges if e.style.oneway and any(f.aux_end for f in spec.edges if f.b == e.a)
+        ),
     }
     for k in (1, 2, 3):
         out[f"lanes{k}_edges"] = sum(1 for e in spec.edges if e.style.lanes == k)
