@@ -14,6 +14,7 @@ import numpy as np
 
 from agent.expert_config import ExpertConfig
 from agent.geometry import polygon_distance, project_onto_segments, wrap_angle
+from sim.route_planner import beside_sidewalk
 
 # CARLA's RoadOption values (sim/route_planner.RoadOption is an IntEnum with the same numbers).
 VOID, LEFT, RIGHT, STRAIGHT, LANEFOLLOW, CHANGELANELEFT, CHANGELANERIGHT = -1, 1, 2, 3, 4, 5, 6
@@ -247,7 +248,7 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
         junction[i] = wp.is_junction
         own[i] = road_kmh.get(wp.road_id, np.nan)
         if not wp.is_junction:
-            street = _beside_sidewalk(wp)
+            street = beside_sidewalk(wp)
         town[i] = street
         if i % step or wp.is_junction:
             continue
@@ -286,18 +287,6 @@ def road_speed_limits(cmap: carla.Map) -> dict[int, float]:
             if factor is not None and rid.lstrip("-").isdigit():
                 out[int(rid)] = max(out.get(int(rid), 0.0), float(m.group(1)) * factor)
     return out
-
-
-def _beside_sidewalk(wp: carla.Waypoint, max_lanes: int = 6) -> bool:
-    """A sidewalk lies right of this driving lane (within `max_lanes` lanes: other lanes, parking, shoulders)."""
-    lane = wp.get_right_lane()
-    for _ in range(max_lanes):
-        if lane is None:
-            return False
-        if lane.lane_type == carla.LaneType.Sidewalk:
-            return True
-        lane = lane.get_right_lane()
-    return False
 
 
 def junction_entries(cmap: carla.Map) -> np.ndarray:

@@ -40,6 +40,7 @@ from sim.route_planner import (
     GlobalRoutePlanner,
     RoadOption,
     RoutePlanningError,
+    beside_sidewalk,
     interpolate_trajectory,
     route_length,
 )
@@ -69,25 +70,13 @@ def _candidates(cmap: carla.Map, street: bool = True) -> list[carla.Waypoint]:
     (via points of routes asked to use them)."""
     out = []
     for w in cmap.generate_waypoints(10.0):
-        if w.lane_type != carla.LaneType.Driving or w.is_junction or _on_street(w) != street:
+        if w.lane_type != carla.LaneType.Driving or w.is_junction or beside_sidewalk(w) != street:
             continue
         ahead, behind = w.next(12.0), w.previous(12.0)
         if not ahead or not behind or ahead[0].is_junction or behind[0].is_junction:
             continue
         out.append(w)
     return out
-
-
-def _on_street(w: carla.Waypoint, max_lanes: int = 6) -> bool:
-    """A sidewalk lies right of this driving lane (within `max_lanes` lanes)."""
-    lane = w.get_right_lane()
-    for _ in range(max_lanes):
-        if lane is None:
-            return False
-        if lane.lane_type == carla.LaneType.Sidewalk:
-            return True
-        lane = lane.get_right_lane()
-    return False
 
 
 def _keypoints(trace: list[tuple[carla.Waypoint, RoadOption]], before: int = 8) -> list[carla.Waypoint]:
@@ -331,7 +320,7 @@ def _draw_legs(
 
 def _highway_metres(trace: list[tuple[carla.Waypoint, RoadOption]]) -> float:
     """Metres of the (1 m) trace on highway and ramp lanes: outside junctions, no sidewalk beside them."""
-    return float(sum(1 for w, _ in trace if not w.is_junction and not _on_street(w)))
+    return float(sum(1 for w, _ in trace if not w.is_junction and not beside_sidewalk(w)))
 
 
 def _count_turns(trace: list[tuple[carla.Waypoint, RoadOption]]) -> int:

@@ -393,6 +393,19 @@ class GlobalRoutePlanner:
 
 
 # ---------------------------------------------------------------------- leaderboard route helpers
+def beside_sidewalk(wp: carla.Waypoint, max_lanes: int = 6) -> bool:
+    """A sidewalk lies right of this driving lane (within `max_lanes` lanes: other lanes, parking, shoulders): a
+    town street, as against a highway or a ramp."""
+    lane = wp.get_right_lane()
+    for _ in range(max_lanes):
+        if lane is None:
+            return False
+        if lane.lane_type == carla.LaneType.Sidewalk:
+            return True
+        lane = lane.get_right_lane()
+    return False
+
+
 def interpolate_trajectory(
     cmap: carla.Map,
     keypoints: Sequence[carla.Location],
