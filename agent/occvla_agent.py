@@ -52,8 +52,8 @@ class OccVLAAgentConfig:
     camera_width: int = 400  # rendered size; images are resized to the model's square input
     camera_height: int = 225
     # Run the model every N ticks (20 Hz / N); in between the last trajectory is followed, motion-compensated.
-    # 6 (3.3 Hz): measured 0.97x real time on the 2-core machine (benchmarks/closed_loop.py: simulator tick 16.6 ms,
-    # one-thread predict 139 ms median); 3 gave 0.62x (README, "OccVLA-small").
+    # 6 (3.3 Hz): measured 1.02x real time on the idle 2-core machine (benchmarks/closed_loop.py: simulator tick
+    # 18 ms, one-thread predict 141 ms median); 8 gave 1.14x, 3 about 0.6x (README, "OccVLA-small").
     policy_every: int = 6
     reached_distance: float = 7.0  # metres: a route point within this counts as passed
     # The simulator renders beside the model on the same cores; two OpenMP threads then spin against it.
