@@ -113,9 +113,13 @@ def collection_finished(data: Path) -> bool:
     return bool(c.get("counts", {}).get("samples")) and not c["counts"].get("unfinished_scenes")
 
 
-def export_run_dir(src: Path, dst: Path, card_extra: str, max_mb: float) -> float:
+def export_run_dir(
+    src: Path, dst: Path, card_extra: str, max_mb: float, local_paths: dict[str, Path] | None = None
+) -> float:
     """Copy a run directory's shippable part to ``dst`` with fp16 weights (tensors that fp16 cannot hold stay
-    fp32); atomic (a sibling temp folder renamed into place). Returns the size in MB."""
+    fp32); atomic (a sibling temp folder renamed into place). The machine's own folders named in ``local_paths``
+    (placeholder -> path, e.g. ``{"<work>": work}``) become their placeholders in config.yaml and the card: they
+    mean nothing on another machine, and loading reads only the model section. Returns the size in MB."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -133,10 +137,15 @@ def export_run_dir(src: Path, dst: Path, card_extra: str, max_mb: float) -> floa
                 t = half if bool(torch.isfinite(half).all()) else t
             tensors[k] = t.contiguous()
     save_file(tensors, str(tmp / "model.safetensors"), metadata={**meta, "export_dtype": "float16"})
-    shutil.copy2(src / "config.yaml", tmp / "config.yaml")
     shutil.copytree(src / "tokenizer", tmp / "tokenizer")
     card = (src / "README.md").read_text() if (src / "README.md").is_file() else ""
-    (tmp / "README.md").write_text(card.rstrip() + "\n\n" + card_extra.rstrip() + "\n")
+    texts = {"config.yaml": (src / "config.yaml").read_text(),
+             "README.md": card.rstrip() + "\n\n" + card_extra.rstrip() + "\n"}
+    # longest first: a data folder inside the work folder keeps its own placeholder
+    for name, path in sorted((local_paths or {}).items(), key=lambda kv: -len(str(kv[1]))):
+        texts = {k: v.replace(str(path), name) for k, v in texts.items()}
+    for k, v in texts.items():
+        (tmp / k).write_text(v)
     size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 1e6
     if size > max_mb:
         shutil.rmtree(tmp)
@@ -216,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         state.step(name)["done"] = True
     state.save()
     dst = (REPO / cfg.export_dir) if not Path(cfg.export_dir).is_absolute() else Path(cfg.export_dir)
-    size = export_run_dir(work / STAGES[-1], dst, pipeline_card(cfg, state, work, data), cfg.max_export_mb)
+    size = export_run_dir(work / STAGES[-1], dst, pipeline_card(cfg, state, work, data), cfg.max_export_mb,
+                          local_paths={"<work>": work, "<data>": data})
     print(f"[train-small] wrote {dst} ({size:.1f} MB)")
     return 0
 

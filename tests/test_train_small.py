@@ -65,10 +65,19 @@ def test_export_is_fp16_within_budget_and_loads(tmp_path):
     model = build_model("tiny")
     src = save_run_dir(tmp_path / "s3", model, OccVLAProcessor.for_config(model.config,
                                                                         tokenizer_for_config(model.config)))
-    size = ts.export_run_dir(src, tmp_path / "ship", "## Pipeline\n\nwall time", max_mb=60)
+    with (src / "config.yaml").open("a") as f:  # as occvla-train records its run (the training machine's folders)
+        f.write(f"run_dir: {src}\ndata:\n  root: {tmp_path / 'data'}\n")
+    size = ts.export_run_dir(src, tmp_path / "ship", f"## Pipeline\n\nwall time, data {tmp_path / 'data'}",
+                             max_mb=60, local_paths={"<work>": tmp_path, "<data>": tmp_path / "data"})
     full = (src / "model.safetensors").stat().st_size / 1e6
     assert size < 0.6 * full + 1.0  # half-size weights
     assert "## Pipeline" in (tmp_path / "ship" / "README.md").read_text()
+    for name in ("README.md", "config.yaml"):  # no folder of the training machine ships
+        text = (tmp_path / "ship" / name).read_text()
+        assert str(tmp_path) not in text
+    assert "data <data>" in (tmp_path / "ship" / "README.md").read_text()
+    shipped = (tmp_path / "ship" / "config.yaml").read_text()
+    assert "run_dir: <work>/s3" in shipped and "root: <data>" in shipped
     images = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
     a = OccVLAPolicy.from_run_dir(src).predict(images, 5.0, 4)
     b = OccVLAPolicy.from_run_dir(tmp_path / "ship").predict(images, 5.0, 4)
