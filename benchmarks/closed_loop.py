@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -43,12 +42,7 @@ class TimedOccVLA(OccVLAAgent):
     def setup(self, path_to_conf_file: str) -> None:
         super().setup(path_to_conf_file)
         self.policy.predict = timed(self.policy.predict, POLICY_MS)
-
-    def run_step(self, input_data, timestamp):  # noqa: ANN001, ANN201 - the leaderboard's signature
-        t0 = time.perf_counter()
-        control = super().run_step(input_data, timestamp)
-        STEP_MS.append((time.perf_counter() - t0) * 1e3)
-        return control
+        self.run_step = timed(self.run_step, STEP_MS)  # as the evaluator calls it (AutonomousAgent.__call__)
 
 
 def main() -> None:
