@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_script(name: str) -> ModuleType:
+    """A file of scripts/ (not a package) imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "carla"
 LB1 = SHARED / "leaderboard-1.0"

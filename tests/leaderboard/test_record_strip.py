@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("record_strip", REPO / "scripts" / "record_strip.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.leaderboard.conftest import load_script
 
 
 def test_strip_stacks_frames_in_time_order(tmp_path, capsys):
@@ -24,7 +14,7 @@ def test_strip_stacks_frames_in_time_order(tmp_path, capsys):
     for k in range(40):  # brightness encodes the frame index
         writer.write(np.full((180, 320, 3), 5 * k, np.uint8))
     writer.release()
-    mod = _script()
+    mod = load_script("record_strip")
     out = tmp_path / "strip.png"
     assert mod.main([str(video), "--out", str(out), "--frames", "3", "--width", "160"]) == 0
     strip = cv2.imread(str(out))

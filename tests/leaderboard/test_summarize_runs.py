@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from leaderboard.run import main as run_main
-from tests.leaderboard.conftest import CRASHING_AGENT, SLOW_AGENT
+from tests.leaderboard.conftest import CRASHING_AGENT, SLOW_AGENT, load_script
 
-REPO = Path(__file__).resolve().parents[2]
 ROUTES = """<routes>
   <route id="1" town="OccTown01"><waypoints><position x="98.25" y="209.5" z="0"/>
     <position x="98.25" y="229.5" z="0"/></waypoints></route>
@@ -16,13 +12,6 @@ ROUTES = """<routes>
     <position x="98.25" y="239.5" z="0"/></waypoints></route>
 </routes>
 """
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("summarize_runs", REPO / "scripts" / "summarize_runs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_summary_of_two_seeds_and_a_crashing_agent(tmp_path, capsys):
@@ -55,7 +44,7 @@ def test_summary_of_two_seeds_and_a_crashing_agent(tmp_path, capsys):
             == 0
         )
         files.append(out)
-    mod = _script()
+    mod = load_script("summarize_runs")
     slow = mod.summarize(files[0])
     assert slow["routes"] == 2 and slow["completed"] == 2 and slow["ds"] == 100.0
     assert 0.04 < slow["km"] < 0.06 and slow["collisions_per_km"] == 0.0
