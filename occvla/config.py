@@ -139,6 +139,9 @@ class OccVLAConfig:
     # bf16 autocast in OccVLAPolicy.predict: a win only on CPUs with native bf16 (AVX512-BF16/AMX) or GPUs; on the
     # AVX2 machines here it measured 5-10x slower than fp32 (README), so presets default to fp32.
     inference_bf16: bool = False
+    # The ego speed in the prompt text too (else only the planning head reads it): off by default, see
+    # occvla/processor.py on the inertia problem.
+    speed_in_prompt: bool = False
     pretrained_path: str | None = None  # local PaliGemma checkpoint directory (paper preset); never a hub id
     image_token_id: int | None = None  # None: taken from the tokenizer (the <image> token)
 

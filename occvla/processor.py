@@ -3,7 +3,7 @@
 Owner's decisions (documented here per the contract):
 - Images: uint8 RGB (6, H, W, 3) in camera order, or float in [0, 1]; no resizing (a wrong size is an error naming
   expected vs got: resizing silently would hide a sensor-rig mismatch). Normalised SigLIP-style: (x - 0.5) / 0.5.
-- Sequence: ``<image> * (6 N) <bos> "command: <text>. speed: <v> m/s" "\\n"`` is the bidirectional prefix
+- Sequence: ``<image> * (6 N) <bos> "command: <text>." ["speed: <v> m/s"] "\\n"`` is the bidirectional prefix
   (token_type 0, labels -100); the suffix (token_type 1) is the meta-action, then (stages 1-2, ``include_qa``)
   each QA pair as ``"\\n<q> <a>"`` with loss only on the answers, then ``<eos>``. A QA pair whose answer is the
   meta-action itself is skipped (it would repeat the target just trained, at the cost of ~10 LM positions).
@@ -11,6 +11,10 @@ Owner's decisions (documented here per the contract):
   Inference decodes over ``meta_action_ids`` only (``OccVLAModel.generate``), so it ends on the same position.
 - Left padding (generation-friendly); ``position_ids`` count real tokens only, so padding never shifts positions.
 - ``ego_velocity`` = (speed, 0) in the ego frame (x forward): the sample carries only a scalar speed.
+- ``speed_in_prompt`` (``OccVLAConfig``): whether the speed is also written into the prompt. Off, the LM decides
+  the meta-action from what it sees and the command; the speed reaches only the planning head, which needs it for
+  the trajectory's scale. In driving logs "standing" predicts "stay standing" better than anything visible does, so a
+  model that reads its own speed learns to stand still (the inertia problem, Codevilla et al., ICCV 2019).
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ class OccVLAProcessor:
         image_tokens_per_camera: int,
         num_cameras: int = 6,
         include_qa: bool = False,
+        speed_in_prompt: bool = True,  # processors saved before the option existed wrote the speed
     ) -> None:
         self.tokenizer = tokenizer
+        self.speed_in_prompt = bool(speed_in_prompt)
         self.image_size = int(image_size)
         self.image_tokens_per_camera = int(image_tokens_per_camera)
         self.num_cameras = int(num_cameras)
@@ -63,7 +69,8 @@ class OccVLAProcessor:
     ) -> OccVLAProcessor:
         """Processor matching an ``OccVLAConfig`` (image size, tokens per camera, cameras)."""
         return cls(
-            tokenizer, cfg.vision.image_size, cfg.vision.tokens_per_camera, cfg.num_cameras, include_qa
+            tokenizer, cfg.vision.image_size, cfg.vision.tokens_per_camera, cfg.num_cameras, include_qa,
+            speed_in_prompt=cfg.speed_in_prompt,
         )
 
     # ---- images ------------------------------------------------------------------------------------------------
@@ -99,6 +106,8 @@ class OccVLAProcessor:
         """The navigation prompt after the image tokens and <bos> (ends with the newline separator)."""
         if not math.isfinite(float(speed)):
             raise ValueError(f"speed must be a finite number of m/s, got {speed!r}")
+        if not self.speed_in_prompt:
+            return f"{command_phrase(command_text(command))}\n"
         return f"{command_phrase(command_text(command))} speed: {float(speed):.1f} m/s\n"
 
     def _encode(self, text: str) -> list[int]:
@@ -195,6 +204,7 @@ class OccVLAProcessor:
             "image_tokens_per_camera": self.image_tokens_per_camera,
             "num_cameras": self.num_cameras,
             "include_qa": self.include_qa,
+            "speed_in_prompt": self.speed_in_prompt,
         }
         (path / PROCESSOR_FILE).write_text(json.dumps(cfg, indent=2))
 

@@ -122,6 +122,13 @@ def _card_split_towns(root: Path, split: str | None) -> set[str] | None:
 # Where a sample's trajectory label comes from: the driven future (any nuScenes-layout data), the expert's stored
 # 3 s plan (collected data), or the plan only where the driven future holds a --perturb excursion.
 TRAJECTORY_SOURCES = ("driven", "expert_plan", "expert_plan_when_perturbed")
+# A collected key frame where the expert wanted to move (its target speed above this, m/s) ...
+STUCK_TARGET_SPEED = 0.5
+# ... but stood (speed below this, m/s) and moved less than STUCK_FUTURE_M over its whole 3 s future was stuck
+# (wedged against a prop after a perturbation, or a traffic deadlock): its "stop" label teaches standing still
+# for no visible reason, the inertia a closed-loop imitation learner suffers from most.
+STUCK_SPEED = 0.3
+STUCK_FUTURE_M = 0.5
 
 
 class NuScenesOccDataset(Dataset):
@@ -135,6 +142,8 @@ class NuScenesOccDataset(Dataset):
         load_images / load_occupancy: skip the expensive parts (e.g. stage 0 needs only occupancy).
         require_occupancy: drop samples without a labels file (else they come without ``occupancy``).
         trajectory_source: one of ``TRAJECTORY_SOURCES`` (the meta-action follows the chosen trajectory).
+        drop_stuck: leave out collected key frames where the expert was stuck (see ``STUCK_TARGET_SPEED``); data
+            without the expert's target speed (real nuScenes) keeps every frame.
     """
 
     def __init__(
@@ -156,6 +165,7 @@ class NuScenesOccDataset(Dataset):
         future_command: bool = False,
         cache_dir: str | Path | None = None,
         trajectory_source: str = "driven",
+        drop_stuck: bool = False,
     ) -> None:
         if trajectory_source not in TRAJECTORY_SOURCES:
             raise ValueError(f"trajectory_source must be one of {TRAJECTORY_SOURCES}, got {trajectory_source!r}")
@@ -212,6 +222,7 @@ class NuScenesOccDataset(Dataset):
         # ordered key frames per scene, then the index of usable samples
         self.scene_of: dict[str, dict] = {}
         self.index: list[str] = []
+        self.dropped_stuck = 0
         self.future: dict[str, list[str]] = {}
         wanted = set(scenes) if scenes is not None else None
         split_towns = _card_split_towns(self.root, split) if wanted is None else None
@@ -239,6 +250,9 @@ class NuScenesOccDataset(Dataset):
                 if drop_incomplete and len(self.future[tok]) < NUM_FUTURE:
                     continue
                 if require_occupancy and not occ3d_label_path(self.occ_root, name, tok).is_file():
+                    continue
+                if drop_stuck and self.expert_stuck(tok):
+                    self.dropped_stuck += 1
                     continue
                 self.index.append(tok)
         if wanted is not None:
@@ -278,6 +292,15 @@ class NuScenesOccDataset(Dataset):
         # 'expert_plan_when_perturbed': the driven future holds a recovery excursion (--perturb) the model must not
         # learn; the expert's plan from the same state is the label, as DAgger relabels
         return any(self.extra.get(t, {}).get("perturbed") for t in (token, *self.future[token]))
+
+    def expert_stuck(self, sample_token: str) -> bool:
+        """Was the expert stuck at this collected key frame (wants to go, stands, and stays for 3 s)?"""
+        extra = self.extra.get(sample_token, {})
+        target = extra.get("expert_target_speed")
+        if target is None or float(target) <= STUCK_TARGET_SPEED or float(extra.get("speed", 0.0)) >= STUCK_SPEED:
+            return False
+        traj, valid = self.trajectory(sample_token)
+        return bool(valid.all()) and float(np.hypot(*traj[-1])) < STUCK_FUTURE_M
 
     def speed(self, sample_token: str) -> float:
         """Ego speed (m/s): the stored speedometer reading, else from the previous key frame's ego pose (never the

@@ -50,7 +50,8 @@ class DataSection:
     train_scenes: list[str] | None = None  # explicit scene names (e.g. nuScenes' official split)
     val_scenes: list[str] | None = None
     # trajectory labels: driven | expert_plan | expert_plan_when_perturbed (occvla.data.nuscenes.TRAJECTORY_SOURCES)
-    trajectory_source: str = "driven"
+    trajectory_source: str = "expert_plan_when_perturbed"
+    drop_stuck: bool = True  # leave out collected key frames where the expert was stuck (NuScenesOccDataset)
     synthetic: SyntheticSection = field(default_factory=SyntheticSection)
 
 
