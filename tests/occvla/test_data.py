@@ -181,3 +181,45 @@ def test_trajectory_source_relabels_perturbed_futures_with_the_expert_plan(datas
     assert "left" in ds.get(scene0[0])["meta_action"]  # the meta-action follows the plan
     with pytest.raises(ValueError, match="trajectory_source must be one of"):
         DS(root, trajectory_source="plan")
+
+
+def test_drop_stuck_leaves_out_frames_where_the_expert_wanted_to_go_but_stood(dataset_root: Path, tmp_path: Path) -> None:
+    """A stuck expert (target speed up, speed zero, no motion in its 3 s future) labels "stop" for no visible
+    reason; standing at a red light (target speed zero) is a real label and stays; without the fields, nothing
+    is dropped."""
+    import json
+    import shutil
+
+    from occvla.data.nuscenes import NuScenesOccDataset as DS
+
+    root = tmp_path / "ds"
+    shutil.copytree(dataset_root, root)
+    tables = next(root.glob("v1.0-*"))
+    base = DS(root, load_images=False, load_occupancy=False)
+    first_scene = base.scene_of[base.index[0]]["name"]
+    scene0 = [t for t, sc in base.scene_of.items() if sc["name"] == first_scene]
+    # the ego of scene 0 stands still at its first pose
+    poses = {p["token"]: p for p in json.loads((tables / "ego_pose.json").read_text())}
+    pose_tokens = {base.sd_by_sample[t][c]["ego_pose_token"] for t in scene0 for c in base.sd_by_sample[t]}
+    anchor = poses[base.sd_by_sample[scene0[0]]["CAM_FRONT"]["ego_pose_token"]]
+    for tok in pose_tokens:
+        poses[tok]["translation"], poses[tok]["rotation"] = anchor["translation"], anchor["rotation"]
+    (tables / "ego_pose.json").write_text(json.dumps(list(poses.values())))
+    info_path = tables / "occvla_sample_info.json"
+    info = json.loads(info_path.read_text())
+    red_light = set(scene0[1::2])
+    for rec in info:
+        if rec["sample_token"] in scene0:
+            rec["speed"] = 0.0
+            rec["expert_target_speed"] = 0.0 if rec["sample_token"] in red_light else 5.0
+    info_path.write_text(json.dumps(info))
+
+    kept = DS(root, load_images=False, load_occupancy=False, drop_stuck=True)
+    everything = DS(root, load_images=False, load_occupancy=False)
+    standing = [t for t in everything.index if t in scene0]
+    assert standing and all(everything.get(t)["meta_action"].endswith("stop") for t in standing)
+    assert {t for t in kept.index if t in scene0} == {t for t in standing if t in red_light}
+    assert kept.dropped_stuck == len([t for t in standing if t not in red_light]) > 0
+    assert set(kept.index) - set(scene0) == set(everything.index) - set(scene0)  # moving scenes untouched
+    untouched = DS(dataset_root, load_images=False, load_occupancy=False, drop_stuck=True)
+    assert untouched.dropped_stuck == 0 and len(untouched) == len(DS(dataset_root, load_images=False))

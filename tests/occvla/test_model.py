@@ -174,7 +174,9 @@ def test_lora_merge_keeps_outputs(tok):
 def test_left_padded_batch_generation_matches_single_samples(tok):
     torch.manual_seed(0)
     model = build_model("tiny").eval()
-    proc = OccVLAProcessor.for_config(model.config, tok)
+    # prompts differ in length only through the speed text (each command is one token)
+    cfg = model.config
+    proc = OccVLAProcessor(tok, cfg.vision.image_size, cfg.vision.tokens_per_camera, speed_in_prompt=True)
     samples = [
         _sample(model.config, 0, command=4, speed=3.0),
         _sample(model.config, 1, command=5, speed=14.25),

@@ -126,6 +126,31 @@ def test_save_load_round_trip(proc, tmp_path):
         OccVLAProcessor.from_pretrained(tmp_path)
 
 
+def test_speed_reaches_the_prompt_only_when_asked_and_the_choice_persists(tmp_path):
+    """Without speed in the prompt two samples that differ only in speed give the same LM input (the LM must decide
+    from what it sees), yet the planning head still gets each one's velocity; processors saved before the option
+    existed keep writing the speed."""
+    import json
+
+    tok = build_tokenizer()
+    rng = np.random.default_rng(5)
+    still, moving = _sample(rng, speed=0.0), _sample(rng, speed=9.0)
+    blind = OccVLAProcessor(tok, image_size=SIZE, image_tokens_per_camera=TOKENS, speed_in_prompt=False)
+    told = OccVLAProcessor(tok, image_size=SIZE, image_tokens_per_camera=TOKENS)
+    a, b = blind([still]), blind([moving])
+    assert torch.equal(a["input_ids"], b["input_ids"])
+    assert a["ego_velocity"][0, 0] == 0.0 and b["ego_velocity"][0, 0] == 9.0
+    assert "speed" not in blind.prompt_text(9.0, int(Command.LEFT))
+    assert "speed: 9.0 m/s" in told.prompt_text(9.0, int(Command.LEFT))
+    assert not torch.equal(told([still])["input_ids"], told([moving])["input_ids"])
+    blind.save_pretrained(tmp_path)
+    assert OccVLAProcessor.from_pretrained(tmp_path).speed_in_prompt is False
+    cfg = json.loads((tmp_path / PROCESSOR_FILE).read_text())
+    del cfg["speed_in_prompt"]
+    (tmp_path / PROCESSOR_FILE).write_text(json.dumps(cfg))
+    assert OccVLAProcessor.from_pretrained(tmp_path).speed_in_prompt is True
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
