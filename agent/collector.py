@@ -28,7 +28,7 @@ import numpy as np
 from agent.controllers import ego_to_world, world_to_ego
 from agent.expert_config import ExpertConfig
 from agent.expert_planner import Decision, ExpertPlanner, decide
-from agent.occvla_agent import OccVLAAgentConfig, RouteCommands
+from agent.occvla_agent import RouteCommands
 from agent.route_plan import RoutePlan
 from occvla.data.format import (
     CAMERAS,
@@ -314,7 +314,7 @@ class DataCollector:
             route_plan = RoutePlan.from_dense_route(ctx.route, ctx.cmap, self.expert_cfg)
             self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
-        self.commands = RouteCommands(ctx.gps_route, OccVLAAgentConfig.reached_distance)  # as the agent
+        self.commands = RouteCommands(ctx.gps_route)  # as the agent does on its downsampled plan
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])
@@ -476,6 +476,7 @@ class DataCollector:
             pts.append(last[:2])
         traj = world_to_ego(np.array(pts), x, y, yaw).astype(np.float32)  # (6, 2) ego frame
         meta = meta_action_from_trajectory(traj, kf["speed"])
+        expert_meta = meta_action_from_trajectory(np.asarray(kf["plan"]), kf["speed"])
         extra = {
             "speed": kf["speed"],
             "command": kf["command"],
@@ -483,11 +484,13 @@ class DataCollector:
             "trajectory": traj.round(4).tolist(),
             "trajectory_valid": valid,
             "expert_plan": np.asarray(kf["plan"]).round(4).tolist(),
-            "expert_meta_action": meta_action_from_trajectory(np.asarray(kf["plan"]), kf["speed"]),
+            "expert_meta_action": expert_meta,
             "expert_reason": kf["reason"],
             "expert_target_speed": kf["target_speed"],
             "perturbed": kf["perturbed"],
-            "qa": [list(p) for p in annotation_qa(kf["objects"], meta, kf["reason"])],
+            # False where another agent drove (DAgger): its driven future is no label, the shadow expert's plan is
+            "expert_drove": not self.shadow,
+            "qa": [list(p) for p in annotation_qa(kf["objects"], expert_meta if self.shadow else meta, kf["reason"])],
         }
         occ = kf["occ"]
         self.writer.add(

@@ -35,7 +35,8 @@ from sim.sensors import CAMERA_ORDER, rig_sensor_dicts
 OCC_RANGE_M = 40.0  # Occ3D grids span [-40, 40] m in x and y, whatever their pooling
 CORRIDOR_LENGTH_M = 8.0  # the creep check looks this far ahead
 CORRIDOR_HALF_WIDTH_M = 1.5
-ROUTE_SEARCH_WINDOW = 10  # route points ahead searched for the nearest one
+LANE_CHANGE_OPTIONS = (5, 6)  # RoadOption.CHANGELANELEFT / CHANGELANERIGHT
+SWITCH_DISTANCE = 1.0  # m before a plan point where its segment's command starts (a dense plan's point spacing)
 DEFAULT_RUN_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "occvla-small"
 SENSOR_TICK = 0.05  # s: the leaderboard's 20 Hz
 
@@ -55,7 +56,6 @@ class OccVLAAgentConfig:
     # 6 (3.3 Hz): measured 1.02x real time on the idle 2-core machine (benchmarks/closed_loop.py: simulator tick
     # 18 ms, one-thread predict 141 ms median); 8 gave 1.14x, 3 about 0.6x (README, "OccVLA-small").
     policy_every: int = 6
-    reached_distance: float = 7.0  # metres: a route point within this counts as passed
     # The simulator renders beside the model on the same cores; two OpenMP threads then spin against it.
     torch_threads: int = 1
     stuck: StuckConfig = field(default_factory=StuckConfig)
@@ -79,27 +79,52 @@ def obstacle_ahead(occupancy: np.ndarray) -> bool:
 
 
 class RouteCommands:
-    """Which RoadOption the route asks for next, from the GPS plan and the GNSS position (as TransFuser does)."""
+    """The RoadOption of the route segment the ego is on, from the GPS plan and the GNSS position.
 
-    def __init__(self, gps_plan: list[tuple[dict[str, float], Any]], reached_distance: float) -> None:
+    A plan point carries the option of the segment that starts there: the leaderboard keeps every point where the
+    option changes when it downsamples a route, so the dense plan, the 2.x plan (a point every 200 m) and the 1.0
+    plan (every 50 m) give the same command at every position. The command switches ``switch_distance`` before
+    the point where the next segment starts, i.e. at a junction's entry, where a dense plan switches it. (Taking
+    the *next* point's option instead would say "turn left" 200 m early on a 2.x plan and only at the junction on
+    the dense one: training data collected with one and driving with the other then disagree.)
+    """
+
+    def __init__(self, gps_plan: list[tuple[dict[str, float], Any]], switch_distance: float = SWITCH_DISTANCE) -> None:
+        if not gps_plan:
+            raise ValueError("the global plan is empty: no route to take commands from")
         self.lat0, self.lon0 = gps_plan[0][0]["lat"], gps_plan[0][0]["lon"]
         self.points = np.array([self.to_local(p["lat"], p["lon"]) for p, _ in gps_plan])  # (P, 2) local metres
         self.options = [int(getattr(o, "value", o)) for _, o in gps_plan]
-        self.reached = reached_distance
-        self.index = 0
+        self.switch = switch_distance
+        self.index = 0  # the segment [index, index + 1) the ego is on
 
     def to_local(self, lat: float, lon: float) -> tuple[float, float]:
         x, y, _ = gnss_to_location(lat, lon, 0.0, self.lat0, self.lon0)
         return x, y
 
+    def _segment_distance(self, pos: np.ndarray, i: int) -> float:
+        """Distance from the ego to the plan's segment from point i to point i + 1."""
+        a, b = self.points[i], self.points[i + 1]
+        ab = b - a
+        t = float(np.clip(np.dot(pos - a, ab) / max(float(np.dot(ab, ab)), 1e-9), 0.0, 1.0))
+        return float(np.hypot(*(pos - (a + t * ab))))
+
+    def _reached(self, pos: np.ndarray, i: int) -> bool:
+        """Has the ego come within ``switch`` of plan point i, or onto the segment that starts there?"""
+        if float(np.hypot(*(pos - self.points[i]))) <= self.switch:
+            return True
+        if i + 1 >= len(self.points):
+            return False
+        return self._segment_distance(pos, i) < self._segment_distance(pos, i - 1)
+
     def command(self, lat: float, lon: float) -> int:
         pos = np.array(self.to_local(lat, lon))
-        window = self.points[self.index:self.index + ROUTE_SEARCH_WINDOW]  # (<=W, 2); the route never goes back
-        d = np.hypot(window[:, 0] - pos[0], window[:, 1] - pos[1])
-        self.index += int(np.argmin(d))
-        if d.min() < self.reached and self.index < len(self.points) - 1:
-            self.index += 1  # close to a route point: the next one is where we are heading
-        opt = self.options[min(self.index, len(self.options) - 1)]
+        while self.index + 1 < len(self.points) and self._reached(pos, self.index + 1):
+            self.index += 1  # the route never goes back
+        opt = self.options[self.index]
+        if opt in LANE_CHANGE_OPTIONS and float(np.hypot(*(pos - self.points[self.index]))) > self.switch:
+            # a lane change is a point, not a segment: the downsampled plan drops the option change after it
+            return 4
         return 4 if opt == -1 else opt  # VOID -> LANEFOLLOW
 
 
@@ -173,7 +198,7 @@ class OccVLAAgent(AutonomousAgent):
         speed = float(input_data["SPEED"][1]["speed"])
         lat, lon = float(input_data["GPS"][1][0]), float(input_data["GPS"][1][1])
         if self.route is None:
-            self.route = RouteCommands(self._global_plan, self.cfg.reached_distance)
+            self.route = RouteCommands(self._global_plan)
         return images, speed, self.route.command(lat, lon)
 
     def _path_blocked(self, images: np.ndarray, speed: float, command: int) -> bool:

@@ -120,7 +120,8 @@ def _card_split_towns(root: Path, split: str | None) -> set[str] | None:
 
 
 # Where a sample's trajectory label comes from: the driven future (any nuScenes-layout data), the expert's stored
-# 3 s plan (collected data), or the plan only where the driven future holds a --perturb excursion.
+# 3 s plan (collected data), or the plan only where the driven future is not the expert's own driving: it holds a
+# --perturb excursion, or another agent drove and the expert ran in shadow mode (a DAgger episode).
 TRAJECTORY_SOURCES = ("driven", "expert_plan", "expert_plan_when_perturbed")
 # A collected key frame where the expert wanted to move (its target speed above this, m/s) ...
 STUCK_TARGET_SPEED = 0.5
@@ -290,12 +291,16 @@ class NuScenesOccDataset(Dataset):
         if self.trajectory_source == "expert_plan":
             return True
         # 'expert_plan_when_perturbed': the driven future holds a recovery excursion (--perturb) the model must not
-        # learn; the expert's plan from the same state is the label, as DAgger relabels
+        # learn, or a learner drove (DAgger); the expert's plan from the same state is the label
+        if extra.get("expert_drove") is False:
+            return True
         return any(self.extra.get(t, {}).get("perturbed") for t in (token, *self.future[token]))
 
     def expert_stuck(self, sample_token: str) -> bool:
         """Was the expert stuck at this collected key frame (wants to go, stands, and stays for 3 s)?"""
         extra = self.extra.get(sample_token, {})
+        if extra.get("expert_drove") is False:
+            return False  # a learner stood where the expert would go: the very state DAgger relabels
         target = extra.get("expert_target_speed")
         if target is None or float(target) <= STUCK_TARGET_SPEED or float(extra.get("speed", 0.0)) >= STUCK_SPEED:
             return False

@@ -230,7 +230,8 @@ def test_qa_agrees_with_annotations(placed: Path) -> None:
                     "moving": bool(set(a["attribute_tokens"]) & moving_tokens),
                 }
             )
-        assert [tuple(p) for p in rec["qa"]] == annotation_qa(objs, rec["meta_action"], rec["expert_reason"])
+        meta = rec["meta_action"] if rec["expert_drove"] else rec["expert_meta_action"]  # a learner drove: expert's
+        assert [tuple(p) for p in rec["qa"]] == annotation_qa(objs, meta, rec["expert_reason"])
         qa = dict(map(tuple, rec["qa"]))
         assert qa["Are there any pedestrians within 30 meters?"] == "yes"
         assert qa["How many vehicles are within 20 meters?"] == str(
@@ -395,6 +396,7 @@ def nuscenes_python() -> Path:
 
 def _check_expert_plan(t: dict[str, list[dict]]) -> None:
     """On an empty road at a steady speed the expert's 3 s plan is the future it then drives (within 0.3 m)."""
+    assert all(r["expert_drove"] is True for r in t[EXTRA_TABLE])
     steady = 0
     by_scene: dict[str, list[dict]] = {}
     for r in t[EXTRA_TABLE]:
@@ -427,6 +429,7 @@ def test_visibility_and_shadow_expert(placed: Path) -> None:
     plan = np.asarray(info["expert_plan"])
     assert plan.shape == (6, 2) and np.all(np.diff(plan[:, 0]) >= 0)  # forward along the route
     assert info["expert_reason"] and not info["perturbed"]
+    assert all(r["expert_drove"] is False for r in t[EXTRA_TABLE])  # the reader then labels with the plan
 
 
 def test_perturbations_are_seeded() -> None:

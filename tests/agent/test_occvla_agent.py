@@ -1,5 +1,6 @@
 """The OccVLA agent end to end: a tiny run directory driven by the real evaluator on the embedded simulator."""
 
+import math
 import json
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import pytest
 import torch
 
 from leaderboard.run import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 # A straight 30 m stretch of OccTown01 (road 20, lane -1, heading +y).
 ROUTE_XML = """<routes><route id="1" town="OccTown01">
@@ -108,7 +111,10 @@ def test_agent_inputs_follow_the_route_and_camera_order(tiny_run_dir):
     images, speed, command = agent.model_inputs(data)
     assert images.shape == (6, agent.image_size, agent.image_size, 3)
     assert [int(images[i, 0, 0, 0]) for i in range(6)] == [10 * i for i in range(6)]  # order kept, BGR -> RGB
-    assert speed == 3.0 and command == int(RoadOption.LEFT)
+    assert speed == 3.0 and command == int(RoadOption.LANEFOLLOW)  # the turn starts at the LEFT point
+    lat, lon, _ = location_to_gnss(0.0, -29.5, 0.0, 49.0, 8.0)
+    data["GPS"] = (0, np.array([lat, lon, 0.0]))
+    assert agent.model_inputs(data)[2] == int(RoadOption.LEFT)
     control = agent.run_step(data, 0.0)
     assert all(np.isfinite([control.throttle, control.steer, control.brake]))
     data["GPS"] = (0, np.array([np.nan, np.nan, 0.0]))
@@ -240,3 +246,44 @@ def test_agent_imports_nothing_of_our_evaluator_beyond_the_base_class():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("route_id", ["0", "3"])
+def test_route_commands_agree_on_the_dense_and_the_downsampled_plans(route_id):
+    """The collector labels key frames with commands from the dense plan, the agent drives on the leaderboard's
+    downsampled one (200 m under 2.x, 50 m under 1.0): along the whole route both must give the same command, and
+    a turn's command starts at the junction, not 200 m before it."""
+    import xml.etree.ElementTree as ET
+
+    import carla
+
+    from agent.occvla_agent import RouteCommands
+    from leaderboard.autoagents.autonomous_agent import PLAN_SAMPLE_DISTANCE
+    from sim.embedded.maps import load_town
+    from sim.geo import location_to_gnss
+    from sim.route_planner import downsample_route, interpolate_trajectory
+
+    xml = ET.parse(REPO / "scenarios" / "routes" / "routes_occtown.xml").getroot()
+    route = next(r for r in xml.iter("route") if r.get("id") == route_id)
+    town = load_town(route.get("town"))
+    keys = [carla.Location(float(w.get("x")), float(w.get("y")), 0.0) for w in route.iter("waypoint")]
+    gps, dense = interpolate_trajectory(town.map, keys, 1.0, (49.0, 8.0))
+    followers = {"dense": RouteCommands(gps)}
+    for factor in (PLAN_SAMPLE_DISTANCE, 50.0):
+        followers[f"every {factor:g} m"] = RouteCommands([gps[i] for i in downsample_route(dense, factor)])
+    seen = {name: [] for name in followers}
+    for k, (transform, _) in enumerate(dense[:-1]):
+        loc = transform.location
+        right = transform.get_right_vector()
+        offset = 0.4 * math.sin(k / 7.0)  # the ego is never exactly on the route line
+        lat, lon, _ = location_to_gnss(loc.x + offset * right.x, loc.y + offset * right.y, 0.0, 49.0, 8.0)
+        for name, f in followers.items():
+            seen[name].append(f.command(lat, lon))
+    dense_cmds = np.array(seen["dense"])
+    turns = np.isin(dense_cmds, (1, 2))
+    assert turns.any() and dense_cmds[0] == 4
+    for name, cmds in seen.items():
+        disagree = np.flatnonzero(np.array(cmds) != dense_cmds)
+        assert len(disagree) <= 4, (name, disagree)  # a metre or two around a switch point at most
+    first_turn = int(np.argmax(turns))
+    assert all(c == 4 for c in seen[f"every {PLAN_SAMPLE_DISTANCE:g} m"][: first_turn - 3])

@@ -213,6 +213,12 @@ def test_drop_stuck_leaves_out_frames_where_the_expert_wanted_to_go_but_stood(da
             rec["speed"] = 0.0
             rec["expert_target_speed"] = 0.0 if rec["sample_token"] in red_light else 5.0
     info_path.write_text(json.dumps(info))
+    learner = tmp_path / "learner"  # the same, but a learned agent stood there (DAgger): the state to relabel
+    shutil.copytree(root, learner)
+    plan = [[1.0 * k, 0.0] for k in range(1, 7)]
+    for rec in info:
+        rec["expert_drove"], rec["expert_plan"] = False, plan
+    (learner / info_path.relative_to(root)).write_text(json.dumps(info))
 
     kept = DS(root, load_images=False, load_occupancy=False, drop_stuck=True)
     everything = DS(root, load_images=False, load_occupancy=False)
@@ -221,5 +227,9 @@ def test_drop_stuck_leaves_out_frames_where_the_expert_wanted_to_go_but_stood(da
     assert {t for t in kept.index if t in scene0} == {t for t in standing if t in red_light}
     assert kept.dropped_stuck == len([t for t in standing if t not in red_light]) > 0
     assert set(kept.index) - set(scene0) == set(everything.index) - set(scene0)  # moving scenes untouched
+    dagger = DS(learner, load_images=False, load_occupancy=False, drop_stuck=True,
+                trajectory_source="expert_plan_when_perturbed")
+    assert dagger.dropped_stuck == 0 and len(dagger) == len(everything)
+    assert all(dagger.get(t)["meta_action"] == "keep lane, accelerate" for t in standing)
     untouched = DS(dataset_root, load_images=False, load_occupancy=False, drop_stuck=True)
     assert untouched.dropped_stuck == 0 and len(untouched) == len(DS(dataset_root, load_images=False))
