@@ -52,6 +52,9 @@ class CollectPlan:
     max_ticks: int | None = None  # cap an episode's length (ticks at 20 Hz); None: the route's own end
     splits: dict[str, list[str]] = field(default_factory=dict)  # split -> towns; empty: every town in 'train'
     map_dir: str | None = None
+    # evaluator rules the agent runs under: '1.0' | '2.0'; None: the generated routes' format (1.0). A learned
+    # agent with six cameras needs 2.0 (1.0 allows four).
+    leaderboard: str | None = None
 
 
 @dataclass
@@ -196,6 +199,7 @@ class EpisodeWorker:
             scenarios_mode=ep.scenarios,
             map_dir=p.map_dir,
             max_ticks=p.max_ticks,
+            leaderboard=p.leaderboard,
         )
         collector = DataCollector(collect, seed=ep.seed)
         collector.on_keyframe = on_keyframe  # live key-frame count for a progress bar in this process

@@ -7,7 +7,11 @@ Steps, each skipped when its output is complete and resumed when a kill interrup
   1. collect   `occvla-collect --plan <collect_plan> --out <work>/data --workers N [--resume]` (generated towns only)
   2. stage0..3 `occvla-train model=<model> train=<stage> data=nuscenes data.root=<work>/data run_dir=<work>/<stage>
                resume=true ...`, each stage initialised from the previous one (stage 1 from stage 0's VQ-VAE)
-  3. export    the stage-3 run directory -> <export_dir>: config.yaml, model.safetensors (fp16 weights: the
+  3. DAgger    ``dagger_rounds`` times: the latest model drives the ``dagger_plan`` towns with the expert in shadow
+               mode (`occvla-collect --plan dagger agent_config=<latest stage-3 run>` -> <work>/dagger<r>), every
+               dataset so far is merged (<work>/data_dagger<r>), stage 2 continues on it from the latest stage-2 run
+               and stage 3 follows (<work>/dagger<r>_stage2, <work>/dagger<r>_stage3)
+  4. export    the last stage-3 run directory -> <export_dir>: config.yaml, model.safetensors (fp16 weights: the
                60 MB budget; loading casts back to fp32), tokenizer/, README.md (model card + this pipeline's data,
                steps, wall time per step, metrics)
 Wall time per step is kept in <work>/pipeline_state.json (summed over resumed attempts) and goes into the card.
@@ -30,6 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("stage0_vqvae", "stage1_vqa", "stage2_joint", "stage3_planning")
+DAGGER_STAGES = ("stage2_joint", "stage3_planning")
 STATE_FILE = "pipeline_state.json"
 
 
@@ -43,6 +48,12 @@ class PipelineConfig:
     model: str = "small"
     threads: int | None = 2
     stages: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    dagger_rounds: int = 0
+    dagger_plan: str = "dagger"
+    dagger_overrides: list[str] = field(default_factory=list)  # of the DAgger collect plan
+    # occvla-train overrides of the DAgger rounds' stage 2 and stage 3 (configs/train/<name>.yaml holds the rest)
+    dagger_stages: dict[str, list[str]] = field(
+        default_factory=lambda: {"stage2_joint": [], "stage3_planning": []})
     export_dir: str = "checkpoints/occvla-small"
     max_export_mb: float = 60.0
 
@@ -58,6 +69,10 @@ def load_config(path: Path, overrides: list[str]) -> PipelineConfig:
     out = PipelineConfig(**OmegaConf.to_container(cfg, resolve=True))
     if set(out.stages) != set(STAGES):
         raise ValueError(f"pipeline stages must be exactly {list(STAGES)}, got {sorted(out.stages)}")
+    if set(out.dagger_stages) != set(DAGGER_STAGES):
+        raise ValueError(f"dagger_stages must be exactly {list(DAGGER_STAGES)}, got {sorted(out.dagger_stages)}")
+    if out.dagger_rounds < 0:
+        raise ValueError(f"dagger_rounds must be >= 0, got {out.dagger_rounds}")
     return out
 
 
@@ -85,17 +100,49 @@ def collect_command(cfg: PipelineConfig, data: Path) -> list[str]:
     return [*cmd, *cfg.collect_overrides]
 
 
-def stage_command(cfg: PipelineConfig, stage: str, work: Path, data: Path | None = None) -> list[str]:
-    i = STAGES.index(stage)
+def train_command(cfg: PipelineConfig, stage: str, run_dir: Path, data: Path, init: list[str],
+                  overrides: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "occvla.train", f"model={cfg.model}", f"train={stage}", "data=nuscenes",
-           f"data.root={data or work / 'data'}", f"run_dir={work / stage}", "resume=true"]
+           f"data.root={data}", f"run_dir={run_dir}", "resume=true"]
     if cfg.threads:
         cmd.append(f"threads={cfg.threads}")
-    if i == 1:
-        cmd.append(f"model.vqvae_path={work / STAGES[0]}")
-    elif i > 1:
-        cmd.append(f"model.init_from={work / STAGES[i - 1]}")
-    return [*cmd, *cfg.stages[stage]]
+    return [*cmd, *init, *overrides]
+
+
+def stage_command(cfg: PipelineConfig, stage: str, work: Path, data: Path | None = None) -> list[str]:
+    i = STAGES.index(stage)
+    init = [f"model.vqvae_path={work / STAGES[0]}"] if i == 1 else [f"model.init_from={work / STAGES[i - 1]}"] if i else []
+    return train_command(cfg, stage, work / stage, data or work / "data", init, cfg.stages[stage])
+
+
+def dagger_steps(cfg: PipelineConfig, work: Path, data: Path) -> list[tuple[str, list[str], Path]]:
+    """(step name, command, its output) of every DAgger round, in order."""
+    steps, datasets = [], [data]
+    stage2, stage3 = work / "stage2_joint", work / "stage3_planning"
+    for r in range(1, cfg.dagger_rounds + 1):
+        round_data, merged = work / f"dagger{r}", work / f"data_dagger{r}"
+        collect = [sys.executable, "-m", "leaderboard.collect", "--plan", cfg.dagger_plan, "--out", str(round_data),
+                   "--workers", str(cfg.workers), "--no-progress", *(["--resume"] if round_data.exists() else []),
+                   f"agent_config={stage3}", *cfg.dagger_overrides]
+        datasets.append(round_data)
+        merge = [sys.executable, "-m", "leaderboard.collect", "--merge", *map(str, datasets), "--out", str(merged)]
+        next2, next3 = work / f"dagger{r}_stage2", work / f"dagger{r}_stage3"
+        steps += [
+            (f"dagger{r}_collect", collect, round_data),
+            (f"dagger{r}_merge", merge, merged),
+            (f"dagger{r}_stage2", train_command(cfg, "stage2_joint", next2, merged, [f"model.init_from={stage2}"],
+                                                cfg.dagger_stages["stage2_joint"]), next2),
+            (f"dagger{r}_stage3", train_command(cfg, "stage3_planning", next3, merged, [f"model.init_from={next2}"],
+                                                cfg.dagger_stages["stage3_planning"]), next3),
+        ]
+        stage2, stage3 = next2, next3
+    return steps
+
+
+def step_finished(name: str, output: Path) -> bool:
+    if name.endswith(("_collect", "_merge")):
+        return collection_finished(output)
+    return (output / "model.safetensors").is_file()
 
 
 def stage_finished(stage: str, work: Path) -> bool:
@@ -161,7 +208,7 @@ def pipeline_card(cfg: PipelineConfig, state: State, work: Path, data: Path) -> 
              f"Pipeline config: `{json.dumps(dataclasses.asdict(cfg))}`", "",
              "| step | wall time (min) | output |", "|---|---|---|"]
     total = 0.0
-    for name in ("collect", *STAGES):
+    for name in ("collect", *STAGES, *(n for n in state.data["steps"] if n.startswith("dagger"))):
         s = state.step(name)
         total += s["seconds"]
         note = s.get("note", "") or (f"{s['attempts']} attempts (resumed)" if s.get("attempts", 1) > 1 else "")
@@ -219,13 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     for stage in STAGES:
         if not stage_finished(stage, work):
             run_step(stage, stage_command(cfg, stage, work, data), state, args.dry_run)
+    final = work / STAGES[-1]
+    for name, cmd, output in dagger_steps(cfg, work, data):
+        if not step_finished(name, output):
+            if name.endswith("_merge") and output.exists() and not args.dry_run:
+                shutil.rmtree(output)  # a merge killed half-way: hard links, redone in seconds
+            run_step(name, cmd, state, args.dry_run)
+            if not args.dry_run and not step_finished(name, output):
+                raise SystemExit(f"[train-small] {name} finished without a complete output in {output}")
+        final = output
     if args.dry_run:
         return 0
-    for name in ("collect", *STAGES):
+    for name in ("collect", *STAGES, *(n for n, _, _ in dagger_steps(cfg, work, data))):
         state.step(name)["done"] = True
     state.save()
     dst = (REPO / cfg.export_dir) if not Path(cfg.export_dir).is_absolute() else Path(cfg.export_dir)
-    size = export_run_dir(work / STAGES[-1], dst, pipeline_card(cfg, state, work, data), cfg.max_export_mb,
+    size = export_run_dir(final, dst, pipeline_card(cfg, state, work, data), cfg.max_export_mb,
                           local_paths={"<work>": work, "<data>": data})
     print(f"[train-small] wrote {dst} ({size:.1f} MB)")
     return 0

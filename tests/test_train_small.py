@@ -131,3 +131,24 @@ def test_a_killed_step_keeps_its_wall_time(tmp_path):
     assert proc.wait(timeout=30) == 143
     step = json.loads((tmp_path / "state.json").read_text())["steps"]["stage1_vqa"]
     assert 1.0 < step["seconds"] < 30 and step["attempts"] == 1 and not step["done"]
+
+
+def test_dagger_rounds_follow_the_base_stages_each_from_the_latest_model(tmp_path, capsys):
+    """A DAgger round: the latest stage-3 model drives the dagger plan, all data so far are merged, stage 2 goes on
+    from the latest stage-2 run and stage 3 from it; the next round starts from those."""
+    ts = _pipeline()
+    assert ts.main(["--work", str(tmp_path), "--dry-run", "dagger_rounds=2",
+                    "dagger_stages.stage2_joint=[train.steps=7]"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [ln.split(":")[0].split()[-1] for ln in lines]
+    rounds = [f"dagger{r}_{s}" for r in (1, 2) for s in ("collect", "merge", "stage2", "stage3")]
+    assert names == ["collect", *ts.STAGES, *rounds]
+    cmd = dict(zip(names, lines, strict=True))
+    assert "--plan dagger" in cmd["dagger1_collect"] and f"agent_config={tmp_path / 'stage3_planning'}" in cmd[
+        "dagger1_collect"]
+    assert f"--merge {tmp_path / 'data'} {tmp_path / 'dagger1'} {tmp_path / 'dagger2'}" in cmd["dagger2_merge"]
+    assert f"agent_config={tmp_path / 'dagger1_stage3'}" in cmd["dagger2_collect"]
+    assert f"model.init_from={tmp_path / 'dagger1_stage2'}" in cmd["dagger2_stage2"]
+    assert f"data.root={tmp_path / 'data_dagger2'}" in cmd["dagger2_stage3"]
+    assert "train.steps=7" in cmd["dagger1_stage2"] and "train.steps=7" not in cmd["stage2_joint"]
+    assert ts.main(["--work", str(tmp_path), "--dry-run", "dagger_rounds=-1"]) == 2
