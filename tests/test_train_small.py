@@ -26,7 +26,8 @@ def test_dry_run_lists_only_unfinished_steps_in_order(tmp_path, capsys):
     ts = _pipeline()
     assert ts.main(["--work", str(tmp_path), "--dry-run"]) == 0
     names = [ln.split(":")[0].split()[-1] for ln in capsys.readouterr().out.splitlines()]
-    assert names == ["collect", *ts.STAGES]
+    dagger = [f"dagger1_{s}" for s in ("collect", "merge", "stage2", "stage3")]  # the shipped recipe's one round
+    assert names == ["collect", *ts.STAGES, *dagger]
     # a complete dataset and a finished stage 0: the rerun goes on with stage 1, initialised from stage 0
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dataset_card.json").write_text(
@@ -35,7 +36,7 @@ def test_dry_run_lists_only_unfinished_steps_in_order(tmp_path, capsys):
     (tmp_path / "stage0_vqvae" / "vqvae.safetensors").write_bytes(b"")
     assert ts.main(["--work", str(tmp_path), "--dry-run", "model=tiny"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split(":")[0].split()[-1] for ln in lines] == list(ts.STAGES[1:])
+    assert [ln.split(":")[0].split()[-1] for ln in lines] == [*ts.STAGES[1:], *dagger]
     assert f"model.vqvae_path={tmp_path / 'stage0_vqvae'}" in lines[0] and "model=tiny" in lines[0]
     assert "resume=true" in lines[0] and f"model.init_from={tmp_path / 'stage1_vqa'}" in lines[1]
 
