@@ -100,6 +100,12 @@ class PlannerConfig:
     visual_dim: int = 64  # per-camera pooled visual feature after projection
     output_scale: float = 10.0  # metres per unit of the raw MLP output
     velocity_scale: float = 10.0  # m/s per unit of the velocity input
+    # Predict offsets from the constant-velocity rollout (ego velocity x time) instead of absolute waypoints. A
+    # trajectory's scale is then the ego's own speed by construction; without it a head whose meta-action hidden
+    # state no longer carries the speed (speed_in_prompt off) learns the scale from the meta-action and plans
+    # 4 m in the first second from a standstill. A training choice (occvla-train ... model.overrides=...), off
+    # for runs saved before it existed.
+    kinematic_prior: bool = False
 
 
 @dataclass

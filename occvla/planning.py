@@ -14,6 +14,9 @@ from torch import nn
 from occvla.config import PlannerConfig
 
 
+WAYPOINT_DT = 0.5  # s between waypoints (0.5 s .. 3.0 s)
+
+
 class PlanningHead(nn.Module):
     """(meta hidden (B, D), ego velocity (B, 2), visual (B, V, D)) -> waypoints (B, W, 2) in metres."""
 
@@ -39,7 +42,11 @@ class PlanningHead(nn.Module):
         vis = self.vis_proj(self.vis_norm(visual)).reshape(b, -1)  # (B, V*visual_dim)
         vel = ego_velocity.to(meta_hidden.dtype) / self.cfg.velocity_scale  # (B, 2)
         x = torch.cat([self.meta_norm(meta_hidden), vel, vis], dim=-1)  # (B, D + 2 + V*visual_dim)
-        return self.mlp(x).view(b, self.num_waypoints, 2) * self.cfg.output_scale  # (B, W, 2)
+        out = self.mlp(x).view(b, self.num_waypoints, 2) * self.cfg.output_scale  # (B, W, 2)
+        if self.cfg.kinematic_prior:
+            t = WAYPOINT_DT * torch.arange(1, self.num_waypoints + 1, device=out.device, dtype=out.dtype)  # (W,)
+            out = out + ego_velocity.to(out.dtype)[:, None, :] * t[None, :, None]  # + constant-velocity rollout
+        return out
 
 
 def planning_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

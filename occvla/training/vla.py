@@ -99,6 +99,7 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         if model.config.preset != m.preset:
             raise ValueError(f"model.preset={m.preset} but model.init_from {m.init_from} holds a "
                              f"{model.config.preset!r} model; set model={model.config.preset}")
+        apply_behaviour_overrides(model, OmegaConf.to_container(m.overrides, resolve=True))
         if distributed.is_main():
             processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
     else:
@@ -127,6 +128,33 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         wrap_with_peft(model)
     set_trainable(model, t.stage, lora=bool(m.lora))
     return model.to(cfg.device), processor
+
+
+# model.overrides that may change a model loaded with model.init_from: they change what a part computes, never a
+# weight's shape (everything else describes the architecture the loaded weights already have)
+BEHAVIOUR_OVERRIDES = {"planner.kinematic_prior"}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def apply_behaviour_overrides(model: Any, overrides: dict[str, Any]) -> None:
+    """Apply ``model.overrides`` to a model loaded with ``model.init_from`` (``BEHAVIOUR_OVERRIDES`` only)."""
+    flat = _flatten(overrides or {})
+    bad = sorted(set(flat) - BEHAVIOUR_OVERRIDES)
+    if bad:
+        raise ValueError(f"model.overrides {bad} cannot change a model loaded with model.init_from (its weights fix "
+                         f"the architecture); allowed: {sorted(BEHAVIOUR_OVERRIDES)}")
+    for key, value in flat.items():
+        section, name = key.split(".")
+        setattr(getattr(model.config, section), name, value)  # the modules hold the same config objects
 
 
 def set_trainable(model: Any, stage: int, lora: bool) -> None:

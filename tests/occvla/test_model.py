@@ -304,3 +304,21 @@ def test_vqvae_must_match_the_grid():
     with pytest.raises(ValueError, match="does not match the model's grid"):
         model.set_vqvae(OccVQVAE(VQVAEConfig(grid=(32, 32, 8), latent_dim=32, downsample=2, hidden=(32, 64))))
     assert isinstance(model, OccVLAModel)
+
+
+def test_kinematic_prior_rolls_the_ego_velocity_out_under_the_mlp_offsets():
+    """With the prior a head whose MLP says nothing (zero output) plans the constant-velocity rollout: the
+    trajectory's scale is the ego's speed by construction; without it the same head plans to stand."""
+    from occvla.config import PlannerConfig
+    from occvla.planning import PlanningHead
+
+    head = PlanningHead(PlannerConfig(kinematic_prior=True), lm_hidden=32, num_cameras=6, num_waypoints=6)
+    torch.nn.init.zeros_(head.mlp[-1].weight)
+    torch.nn.init.zeros_(head.mlp[-1].bias)
+    vel = torch.tensor([[8.0, 0.0], [0.0, 0.0], [2.0, -1.0]])
+    out = head(torch.randn(3, 32), vel, torch.randn(3, 6, 32))
+    t = 0.5 * torch.arange(1, 7, dtype=torch.float32)
+    torch.testing.assert_close(out, vel[:, None, :] * t[None, :, None])
+    head.cfg.kinematic_prior = False
+    assert torch.count_nonzero(head(torch.randn(3, 32), vel, torch.randn(3, 6, 32))) == 0
+

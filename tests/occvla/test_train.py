@@ -103,6 +103,22 @@ def test_stage3_resume_matches_uninterrupted_run(stage_dirs: dict[str, Path], da
         _run(*common, f"run_dir={b}")
 
 
+def test_stage3_can_switch_on_the_kinematic_prior_of_a_loaded_model(stage_dirs: dict[str, Path], data_root: Path,
+                                                                     tmp_path: Path) -> None:
+    """model.overrides with model.init_from: a behavioural switch (the planner's constant-velocity prior) reaches the
+    head and the saved run; an architectural key is refused in one line rather than silently ignored."""
+    from occvla.run_dir import load_run_dir
+
+    common = ["train=stage3_planning", "train.steps=1", f"data.root={data_root}", f"model.init_from={stage_dirs['s2']}",
+              "train.eval_max_samples=0"]
+    _run(*common, "+model.overrides.planner.kinematic_prior=true", f"run_dir={tmp_path / 'prior'}")
+    model, _, _ = load_run_dir(tmp_path / "prior")
+    assert model.config.planner.kinematic_prior and model.planner.cfg.kinematic_prior
+    assert not load_run_dir(stage_dirs["s2"])[0].config.planner.kinematic_prior
+    with pytest.raises(ValueError, match=r"\['text.num_layers'\] cannot change a model loaded"):
+        _run(*common, "+model.overrides.text.num_layers=3", f"run_dir={tmp_path / 'bad'}")
+
+
 def test_unknown_config_keys_fail() -> None:
     with pytest.raises(Exception, match="lr_typo"):
         compose_config(["train.lr_typo=1"])
