@@ -208,7 +208,7 @@ def pipeline_card(cfg: PipelineConfig, state: State, work: Path, data: Path) -> 
              f"Pipeline config: `{json.dumps(dataclasses.asdict(cfg))}`", "",
              "| step | wall time (min) | output |", "|---|---|---|"]
     total = 0.0
-    for name in ("collect", *STAGES, *(n for n in state.data["steps"] if n.startswith("dagger"))):
+    for name in ("collect", *STAGES, *(n for n, _, _ in dagger_steps(cfg, work, data))):
         s = state.step(name)
         total += s["seconds"]
         note = s.get("note", "") or (f"{s['attempts']} attempts (resumed)" if s.get("attempts", 1) > 1 else "")
