@@ -97,7 +97,10 @@ def load_plan(name: str, overrides: list[str] | None = None) -> CollectPlan:
         cfg = compose(config_name=name, overrides=adjusted)
     schema = OmegaConf.structured(CollectPlan)
     merged = OmegaConf.merge(schema, cfg)
-    return CollectPlan(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
+    plan = CollectPlan(**OmegaConf.to_container(merged, resolve=True))  # type: ignore[arg-type]
+    if plan.leaderboard not in (None, "1.0", "2.0"):
+        raise ValueError(f"collection plan '{name}': leaderboard must be '1.0', '2.0' or null, got {plan.leaderboard!r}")
+    return plan
 
 
 def plan_routes(

@@ -92,12 +92,14 @@ class State:
         os.replace(tmp, self.path)
 
 
-def collect_command(cfg: PipelineConfig, data: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "leaderboard.collect", "--plan", cfg.collect_plan, "--out", str(data),
+def collect_command(cfg: PipelineConfig, data: Path, plan: str | None = None,
+                    overrides: list[str] | None = None) -> list[str]:
+    """`occvla-collect` of ``plan`` (default: the pipeline's collect plan) into ``data``, resuming a started one."""
+    cmd = [sys.executable, "-m", "leaderboard.collect", "--plan", plan or cfg.collect_plan, "--out", str(data),
            "--workers", str(cfg.workers), "--no-progress"]
     if data.exists():
         cmd.append("--resume")
-    return [*cmd, *cfg.collect_overrides]
+    return [*cmd, *(cfg.collect_overrides if overrides is None else overrides)]
 
 
 def train_command(cfg: PipelineConfig, stage: str, run_dir: Path, data: Path, init: list[str],
@@ -121,9 +123,7 @@ def dagger_steps(cfg: PipelineConfig, work: Path, data: Path) -> list[tuple[str,
     stage2, stage3 = work / "stage2_joint", work / "stage3_planning"
     for r in range(1, cfg.dagger_rounds + 1):
         round_data, merged = work / f"dagger{r}", work / f"data_dagger{r}"
-        collect = [sys.executable, "-m", "leaderboard.collect", "--plan", cfg.dagger_plan, "--out", str(round_data),
-                   "--workers", str(cfg.workers), "--no-progress", *(["--resume"] if round_data.exists() else []),
-                   f"agent_config={stage3}", *cfg.dagger_overrides]
+        collect = collect_command(cfg, round_data, cfg.dagger_plan, [f"agent_config={stage3}", *cfg.dagger_overrides])
         datasets.append(round_data)
         merge = [sys.executable, "-m", "leaderboard.collect", "--merge", *map(str, datasets), "--out", str(merged)]
         next2, next3 = work / f"dagger{r}_stage2", work / f"dagger{r}_stage3"

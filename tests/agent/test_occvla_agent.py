@@ -1,7 +1,7 @@
 """The OccVLA agent end to end: a tiny run directory driven by the real evaluator on the embedded simulator."""
 
-import math
 import json
+import math
 from pathlib import Path
 
 import numpy as np

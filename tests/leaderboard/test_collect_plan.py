@@ -34,6 +34,11 @@ def test_plans_compose_and_train_small_uses_generated_towns_only() -> None:
         load_plan("heldout", ["town=Town01"])
     heldout = load_plan("heldout")  # the open-loop evaluation data: the evaluation towns only
     assert heldout.towns and set(heldout.towns) <= TEST_TOWNS
+    # a DAgger round: the learner drives the training towns under 2.x rules (six cameras), never a test town
+    dagger = load_plan("dagger")
+    assert dagger.agent == "occvla" and dagger.leaderboard == "2.0" and not TEST_TOWNS & set(dagger.towns)
+    with pytest.raises(ValueError, match="leaderboard must be '1.0', '2.0' or null, got '3.0'"):
+        load_plan("tiny", ["leaderboard='3.0'"])
 
 
 def test_episode_scenes_are_unique() -> None:

@@ -213,9 +213,25 @@ def test_static_scene_is_cached_on_disk_with_parked_cars(cache: Path) -> None:
         assert wp is not None and wp.lane_type == carla.LaneType.Parking
 
 
+def _sampled_vehicles(town, cfg, cache: Path, ego):
+    """(SUMO vehicle, its carla.Map driving waypoint or None) every 0.5 s over 120 s of traffic, the ego held at
+    ``ego``; the traffic's lane limits must come from the map."""
+    from sim.embedded.traffic import TrafficSim
+
+    with TrafficSim(town.xodr_path, cfg, cache / "sumo") as ts:
+        assert ts.lane_limits
+        for k in range(2400):  # 120 s
+            ts.set_ego(ego, 0.0)
+            ts.step()
+            if k % 10:
+                continue
+            for a in ts.actors():
+                if a.category == "vehicle":
+                    yield a, town.map.get_waypoint(carla.Location(a.x, a.y, 0.0), lane_type=carla.LaneType.Driving)
+
+
 def test_sumo_traffic_flows_and_changes_lanes_on_a_multi_lane_town(cache: Path) -> None:
     """NPCs keep moving and change lanes on the multi-lane roads of a generated town (lanes read from carla.Map)."""
-    from sim.embedded.traffic import TrafficSim
     from sim.protocol import TrafficConfig
     from sim.types import Pose
 
@@ -223,23 +239,14 @@ def test_sumo_traffic_flows_and_changes_lanes_on_a_multi_lane_town(cache: Path) 
     cfg = TrafficConfig(vehicles=40, walkers=0, seed=1, radius=120.0)
     lanes: dict[int, tuple[int, int]] = {}
     changes, speeds = 0, []
-    with TrafficSim(town.xodr_path, cfg, cache / "sumo") as ts:
-        for k in range(2400):  # 120 s
-            ts.set_ego(Pose(200.0, 236.0, 0.0, 0.0), 0.0)
-            ts.step()
-            if k % 10:
-                continue
-            for a in ts.actors():
-                if a.category != "vehicle":
-                    continue
-                wp = town.map.get_waypoint(carla.Location(a.x, a.y, 0.0), lane_type=carla.LaneType.Driving)
-                if wp is None or wp.is_junction:
-                    continue
-                prev = lanes.get(a.id)
-                if prev and prev[0] == wp.road_id and prev[1] != wp.lane_id and prev[1] * wp.lane_id > 0:
-                    changes += 1  # same road, same direction, another lane
-                lanes[a.id] = (wp.road_id, wp.lane_id)
-                speeds.append(a.speed)
+    for a, wp in _sampled_vehicles(town, cfg, cache, Pose(200.0, 236.0, 0.0, 0.0)):
+        if wp is None or wp.is_junction:
+            continue
+        prev = lanes.get(a.id)
+        if prev and prev[0] == wp.road_id and prev[1] != wp.lane_id and prev[1] * wp.lane_id > 0:
+            changes += 1  # same road, same direction, another lane
+        lanes[a.id] = (wp.road_id, wp.lane_id)
+        speeds.append(a.speed)
     assert changes >= 10, changes
     assert float(np.mean(speeds)) > 1.5  # moving, not jammed at the junctions
 
@@ -364,7 +371,6 @@ def _road_length(town, road_id: int) -> float:
 def test_sumo_traffic_keeps_lane_limits_and_merges_from_the_on_ramp(cache: Path) -> None:
     """SUMO's NPCs drive speed_fraction of each lane's own limit (90 km/h highway, 60-70 km/h links), and traffic
     from the on-ramp flows through the acceleration lane onto the through lanes (no stop at the ramp junction)."""
-    from sim.embedded.traffic import TrafficSim
     from sim.protocol import TrafficConfig
     from sim.types import Pose
 
@@ -378,25 +384,15 @@ def test_sumo_traffic_keeps_lane_limits_and_merges_from_the_on_ramp(cache: Path)
     speeds: dict[str, list[float]] = {}
     from_ramp: set[int] = set()
     merged: set[int] = set()
-    with TrafficSim(town.xodr_path, cfg, cache / "sumo") as ts:
-        assert ts.lane_limits
-        for k in range(2400):  # 120 s
-            ts.set_ego(Pose(mx - 60.0, my - 40.0, 0.0, 0.0), 0.0)  # beside the highway, off the road
-            ts.step()
-            if k % 10:
-                continue
-            for a in ts.actors():
-                if a.category != "vehicle":
-                    continue
-                wp = town.map.get_waypoint(carla.Location(a.x, a.y, 0.0), lane_type=carla.LaneType.Driving)
-                name = names.get(wp.road_id) if wp is not None else None
-                if name is None:
-                    continue
-                speeds.setdefault(name, []).append(a.speed)
-                if name == "On-ramp":
-                    from_ramp.add(a.id)
-                elif name == "Highway E" and a.id in from_ramp and -lanes <= wp.lane_id < 0:
-                    merged.add(a.id)
+    for a, wp in _sampled_vehicles(town, cfg, cache, Pose(mx - 60.0, my - 40.0, 0.0, 0.0)):  # off the road
+        name = names.get(wp.road_id) if wp is not None else None
+        if name is None:
+            continue
+        speeds.setdefault(name, []).append(a.speed)
+        if name == "On-ramp":
+            from_ramp.add(a.id)
+        elif name == "Highway E" and a.id in from_ramp and -lanes <= wp.lane_id < 0:
+            merged.add(a.id)
     for name in ("Highway", "Highway E"):
         top = float(np.percentile(speeds[name], 90))
         assert top == pytest.approx(cfg.speed_fraction * limits[name], rel=0.05), (name, top)

@@ -487,6 +487,16 @@ def _link_xml(tag: str, ref: tuple[str, int, str | None]) -> str:
     return f'<{tag} elementType="{kind}" elementId="{rid}"{cp}/>'
 
 
+def _side_xml(tag: str, lanes: list, length: float, speed_kmh: float | None) -> list[str]:
+    """<left> or <right> of a lane section, lanes ordered by id from the largest; nothing when empty."""
+    if not lanes:
+        return []
+    out = [f"        <{tag}>"]
+    for ln in sorted(lanes, key=lambda ln: -ln.id):
+        out += _lane_xml(ln, length, "          ", speed_kmh)
+    return [*out, f"        </{tag}>"]
+
+
 def _lane_xml(lane: _Lane, length: float, ind: str, speed_kmh: float | None = None) -> list[str]:
     out = [f'{ind}<lane id="{lane.id}" type="{lane.type}" level="false">']
     links = []
@@ -542,13 +552,8 @@ def write_xodr(spec: TownSpec) -> str:
         for k, (s0, sec_lanes) in enumerate(bounds):
             s1 = bounds[k + 1][0] if k + 1 < len(bounds) else r.length
             lines.append(f'      <laneSection s="{_f(s0)}">')
-            left = sorted((ln for ln in sec_lanes if ln.id > 0), key=lambda ln: -ln.id)
-            right = sorted((ln for ln in sec_lanes if ln.id < 0), key=lambda ln: -ln.id)
-            if left:
-                lines.append("        <left>")
-                for ln in left:
-                    lines += _lane_xml(ln, s1 - s0, "          ", r.speed_kmh if spec.lane_speeds else None)
-                lines.append("        </left>")
+            lane_speed = r.speed_kmh if spec.lane_speeds else None
+            lines += _side_xml("left", [ln for ln in sec_lanes if ln.id > 0], s1 - s0, lane_speed)
             lines.append("        <center>")
             cmark = r.centre_mark
             ccolor = "yellow" if cmark != "none" else "standard"
@@ -556,11 +561,7 @@ def write_xodr(spec: TownSpec) -> str:
                          f'type="{cmark}" weight="standard" color="{ccolor}" '
                          f'width="{"0.150000" if cmark != "none" else "0.000000"}" laneChange="none"/></lane>')
             lines.append("        </center>")
-            if right:
-                lines.append("        <right>")
-                for ln in right:
-                    lines += _lane_xml(ln, s1 - s0, "          ", r.speed_kmh if spec.lane_speeds else None)
-                lines.append("        </right>")
+            lines += _side_xml("right", [ln for ln in sec_lanes if ln.id < 0], s1 - s0, lane_speed)
             lines.append("      </laneSection>")
         lines.append("    </lanes>")
         if r.signals or r.signs:

@@ -21,6 +21,8 @@ before the acceleration lane ends.
 
 from __future__ import annotations
 
+import dataclasses
+
 import argparse
 import math
 import random
@@ -295,14 +297,7 @@ def _highway(
         centre_mark="solid solid",
         speed_kmh=hw.speed_kmh,
     )
-    link = RoadStyle(
-        lanes=lanes,
-        lane_width=hw.lane_width,
-        shoulder=0.0,
-        sidewalk=0.0,
-        centre_mark="solid solid",
-        speed_kmh=rng.choice(hw.link_speeds_kmh),
-    )
+    link = dataclasses.replace(style, speed_kmh=rng.choice(hw.link_speeds_kmh))
     ramp = RoadStyle(
         lanes=1,
         lane_width=hw.lane_width,
