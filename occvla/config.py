@@ -106,6 +106,10 @@ class PlannerConfig:
     # 4 m in the first second from a standstill. A training choice (occvla-train ... model.overrides=...), off
     # for runs saved before it existed.
     kinematic_prior: bool = False
+    # Side of the grid each camera's image-token states are averaged into for the head: 1 (one vector per camera,
+    # the runs before it existed) keeps which camera sees what but not where in the image; 2 keeps left/right and
+    # near/far halves, which lane keeping reads (README, OccVLA-small). Must divide the camera's token grid.
+    visual_grid: int = 1
 
 
 @dataclass
@@ -190,6 +194,10 @@ class OccVLAConfig:
             raise ValueError(f"occ.hidden_size {o.hidden_size} not divisible by occ.num_heads {o.num_heads}")
         if self.num_cameras < 1:
             raise ValueError(f"num_cameras must be >= 1, got {self.num_cameras}")
+        side = round(v.tokens_per_camera**0.5)
+        g = self.planner.visual_grid
+        if g < 1 or side % g:
+            raise ValueError(f"planner.visual_grid {g} must divide the {side}x{side} image-token grid of a camera")
 
 
 def _to_plain(x: Any) -> Any:

@@ -66,6 +66,7 @@ class GenerationOutput:
     meta_hidden: torch.Tensor | None = (
         None  # (B, D) final hidden state the planner read (last meta-action token)
     )
+    visual: torch.Tensor | None = None  # (B, V*g*g, D) the pooled visual input the planner read
 
 
 def paligemma_config(cfg: OccVLAConfig, image_token_id: int) -> PaliGemmaConfig:
@@ -284,9 +285,14 @@ class OccVLAModel(nn.Module):
         return self.vqvae.decode(latent.float())  # (B, 18, X, Y, Z)
 
     def _visual(self, last: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """Final hidden states (B, T, D) -> per-camera mean of the image-token rows (B, V, D)."""
-        b, d = last.shape[0], last.shape[-1]
-        return self._image_rows(last, input_ids).view(b, self.config.num_cameras, -1, d).mean(2)
+        """Final hidden states (B, T, D) -> image-token rows averaged per camera over a g x g grid (B, V*g*g, D)."""
+        b, d, v, g = last.shape[0], last.shape[-1], self.config.num_cameras, self.config.planner.visual_grid
+        rows = self._image_rows(last, input_ids).view(b * v, -1, d)  # (B*V, N, D)
+        if g == 1:
+            return rows.mean(1).view(b, v, d)
+        s = round(rows.shape[1] ** 0.5)
+        grid = rows.transpose(1, 2).reshape(b * v, d, s, s)  # (B*V, D, s, s), row-major as the patches
+        return F.adaptive_avg_pool2d(grid, g).flatten(2).transpose(1, 2).reshape(b, v * g * g, d)
 
     def _plan(
         self,
@@ -421,10 +427,11 @@ class OccVLAModel(nn.Module):
                     done[i] = True
             if all(done):
                 break
-        waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"]).float()
+        visual = self._visual(last, input_ids)  # (B, V*g*g, D)
+        waypoints = self.planner(meta_hidden, batch["ego_velocity"], visual).float()  # (B, 6, 2)
         occ = self._occupancy(out.hidden_states, input_ids) if want_occ else None
         return GenerationOutput(
-            token_ids=tokens, waypoints=waypoints, occ_logits=occ, meta_hidden=meta_hidden
+            token_ids=tokens, waypoints=waypoints, occ_logits=occ, meta_hidden=meta_hidden, visual=visual
         )
 
     # ---- checks ------------------------------------------------------------------------------------------------

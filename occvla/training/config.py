@@ -72,6 +72,7 @@ class TrainSection:
     bf16: bool = False  # bf16 autocast (CPU or CUDA)
     include_qa: bool = True  # QA pairs in the text target (stages 1-2)
     cache_frozen: bool = True  # stage 3: frozen-VLM planner inputs computed once per sample, the head trains on them
+    planner_meta: str = "teacher"  # stage 3: whose meta-action the head reads: teacher | generated | both (vla.py)
     text_weight: float | None = None  # None: the model config's weight
     occ_weight: float | None = None
     plan_weight: float | None = None

@@ -99,7 +99,7 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
         if model.config.preset != m.preset:
             raise ValueError(f"model.preset={m.preset} but model.init_from {m.init_from} holds a "
                              f"{model.config.preset!r} model; set model={model.config.preset}")
-        apply_behaviour_overrides(model, OmegaConf.to_container(m.overrides, resolve=True))
+        apply_behaviour_overrides(model, OmegaConf.to_container(m.overrides, resolve=True), cfg.train.stage)
         if distributed.is_main():
             processor.save_pretrained(run_dir / CKPT_DIR / TOKENIZER_CKPT)
     else:
@@ -133,6 +133,9 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
 # model.overrides that may change a model loaded with model.init_from: they change what a part computes, never a
 # weight's shape (everything else describes the architecture the loaded weights already have)
 BEHAVIOUR_OVERRIDES = {"planner.kinematic_prior"}
+# ... and the planning head's shape, in stage 3 only: the head trains from scratch there (stages 1-2 never train it),
+# so a head of another shape is built fresh when one of these changes
+HEAD_OVERRIDES = {"planner.visual_grid", "planner.visual_dim", "planner.hidden_size", "planner.num_layers"}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -145,16 +148,27 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def apply_behaviour_overrides(model: Any, overrides: dict[str, Any]) -> None:
-    """Apply ``model.overrides`` to a model loaded with ``model.init_from`` (``BEHAVIOUR_OVERRIDES`` only)."""
+def apply_behaviour_overrides(model: Any, overrides: dict[str, Any], stage: int = 3) -> None:
+    """Apply ``model.overrides`` to a model loaded with ``model.init_from`` (``BEHAVIOUR_OVERRIDES``; in stage 3
+    also ``HEAD_OVERRIDES``, which rebuild the planning head untrained when they change its shape)."""
+    from occvla.planning import PlanningHead
+
     flat = _flatten(overrides or {})
-    bad = sorted(set(flat) - BEHAVIOUR_OVERRIDES)
+    allowed = BEHAVIOUR_OVERRIDES | (HEAD_OVERRIDES if stage == 3 else set())
+    bad = sorted(set(flat) - allowed)
     if bad:
         raise ValueError(f"model.overrides {bad} cannot change a model loaded with model.init_from (its weights fix "
-                         f"the architecture); allowed: {sorted(BEHAVIOUR_OVERRIDES)}")
+                         f"the architecture); allowed in stage {stage}: {sorted(allowed)}")
+    reshaped = False
     for key, value in flat.items():
         section, name = key.split(".")
+        reshaped |= key in HEAD_OVERRIDES and getattr(getattr(model.config, section), name) != value
         setattr(getattr(model.config, section), name, value)  # the modules hold the same config objects
+    if reshaped:
+        model.config.validate()
+        c = model.config
+        model.planner = PlanningHead(c.planner, c.text.hidden_size, c.num_cameras, c.num_waypoints).to(
+            next(model.parameters()).device)
 
 
 def set_trainable(model: Any, stage: int, lora: bool) -> None:
@@ -172,24 +186,42 @@ def set_trainable(model: Any, stage: int, lora: bool) -> None:
         model.vqvae.requires_grad_(False)
 
 
+PLANNER_META = ("teacher", "generated", "both")
+
+
 def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[str, torch.Tensor]:
-    """Stage 3: the planning head's inputs and targets for every training sample, from one frozen-VLM pass."""
+    """Stage 3: the planning head's inputs and targets for every training sample, from one frozen-VLM pass.
+
+    ``train.planner_meta`` picks the meta-action whose hidden state the head reads: ``teacher`` (the label's, as the
+    paper), ``generated`` (the model's own constrained greedy decoding, what the head reads when it drives: a wrong
+    meta-action then still gets the expert's trajectory, so the head learns to plan from speed and the images too),
+    or ``both`` (one row of each per sample).
+    """
     t = cfg.train
+    if t.planner_meta not in PLANNER_META:
+        raise ValueError(f"train.planner_meta must be one of {PLANNER_META}, got {t.planner_meta!r}")
     dev = torch.device(cfg.device).type
     parts: dict[str, list[torch.Tensor]] = {"meta": [], "velocity": [], "visual": [], "trajectory": []}
+
+    def add(meta: torch.Tensor, vel: torch.Tensor, visual: torch.Tensor, traj: torch.Tensor) -> None:
+        for k, v in zip(parts, (meta, vel, visual, traj), strict=True):
+            parts[k].append(v.float() if k == "trajectory" else v)  # (B, D) / (B, 2) / (B, V*g*g, D) / (B, 6, 2)
+
     model.eval()
     with torch.no_grad():
         for start in tqdm(range(0, len(ds), t.eval_batch_size), desc=f"{t.name}: frozen-VLM cache",
                           disable=not (t.progress and distributed.is_main()), dynamic_ncols=True):
             samples = _stage_samples([ds[i] for i in range(start, min(len(ds), start + t.eval_batch_size))], 3)
-            batch = _to(processor(samples, train=True), cfg.device)
-            if "trajectory" not in batch:
+            if any("trajectory" not in s for s in samples):
                 raise ValueError("stage 3 needs a 'trajectory' in every training sample")
+            traj = torch.as_tensor(np.stack([s["trajectory"] for s in samples]), device=cfg.device)  # (B, 6, 2)
             with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-                meta, vel, visual = model.planner_inputs(batch)
-            for k, v in zip(parts, (meta, vel, visual, batch["trajectory"]), strict=True):
-                v = v.float() if k == "trajectory" else v  # (B, D) / (B, 2) / (B, V, D) / (B, 6, 2)
-                parts[k].append(v)
+                if t.planner_meta in ("teacher", "both"):
+                    add(*model.planner_inputs(_to(processor(samples, train=True), cfg.device)), traj)
+                if t.planner_meta in ("generated", "both"):
+                    batch = _to(processor(samples, train=False), cfg.device)
+                    gen = model.generate(batch, processor.meta_action_ids, pad_id=processor.pad_id)
+                    add(gen.meta_hidden, batch["ego_velocity"], gen.visual, traj)
     model.train()
     return {k: torch.cat(v) for k, v in parts.items()}
 
@@ -322,11 +354,13 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
     main = distributed.is_main()
     end = min(t.steps, t.stop_at) if t.stop_at is not None else t.steps
     log = MetricLogger(run_dir) if main else None
-    batches = batch_indices(len(train_ds), t.batch_size, cfg.seed, step)
+    cache = cache_planner_inputs(model, processor, train_ds, cfg) if t.stage == 3 and t.cache_frozen else None
+    if t.stage == 3 and not t.cache_frozen and t.planner_meta != "teacher":
+        raise ValueError(f"train.planner_meta={t.planner_meta} needs train.cache_frozen=true")
+    batches = batch_indices(len(train_ds) if cache is None else len(cache["meta"]), t.batch_size, cfg.seed, step)
     bar = tqdm(total=t.steps, initial=step, desc=t.name, disable=not (t.progress and main), dynamic_ncols=True)
     dev = torch.device(cfg.device).type
     params = [p for p in model.parameters() if p.requires_grad]
-    cache = cache_planner_inputs(model, processor, train_ds, cfg) if t.stage == 3 and t.cache_frozen else None
     model.train()
     while step < end:
         idx = distributed.local_slice(next(batches))  # this process's share of the global batch

@@ -322,3 +322,26 @@ def test_kinematic_prior_rolls_the_ego_velocity_out_under_the_mlp_offsets():
     head.cfg.kinematic_prior = False
     assert torch.count_nonzero(head(torch.randn(3, 32), vel, torch.randn(3, 6, 32))) == 0
 
+
+
+def test_visual_grid_pools_each_camera_into_image_quadrants():
+    """planner.visual_grid=2: the head reads, per camera, the mean of each quadrant of its token grid (row-major as
+    the patches), so a feature that lives only in the left half of CAM_FRONT stays on the left; 1 is the camera mean."""
+    model = build_model("tiny", planner={"visual_grid": 2})
+    cfg = model.config
+    v, n, d = cfg.num_cameras, cfg.vision.tokens_per_camera, cfg.text.hidden_size
+    s = round(n**0.5)
+    ids = torch.full((1, v * n + 3), 5)
+    ids[0, : v * n] = model.image_token_id
+    last = torch.zeros(1, v * n + 3, d)
+    grid = torch.zeros(v, s, s, d)
+    grid[0, :, : s // 2, 0] = 1.0  # camera 0: feature 0 on the left half only
+    last[0, : v * n] = grid.reshape(v * n, d)
+    vis = model._visual(last, ids)  # (1, V*4, D)
+    assert vis.shape == (1, v * 4, d)
+    torch.testing.assert_close(vis[0, :4, 0], torch.tensor([1.0, 0.0, 1.0, 0.0]))  # TL, TR, BL, BR
+    assert float(vis[0, 4:].abs().sum()) == 0.0
+    model.config.planner.visual_grid = 1
+    torch.testing.assert_close(model._visual(last, ids)[0, 0, 0], torch.tensor(0.5))
+    with pytest.raises(ValueError, match="visual_grid 3 must divide"):
+        build_model("tiny", planner={"visual_grid": 3})

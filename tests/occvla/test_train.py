@@ -117,6 +117,45 @@ def test_stage3_can_switch_on_the_kinematic_prior_of_a_loaded_model(stage_dirs: 
     assert not load_run_dir(stage_dirs["s2"])[0].config.planner.kinematic_prior
     with pytest.raises(ValueError, match=r"\['text.num_layers'\] cannot change a model loaded"):
         _run(*common, "+model.overrides.text.num_layers=3", f"run_dir={tmp_path / 'bad'}")
+    # the head's shape may change in stage 3 (it trains from scratch there), never in stage 2
+    with pytest.raises(ValueError, match=r"\['planner.visual_grid'\] cannot change a model loaded"):
+        _run("train=stage2_joint", "train.steps=1", "train.eval_max_samples=0", f"data.root={data_root}",
+             f"model.init_from={stage_dirs['s2']}", "+model.overrides.planner.visual_grid=2",
+             f"run_dir={tmp_path / 'bad2'}")
+
+
+def test_stage3_on_generated_meta_actions_with_a_spatial_head_then_predicts(stage_dirs: dict[str, Path],
+                                                                             data_root: Path, tmp_path: Path) -> None:
+    """The path a user takes: stage 3 with a 2x2 visual grid on both the label's and the model's own meta-actions
+    (one cache row of each per sample), then the policy drives from the saved run with the same head."""
+    from occvla.policy import OccVLAPolicy
+    from occvla.run_dir import load_run_dir
+    from occvla.training.data import build_datasets
+
+    run_dir = tmp_path / "gen"
+    _run("train=stage3_planning", "train.steps=2", f"data.root={data_root}", f"model.init_from={stage_dirs['s2']}",
+         "train.planner_meta=both", "+model.overrides.planner.visual_grid=2", f"run_dir={run_dir}")
+    model, _, cfg = load_run_dir(run_dir)
+    assert model.config.planner.visual_grid == 2 and cfg["train"]["planner_meta"] == "both"
+    v, d = model.config.num_cameras, model.config.planner.visual_dim
+    assert model.planner.mlp[0].in_features == model.config.text.hidden_size + 2 + v * 4 * d
+    s2, _, _ = load_run_dir(stage_dirs["s2"])
+    assert s2.planner.mlp[0].in_features == s2.config.text.hidden_size + 2 + v * d  # the loaded run is untouched
+    out = OccVLAPolicy.from_run_dir(run_dir).predict(np.zeros((6, 64, 64, 3), np.uint8), 5.0, 4)
+    assert out.waypoints.shape == (6, 2) and np.isfinite(out.waypoints).all()
+    # the cache holds one teacher-forced and one generated row per training sample
+    from occvla.training.vla import build_model_and_processor, cache_planner_inputs
+
+    conf = compose_config([*FAST, "train=stage3_planning", f"data.root={data_root}", "train.planner_meta=both",
+                           f"model.init_from={run_dir}", "device=cpu"])
+    train_ds, _, _ = build_datasets(conf.data, image_size=model.config.vision.image_size,
+                                    occ_grid=tuple(model.config.occ.grid))
+    m, proc = build_model_and_processor(conf, train_ds, tmp_path / "c")
+    cache = cache_planner_inputs(m, proc, train_ds, conf)
+    assert len(cache["meta"]) == 2 * len(train_ds) and cache["visual"].shape[1:] == (v * 4, m.config.text.hidden_size)
+    with pytest.raises(ValueError, match="planner_meta must be one of"):
+        _run("train=stage3_planning", "train.steps=1", f"data.root={data_root}",
+             f"model.init_from={stage_dirs['s2']}", "train.planner_meta=sampled", f"run_dir={tmp_path / 'bad'}")
 
 
 def test_unknown_config_keys_fail() -> None:
