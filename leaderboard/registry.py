@@ -1,6 +1,6 @@
 """Agents by registered name or by file path, loaded the way the CARLA leaderboard loads them.
 
-`--agent expert` / `--agent occvla` name the project's agents; anything else is a path to a Python file with a
+`--agent expert` / `--agent occvla` / `--agent plan-follower` name the project's agents; anything else is a path to a Python file with a
 module-level `get_entry_point()` returning the name of an AutonomousAgent subclass in that file.
 """
 
@@ -21,6 +21,11 @@ REGISTERED_AGENTS: dict[str, tuple[str, Path, str]] = {
         "agent.occvla_agent",
         ROOT / "agent" / "occvla_agent.py",
         "the OccVLA agent (and its checkpoint) is not available yet",
+    ),
+    "plan-follower": (
+        "agent.plan_follower",
+        ROOT / "agent" / "plan_follower.py",
+        "the plan-follower diagnostic agent is not installed",
     ),
 }
 

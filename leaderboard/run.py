@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a = p.add_argument_group("agent")
     a.add_argument(
-        "-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla"
+        "-a", "--agent", required=True, help="agent .py file, or a registered name: expert, occvla, plan-follower"
     )
     a.add_argument("--agent-config", default="", help="passed to the agent's setup()")
     a.add_argument("--track", default="SENSORS", help="SENSORS or MAP")
