@@ -96,7 +96,7 @@ def test_agent_loading(tmp_path):
 def test_registered_names():
     from leaderboard.registry import REGISTERED_AGENTS
 
-    assert set(REGISTERED_AGENTS) == {"expert", "occvla"}
+    assert set(REGISTERED_AGENTS) == {"expert", "occvla", "plan-follower"}
     for name, (_, path, _) in REGISTERED_AGENTS.items():
         if not path.exists():
             with pytest.raises(AgentLoadError, match=f"agent '{name}' is not available"):
