@@ -41,7 +41,13 @@ class PlanFollowerAgent(ExpertAgent):
     def setup(self, path_to_conf_file: str | None) -> None:
         data: dict[str, Any] = {}
         if path_to_conf_file:
-            data = yaml.safe_load(Path(path_to_conf_file).read_text()) or {}
+            path = Path(path_to_conf_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"plan-follower config file not found: {path}")
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path}: not valid YAML ({type(exc).__name__})") from None
             if not isinstance(data, dict):
                 raise ValueError(f"{path_to_conf_file}: expected a mapping of settings")
         self.policy_every = int(data.pop("policy_every", OccVLAAgentConfig().policy_every))

@@ -148,7 +148,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def apply_behaviour_overrides(model: Any, overrides: dict[str, Any], stage: int = 3) -> None:
+def apply_behaviour_overrides(model: Any, overrides: dict[str, Any], stage: int) -> None:
     """Apply ``model.overrides`` to a model loaded with ``model.init_from`` (``BEHAVIOUR_OVERRIDES``; in stage 3
     also ``HEAD_OVERRIDES``, which rebuild the planning head untrained when they change its shape)."""
     from occvla.planning import PlanningHead

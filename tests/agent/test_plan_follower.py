@@ -47,6 +47,12 @@ def test_plan_follower_config_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("policy_evry: 6\n")
     with pytest.raises(ValueError, match="unknown expert config key"):
         cls(str(bad))
+    bad.write_text("policy_every: [3\n")
+    with pytest.raises(ValueError, match="not valid YAML") as err:
+        cls(str(bad))
+    assert "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        cls(str(tmp_path / "missing.yaml"))
     ok = tmp_path / "ok.yaml"
     ok.write_text("policy_every: 3\n")
     agent = cls(str(ok))
