@@ -224,9 +224,14 @@ def actor_obstacles(
         in_junction = (fs + fhalf_long >= junction[0]) & (fs - fhalf_long <= junction[1] + ex)
         fin &= (times[None, :] <= cfg.predict_horizon_vehicle_s + 1e-9) | soft[movers, None] | in_junction
     cur_s, _, cur_k, _ = project_onto_segments(pos[movers], a_seg, b_seg, s0_seg)  # (P,) where the movers are now
+    # At the route's start the path begins at the ego: everything behind it projects onto the path's first point
+    # and would count as ahead. There, behind the ego's rear along its heading is behind (OccGen-13 route 27: a
+    # van coming up behind the ego standing at its start was taken for a cut-in ahead and held the ego back).
+    at_start = cur_s <= s0_seg[0] + 1e-6  # (P,)
+    behind_ego = at_start & (rel_e[movers] @ np.array([math.cos(hy), math.sin(hy)]) < -ex)  # (P,)
     for row in np.nonzero(fin.any(axis=1))[0]:
         i = int(movers[row])
-        behind = cur_s[row] < s_ego - ex
+        behind = cur_s[row] < s_ego - ex or bool(behind_ego[row])
         if behind and abs(float(wrap_angle(yaw[i] - seg_heading[cur_k[row]]))) < math.radians(cfg.same_direction_deg):
             continue  # traffic catching up from behind in our direction is its driver's business
         # Vehicles: the first time they enter. Pedestrians / cyclists: the entry closest to the ego (on a curve

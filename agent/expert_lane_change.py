@@ -32,7 +32,11 @@ def next_lane_change(route: RoutePlan, idx: int, s_ego: float, horizon: float) -
         return None
     j = idx + int(starts[0])  # first point on the new lane
     if j == 0:
-        return None
+        # a route that starts with a change: its first point carries the change's option, yet the ego stands on
+        # the old lane there; the hop lands on the next point
+        if len(route) < 2 or route.option[1] not in CHANGES:
+            return None
+        j = 1
     return j - 1, j
 
 
@@ -48,15 +52,22 @@ def lane_change_obstacles(
     length = max(float(lane_change_length(cfg, route.speed_limit[j])), 1.0)
     if s_ego + ex > s_h + cfg.lane_change_commit * length:
         return []  # already moving over: finish the change (the corridor still watches what is ahead)
-    # the target lane: the route where the change is complete, extended backwards along its heading
-    k = min(route.index_at(s_h + length + 1.0), len(route) - 1)
-    hk = float(route.heading[k])
+    # the target lane: the new lane's centre line where the hop lands on it (the route's points before
+    # smoothing), extended backwards along its heading there. The smoothed route still drifts over for
+    # `length` metres and may bend or change lane again before it is done: neither its heading nor its offset
+    # there measures the lane (OccGen-2 route 5: a change right just out of a left turn, with a change back
+    # left 17 m on, measured 1.1 m wide and went unchecked into a van coming up that lane).
+    lanes = route.lane_xy if route.lane_xy is not None else route.xy
+    k = _lane_heading_index(route, j, s_h)
+    pk = lanes[j]
+    d = lanes[k] - pk
+    hk = math.atan2(float(d[1]), float(d[0]))
     fwd = np.array([math.cos(hk), math.sin(hk)])
     left = np.array([math.sin(hk), -math.cos(hk)])  # CARLA frame (y south): left of the heading
-    pk = route.xy[k]
-    width = abs(float(np.dot(route.xy[i_old] - pk, left)))  # old lane to new lane, metres
+    width = abs(float(np.dot(lanes[i_old] - pk, left)))  # old lane to new lane, metres
     if width < 1.5:
         return []  # not a real change of lane (a hop along the same lane)
+    k = min(route.index_at(s_h + length + 1.0), len(route) - 1)
     # the ego's speed through the change: capped there (route_plan), never assumed slower than min_speed
     cap = float(route.speed_cap[j : k + 1].min())  # lane-change and curve caps along the change
     v_merge = max(min(v, cap), cfg.lane_change_min_speed)
@@ -73,7 +84,7 @@ def lane_change_obstacles(
             continue  # not on the target lane
         if abs((math.radians(a.yaw) - hk + math.pi) % (2 * math.pi) - math.pi) > math.radians(45):
             continue  # not driving along it
-        lon = float(np.dot(rel, fwd)) + float(route.s[k]) - s_h  # along the target lane from the change start
+        lon = float(np.dot(rel, fwd))  # along the target lane from the change start
         if not -cfg.lane_change_look_back_m <= lon <= cfg.preview_m:
             continue
         va = max(float(a.vx * fwd[0] + a.vy * fwd[1]), 0.0)
@@ -90,3 +101,13 @@ def lane_change_obstacles(
         if worst is None:
             worst = ob
     return [worst] if worst is not None else []
+
+
+def _lane_heading_index(route: RoutePlan, j: int, s_h: float, span_m: float = 4.0) -> int:
+    """A point `span_m` on along the new lane from the change's first point `j` (before any further lane change):
+    the lane's heading where the ego joins it is the direction from `j` to there."""
+    k = min(max(route.index_at(s_h + span_m), j + 1), len(route) - 1)
+    later = np.nonzero(np.isin(route.option[j + 1 : k + 1], CHANGES))[0]
+    if len(later):
+        k = j + max(int(later[0]), 1)  # the last point before the next hop (which lands on yet another lane)
+    return k

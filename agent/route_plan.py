@@ -39,6 +39,9 @@ class RoutePlan:
     # (E, 4) [x, y, yaw (rad), half lane width]: where lanes enter the map's junctions (map-wide, static)
     junction_entries: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)), repr=False, compare=False)
     lanes: carla.Map | None = field(default=None, repr=False, compare=False)  # the town's map: lane prediction
+    # (N, 2) the lane centres under the points, before the lane-change hops were smoothed (xy pulls the first
+    # metres of a new lane back towards the old one): the geometry of a lane change's target lane
+    lane_xy: np.ndarray | None = field(default=None, repr=False, compare=False)
     # (the polygon list the spans were computed for, the spans); crosswalks are static per town
     _crosswalk_cache: tuple[Sequence[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
@@ -83,6 +86,7 @@ class RoutePlan:
         pts, opts, lim, jn = pts[keep], opts[keep], lim[keep], jn[keep]
         if len(pts) < 2:
             raise ValueError("a route needs at least 2 distinct points")
+        lane_xy = pts
         pts = _smooth_lane_changes(pts, opts, lane_change_length(cfg, lim))
         seg = np.diff(pts, axis=0)  # (N-1, 2)
         seg_len = np.hypot(seg[:, 0], seg[:, 1])
@@ -112,7 +116,7 @@ class RoutePlan:
         stack = np.stack([cruise, limit, curve, turn, lane_change])  # (5, N), rows follow CAP_REASONS
         reason = np.argmin(stack, axis=0)
         cap = stack[reason, np.arange(len(pts))]
-        return cls(pts, heading, opts, s, limit, cap, reason, jn)
+        return cls(pts, heading, opts, s, limit, cap, reason, jn, lane_xy=lane_xy)
 
     @classmethod
     def from_dense_route(

@@ -108,6 +108,10 @@ _PENDING_TICKS = 4  # a vehicle SUMO could not insert within this many ticks is 
 _ROUTE_HOPS = 25  # edges per random-walk route (extended before it runs out)
 _SPAWN_SPACING = 5.0  # m between candidate spawn points along a lane
 _EGO_CLEARANCE = 15.0  # m: never spawn closer than this to the ego
+# ... and never on a lane leading into the ego (it within this of the spawn point's lane line, ahead of it) closer
+# than that plus the stopping distance at the departure speed (reaction and _YIELD_DECEL): a van inserted at
+# 49 km/h 18 m behind the ego standing at its route's start could not stop (OccGen-13 route 27)
+_SPAWN_EGO_LATERAL_M = 3.0
 _SPAWN_SEPARATION = 10.0  # m between a new vehicle and any other vehicle (front to front)
 # An NPC vehicle standing this long is in a deadlock (a jammed junction, or waiting for an ego that waits for
 # it) and is removed, near the ego too: longer than any red phase of the signal programmes (<= 47 s), so queues
@@ -252,6 +256,31 @@ def _spawn_points(shapes: list[np.ndarray], spacing: float, margin: float) -> tu
     if not lane_idx:
         return np.zeros(0, int), np.zeros(0), np.zeros((0, 2))
     return np.concatenate(lane_idx), np.concatenate(pos), np.concatenate(xy)
+
+
+def _spawn_directions(shapes: list[np.ndarray], lane_idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(P, 2) unit travel directions of the lanes at spawn points (`_spawn_points`' lane_idx and pos)."""
+    out = np.zeros((len(pos), 2))
+    for i, s in enumerate(shapes):
+        rows = np.nonzero(lane_idx == i)[0]
+        if len(rows) == 0:
+            continue
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(s, axis=0).T))])  # (K,)
+        seg = np.clip(np.searchsorted(cum, pos[rows], side="right") - 1, 0, len(s) - 2)  # (R,)
+        d = s[seg + 1] - s[seg]  # (R, 2)
+        out[rows] = d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+    return out
+
+
+def _leads_into(xy: np.ndarray, direction: np.ndarray, speed: np.ndarray, ego: np.ndarray) -> np.ndarray:
+    """(C,) whether a vehicle departing at `xy` (C, 2) along `direction` (C, 2) at `speed` (C,) m/s would come up
+    behind the ego before it could stop: the ego ahead on its line (within `_SPAWN_EGO_LATERAL_M`) closer than
+    `_EGO_CLEARANCE` plus its reaction and braking distance."""
+    rel = ego[None, :] - xy  # (C, 2)
+    along = np.sum(rel * direction, axis=1)  # (C,)
+    lateral = np.abs(rel[:, 0] * direction[:, 1] - rel[:, 1] * direction[:, 0])  # (C,)
+    need = _EGO_CLEARANCE + speed * _YIELD_REACTION_S + speed**2 / (2.0 * _YIELD_DECEL)  # (C,)
+    return (along > 0.0) & (along < need) & (lateral < _SPAWN_EGO_LATERAL_M)
 
 
 _LANE_SPEED_RE = re.compile(r"<speed\s+sOffset=")
@@ -409,6 +438,19 @@ class TrafficSim:
         self._veh_lanes = veh_lanes
         self._ped_lanes = ped_lanes
         self._veh_sp = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], _SPAWN_SPACING, 6.0)
+        self._veh_sp_dir = _spawn_directions(
+            [self._lane_shape(ln) for ln in veh_lanes], self._veh_sp[0], self._veh_sp[1]
+        )  # (P, 2)
+        # m/s an NPC departs at on each lane ("max": the lane's speed x speedFactor, or the capped type speed)
+        fraction = self.config.speed_fraction
+        self._veh_lane_speed = np.array(
+            [
+                self._sumo.lane.getMaxSpeed(ln) * fraction
+                if self.lane_limits
+                else self.config.speed_limit * fraction
+                for ln in veh_lanes
+            ]
+        )  # (L,)
         # one point per metre of driving lane: lane length within the radius = points within it
         self._lane_metres = _spawn_points([self._lane_shape(ln) for ln in veh_lanes], 1.0, 0.0)[2]  # (L, 2)
         self._vehicle_target = self._vehicle_cap()
@@ -888,6 +930,11 @@ class TrafficSim:
         if len(live):
             d_live = np.min(np.hypot(*(xy[cand, None, :] - live[None]).transpose(2, 0, 1)), axis=1)  # (C,)
             cand = cand[d_live >= _SPAWN_SEPARATION]
+        if self._ego_pose is not None and len(cand):
+            ego = np.array([self._ego_pose.x, self._ego_pose.y])
+            cand = cand[
+                ~_leads_into(xy[cand], self._veh_sp_dir[cand], self._veh_lane_speed[lane_idx[cand]], ego)
+            ]
         picks: list[int] = []
         for p in cand:  # greedy, in priority order: keep new vehicles on one lane apart
             if len(picks) == n:

@@ -738,3 +738,34 @@ def test_many_live_instances_and_restart(cache_dir: Path) -> None:
         TrafficSim(town, TrafficConfig(vehicles=-1), cache_dir)
     with pytest.raises(TrafficError, match="radius must be > 0"):
         TrafficSim(town, TrafficConfig(radius=0.0), cache_dir)
+
+
+def test_npcs_never_spawn_where_they_cannot_stop_behind_the_ego(cache_dir: Path) -> None:
+    """A standing ego on a fast arterial (OccGen-13, 70 km/h lanes: NPCs depart at 49 km/h): no NPC is inserted on
+    its lane line behind it closer than its reaction plus braking distance (+ the spawn clearance). One inserted
+    18 m behind at 49 km/h could not stop and ran into the ego at its route's start (OccGen-13 route 27)."""
+    from sim.embedded.maps import load_town
+
+    town = load_town("OccGen-13", cache_dir=cache_dir)
+    ego = Pose(131.1, 209.8, 0.0, -90.0)  # the start of that route, on a lane of the arterial
+    fwd = np.array([math.cos(math.radians(ego.yaw)), math.sin(math.radians(ego.yaw))])
+    left = np.array([fwd[1], -fwd[0]])
+    close = []
+    for seed in range(8):
+        with TrafficSim(town.xodr_path, TrafficConfig(vehicles=40, walkers=0, seed=seed), cache_dir) as ts:
+            ts.set_ego(ego, 0.0)
+            ts.step()  # the initial population
+            for _ in range(int(0.5 / 0.05)):  # ... and those still pending insertion
+                ts.set_ego(ego, 0.0)
+                ts.step()
+            for a in ts.actors():
+                if a.category != "vehicle" or abs((a.yaw - ego.yaw + 180.0) % 360.0 - 180.0) > 30.0:
+                    continue
+                rel = np.array([a.x - ego.x, a.y - ego.y])
+                gap = -(rel @ fwd) - EGO_EXTENT[0] - a.extent[0]  # bumper to bumper, NPC behind the ego
+                stop = a.speed * 0.5 + a.speed**2 / (2.0 * 4.5)
+                if abs(rel @ left) < 1.5 and 0.0 < gap < stop + 2.0 and a.speed > 1.0:
+                    close.append((seed, a.id, round(gap, 1), round(a.speed, 1)))
+    assert not close, (
+        f"NPCs (seed, id, gap m, speed m/s) closing on the standing ego faster than they can stop: {close}"
+    )
