@@ -1151,3 +1151,16 @@ def test_planner_memory_copy_is_independent():
     c.light_since[5] = ("Green", None)
     c.stood_at_entry.add(7)
     assert m == PlannerMemory(stop_sign_waited={1: 0.5}, stop_sign_cleared={2}, light_since={3: ("Red", 1.0)})
+
+
+def test_traffic_behind_the_ego_at_the_route_start_does_not_hold_it() -> None:
+    """At the route's start the path begins at the ego, so a car coming up behind it in its lane projects onto the
+    path's first point. It was taken for a cut-in ahead and held the standing ego back (0.8 m/s), while the car
+    ran into it (OccGen-13 route 27): traffic catching up from behind is its driver's business, here too."""
+    route = RoutePlan.build(_straight(), config=ExpertConfig())
+    ego = EgoState(Pose(0.0, 0.0, 0.0, 0.0), 0.0, 0.0, 0.0)
+    alone, _ = decide(GroundTruth(0, 0.0, ego, [], [], []), route, PlannerMemory())
+    behind = [_car(3, -20.0, 0.0, speed=13.0), _car(4, -30.0, 0.3, speed=10.0)]
+    dec, _ = decide(GroundTruth(0, 0.0, ego, behind, [], []), route, PlannerMemory())
+    assert dec.reason not in ("lead_vehicle", "vehicle_crossing"), dec.reason
+    assert dec.target_speed == pytest.approx(alone.target_speed)

@@ -10,7 +10,7 @@ import numpy as np
 from agent.expert_config import ExpertConfig
 from agent.expert_planner import ExpertPlanner
 from agent.geometry import box_overlap
-from agent.route_plan import CHANGELANELEFT, LANEFOLLOW, RoutePlan
+from agent.route_plan import CHANGELANELEFT, CHANGELANERIGHT, LANEFOLLOW, RoutePlan
 from sim.embedded.vehicle import VehicleModel
 from sim.types import EGO_EXTENT, ActorState, GroundTruth, Pose
 
@@ -26,19 +26,45 @@ def _route() -> RoutePlan:
     return RoutePlan.build(np.concatenate([old, new]), opts, config=ExpertConfig())
 
 
-def _car(x: float, speed: float) -> ActorState:
-    return ActorState(7, "vehicle.audi.a2", "vehicle", "car", x, LANE, 0.0, 0.0, CAR, speed, 0.0)
+def _change_and_back_route() -> RoutePlan:
+    """80 m in the left lane, a change right, and 16 m on a change back left (OccGen-2 route 5: a change out
+    of a turn and back, the second hop 6 m long as the route planner makes them), then 150 m on."""
+    old = np.stack([np.arange(0.0, 80.0), np.full(80, LANE)], axis=1)
+    right = np.stack([np.arange(86.0, 97.0), np.zeros(11)], axis=1)
+    back = np.stack([np.arange(103.0, 253.0), np.full(150, LANE)], axis=1)
+    opts = [LANEFOLLOW] * 80 + [CHANGELANERIGHT] + [LANEFOLLOW] * 10 + [CHANGELANELEFT] + [LANEFOLLOW] * 149
+    return RoutePlan.build(np.concatenate([old, right, back]), opts, config=ExpertConfig())
 
 
-def _drive(car_x0: float | None, car_speed: float, seconds: float = 30.0, speed0: float = 8.0):
-    route = _route()
-    veh = VehicleModel(Pose(0.0, 0.0, 0.0, 0.0))
+def _starting_with_a_change_route() -> RoutePlan:
+    """The route's first point on the right lane, its next one 6 m on in the left lane, both carrying the
+    change's option (OccGen-13 route 27), then 250 m on."""
+    new = np.stack([np.arange(6.0, 256.0), np.full(250, LANE)], axis=1)
+    opts = [CHANGELANELEFT, CHANGELANELEFT] + [LANEFOLLOW] * 249
+    return RoutePlan.build(np.concatenate([[[0.0, 0.0]], new]), opts, config=ExpertConfig())
+
+
+def _car(x: float, speed: float, y: float = LANE) -> ActorState:
+    return ActorState(7, "vehicle.audi.a2", "vehicle", "car", x, y, 0.0, 0.0, CAR, speed, 0.0)
+
+
+def _drive(
+    car_x0: float | None,
+    car_speed: float,
+    seconds: float = 30.0,
+    speed0: float = 8.0,
+    route: RoutePlan | None = None,
+    ego_y: float = 0.0,
+    car_y: float = LANE,
+):
+    route = route or _route()
+    veh = VehicleModel(Pose(0.0, ego_y, 0.0, 0.0))
     veh.speed = speed0
     planner = ExpertPlanner(route, ExpertConfig())
     reasons, overlap, cut_in_gap = [], False, math.inf
     for f in range(int(seconds / 0.05)):
         t = f * 0.05
-        actors = [] if car_x0 is None else [_car(car_x0 + car_speed * t, car_speed)]
+        actors = [] if car_x0 is None else [_car(car_x0 + car_speed * t, car_speed, car_y)]
         gt = GroundTruth(f, t, veh.state(), actors, [], [])
         ctrl, dec = planner.step(gt)
         veh.step(ctrl)
@@ -46,7 +72,8 @@ def _drive(car_x0: float | None, car_speed: float, seconds: float = 30.0, speed0
         for a in actors:
             ego = (veh.pose.x, veh.pose.y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(veh.pose.yaw))
             overlap |= bool(box_overlap(ego, np.array([[a.x, a.y, CAR[0], CAR[1], 0.0]]))[0])
-            if veh.pose.y < LANE / 2 and a.x < veh.pose.x:  # ego (partly) in the car's lane, car behind
+            # ego (partly) in the car's lane, car behind
+            if abs(veh.pose.y - car_y) < abs(LANE) / 2 and a.x < veh.pose.x:
                 cut_in_gap = min(cut_in_gap, veh.pose.x - EGO_EXTENT[0] - (a.x + CAR[0]))
     return veh, reasons, overlap, cut_in_gap
 
@@ -79,3 +106,24 @@ def test_waits_for_a_car_alongside_then_merges_behind_it() -> None:
     assert "lane_change_gap" in reasons and not overlap
     assert cut_in_gap == math.inf
     assert abs(veh.pose.y - LANE) < 0.3
+
+
+def test_waits_for_a_fast_car_on_the_target_lane_of_a_change_made_and_undone() -> None:
+    # The change right is followed 16 m on by one back left: the smoothed route never settles on the right lane,
+    # and its heading just before the second hop points across. Measured there, the right lane was 1.1 m away
+    # from the left one (no real change, no gap check) and the ego drove into a car coming up it.
+    veh, reasons, overlap, cut_in_gap = _drive(-45.0, 13.0, route=_change_and_back_route(), ego_y=LANE, car_y=0.0)
+    assert "lane_change_gap" in reasons
+    assert not overlap
+    assert cut_in_gap == math.inf  # never moved over ahead of the car
+    assert veh.pose.x > 150.0 and abs(veh.pose.y - LANE) < 0.3  # it went on after the car and is back left
+
+
+def test_checks_the_gap_of_a_change_at_the_start_of_the_route() -> None:
+    # Standing at the start of a route whose first step is a change left, a car coming up the left lane
+    # at 12 m/s: wait for it, then change behind it (the change was not checked at all at a route's start).
+    veh, reasons, overlap, cut_in_gap = _drive(-35.0, 12.0, speed0=0.0, route=_starting_with_a_change_route())
+    assert "lane_change_gap" in reasons
+    assert not overlap
+    assert cut_in_gap == math.inf
+    assert abs(veh.pose.y - LANE) < 0.3 and veh.pose.x > 100.0
