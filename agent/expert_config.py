@@ -21,6 +21,9 @@ class ExpertConfig:
     default_speed_limit_kmh: float = 30.0  # before the route passes any '274' speed-limit sign
     max_speed_kmh: float = 90.0  # cap on the map's limits (highways)
     town_max_speed_kmh: float = 36.0  # cap beside a sidewalk (Town01 has 90 km/h signs on town streets)
+    # False: where the map gives its lanes' own limits (OpenDRIVE lane <speed> records, as the generated towns
+    # write them) town streets drive those, and the cap only holds for limits read from signs or the default
+    town_cap_lane_limits: bool = True
     curve_lateral_accel: float = 2.5  # m/s^2 allowed in curves: v <= sqrt(a / curvature)
     curve_window_m: float = 3.0  # half-window for the route curvature estimate
     min_curve_speed: float = 3.0  # m/s floor of the curve speed

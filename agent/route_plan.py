@@ -266,7 +266,8 @@ def _map_attributes(cmap: carla.Map, xy: np.ndarray, cfg: ExpertConfig) -> tuple
         if value > 0:  # CARLA's '274' values are km/h (the xodr says mph; CARLA reads km/h)
             limits_kmh[j:] = value
     limits_kmh = np.where(np.isnan(own), limits_kmh, own)  # a map's lane limits win over signs
-    limits_kmh = np.where(town, np.minimum(limits_kmh, cfg.town_max_speed_kmh), limits_kmh)
+    capped = town if cfg.town_cap_lane_limits else town & np.isnan(own)
+    limits_kmh = np.where(capped, np.minimum(limits_kmh, cfg.town_max_speed_kmh), limits_kmh)
     return limits_kmh / 3.6, junction
 
 
