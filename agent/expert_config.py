@@ -40,6 +40,20 @@ class ExpertConfig:
     # front past this share of the change (the body ~0.8 m over at 0.3): committed, no more gap checks
     lane_change_commit: float = 0.3
     lane_change_min_speed: float = 3.0  # m/s assumed for the ego's arrival at the merge when slower
+    # Having waited this long before a change (standing at its start), the gap may be one a vehicle behind on the
+    # target lane closes by braking (at most `lane_change_rear_decel` after `lane_change_rear_reaction_s`, once the
+    # ego's body begins to cross), as SUMO's and the TM's traffic brakes for a vehicle entering its lane, with
+    # `lane_change_patient_margin_m` between the bumpers instead of `lane_change_margin_m`. A gap nobody has to
+    # brake for may never come in a queue leaving a light (OccGen-18 route 36: blocked there for 180 s).
+    lane_change_patience_s: float = 8.0
+    lane_change_rear_decel: float = 3.0
+    lane_change_rear_reaction_s: float = 0.5
+    lane_change_patient_margin_m: float = 1.0
+    # the share of a change after which the ego's body reaches a vehicle on the target lane (the route's
+    # smoothstep has moved the ego ~1 m over at 0.35: its side 0.5 m from a car's on a 3.5 m lane)
+    lane_change_cross_fraction: float = 0.35
+    lane_change_wait_speed: float = 1.0  # m/s: slower than this with the front within ...
+    lane_change_wait_zone_m: float = 8.0  # ... this of a change's start counts as waiting for it
     comfort_decel: float = 2.0  # m/s^2 used to slow ahead of a lower cap (curve, limit, turn)
     preview_m: float = 45.0  # how far ahead speed caps are looked at
 

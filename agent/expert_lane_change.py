@@ -40,18 +40,41 @@ def next_lane_change(route: RoutePlan, idx: int, s_ego: float, horizon: float) -
     return j - 1, j
 
 
-def lane_change_obstacles(
-    gt: GroundTruth, route: RoutePlan, idx: int, s_ego: float, v: float, ex: float, cfg: ExpertConfig
-) -> list[Obstacle]:
-    """A stop before the next lane change while a vehicle on the target lane leaves no safe gap (else [])."""
+def pending_lane_change(
+    route: RoutePlan, idx: int, s_ego: float, ex: float, cfg: ExpertConfig
+) -> tuple[int, int, float, float] | None:
+    """(last old-lane index, first new-lane index, start s, length m) of the next lane change within the preview
+    that the ego has not committed to yet, or None."""
     found = next_lane_change(route, idx, s_ego, cfg.preview_m)
     if found is None:
-        return []
+        return None
     i_old, j = found
     s_h = float(route.s[j])  # the change starts here: route_plan pulls the hop's end back onto the old lane
     length = max(float(lane_change_length(cfg, route.speed_limit[j])), 1.0)
     if s_ego + ex > s_h + cfg.lane_change_commit * length:
-        return []  # already moving over: finish the change (the corridor still watches what is ahead)
+        return None  # already moving over: finish the change (the corridor still watches what is ahead)
+    return i_old, j, s_h, length
+
+
+def lane_change_obstacles(
+    gt: GroundTruth,
+    route: RoutePlan,
+    idx: int,
+    s_ego: float,
+    v: float,
+    ex: float,
+    cfg: ExpertConfig,
+    waited: float = 0.0,
+) -> list[Obstacle]:
+    """A stop before the next lane change while a vehicle on the target lane leaves no safe gap (else []).
+
+    waited: seconds the ego has stood before this change. Past `lane_change_patience_s` a vehicle behind on the
+    target lane only has to be able to brake for the ego (comfortably, after a reaction time) once the ego's body
+    begins to cross into its lane, instead of never having to brake."""
+    pending = pending_lane_change(route, idx, s_ego, ex, cfg)
+    if pending is None:
+        return []
+    i_old, j, s_h, length = pending
     # the target lane: the new lane's centre line where the hop lands on it (the route's points before
     # smoothing), extended backwards along its heading there. The smoothed route still drifts over for
     # `length` metres and may bend or change lane again before it is done: neither its heading nor its offset
@@ -74,6 +97,7 @@ def lane_change_obstacles(
     # the change lasts from the front reaching its start to the centre reaching its end; the actor must stay
     # clear over all of it (its distance to the ego is linear in time: checking both ends is enough)
     times = (max(s_h - ex - s_ego, 0.0) / v_merge, max(s_h + length - s_ego, 0.0) / v_merge)
+    t_cross = max(s_h + cfg.lane_change_cross_fraction * length - s_ego, 0.0) / v_merge
     worst: Obstacle | None = None
     for a in gt.actors:
         if a.category != "vehicle":
@@ -91,8 +115,18 @@ def lane_change_obstacles(
         # actor centre ahead of the ego centre (both along the target lane), at the start and the end
         d = [lon + va * t - (s_ego + v_merge * t - s_h) for t in times]
         reach = ex + float(a.extent[0]) + cfg.lane_change_margin_m
-        behind_ok = max(d) < -(reach + va * cfg.lane_change_rear_headway_s + max(va - v_merge, 0.0) * 1.5)
-        ahead_ok = min(d) > reach + max(v_merge - va, 0.0) * 1.0
+        if waited >= cfg.lane_change_patience_s:
+            # From when the body begins to cross into the target lane: a vehicle behind brakes to the ego's speed
+            # (a standing one beside the ego's rear is passed before the body gets there); one ahead is followed.
+            dp = [lon + va * t - (s_ego + v_merge * t - s_h) for t in (t_cross, times[1])]
+            near = ex + float(a.extent[0]) + cfg.lane_change_patient_margin_m
+            closing = max(va - v_merge, 0.0)
+            brake = va * cfg.lane_change_rear_reaction_s + closing**2 / (2.0 * max(cfg.lane_change_rear_decel, 0.1))
+            behind_ok = dp[0] < -(near + brake)
+            ahead_ok = min(dp) > near + max(v_merge - va, 0.0) * 1.0
+        else:
+            behind_ok = max(d) < -(reach + va * cfg.lane_change_rear_headway_s + max(va - v_merge, 0.0) * 1.5)
+            ahead_ok = min(d) > reach + max(v_merge - va, 0.0) * 1.0
         if behind_ok or ahead_ok:
             continue
         ob = Obstacle(

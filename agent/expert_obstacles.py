@@ -37,6 +37,7 @@ class PlannerMemory:
     # background vehicles seen standing at the entry of a junction without lights: their stop is made, they may
     # enter any moment (predicted at constant velocity again once they move)
     stood_at_entry: set[int] = field(default_factory=set)
+    lane_change_wait: float = 0.0  # s standing (or crawling) before a lane change the ego has not begun
 
     def copy(self) -> PlannerMemory:
         """An independent copy: the containers are copied, their items (numbers, tuples) are immutable."""

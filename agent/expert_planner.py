@@ -46,7 +46,7 @@ from agent.expert_actors import (
     unsignalised_entries,
 )
 from agent.expert_config import ExpertConfig
-from agent.expert_lane_change import lane_change_obstacles
+from agent.expert_lane_change import lane_change_obstacles, pending_lane_change
 from agent.expert_obstacles import (
     Obstacle,
     PlannerMemory,
@@ -175,7 +175,12 @@ def decide(
             for ob in actor_obs
         ]
     obstacles += actor_obs
-    obstacles += lane_change_obstacles(gt, route, idx, s_ego, v, ex, cfg)
+    pending = pending_lane_change(route, idx, s_ego, ex, cfg)
+    if v < cfg.lane_change_wait_speed and pending is not None and pending[2] - s_ego - ex < cfg.lane_change_wait_zone_m:
+        mem.lane_change_wait += dt  # standing at the start of a change (for a gap, a light, a queue)
+    else:
+        mem.lane_change_wait = 0.0
+    obstacles += lane_change_obstacles(gt, route, idx, s_ego, v, ex, cfg, mem.lane_change_wait)
     obstacles += turn_sweep_obstacles(gt, route, idx, s_ego, v, cfg, mem, actor_obs)
     obstacles += junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)
     if gt.crosswalks:

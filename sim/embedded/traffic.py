@@ -95,6 +95,10 @@ _YIELD_LATERAL_MARGIN_M = 0.4
 _YIELD_REACTION_S = 0.5
 _YIELD_DECEL = 4.5
 _YIELD_STANDOFF_M = 1.5
+# NPCs alongside the ego (see TrafficSim._hold_lanes_beside_ego) keep their lane: their length plus this each way
+# overlaps the ego's box, and their side is less than this laterally from the ego's (an adjacent lane's car: ~1.4 m)
+_BESIDE_MARGIN_M = 2.0
+_BESIDE_LATERAL_M = 2.0
 # Pedestrians do not walk into a moving ego (CARLA's walkers stop and check for cars before they cross): one with
 # the ego's box in a corridor ahead of it, its width plus the margin each side and `_WALKER_YIELD_REACH_S` of
 # walking at its top speed long, stands until the box is out of it. SUMO's own crossing logic ignores the ego.
@@ -370,6 +374,7 @@ class TrafficSim:
         self._held: dict[str, _Held] = {}
         self._shapes: dict[str, np.ndarray] = {}  # lane id -> (K, 2) CARLA-frame centre line
         self._yielding: set[str] = set()  # NPCs braking for the ego (their speed is ours until released)
+        self._lane_held: dict[str, int] = {}  # NPCs alongside the ego kept in their lane -> their lane-change mode
         self._yielding_since: dict[str, int] = {}  # tick each of them began to
         self._waiting_walkers: set[str] = set()  # pedestrians standing for the moving ego (ditto)
 
@@ -567,6 +572,7 @@ class TrafficSim:
         if self._ego_pose is not None:
             self._push_ego()
             self._yield_to_ego()
+            self._hold_lanes_beside_ego()
             self._walkers_yield_to_ego()
         # population changes go in before the SUMO step, so removed and replacement NPCs swap in one tick
         if self._tick % _MAINTAIN_EVERY == 0:
@@ -640,6 +646,36 @@ class TrafficSim:
                 self._sumo.vehicle.setSpeed(vid, -1.0)  # back to SUMO's own speed control
         self._yielding = braking
         self._yielding_since = {vid: self._yielding_since.get(vid, self._tick) for vid in braking}
+
+    def _hold_lanes_beside_ego(self) -> None:
+        """NPCs alongside the ego keep their lane (no lane change of their own) while it is there.
+
+        SUMO places the ego on one lane by its front bumper: on a junction's internal lane while its body still
+        stands on the approach, on one of two lanes while it changes lane. Its lane-change model then sees room
+        where the ego's body is and moves an NPC into its side (OccGen-13 route 27: an NPC that stopped beside the
+        ego at a junction entry swung into it as the ego crept on). Alongside: the NPC's length plus
+        `_BESIDE_MARGIN_M` each way overlaps the ego's box, sides less than `_BESIDE_LATERAL_M` apart.
+        """
+        held: set[str] = set()
+        results = self._sumo.vehicle.getAllSubscriptionResults()
+        ids = [k for k in results if k in self._vehicles and k not in self._pending]
+        if self._ego_pose is not None and ids:
+            along, lat = self._ego_box_seen_from(results, ids)  # (N, 4) each
+            length = np.array([2.0 * self._vehicles[k].extent[0] for k in ids])  # (N,)
+            half_w = np.array([self._vehicles[k].extent[1] for k in ids])  # (N,)
+            beside = (along.max(1) > -length - _BESIDE_MARGIN_M) & (along.min(1) < _BESIDE_MARGIN_M)  # (N,)
+            side_gap = np.where(lat.min(1) > 0.0, lat.min(1), np.where(lat.max(1) < 0.0, -lat.max(1), 0.0))
+            beside &= side_gap - half_w < _BESIDE_LATERAL_M
+            held = {ids[i] for i in np.nonzero(beside)[0]}
+        for vid in held - self._lane_held.keys():
+            with contextlib.suppress(*_CALL_ERRORS):
+                self._lane_held[vid] = self._sumo.vehicle.getLaneChangeMode(vid)
+                self._sumo.vehicle.setLaneChangeMode(vid, 0)  # no lane changes but TraCI's
+        for vid in self._lane_held.keys() - held:
+            mode = self._lane_held.pop(vid)
+            if vid in self._vehicles and vid not in self._pending:
+                with contextlib.suppress(*_CALL_ERRORS):
+                    self._sumo.vehicle.setLaneChangeMode(vid, mode)
 
     def _path_meets_ego(self, vid: str, reach: float, half_w: float) -> bool:
         """Whether the NPC's own lanes ahead (the rest of its lane, then the lanes of its next links), `reach`
