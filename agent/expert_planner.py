@@ -175,11 +175,12 @@ def decide(
             for ob in actor_obs
         ]
     obstacles += actor_obs
+    # time stood at the start of a change (for a gap, a light, a queue); kept while the ego sets off into it
     pending = pending_lane_change(route, idx, s_ego, ex, cfg)
-    if v < cfg.lane_change_wait_speed and pending is not None and pending[2] - s_ego - ex < cfg.lane_change_wait_zone_m:
-        mem.lane_change_wait += dt  # standing at the start of a change (for a gap, a light, a queue)
-    else:
+    if pending is None or pending[2] - s_ego - ex >= cfg.lane_change_wait_zone_m:
         mem.lane_change_wait = 0.0
+    elif v < cfg.lane_change_wait_speed:
+        mem.lane_change_wait += dt
     obstacles += lane_change_obstacles(gt, route, idx, s_ego, v, ex, cfg, mem.lane_change_wait)
     obstacles += turn_sweep_obstacles(gt, route, idx, s_ego, v, cfg, mem, actor_obs)
     obstacles += junction_obstacles(route, s_ego, v, ex, actor_obs, cfg)

@@ -127,3 +127,38 @@ def test_checks_the_gap_of_a_change_at_the_start_of_the_route() -> None:
     assert not overlap
     assert cut_in_gap == math.inf
     assert abs(veh.pose.y - LANE) < 0.3 and veh.pose.x > 100.0
+
+
+def _drive_beside_a_stream(cfg: ExpertConfig, seconds: float = 45.0):
+    """The ego (8 m/s) towards the change of `_route`, the left lane a stream of cars at 5 m/s, 25 m apart
+    (bumper gaps of 20 m), that never brake. Returns (ego, reasons, overlap)."""
+    route = _route()
+    veh = VehicleModel(Pose(0.0, 0.0, 0.0, 0.0))
+    veh.speed = 8.0
+    planner = ExpertPlanner(route, cfg)
+    reasons, overlap = [], False
+    for f in range(int(seconds / 0.05)):
+        t = f * 0.05
+        cars = [
+            ActorState(100 + k, "vehicle.audi.a2", "vehicle", "car", -150.0 + 25.0 * k + 5.0 * t, LANE, 0.0, 0.0,
+                       CAR, 5.0, 0.0)
+            for k in range(25)
+        ]
+        ctrl, dec = planner.step(GroundTruth(f, t, veh.state(), cars, [], []))
+        veh.step(ctrl)
+        reasons.append(dec.reason)
+        ego = (veh.pose.x, veh.pose.y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(veh.pose.yaw))
+        boxes = np.array([[a.x, a.y, CAR[0], CAR[1], 0.0] for a in cars])
+        overlap |= bool(box_overlap(ego, boxes).any())
+    return veh, reasons, overlap
+
+
+def test_merges_into_a_slow_stream_after_waiting() -> None:
+    # No gap in the stream lets the cars behind go on without braking; after `lane_change_patience_s` standing at
+    # the change, a gap the car behind closes by braking gently is taken (OccGen-18 route 36 stood 180 s there).
+    veh, reasons, overlap = _drive_beside_a_stream(ExpertConfig())
+    assert "lane_change_gap" in reasons and not overlap
+    assert abs(veh.pose.y - LANE) < 0.3 and veh.pose.x > 100.0
+    # waiting for a gap nobody brakes for, it would still be standing there
+    veh, reasons, overlap = _drive_beside_a_stream(ExpertConfig(lane_change_patience_s=1e6))
+    assert reasons[-1] == "lane_change_gap" and abs(veh.pose.y) < 0.3 and veh.pose.x < 86.0 and not overlap
