@@ -769,3 +769,37 @@ def test_npcs_never_spawn_where_they_cannot_stop_behind_the_ego(cache_dir: Path)
     assert not close, (
         f"NPCs (seed, id, gap m, speed m/s) closing on the standing ego faster than they can stop: {close}"
     )
+
+
+def test_npcs_alongside_the_ego_keep_their_lane_while_it_is_there(cache_dir: Path) -> None:
+    """SUMO places the ego on one lane by its front bumper (on a junction's internal lane while its body still
+    stands on the approach), so its lane-change model may move an NPC into the ego's side (OccGen-13 route 27).
+    An NPC with the ego alongside it, in the next lane, makes no lane change of its own; once the ego is away it
+    changes lanes as before."""
+    from sim.embedded.maps import load_town
+
+    town = load_town("OccGen-13", cache_dir=cache_dir)
+    with TrafficSim(town.xodr_path, TrafficConfig(vehicles=40, walkers=0, seed=1), cache_dir) as ts:
+        far = Pose(131.1, 209.8, 0.0, -90.0)
+        for _ in range(40):
+            ts.set_ego(far, 0.0)
+            ts.step()
+        checked = 0
+        for vid in [v for v in libsumo.vehicle.getIDList() if v in ts._vehicles and v not in ts._pending]:
+            lane = libsumo.vehicle.getLaneID(vid)
+            edge, index = lane.rsplit("_", 1)
+            if lane.startswith(":") or f"{edge}_{int(index) + 1}" not in ts._veh_lanes:
+                continue
+            mode = libsumo.vehicle.getLaneChangeMode(vid)
+            pos = min(libsumo.vehicle.getLanePosition(vid), libsumo.lane.getLength(lane)) - 2.4  # its centre
+            sx, sy = libsumo.simulation.convert2D(edge, max(pos, 0.0), int(index) + 1)  # the next lane
+            x, y = ts.coords.to_carla(sx, sy)
+            yaw = ts.coords.to_carla_yaw(libsumo.lane.getAngle(f"{edge}_{int(index) + 1}", max(pos, 0.0)))
+            ts.set_ego(Pose(x, y, 0.0, yaw), 0.0)
+            ts._hold_lanes_beside_ego()
+            assert libsumo.vehicle.getLaneChangeMode(vid) == 0, vid
+            ts.set_ego(far, 0.0)
+            ts._hold_lanes_beside_ego()
+            assert libsumo.vehicle.getLaneChangeMode(vid) == mode, vid
+            checked += 1
+        assert checked >= 3
