@@ -238,8 +238,8 @@ class DataCollector:
         self.o = options
         self.seed = seed
         self.writer = DatasetWriter(
-            options.out_dir, options.version, options.flush_every_s, options.jpeg_quality
-        )
+            options.out_dir, options.version, options.flush_every_s, options.jpeg_quality, background=True
+        )  # key frames are encoded and written on a thread while the simulator drives on
         self.cam_ids: dict[str, str] = {}
         self.keyframe_every = round(1.0 / (KEYFRAME_HZ * FIXED_DELTA_SECONDS))
         self.n_keyframes = 0
@@ -405,6 +405,8 @@ class DataCollector:
             except Exception:  # noqa: BLE001, S110 - the first error is the one to report
                 pass
             raise
+        finally:
+            self.writer.close()
 
     # ------------------------------------------------------------------ key frames
     def _capture(
