@@ -56,7 +56,7 @@ PREFIX = "_collect_"
 DEPTH_SIZE = (
     200,
     113,
-)  # width, height of the depth rig used for visibility (and the simulator's mask_camera)
+)  # width, height of the depth rig (visibility, the simulator's mask_camera) beside an agent's own cameras
 DEPTH_RANGE_M = 1000.0
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in microseconds: the time base of every scene
 
@@ -238,8 +238,8 @@ class DataCollector:
         self.o = options
         self.seed = seed
         self.writer = DatasetWriter(
-            options.out_dir, options.version, options.flush_every_s, options.jpeg_quality
-        )
+            options.out_dir, options.version, options.flush_every_s, options.jpeg_quality, background=True
+        )  # key frames are encoded and written on a thread while the simulator drives on
         self.cam_ids: dict[str, str] = {}
         self.keyframe_every = round(1.0 / (KEYFRAME_HZ * FIXED_DELTA_SECONDS))
         self.n_keyframes = 0
@@ -282,6 +282,9 @@ class DataCollector:
                 }
             )
         for ch, (x, y, z, yaw, fov) in NUSCENES_RIG.items():
+            # beside a private camera the depth camera takes its size: the embedded renderer fills both in one
+            # pass (a stacked view); beside an agent's camera (rendered every tick) a small depth view is cheaper
+            dw, dh = (w, h) if self.cam_ids[ch] == PREFIX + ch else DEPTH_SIZE
             extra.append(
                 {
                     "type": "sensor.camera.depth",
@@ -292,8 +295,8 @@ class DataCollector:
                     "roll": 0.0,
                     "pitch": 0.0,
                     "yaw": yaw,
-                    "width": DEPTH_SIZE[0],
-                    "height": DEPTH_SIZE[1],
+                    "width": dw,
+                    "height": dh,
                     "fov": fov,
                     "sensor_tick": period,
                 }
@@ -402,6 +405,8 @@ class DataCollector:
             except Exception:  # noqa: BLE001, S110 - the first error is the one to report
                 pass
             raise
+        finally:
+            self.writer.close()
 
     # ------------------------------------------------------------------ key frames
     def _capture(

@@ -25,6 +25,7 @@ from typing import Any
 from agent.collector import CollectOptions, DataCollector, scene_name
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.route_runner import RouteOptions, run_route
+from leaderboard.utils.signals import reclaim_sigterm, sigterm_as_interrupt
 from sim.protocol import SimConfig, SimulatorError, TrafficConfig
 from sim.routes import RouteConfig
 
@@ -307,6 +308,7 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
             ignore_reinit_error=True,
             configure_logging=False,
         )
+    reclaim_sigterm()
     actor = ray.remote(num_cpus=1)(EpisodeWorker)
     pool = [actor.remote(plan, out_dir) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in pool]) if e]
@@ -367,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         plan = load_plan(args.plan, args.overrides)
-        card = collect(plan, args.out, args.workers, args.resume, not args.no_progress)
+        with sigterm_as_interrupt():
+            card = collect(plan, args.out, args.workers, args.resume, not args.no_progress)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: the finished episodes are in {args.out}; continue with --resume", file=sys.stderr

@@ -19,6 +19,7 @@ from leaderboard.report import lane_polylines, save_route_artifacts, write_markd
 from leaderboard.results import ResultsFile
 from leaderboard.rules import rules_of_run
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from leaderboard.utils.signals import reclaim_sigterm
 from sim.protocol import SimConfig, SimulatorError, TrafficConfig
 from sim.routes import RouteConfig, RouteFileError, load_scenario_annotations, parse_routes_file
 
@@ -283,6 +284,7 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
             ignore_reinit_error=True,
             configure_logging=False,
         )
+    reclaim_sigterm()
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
@@ -316,22 +318,29 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
                     stopped = True
                 if done_bar:
                     done_bar.update(1)
+    except BaseException:
+        # Ctrl-C, SIGTERM or a failure: stop the workers now (a graceful close would wait for their routes to
+        # end); the results file holds every finished route, so --resume continues from there
+        close_workers(workers, graceful=False)
+        raise
     finally:
         if done_bar:
             done_bar.close()
-        close_workers(workers)
+    close_workers(workers)
     return stopped
 
 
-def close_workers(workers: list[Any]) -> None:
-    """Close each Ray route worker's simulator (best effort: it may have died) and kill the actor."""
+def close_workers(workers: list[Any], graceful: bool = True) -> None:
+    """Close each Ray route worker's simulator (best effort: it may have died) and kill the actor; not graceful:
+    kill at once, whatever route a worker is running."""
     import ray
 
     for w in workers:
-        try:
-            ray.get(w.close.remote())
-        except Exception:  # noqa: BLE001
-            pass
+        if graceful:
+            try:
+                ray.get(w.close.remote())
+            except Exception:  # noqa: BLE001
+                pass
         ray.kill(w)
 
 

@@ -258,6 +258,18 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
+_PLANNER: tuple[Any, GlobalRoutePlanner] | None = None  # (carla.Map, its planner) of the last route
+
+
+def _route_planner(cmap: Any) -> GlobalRoutePlanner:
+    """The last route's planner when the map is the same object (the embedded simulator hands the same carla.Map
+    to every route on a town): the lane graph is built once per town, not per route."""
+    global _PLANNER
+    if _PLANNER is None or _PLANNER[0] is not cmap:
+        _PLANNER = (cmap, GlobalRoutePlanner(cmap, HOP_RESOLUTION))
+    return _PLANNER[1]
+
+
 def run_route(
     sim: Simulator,
     agent_class: type,
@@ -280,7 +292,7 @@ def run_route(
             sim.config.traffic.seed = route_seed(opts.seed, config)
         cmap = sim.load_town(config.town, opts.map_dir)
         lat0, lon0 = geo_reference(cmap.to_opendrive())
-        planner = GlobalRoutePlanner(cmap, HOP_RESOLUTION)
+        planner = _route_planner(cmap)
         gps_route, route = interpolate_trajectory(
             cmap, config.keypoint_locations(), HOP_RESOLUTION, (lat0, lon0), planner=planner
         )

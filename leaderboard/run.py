@@ -23,6 +23,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 from leaderboard.evaluator import EvalConfig, run_evaluation
 from leaderboard.route_runner import RouteOptions
+from leaderboard.utils.signals import sigterm_as_interrupt
 from sim.protocol import TrafficConfig
 
 
@@ -243,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         command="python leaderboard/run.py " + shlex.join(argv),
         options=opts,
     )
-    if args.suite:
-        return _run_suite(args, cfg)
-    return run_evaluation(cfg)
+    try:
+        with sigterm_as_interrupt():
+            return _run_suite(args, cfg) if args.suite else run_evaluation(cfg)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the finished routes are in {args.checkpoint}; continue with --resume", file=sys.stderr)
+        return 130
 
 
 def _run_suite(args: argparse.Namespace, cfg: EvalConfig) -> int:

@@ -36,6 +36,7 @@ from leaderboard.evaluator import (
 from leaderboard.registry import AgentLoadError, load_agent_class
 from leaderboard.results import ResultsFile, atomic_write_json
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from leaderboard.utils.signals import reclaim_sigterm
 from leaderboard.rules import rules_of_run
 from sim.protocol import SimulatorError
 from sim.routes import RouteConfig, RouteFileError
@@ -313,6 +314,7 @@ def _run_ray(cfg: EvalConfig, todo: list, finish) -> bool:
             ignore_reinit_error=True,
             configure_logging=False,
         )
+    reclaim_sigterm()
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
@@ -337,10 +339,13 @@ def _run_ray(cfg: EvalConfig, todo: list, finish) -> bool:
                     stopped = True
                 if bar:
                     bar.update(1)
+    except BaseException:  # Ctrl-C, SIGTERM or a failure: stop the workers now; finished cells are on disk
+        close_workers(workers, graceful=False)
+        raise
     finally:
         if bar:
             bar.close()
-        close_workers(workers)
+    close_workers(workers)
     return stopped
 
 

@@ -21,6 +21,8 @@ import os
 import tempfile
 import time
 import zipfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +157,13 @@ def check_output_dir(root: Path, resume: bool) -> None:
 
 
 class DatasetWriter:
-    """One dataset root; scenes are written one at a time (several writers may share a root: one per worker)."""
+    """One dataset root; scenes are written one at a time (several writers may share a root: one per worker).
+
+    background=True encodes and writes key frames on a thread, in order, while the caller goes on (JPEG and
+    deflate release the GIL, so a simulator's Python runs beside them on the other core); at most
+    `max_pending` key frames wait. An error of a queued key frame is raised by the next call (add, end_scene,
+    flush, wait); each file is still written atomically and its journal line after it.
+    """
 
     def __init__(
         self,
@@ -163,6 +171,8 @@ class DatasetWriter:
         version: str = DEFAULT_VERSION,
         flush_every_s: float = 30.0,
         jpeg_quality: int = 90,
+        background: bool = False,
+        max_pending: int = 4,
     ) -> None:
         self.root = Path(root)
         self.version = version
@@ -172,6 +182,9 @@ class DatasetWriter:
         self._scene: str | None = None
         self._last_flush = time.monotonic()
         self._added = 0  # key frames added by this writer
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="dataset-writer") if background else None
+        self._pending: deque[Future] = deque()
+        self.max_pending = max(1, int(max_pending))
 
     # ------------------------------------------------------------------ scenes
     def finished_scenes(self) -> set[str]:
@@ -211,6 +224,41 @@ class DatasetWriter:
     def add(self, kf: Keyframe) -> str:
         """Write one key frame (files first, then its journal line); returns its sample token."""
         scene = self._require_scene()
+        if self._pool is None:
+            return self._add(scene, kf)
+        self._reap(keep=self.max_pending - 1)
+        self._pending.append(self._pool.submit(self._add, scene, kf))
+        return make_token("sample", scene, kf.frame)
+
+    def wait(self) -> None:
+        """Block until every queued key frame is written; raise the first error of one."""
+        self._reap(keep=0)
+
+    def close(self) -> None:
+        """Finish the queued key frames and stop the writer thread."""
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _reap(self, keep: int) -> None:
+        """Wait for queued key frames until at most `keep` remain (finished ones are always collected)."""
+        while self._pending and (len(self._pending) > keep or self._pending[0].done()):
+            fut = self._pending.popleft()
+            try:
+                fut.result()
+            except BaseException:
+                for rest in self._pending:  # later key frames of a failed scene are not worth writing
+                    rest.cancel()
+                for rest in self._pending:
+                    if not rest.cancelled():
+                        rest.exception()
+                self._pending.clear()
+                raise
+
+    def _add(self, scene: str, kf: Keyframe) -> str:
         sample_token = make_token("sample", scene, kf.frame)
         pose_token = make_token("ego_pose", scene, kf.frame)
         rec: dict[str, Any] = {
@@ -260,17 +308,22 @@ class DatasetWriter:
         self._append(scene, rec)
         self._added += 1
         if self._added == 1 or time.monotonic() - self._last_flush > self.flush_every_s:
-            self.flush()  # the first key frame at once: a dataset has its tables from its first key frame on
+            self._flush()  # the first key frame at once: a dataset has its tables from its first key frame on
         return sample_token
 
     def end_scene(self) -> None:
         scene = self._require_scene()
+        self.wait()
         self._append(scene, {"kind": "end"})
         self._scene = None
-        self.flush()
+        self._flush()
 
     def abort_scene(self) -> None:
         """Drop the open scene's journal (a failed episode leaves nothing in the tables)."""
+        try:
+            self.wait()
+        except Exception:  # noqa: BLE001, S110 - the scene is dropped either way
+            pass
         if self._scene is not None:
             self._journal(self._scene).unlink(missing_ok=True)
             self._scene = None
@@ -281,6 +334,10 @@ class DatasetWriter:
 
         Writers of several processes (Ray workers) share a root: a lock serialises their flushes, so the last one
         reads every journal after the others' lines landed and no older table set replaces a newer one."""
+        self.wait()
+        return self._flush()
+
+    def _flush(self) -> dict[str, int]:
         tdir = self.root / self.version
         try:
             self.journal_dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.embedded.vec import rows_times
 from sim.sensors import LEADERBOARD_LIDAR
 from sim.types import FIXED_DELTA_SECONDS, FREE
 
@@ -89,7 +90,7 @@ class LidarSpec:
         az = np.radians(self.azimuth_start + np.arange(n_az) * (self.azimuth_span / n_az))  # sensor frame, right +
         e, a = np.meshgrid(elev, az, indexing="ij")  # (C, A)
         d = np.stack([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)], -1).reshape(-1, 3)
-        d = d @ self.rotation().T  # vehicle frame, y right
+        d = rows_times(d, self.rotation().T)  # vehicle frame, y right
         d[:, 1] *= -1.0
         return d
 
@@ -242,7 +243,7 @@ class LidarModel:
         rel = s.points_ego[keep] - self.origin.astype(np.float32)
         rel[:, 1] *= -1.0  # vehicle frame, y right
         out = np.empty((len(rel), 4), np.float32)
-        out[:, :3] = rel @ self.spec.rotation().astype(np.float32)  # the sensor's frame (R^T p, row vectors)
+        out[:, :3] = rows_times(rel, self.spec.rotation())  # the sensor's frame (R^T p, row vectors)
         out[:, 3] = np.exp(-self.spec.attenuation * s.distance[keep])
         return out
 

@@ -9,6 +9,7 @@ cached under the cache folder. Names may be given as CARLA route files write the
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -108,17 +109,25 @@ def resolve_town(name: str, map_dir: str | Path | None = None, cache_dir: str | 
         f"available: {', '.join(available) or 'none'}, or any generated town OccGen-<seed>")
 
 
+_TOWNS: dict[tuple[str, str], Town] = {}  # (path, sha256 of its text) -> the parsed town, oldest first
+_MAX_TOWNS = 4
+
+
 def load_town(name: str, map_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Town:
     """Resolve and parse a town. Malformed OpenDRIVE raises SimulatorError naming the file.
 
     The XML is validated with ElementTree before carla.Map sees it (carla prints to stderr and raises
-    a bare RuntimeError on garbage), and a map without driving waypoints is refused.
+    a bare RuntimeError on garbage), and a map without driving waypoints is refused. A file parsed before with the
+    same text gives the same Town (carla.Map is read-only): the routes of a run re-load their town for free.
     """
     path = resolve_town(name, map_dir, cache_dir)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SimulatorError(f"cannot read OpenDRIVE file {path}: {exc}") from exc
+    key = (str(path.resolve()), hashlib.sha256(text.encode()).hexdigest())
+    if key in _TOWNS:
+        return _TOWNS[key]
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
@@ -133,7 +142,10 @@ def load_town(name: str, map_dir: str | Path | None = None, cache_dir: str | Pat
         raise SimulatorError(f"malformed OpenDRIVE file {path}: carla.Map failed ({exc})") from exc
     if not cmap.generate_waypoints(5.0):
         raise SimulatorError(f"malformed OpenDRIVE file {path}: no driving-lane waypoints")
-    return Town(town_basename(path.stem), path, text, cmap)
+    if len(_TOWNS) >= _MAX_TOWNS:
+        _TOWNS.pop(next(iter(_TOWNS)))
+    town = _TOWNS[key] = Town(town_basename(path.stem), path, text, cmap)
+    return town
 
 
 def spawn_points(cmap: carla.Map, spacing: float = 20.0) -> list[carla.Transform]:

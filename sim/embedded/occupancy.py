@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.embedded.lidar import NUSCENES_LIDAR, LidarModel, LidarSpec, lidar_model
+from sim.embedded.vec import rows_times
 from sim.protocol import OccupancyFrame
 from sim.sensors import CameraSpec, nuscenes_rig
 from sim.types import FREE, OCC, ActorState, BoxSet, GroundRaster, Pose, StaticScene
@@ -137,7 +138,7 @@ def _build_camera_lut(cameras: tuple[CameraSpec, ...], spec: OccGridSpec, margin
     offsets, off = [], 0
     for cam in cameras:
         rot = carla_rotation(cam.pitch, cam.yaw, cam.roll)
-        pc = (pts - np.array([cam.x, cam.y, cam.z])) @ rot  # (V, 3) camera axes: x fwd, y right, z up
+        pc = rows_times(pts - np.array([cam.x, cam.y, cam.z]), rot)  # (V, 3) camera axes: x fwd, y right, z up
         depth = pc[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             u = cam.width / 2.0 + cam.focal * pc[:, 1] / depth

@@ -83,10 +83,11 @@ class RadarSpec:
     def directions(self) -> np.ndarray:
         """Unit ray directions (R, 3) in the ego frame (y left)."""
         from sim.embedded.occupancy import carla_rotation
+        from sim.embedded.vec import rows_times
 
         az, alt = self.angles()
         d = np.stack([np.cos(alt) * np.cos(az), np.cos(alt) * np.sin(az), np.sin(alt)], -1)  # sensor, y right
-        d = d @ carla_rotation(self.pitch, self.yaw, self.roll).T  # vehicle frame, y right
+        d = rows_times(d, carla_rotation(self.pitch, self.yaw, self.roll).T)  # vehicle frame, y right
         d[:, 1] *= -1.0
         return d
 

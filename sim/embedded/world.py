@@ -86,6 +86,7 @@ class EmbeddedSimulator(Simulator):
         self._tick_renderers: dict[int, Any] = {}  # period in ticks -> renderer of cameras with that sensor_tick
         self._occ_builder = None
         self._occ_renderer = None
+        self._renderer_pool: dict[tuple[CameraSpec, ...], Any] = {}  # cameras -> renderer of this town's scene
         self._ego: VehicleModel | None = None
         self._control = carla.VehicleControl()
         self._weather = carla.WeatherParameters.ClearNoon
@@ -123,12 +124,14 @@ class EmbeddedSimulator(Simulator):
         key = (hashlib.sha256(town.xodr_text.encode()).hexdigest(), self.config.seed)
         if key not in _SCENE_CACHE:
             _SCENE_CACHE[key] = cached_static_scene(town, self.config.seed, cache_dir)
+        if self._scene is not _SCENE_CACHE[key]:  # another scene: the renderers kept for the last one go
+            self._release_renderers(keep=())
         self._town, self._scene = town, _SCENE_CACHE[key]
         self._geo = geo_reference(town.xodr_text)
         sumo_dir = cache_root(cache_dir) / "sumo" if cache_dir else None
         self._traffic = TrafficSim(Path(town.xodr_path), self.config.traffic, cache_dir=sumo_dir)
         self._occ_builder = OccupancyBuilder(self._scene)
-        self._renderer = self._occ_renderer = None
+        self._renderer = None
         self._tick_renderers = {}
         self._stop_signs = self._find_stop_signs(town.map)
         self._frame = 0
@@ -181,8 +184,15 @@ class EmbeddedSimulator(Simulator):
         groups: dict[int, list[CameraSpec]] = {}
         for s, cam in zip((s for s in sensors if s["type"] in CAMERA_TYPES), self._cameras, strict=True):
             groups.setdefault(_capture_period(s), []).append(cam)
-        self._renderer = Renderer(self._scene, groups.pop(1)) if 1 in groups else None
-        self._tick_renderers = {period: Renderer(self._scene, cams) for period, cams in groups.items()}
+        # the same cameras on the same town (the next route of a run) reuse their renderer: no new GL context,
+        # shaders and geometry upload per route; renderers no longer attached are released
+        keys = {period: tuple(cams) for period, cams in groups.items()}
+        self._release_renderers(keep=(*keys.values(), tuple(nuscenes_rig(*_OCC_DEPTH_SIZE))))
+        for key in keys.values():
+            if key not in self._renderer_pool:
+                self._renderer_pool[key] = Renderer(self._scene, list(key))
+        self._renderer = self._renderer_pool[keys.pop(1)] if 1 in keys else None
+        self._tick_renderers = {period: self._renderer_pool[key] for period, key in keys.items()}
 
     def set_weather(self, weather: carla.WeatherParameters) -> None:
         validate_weather(weather)
@@ -280,12 +290,17 @@ class EmbeddedSimulator(Simulator):
         if self._traffic is not None:
             self._traffic.close()
             self._traffic = None
-        for r in (self._renderer, self._occ_renderer, *self._tick_renderers.values()):
-            if r is not None and hasattr(r, "release"):
-                r.release()
-        self._renderer = self._occ_renderer = None
+        self._release_renderers(keep=())
+        self._renderer = None
         self._tick_renderers = {}
         self._closed = True
+
+    def _release_renderers(self, keep: tuple[tuple[CameraSpec, ...], ...]) -> None:
+        """Free the GL contexts of pooled renderers whose cameras are not in `keep`."""
+        for key in [k for k in self._renderer_pool if k not in keep]:
+            self._renderer_pool.pop(key).release()
+        if tuple(nuscenes_rig(*_OCC_DEPTH_SIZE)) not in self._renderer_pool:
+            self._occ_renderer = None
 
     # ------------------------------------------------------------------ internals
     def _require_town(self) -> None:
@@ -412,7 +427,9 @@ class EmbeddedSimulator(Simulator):
             return list(views.values())
         from sim.embedded.render import Renderer
         if self._occ_renderer is None:
-            self._occ_renderer = Renderer(self._scene, nuscenes_rig(*_OCC_DEPTH_SIZE))
+            rig = tuple(nuscenes_rig(*_OCC_DEPTH_SIZE))
+            self._occ_renderer = self._renderer_pool.get(rig) or Renderer(self._scene, list(rig))
+            self._renderer_pool[rig] = self._occ_renderer
         out = self._occ_renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
                                         want_depth=True)
         return [(spec, out[spec.id].depth) for spec in nuscenes_rig(*_OCC_DEPTH_SIZE)]

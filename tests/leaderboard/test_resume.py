@@ -98,3 +98,44 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, slow_agent_file):
     a = strip_wallclock(json.loads((tmp_path / "full.json").read_text()))
     b = strip_wallclock(json.loads((tmp_path / "killed.json").read_text()))
     assert a == b
+
+
+def _route_workers() -> set[int]:
+    """PIDs of Ray route-worker processes (Ray titles them ray::RouteWorker...)."""
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "cmdline").read_bytes().startswith(b"ray::RouteWorker"):
+                    out.add(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def test_sigterm_stops_the_ray_workers_at_once_and_keeps_the_results(tmp_path, slow_agent_file):
+    """A terminated run (kill, a batch system's time limit) must not leave its Ray workers driving on."""
+    routes = tmp_path / "routes.xml"
+    routes.write_text(route_xml([(str(i), "OccTown01", STRAIGHT) for i in range(1, 4)]))
+    before = _route_workers()
+    proc = subprocess.Popen(
+        cmd(tmp_path, slow_agent_file, routes, "term.json", "--workers", "2"),
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(_route_workers() - before) < 2:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before its workers started"
+    time.sleep(2.0)  # the workers are driving their first routes
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: the finished routes are in" in err and "--resume" in err
+    deadline = time.time() + 20
+    while time.time() < deadline and _route_workers() - before:
+        time.sleep(0.2)
+    assert not _route_workers() - before, "Ray route workers outlived the terminated run"
+    assert json.loads((tmp_path / "term.json").read_text())["entry_status"] == "Started"  # whole, resumable

@@ -99,3 +99,44 @@ def test_output_dir_checks(tmp_path: Path) -> None:
         check_output_dir(tmp_path / "mine", resume=True)
     check_output_dir(tmp_path / "new", resume=False)
     assert (tmp_path / "new").is_dir()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    skip = ("dataset_card.json", "README.md", "flush.lock")  # the card holds sizes and times
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+def test_background_writer_writes_what_the_direct_one_writes(tmp_path: Path) -> None:
+    for name, background in (("direct", False), ("thread", True)):
+        w = DatasetWriter(tmp_path / name, background=background, max_pending=2)
+        w.begin_scene("s0", "OccGen-1", "test", _cams())
+        tokens = [w.add(_kf(f)) for f in range(10, 100, 10)]
+        assert tokens == [make_token("sample", "s0", f) for f in range(10, 100, 10)]
+        w.end_scene()
+        w.close()
+    direct, thread = _files(tmp_path / "direct"), _files(tmp_path / "thread")
+    assert len(direct) > 9 * 7 and direct == thread
+
+
+def test_background_writer_raises_a_queued_failure_on_the_next_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = DatasetWriter(tmp_path, background=True)
+    w.begin_scene("s0", "OccGen-1", "test", _cams())
+    w.add(_kf(10))
+    w.wait()
+
+    def full(*a: object, **k: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    w.add(_kf(20))  # queued: the failure shows on the next call
+    with pytest.raises(DatasetWriteError, match="^no space left on the device while writing key frame 20"):
+        w.end_scene()
+    monkeypatch.undo()
+    w.close()
+    assert w.flush()["sample"] == 1  # the finished key frame stays in the tables

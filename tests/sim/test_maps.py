@@ -92,6 +92,17 @@ def test_map_dir_beats_carla_root_beats_builtin(tmp_path, monkeypatch):
     assert load_town("TownX").name == "TownX"
 
 
+def test_a_town_parsed_before_is_reused_until_its_file_changes(tmp_path):
+    src = (TOWNS_DIR / "OccTown02.xodr").read_text()
+    (tmp_path / "OccTown02.xodr").write_text(src)
+    first = load_town("OccTown02", tmp_path)
+    assert load_town("OccTown02", tmp_path) is first  # the next route on the town: no second parse
+    assert load_town("OccTown02") is not first  # the built-in file is another file
+    (tmp_path / "OccTown02.xodr").write_text(src.replace("<OpenDRIVE>", "<OpenDRIVE>\n", 1))
+    again = load_town("OccTown02", tmp_path)
+    assert again is not first and again.xodr_text != first.xodr_text  # edited: parsed afresh
+
+
 def test_unknown_town_error_is_one_line_naming_everything(tmp_path, monkeypatch):
     monkeypatch.delenv("CARLA_ROOT", raising=False)
     with pytest.raises(TownNotFoundError) as err:

@@ -257,6 +257,24 @@ def test_mixed_camera_sizes_and_encodings() -> None:
     assert {ROAD, TERRAIN, SKY_CLASS, OCC["others"]} <= set(np.unique(s.semantic).tolist())
 
 
+def test_stacked_cameras_share_one_pass_and_see_what_lone_cameras_see() -> None:
+    """An RGB, a depth and a semantic camera on one mount with one size (a collection rig) render in one view of
+    the atlas, and each gives exactly what it gives alone; in rain the depth and classes carry no streaks."""
+    rgb = CameraSpec("rgb", 0.8, 0.0, 1.6, 0.0, 0.0, 0.0, 160, 90, 90.0, "rgb")
+    depth = CameraSpec("d", 0.8, 0.0, 1.6, 0.0, 0.0, 0.0, 160, 90, 90.0, "depth")
+    sem = CameraSpec("s", 0.8, 0.0, 1.6, 0.0, 0.0, 0.0, 160, 90, 90.0, "semantic_segmentation")
+    actors = [_actor(10.0, 0.0)]
+    with Renderer(_road_scene(), [rgb, depth, sem]) as stacked:
+        assert stacked._color.size == (160, 90)  # one view, not three
+        both = _render(stacked, actors, weather="HardRainNoon", frame=3)
+    for cam in (rgb, depth, sem):
+        with Renderer(_road_scene(), [cam]) as alone:
+            one = _render(alone, actors, weather="HardRainNoon", frame=3)[cam.id]
+        np.testing.assert_array_equal(both[cam.id].bgra, one.bgra)
+    assert both["rgb"].depth is None
+    assert np.isfinite(both["d"].depth).any() and both["s"].semantic.max() > 0
+
+
 def test_bad_cameras_rejected() -> None:
     scene = _scene()
     with pytest.raises(ValueError, match="unknown kind 'lidar'"):

@@ -231,3 +231,22 @@ def test_speedometer_is_signed_and_gnss_uses_the_maps_reference(sim):
     assert geo_reference(cmap.to_opendrive()) == (49.0, 8.0)
     p = sim.ground_truth().ego.pose
     assert data["GPS"][1] == pytest.approx(location_to_gnss(p.x, p.y, p.z, 49.0, 8.0), abs=1e-7)
+
+
+def test_the_next_route_on_the_same_town_reuses_the_renderer(sim):
+    """Routes of one run re-load the town and re-attach the rig: the renderer (GL context, shaders, geometry) is
+    kept and draws the same frames; another town or another rig frees it."""
+
+    def first_frame(town: str, width: int) -> tuple[object, np.ndarray]:
+        cmap = sim.load_town(town)
+        sim.spawn_ego(straight_start(cmap))
+        sim.attach_sensors(rig_sensor_dicts(width, 90)[:2])
+        return sim._renderer, sim.tick()["CAM_FRONT"][1]
+
+    r1, img1 = first_frame(TOWN, 160)
+    r2, img2 = first_frame(TOWN, 160)
+    assert r2 is r1 and np.array_equal(img1, img2)
+    r3, _ = first_frame(TOWN, 161)  # another rig
+    assert r3 is not r1 and r1.ctx is None  # released
+    r4, _ = first_frame("OccTown01", 161)  # another town
+    assert r4 is not r3 and r3.ctx is None

@@ -1,7 +1,8 @@
 """Camera renderer of the embedded simulator: moderngl on headless EGL (Mesa llvmpipe), CARLA's camera formats.
 
-One standalone GL context per Renderer. All cameras render into one atlas framebuffer (each camera its own
-viewport). A call uploads one block of frame constants (sun, sky, fog, lights), the actor instances, and per
+One standalone GL context per Renderer. All cameras render into one atlas framebuffer (each view its own
+viewport). Cameras with the same mount, fov and size (an RGB, a depth and a semantic camera stacked, as data
+collection rigs attach them) share one view: one pass fills the colour and the depth / class attachments. A call uploads one block of frame constants (sun, sky, fog, lights), the actor instances, and per
 camera issues three draws: the static town (one multi-draw-indirect over its visible tiles, near to far), every
 actor (one instanced multi-draw-indirect, a command per template), and the sky behind them; then reads the
 viewport back. The projection is mirrored in y so the read-back comes out top row first, and the fragment
@@ -105,6 +106,11 @@ def _validate_cameras(cameras: list[CameraSpec]) -> None:
             raise ValueError(f"camera '{c.id}': fov {c.fov} out of range (0, 180)")
 
 
+def _geometry(c: CameraSpec) -> tuple:
+    """What a camera's pass depends on: its mount, field of view and size (not its kind or id)."""
+    return (c.x, c.y, c.z, c.roll, c.pitch, c.yaw, c.fov, c.width, c.height)
+
+
 def _atlas_layout(
     cameras: list[CameraSpec], max_size: int
 ) -> tuple[list[tuple[int, int, int, int]], int, int]:
@@ -158,6 +164,15 @@ class Renderer:
     ) -> None:
         _validate_cameras(cameras)
         self.cameras = list(cameras)
+        # cameras with one geometry share a view (one pass): view index per camera, and each view's members
+        groups: dict[tuple, int] = {}
+        self._view_of = [groups.setdefault(_geometry(c), len(groups)) for c in self.cameras]
+        self._members: list[list[int]] = [[] for _ in groups]
+        for i, v in enumerate(self._view_of):
+            self._members[v].append(i)
+        self._views = [self.cameras[m[0]] for m in self._members]  # the geometry each view renders
+        self._view_rgb = [any(self.cameras[i].kind == "rgb" for i in m) for m in self._members]
+        self._view_aux = [any(self.cameras[i].kind != "rgb" for i in m) for m in self._members]
         self.config = cfg = config or RenderConfig()
         if not (0 <= cfg.max_point_lights <= 16 and 0 <= cfg.max_spot_lights <= 8):
             raise ValueError(
@@ -178,7 +193,7 @@ class Renderer:
     def _build(self) -> None:
         ctx = self.ctx
         max_size = min(int(ctx.info["GL_MAX_TEXTURE_SIZE"]), int(ctx.info["GL_MAX_VIEWPORT_DIMS"][0]))
-        self._rects, aw, ah = _atlas_layout(self.cameras, max_size)
+        self._rects, aw, ah = _atlas_layout(self._views, max_size)
         self._color = ctx.texture((aw, ah), 4)  # holds B, G, R, A
         self._aux = ctx.texture((aw, ah), 2, dtype="f4")  # planar depth, class id
         self._depth = ctx.depth_renderbuffer((aw, ah))
@@ -191,7 +206,7 @@ class Renderer:
         self._vaos: dict[tuple, tuple[moderngl.Program, moderngl.VertexArray]] = {}
 
         self._scene_vbo = ctx.buffer(self._tiles.data.tobytes()) if len(self._tiles) else None
-        self._scene_cmds = ctx.buffer(reserve=max(len(self._tiles), 1) * len(self.cameras) * _CMD_WORDS * 4)
+        self._scene_cmds = ctx.buffer(reserve=max(len(self._tiles), 1) * len(self._views) * _CMD_WORDS * 4)
 
         tdata, self._templates = build_templates()
         self._template_names = list(self._templates)
@@ -394,7 +409,7 @@ class Renderer:
         n_actor_cmds = self._upload_actors(inst)
 
         self._ground_z = ego.z
-        mats = [view_projection(ego, c) for c in self.cameras]
+        mats = [view_projection(ego, c) for c in self._views]
         firsts, counts = self._visible_tiles(ego, [m[0] for m in mats], [m[1][:3, 3] for m in mats])
         # per-frame shader features: see the module docstring for why these are variants
         surface = tuple(
@@ -420,9 +435,9 @@ class Renderer:
         self._fbo_rgb.clear(depth=1.0)
         self._ubo.bind_to_uniform_block(0)
         self._noise.use(0)
-        need_aux = [want_depth or want_semantic or c.kind != "rgb" for c in self.cameras]
+        need_aux = [want_depth or want_semantic or a for a in self._view_aux]  # per view
 
-        for i, cam in enumerate(self.cameras):
+        for i, cam in enumerate(self._views):
             aux = need_aux[i]
             (self._fbo_aux if aux else self._fbo_rgb).use()
             ctx.viewport = self._rects[i]
@@ -455,15 +470,15 @@ class Renderer:
             )
             vao.render(moderngl.TRIANGLES, vertices=_SKY_VERTICES)
             self._draw_sun(i, c2w, atm, aux)
-            if atm.rain > 0.0 and cam.kind == "rgb":
+            if atm.rain > 0.0 and self._view_rgb[i]:  # colour only: a stacked depth camera sees no streaks
                 self._draw_rain(i, cam, atm, frame)
-            if atm.glare > 0.0 and cam.kind == "rgb":
+            if atm.glare > 0.0 and self._view_rgb[i]:
                 self._draw_glare(i, c2w, atm)
         return self._read_back(need_aux, want_depth, want_semantic)
 
     def _draw_sun(self, i: int, c2w: np.ndarray, atm: Atmosphere, aux: bool) -> None:
         """The sun disk as a small octagon behind everything (a per-pixel disk test would cost ~2 ms)."""
-        cam = self.cameras[i]
+        cam = self._views[i]
         local = c2w[:3, :3].T @ atm.sun_dir  # (forward, right, up)
         if atm.sun_disk <= 0.0 or local[0] <= 1e-3:
             return
@@ -491,7 +506,7 @@ class Renderer:
     def _draw_glare(self, i: int, c2w: np.ndarray, atm: Atmosphere) -> None:
         """Veiling glare on an RGB camera that faces the low sun (glare.frag): a bloom around the sun and a
         uniform veil that lifts blacks and washes out contrast; fades out as the sun leaves the view."""
-        cam = self.cameras[i]
+        cam = self._views[i]
         local = c2w[:3, :3].T @ atm.sun_dir  # (forward, right, up)
         half_x = math.atan(cam.width / (2.0 * cam.focal))
         half_y = math.atan(cam.height / (2.0 * cam.focal))
@@ -564,9 +579,10 @@ class Renderer:
             self._fbo_aux.read_into(aux, components=2, attachment=1, dtype="f4")
         out: dict[str, CameraFrame] = {}
         for i, cam in enumerate(self.cameras):
-            x, y, w, h = self._rects[i]
+            view = self._view_of[i]
+            x, y, w, h = self._rects[view]
             depth = semantic = None
-            if need_aux[i]:
+            if need_aux[view]:
                 a = aux[y : y + h, x : x + w]
                 if want_depth or cam.kind == "depth":
                     depth = np.ascontiguousarray(a[..., 0])
