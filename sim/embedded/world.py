@@ -45,6 +45,7 @@ from sim.weather import validate_weather
 
 GRAVITY = 9.81
 _OCC_DEPTH_SIZE = (200, 113)  # width, height of the depth-only rig used for mask_camera when no rig is attached
+_OCC_RIG = tuple(nuscenes_rig(*_OCC_DEPTH_SIZE))
 _STATIC_CATEGORY_CLASSES = {OCC["manmade"], OCC["vegetation"], OCC["barrier"], OCC["others"], OCC["traffic_cone"]}
 
 # Static scenes are costly to build and immutable: share them between simulators of one process.
@@ -85,7 +86,6 @@ class EmbeddedSimulator(Simulator):
         self._renderer = None  # cameras read every tick
         self._tick_renderers: dict[int, Any] = {}  # period in ticks -> renderer of cameras with that sensor_tick
         self._occ_builder = None
-        self._occ_renderer = None
         self._renderer_pool: dict[tuple[CameraSpec, ...], Any] = {}  # cameras -> renderer of this town's scene
         self._ego: VehicleModel | None = None
         self._control = carla.VehicleControl()
@@ -187,7 +187,7 @@ class EmbeddedSimulator(Simulator):
         # the same cameras on the same town (the next route of a run) reuse their renderer: no new GL context,
         # shaders and geometry upload per route; renderers no longer attached are released
         keys = {period: tuple(cams) for period, cams in groups.items()}
-        self._release_renderers(keep=(*keys.values(), tuple(nuscenes_rig(*_OCC_DEPTH_SIZE))))
+        self._release_renderers(keep=(*keys.values(), _OCC_RIG))
         for key in keys.values():
             if key not in self._renderer_pool:
                 self._renderer_pool[key] = Renderer(self._scene, list(key))
@@ -299,8 +299,6 @@ class EmbeddedSimulator(Simulator):
         """Free the GL contexts of pooled renderers whose cameras are not in `keep`."""
         for key in [k for k in self._renderer_pool if k not in keep]:
             self._renderer_pool.pop(key).release()
-        if tuple(nuscenes_rig(*_OCC_DEPTH_SIZE)) not in self._renderer_pool:
-            self._occ_renderer = None
 
     # ------------------------------------------------------------------ internals
     def _require_town(self) -> None:
@@ -426,13 +424,11 @@ class EmbeddedSimulator(Simulator):
         if len(views) == len(NUSCENES_RIG):
             return list(views.values())
         from sim.embedded.render import Renderer
-        if self._occ_renderer is None:
-            rig = tuple(nuscenes_rig(*_OCC_DEPTH_SIZE))
-            self._occ_renderer = self._renderer_pool.get(rig) or Renderer(self._scene, list(rig))
-            self._renderer_pool[rig] = self._occ_renderer
-        out = self._occ_renderer.render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather, frame=self._frame,
-                                        want_depth=True)
-        return [(spec, out[spec.id].depth) for spec in nuscenes_rig(*_OCC_DEPTH_SIZE)]
+        if _OCC_RIG not in self._renderer_pool:
+            self._renderer_pool[_OCC_RIG] = Renderer(self._scene, list(_OCC_RIG))
+        out = self._renderer_pool[_OCC_RIG].render(gt.ego.pose, gt.actors, gt.traffic_lights, self._weather,
+                                                   frame=self._frame, want_depth=True)
+        return [(spec, out[spec.id].depth) for spec in _OCC_RIG]
 
     def _read_sensors(self) -> dict[str, tuple[int, Any]]:
         f = self._frame

@@ -2,8 +2,9 @@
 
 One standalone GL context per Renderer. All cameras render into one atlas framebuffer (each view its own
 viewport). Cameras with the same mount, fov and size (an RGB, a depth and a semantic camera stacked, as data
-collection rigs attach them) share one view: one pass fills the colour and the depth / class attachments. A call uploads one block of frame constants (sun, sky, fog, lights), the actor instances, and per
-camera issues three draws: the static town (one multi-draw-indirect over its visible tiles, near to far), every
+collection rigs attach them) share one view: one pass fills the colour and the depth / class attachments.
+A call uploads one block of frame constants (sun, sky, fog, lights), the actor instances, and per view issues
+three draws: the static town (one multi-draw-indirect over its visible tiles, near to far), every
 actor (one instanced multi-draw-indirect, a command per template), and the sky behind them; then reads the
 viewport back. The projection is mirrored in y so the read-back comes out top row first, and the fragment
 shaders write B, G, R, A so the bytes already are CARLA's BGRA: no flips or swizzles on the CPU.
