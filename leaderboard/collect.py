@@ -312,6 +312,7 @@ def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int,
     actor = ray.remote(num_cpus=1)(EpisodeWorker)
     pool = [actor.remote(plan, out_dir) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in pool]) if e]
+    reclaim_sigterm()  # again once the workers run: Ray may install its handler as it starts them
     if errors:
         raise ValueError(errors[0])
     queue, pending, idle = list(todo), {}, list(pool)

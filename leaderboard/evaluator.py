@@ -288,6 +288,7 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
+    reclaim_sigterm()  # again once the workers run: Ray may install its handler as it starts them
     if errors:
         _say(f"error: {errors[0]}")
         results.crashed = True

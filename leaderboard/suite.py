@@ -318,6 +318,7 @@ def _run_ray(cfg: EvalConfig, todo: list, finish) -> bool:
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
     errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
+    reclaim_sigterm()  # again once the workers run: Ray may install its handler as it starts them
     if errors:
         print(f"error: {errors[0]}", file=sys.stderr)
         for w in workers:

@@ -147,6 +147,10 @@ def check_output_dir(root: Path, resume: bool) -> None:
             raise DatasetWriteError(
                 f"output folder {root} already holds a dataset; pass --resume to continue it"
             )
+        # a killed writer leaves the temporary file of the write it was in (atomic_write_bytes): resuming, no
+        # writer of this dataset runs yet, so every one is stale
+        for tmp in root.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / ".occvla-write-probe"

@@ -116,7 +116,7 @@ def _route_workers() -> set[int]:
 def test_sigterm_stops_the_ray_workers_at_once_and_keeps_the_results(tmp_path, slow_agent_file):
     """A terminated run (kill, a batch system's time limit) must not leave its Ray workers driving on."""
     routes = tmp_path / "routes.xml"
-    routes.write_text(route_xml([(str(i), "OccTown01", STRAIGHT) for i in range(1, 4)]))
+    routes.write_text(route_xml([(str(i), "OccTown01", STRAIGHT) for i in range(1, 13)]))  # more than 2 s of work
     before = _route_workers()
     proc = subprocess.Popen(
         cmd(tmp_path, slow_agent_file, routes, "term.json", "--workers", "2"),

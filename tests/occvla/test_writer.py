@@ -140,3 +140,13 @@ def test_background_writer_raises_a_queued_failure_on_the_next_call(
     monkeypatch.undo()
     w.close()
     assert w.flush()["sample"] == 1  # the finished key frame stays in the tables
+
+
+def test_resuming_removes_the_temporary_files_of_a_killed_writer(tmp_path: Path) -> None:
+    w = DatasetWriter(tmp_path)
+    w.begin_scene("s0", "OccGen-1", "test", _cams())
+    w.add(_kf(10))
+    stale = tmp_path / "samples" / CAMERAS[0] / ".s0__x.jpg.k3j2.tmp"  # a write a SIGKILL cut short
+    stale.write_bytes(b"half a jpeg")
+    check_output_dir(tmp_path, resume=True)
+    assert not stale.exists() and any((tmp_path / "samples" / CAMERAS[0]).iterdir())
