@@ -48,7 +48,9 @@ from occvla.data.geometry import rot_to_quat
 from occvla.data.qa import annotation_qa
 from occvla.data.writer import Annotation, CameraCalib, DatasetWriter, Keyframe
 from occvla.meta_actions import meta_action_from_trajectory
+from occvla.planning import ROUTE_PLAN_SPACINGS
 from sim.geo import geo_reference, location_to_gnss
+from sim.route_planner import downsample_route
 from sim.sensors import NUSCENES_RIG
 from sim.types import FIXED_DELTA_SECONDS, ActorState, GroundTruth
 
@@ -318,6 +320,12 @@ class DataCollector:
             self.planner, self.shadow = ExpertPlanner(route_plan, self.expert_cfg), True
         self.geo = geo_reference(ctx.cmap.to_opendrive())
         self.commands = RouteCommands(ctx.gps_route)  # as the agent does on its downsampled plan
+        # the plan points the agent reads (OccVLA's planner.route_input), on both leaderboards' plans: 1.0 gives
+        # the agent a point every 50 m, 2.x every 200 m (and every turn and lane change on both)
+        self.route_plans = {
+            f"{d:g}": RouteCommands([ctx.gps_route[i] for i in downsample_route(ctx.route, d)])
+            for d in ROUTE_PLAN_SPACINGS
+        }
         self.poses: dict[int, tuple[float, float, float, float]] = {}  # frame -> x, y, z, yaw (CARLA)
         self.pending: list[dict[str, Any]] = []
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.scene))])
@@ -362,10 +370,11 @@ class DataCollector:
         self.poses[gt.frame] = (p.x, p.y, p.z, p.yaw)
         lat, lon, _ = location_to_gnss(p.x, p.y, p.z, *self.geo)
         command = self.commands.command(lat, lon)
+        route = {k: rc.route_points(lat, lon, p.yaw) for k, rc in self.route_plans.items()}  # each (3, 2)
         if self.shadow:
             self.planner.step(gt)  # keeps the shadow expert's memory and controllers in step with the drive
         if gt.frame % self.keyframe_every == 0:
-            self.pending.append(self._capture(input_data, gt, command))
+            self.pending.append(self._capture(input_data, gt, command, route))
         while self.pending and self.pending[0]["frame"] + NUM_FUTURE * self.keyframe_every <= gt.frame:
             self._write(self.pending.pop(0))
 
@@ -410,7 +419,7 @@ class DataCollector:
 
     # ------------------------------------------------------------------ key frames
     def _capture(
-        self, input_data: dict[str, tuple[int, Any]], gt: GroundTruth, command: int
+        self, input_data: dict[str, tuple[int, Any]], gt: GroundTruth, command: int, route: dict[str, np.ndarray]
     ) -> dict[str, Any]:
         """Everything of a key frame that is known now (its future is filled in 3 s later)."""
         images = {}
@@ -462,6 +471,7 @@ class DataCollector:
             "occ": occ,
             "speed": speed,
             "command": int(command),
+            "route": {k: v.round(3).tolist() for k, v in route.items()},
             "plan": plan,
             "reason": decision.reason,
             "target_speed": float(decision.target_speed),
@@ -485,6 +495,7 @@ class DataCollector:
         extra = {
             "speed": kf["speed"],
             "command": kf["command"],
+            "route_points": kf["route"],
             "meta_action": meta,
             "trajectory": traj.round(4).tolist(),
             "trajectory_valid": valid,

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import yaml
 
-from agent.controllers import WaypointController
+from agent.controllers import WaypointController, world_to_ego
 from agent.ego_motion import EgoMotion, StuckConfig, StuckSafeguard
 from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
 from sim.geo import gnss_to_location
@@ -117,10 +117,26 @@ class RouteCommands:
             return False
         return self._segment_distance(pos, i) < self._segment_distance(pos, i - 1)
 
-    def command(self, lat: float, lon: float) -> int:
+    def _advance(self, lat: float, lon: float) -> np.ndarray:
         pos = np.array(self.to_local(lat, lon))
         while self.index + 1 < len(self.points) and self._reached(pos, self.index + 1):
             self.index += 1  # the route never goes back
+        return pos
+
+    def route_points(self, lat: float, lon: float, yaw_deg: float) -> np.ndarray:
+        """The plan around the ego, in its frame (x forward, y left, metres): the point where the segment the ego
+        is on starts and the next two points (the last point repeats at the route's end). (3, 2) float32.
+
+        What closed-loop CARLA agents read as "target points" (TransFuser, TCP, CarLLaVA): where the route goes at
+        the next junction, and on a straight road the line the ego should be on. ``yaw_deg`` is CARLA's yaw.
+        """
+        pos = self._advance(lat, lon)
+        last = len(self.points) - 1
+        idx = [self.index, min(self.index + 1, last), min(self.index + 2, last)]
+        return world_to_ego(self.points[idx], float(pos[0]), float(pos[1]), yaw_deg).astype(np.float32)
+
+    def command(self, lat: float, lon: float) -> int:
+        pos = self._advance(lat, lon)
         opt = self.options[self.index]
         if opt in LANE_CHANGE_OPTIONS and float(np.hypot(*(pos - self.points[self.index]))) > self.switch:
             # a lane change is a point, not a segment: the downsampled plan drops the option change after it
@@ -138,6 +154,7 @@ class OccVLAAgent(AutonomousAgent):
         self.cfg = self.preflight(path_to_conf_file)
         torch.set_num_threads(max(1, self.cfg.torch_threads))
         self.policy = OccVLAPolicy.from_run_dir(Path(self.cfg.run_dir))
+        self.uses_route = bool(self.policy.model.config.planner.route_input)
         self.image_size = self.policy.processor.image_size
         self.controller = WaypointController()
         self.motion = EgoMotion()
@@ -184,14 +201,21 @@ class OccVLAAgent(AutonomousAgent):
 
     def sensors(self) -> list[dict[str, Any]]:
         cfg = getattr(self, "cfg", OccVLAAgentConfig())
-        return rig_sensor_dicts(cfg.camera_width, cfg.camera_height) + [
+        sensors = rig_sensor_dicts(cfg.camera_width, cfg.camera_height) + [
             {"type": "sensor.speedometer", "id": "SPEED", "reading_frequency": 20},
             {"type": "sensor.other.gnss", "id": "GPS", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0,
              "yaw": 0.0, "sensor_tick": SENSOR_TICK},
         ]
+        if getattr(self, "uses_route", False):  # the compass turns the route's plan points into the ego frame
+            sensors.append({"type": "sensor.other.imu", "id": "IMU", "x": 0.0, "y": 0.0, "z": 0.0, "roll": 0.0,
+                            "pitch": 0.0, "yaw": 0.0, "sensor_tick": SENSOR_TICK})
+        return sensors
 
-    def model_inputs(self, input_data: dict[str, tuple[int, Any]]) -> tuple[np.ndarray, float, int]:
-        """Sensor data -> (images (6, S, S, 3) uint8 RGB in camera order, speed m/s, RoadOption command)."""
+    def model_inputs(
+        self, input_data: dict[str, tuple[int, Any]]
+    ) -> tuple[np.ndarray, float, int, np.ndarray | None]:
+        """Sensor data -> (images (6, S, S, 3) uint8 RGB in camera order, speed m/s, RoadOption command, the route's
+        plan points (3, 2) in the ego frame, or None for a model that does not read them)."""
         s = self.image_size
         images = np.stack([cv2.resize(np.ascontiguousarray(input_data[c][1][:, :, 2::-1]), (s, s),
                                       interpolation=cv2.INTER_AREA) for c in CAMERA_ORDER])  # (6, S, S, 3)
@@ -199,18 +223,26 @@ class OccVLAAgent(AutonomousAgent):
         lat, lon = float(input_data["GPS"][1][0]), float(input_data["GPS"][1][1])
         if self.route is None:
             self.route = RouteCommands(self._global_plan)
-        return images, speed, self.route.command(lat, lon)
+        command = self.route.command(lat, lon)
+        if not self.uses_route:
+            return images, speed, command, None
+        compass = float(input_data["IMU"][1][-1])  # rad, 0 = north (-y); CARLA's yaw = compass - 90 deg
+        if not math.isfinite(compass):
+            return images, speed, command, np.full((3, 2), np.nan, np.float32)
+        return images, speed, command, self.route.route_points(lat, lon, math.degrees(compass) - 90.0)
 
-    def _path_blocked(self, images: np.ndarray, speed: float, command: int) -> bool:
+    def _path_blocked(self, images: np.ndarray, speed: float, command: int, route: np.ndarray | None) -> bool:
         """Does the model see an obstacle in the corridor ahead (its occupancy branch)? Without a branch: no."""
         if self.policy.model.occ_branch is None:
             return False
-        return obstacle_ahead(self.policy.predict(images, speed, command, return_occupancy=True).occupancy)
+        out = self.policy.predict(images, speed, command, route=route, return_occupancy=True)
+        return obstacle_ahead(out.occupancy)
 
     def run_step(self, input_data: dict[str, tuple[int, Any]], timestamp: float) -> carla.VehicleControl:
-        images, speed, command = self.model_inputs(input_data)
+        images, speed, command, route = self.model_inputs(input_data)
         self.last_command = command
-        if not math.isfinite(speed) or not np.isfinite(input_data["GPS"][1][:2]).all():
+        finite_route = route is None or bool(np.isfinite(route).all())
+        if not math.isfinite(speed) or not np.isfinite(input_data["GPS"][1][:2]).all() or not finite_route:
             self.fault_count += 1  # a faulty sensor: stop safely rather than drive blind
             return carla.VehicleControl(brake=1.0)
         dt = SENSOR_TICK if self.last_timestamp is None else max(0.0, timestamp - self.last_timestamp)
@@ -218,13 +250,13 @@ class OccVLAAgent(AutonomousAgent):
         self.motion.advance(speed, self.last_steer, dt)
         self.stuck.update(speed, dt)
         if self.step_count % self.cfg.policy_every == 0:
-            out = self.policy.predict(images, speed, command)
+            out = self.policy.predict(images, speed, command, route=route)
             self.last_waypoints, self.last_meta_action = out.waypoints, out.meta_action
             self.motion.reset()
         self.step_count += 1
         self.followed_waypoints = self.motion.follow_trajectory(self.last_waypoints)
         if self.stuck.should_check():
-            if self._path_blocked(images, speed, command):
+            if self._path_blocked(images, speed, command, route):
                 self.stuck.blocked_for_a_reason()
             else:
                 self.stuck.start_creep()

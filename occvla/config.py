@@ -110,6 +110,9 @@ class PlannerConfig:
     # the runs before it existed) keeps which camera sees what but not where in the image; 2 keeps left/right and
     # near/far halves, which lane keeping reads (README, OccVLA-small). Must divide the camera's token grid.
     visual_grid: int = 1
+    # Read the route's plan points (planning.route_features): where the route goes, as closed-loop CARLA agents
+    # do. Off for runs saved before it existed; needs data with ``route_points`` (collected data).
+    route_input: bool = False
 
 
 @dataclass

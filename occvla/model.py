@@ -300,18 +300,22 @@ class OccVLAModel(nn.Module):
         input_ids: torch.Tensor,
         meta_hidden: torch.Tensor,
         ego_velocity: torch.Tensor,
+        route: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.planner(meta_hidden, ego_velocity, self._visual(last, input_ids))  # (B, 6, 2)
+        return self.planner(meta_hidden, ego_velocity, self._visual(last, input_ids), route)  # (B, 6, 2)
 
-    def planner_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def planner_inputs(
+        self, batch: dict
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """What the planning head reads for a teacher-forced batch: (meta-action hidden (B, D), ego velocity
-        (B, 2), per-camera visual (B, V, D)). With the VLM frozen (stage 3) this is a fixed function of the sample,
-        so ``occvla-train`` computes it once per sample and trains the head on the cache."""
+        (B, 2), per-camera visual (B, V, D), the route's plan points (B, 3, 2) or None). With the VLM frozen
+        (stage 3) this is a fixed function of the sample, so ``occvla-train`` computes it once per sample and
+        trains the head on the cache."""
         self.check_batch(batch)
         last = self._run_lm(batch, False, use_cache=False).last_hidden_state  # (B, T, D)
         b = last.shape[0]
         meta = last[torch.arange(b, device=last.device), batch["meta_end_index"]]  # (B, D)
-        return meta, batch["ego_velocity"], self._visual(last, batch["input_ids"])
+        return meta, batch["ego_velocity"], self._visual(last, batch["input_ids"]), batch.get("route")
 
     # ---- training forward --------------------------------------------------------------------------------------
     def forward(self, batch: dict, compute_occupancy: bool = True) -> OccVLAOutput:
@@ -353,7 +357,7 @@ class OccVLAModel(nn.Module):
                 losses.append(self.config.occ_loss_weight * res.occ_loss)
         if "meta_end_index" in batch:
             meta_hidden = last[torch.arange(b), batch["meta_end_index"]]  # (B, D)
-            res.waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"]).float()
+            res.waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"], batch.get("route")).float()
             if "trajectory" in batch:
                 res.plan_loss = planning_loss(res.waypoints, batch["trajectory"])
                 losses.append(self.config.plan_loss_weight * res.plan_loss)
@@ -428,7 +432,7 @@ class OccVLAModel(nn.Module):
             if all(done):
                 break
         visual = self._visual(last, input_ids)  # (B, V*g*g, D)
-        waypoints = self.planner(meta_hidden, batch["ego_velocity"], visual).float()  # (B, 6, 2)
+        waypoints = self.planner(meta_hidden, batch["ego_velocity"], visual, batch.get("route")).float()  # (B, 6, 2)
         occ = self._occupancy(out.hidden_states, input_ids) if want_occ else None
         return GenerationOutput(
             token_ids=tokens, waypoints=waypoints, occ_logits=occ, meta_hidden=meta_hidden, visual=visual

@@ -45,10 +45,17 @@ class OccVLAPolicy:
 
     @torch.inference_mode()
     def predict(
-        self, images: np.ndarray, speed: float, command: int, return_occupancy: bool = False
+        self,
+        images: np.ndarray,
+        speed: float,
+        command: int,
+        return_occupancy: bool = False,
+        route: np.ndarray | None = None,
     ) -> PolicyOutput:
-        """images (6, H, W, 3) uint8 RGB in camera order; speed m/s; command a CARLA RoadOption value."""
-        batch = self.processor([{"images": images, "speed": speed, "command": command}], train=False)
+        """images (6, H, W, 3) uint8 RGB in camera order; speed m/s; command a CARLA RoadOption value; route the
+        plan points (3, 2) in the ego frame (``RouteCommands.route_points``), for a model with planner.route_input."""
+        sample = {"images": images, "speed": speed, "command": command, "route": route}
+        batch = self.processor([sample], train=False)
         batch = {k: v.to(self.device) for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             gen = self.model.generate(

@@ -181,6 +181,8 @@ class OccVLAProcessor:
                 batch["trajectory"] = torch.as_tensor(
                     np.stack([s["trajectory"] for s in samples]), dtype=torch.float32
                 )
+        if all(s.get("route") is not None for s in samples):
+            batch["route"] = torch.as_tensor(np.stack([s["route"] for s in samples]), dtype=torch.float32)  # (B, 3, 2)
         if all("occupancy" in s for s in samples):
             batch["occupancy"] = torch.as_tensor(np.stack([s["occupancy"] for s in samples])).long()
             if all("mask_camera" in s for s in samples):

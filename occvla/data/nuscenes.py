@@ -128,6 +128,7 @@ STUCK_TARGET_SPEED = 0.5
 # ... but stood (speed below this, m/s) and moved less than STUCK_FUTURE_M over its whole 3 s future was stuck
 # (wedged against a prop after a perturbation, or a traffic deadlock): its "stop" label teaches standing still
 # for no visible reason, the inertia a closed-loop imitation learner suffers from most.
+ROUTE_PLANS = ("50", "200", "mixed")  # keys of a collected sample's route_points, or a mix of them
 STUCK_SPEED = 0.3
 STUCK_FUTURE_M = 0.5
 
@@ -145,6 +146,9 @@ class NuScenesOccDataset(Dataset):
         trajectory_source: one of ``TRAJECTORY_SOURCES`` (the meta-action follows the chosen trajectory).
         drop_stuck: leave out collected key frames where the expert was stuck (see ``STUCK_TARGET_SPEED``); data
             without the expert's target speed (real nuScenes) keeps every frame.
+        route_plan: which of the collected route plans gives ``route`` (``ROUTE_PLANS``): "50" (leaderboard 1.0's),
+            "200" (2.x's), or "mixed" (each sample one of the two, fixed by its token). Data without route points
+            (real nuScenes, older collections) give no ``route``.
     """
 
     def __init__(
@@ -167,9 +171,13 @@ class NuScenesOccDataset(Dataset):
         cache_dir: str | Path | None = None,
         trajectory_source: str = "driven",
         drop_stuck: bool = False,
+        route_plan: str = "mixed",
     ) -> None:
         if trajectory_source not in TRAJECTORY_SOURCES:
             raise ValueError(f"trajectory_source must be one of {TRAJECTORY_SOURCES}, got {trajectory_source!r}")
+        if route_plan not in ROUTE_PLANS:
+            raise ValueError(f"route_plan must be one of {ROUTE_PLANS}, got {route_plan!r}")
+        self.route_plan = route_plan
         self.trajectory_source = trajectory_source
         self.root = Path(root)
         self.version = version or find_version(self.root)
@@ -400,6 +408,18 @@ class NuScenesOccDataset(Dataset):
         token = self.index[i]
         return self.get(token)
 
+    def route(self, token: str, extra: dict[str, Any]) -> np.ndarray | None:
+        """The route's plan points (3, 2) in the ego frame (``route_plan`` picks the plan), or None without them."""
+        plans = extra.get("route_points")
+        if not plans:
+            return None
+        key = self.route_plan
+        if key == "mixed":
+            key = ROUTE_PLANS[int(token[:8], 16) % 2] if all(c in "0123456789abcdef" for c in token[:8]) else "200"
+        if key not in plans:
+            raise ValueError(f"sample {token}: no route points on the {key} m plan (has {sorted(plans)})")
+        return np.asarray(plans[key], np.float32).reshape(3, 2)
+
     def get(self, token: str) -> dict[str, Any]:
         """The sample dict of a sample token (see module docstring)."""
         traj, valid = self.trajectory(token)
@@ -422,6 +442,9 @@ class NuScenesOccDataset(Dataset):
             "trajectory_valid": valid,
             "meta_action": meta_action_from_trajectory(traj, speed),
         }
+        route = self.route(token, extra)
+        if route is not None:
+            sample["route"] = route
         if self.load_images:
             sample["images"] = self._images(token)
         if self.load_occupancy:

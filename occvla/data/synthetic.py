@@ -106,6 +106,19 @@ def _drive(kind: str, duration: float, rng: np.random.Generator) -> dict:
     return {"t": t, "s": s, "v": v, "cx": cx, "cy": cy, "cyaw": cyaw, "d": d, "t_end": t_end}
 
 
+def _route_points(line: np.ndarray, s_line: np.ndarray, ego: np.ndarray, spacing: float = 20.0) -> np.ndarray:
+    """The route as an agent's sparse plan gives it: centreline points every ``spacing`` m; the one starting the
+    segment the ego is on and the next two, in the ego frame (x forward, y left). (3, 2)"""
+    plan_s = np.arange(s_line[0], s_line[-1], spacing)  # (P,)
+    s_ego = s_line[np.argmin(np.hypot(line[:, 0] - ego[0], line[:, 1] - ego[1]))]
+    k = int(np.clip(np.searchsorted(plan_s, s_ego, side="right") - 1, 0, len(plan_s) - 1))
+    ks = np.minimum([k, k + 1, k + 2], len(plan_s) - 1)
+    pts = np.stack([np.interp(plan_s[ks], s_line, line[:, 0]), np.interp(plan_s[ks], s_line, line[:, 1])], 1)
+    c, s = math.cos(ego[2]), math.sin(ego[2])
+    d = pts - ego[None, :2]
+    return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]], 1)  # scene frame is y-left
+
+
 def _centreline(m: dict, ext: float = 80.0, step: float = 0.5) -> np.ndarray:
     """Road centreline (N, 3) [x, y, yaw] in the scene frame, 1 point per ``step`` m, extended straight at both ends."""
     s, cx, cy, cyaw = m["s"], m["cx"], m["cy"], m["cyaw"]
@@ -335,7 +348,9 @@ def make_synthetic_dataset(
                 cmd = {"turn_left": Command.LEFT, "turn_right": Command.RIGHT,
                        "lane_change_left": Command.CHANGELANELEFT,
                        "lane_change_right": Command.CHANGELANERIGHT}.get(kind, Command.LANEFOLLOW)
-            tables[EXTRA_TABLE].append({"sample_token": st, "command": int(cmd), "speed": float(abs(m["v"][j]))})
+            route = _route_points(line, s_line, ego_scene).round(3).tolist()
+            tables[EXTRA_TABLE].append({"sample_token": st, "command": int(cmd), "speed": float(abs(m["v"][j])),
+                                        "route_points": {"50": route, "200": route}})
             boxes_now = [agent_box(a, t_now) for a in agents]
             for a, b in zip(agents, boxes_now, strict=True):
                 ann_token = tok()

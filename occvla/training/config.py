@@ -52,6 +52,8 @@ class DataSection:
     # trajectory labels: driven | expert_plan | expert_plan_when_perturbed (occvla.data.nuscenes.TRAJECTORY_SOURCES)
     trajectory_source: str = "expert_plan_when_perturbed"
     drop_stuck: bool = True  # leave out collected key frames where the expert was stuck (NuScenesOccDataset)
+    # route points from leaderboard 1.0's plan ("50"), 2.x's ("200") or each sample one of them ("mixed")
+    route_plan: str = "mixed"
     synthetic: SyntheticSection = field(default_factory=SyntheticSection)
 
 

@@ -55,7 +55,7 @@ def build_datasets(
     common = {"version": data_cfg.version, "image_size": image_size, "occ_grid": occ_grid,
               "occ_root": data_cfg.occ_root, "val_fraction": data_cfg.val_fraction, "load_images": load_images,
               "require_occupancy": require_occupancy, "trajectory_source": data_cfg.trajectory_source,
-              "drop_stuck": data_cfg.drop_stuck}
+              "drop_stuck": data_cfg.drop_stuck, "route_plan": data_cfg.route_plan}
     train_scenes, val_scenes = data_cfg.train_scenes, data_cfg.val_scenes
     from_card = card_splits(root) if train_scenes is None and val_scenes is None else None
     if from_card is not None:

@@ -135,7 +135,8 @@ def build_model_and_processor(cfg: Any, train_ds: Any, run_dir: Path) -> tuple[A
 BEHAVIOUR_OVERRIDES = {"planner.kinematic_prior"}
 # ... and the planning head's shape, in stage 3 only: the head trains from scratch there (stages 1-2 never train it),
 # so a head of another shape is built fresh when one of these changes
-HEAD_OVERRIDES = {"planner.visual_grid", "planner.visual_dim", "planner.hidden_size", "planner.num_layers"}
+HEAD_OVERRIDES = {"planner.visual_grid", "planner.visual_dim", "planner.hidden_size", "planner.num_layers",
+                  "planner.route_input"}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -201,11 +202,15 @@ def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[
     if t.planner_meta not in PLANNER_META:
         raise ValueError(f"train.planner_meta must be one of {PLANNER_META}, got {t.planner_meta!r}")
     dev = torch.device(cfg.device).type
-    parts: dict[str, list[torch.Tensor]] = {"meta": [], "velocity": [], "visual": [], "trajectory": []}
+    parts: dict[str, list[torch.Tensor]] = {"meta": [], "velocity": [], "visual": [], "trajectory": [], "route": []}
 
-    def add(meta: torch.Tensor, vel: torch.Tensor, visual: torch.Tensor, traj: torch.Tensor) -> None:
-        for k, v in zip(parts, (meta, vel, visual, traj), strict=True):
-            parts[k].append(v.float() if k == "trajectory" else v)  # (B, D) / (B, 2) / (B, V*g*g, D) / (B, 6, 2)
+    def add(meta: torch.Tensor, vel: torch.Tensor, visual: torch.Tensor, route: torch.Tensor | None,
+            traj: torch.Tensor) -> None:
+        # (B, D) / (B, 2) / (B, V*g*g, D) / (B, 3, 2) / (B, 6, 2)
+        route = route if model.config.planner.route_input else None  # every row has one when the head reads it
+        for k, v in zip(parts, (meta, vel, visual, traj, route), strict=True):
+            if v is not None:
+                parts[k].append(v.float() if k in ("trajectory", "route") else v)
 
     model.eval()
     with torch.no_grad():
@@ -221,9 +226,9 @@ def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[
                 if t.planner_meta in ("generated", "both"):
                     batch = _to(processor(samples, train=False), cfg.device)
                     gen = model.generate(batch, processor.meta_action_ids, pad_id=processor.pad_id)
-                    add(gen.meta_hidden, batch["ego_velocity"], gen.visual, traj)
+                    add(gen.meta_hidden, batch["ego_velocity"], gen.visual, batch.get("route"), traj)
     model.train()
-    return {k: torch.cat(v) for k, v in parts.items()}
+    return {k: torch.cat(v) for k, v in parts.items() if v}
 
 
 def _stage_samples(samples: list[dict], stage: int) -> list[dict]:
@@ -367,7 +372,8 @@ def train_vla(cfg: Any, run_dir: Path) -> dict[str, float] | None:
         if cache is not None:  # stage 3 on the frozen VLM's cached outputs: the head alone runs
             sel = torch.as_tensor(idx)
             with torch.autocast(dev, dtype=torch.bfloat16, enabled=t.bf16):
-                wps = model.planner(cache["meta"][sel], cache["velocity"][sel], cache["visual"][sel]).float()
+                route = cache["route"][sel] if "route" in cache else None
+                wps = model.planner(cache["meta"][sel], cache["velocity"][sel], cache["visual"][sel], route).float()
             loss = planning_loss(wps, cache["trajectory"][sel])
             res = OccVLAOutput(loss=loss, plan_loss=loss)
         else:

@@ -198,6 +198,31 @@ def test_occvla_reader_reads_collected_data(placed: Path, tmp_path: Path) -> Non
     assert s["qa"] == [tuple(p) for p in rec["qa"]]
     np.testing.assert_array_equal(ds[0]["images"], s["images"])  # second read from the cache
     assert list((tmp_path / "cache" / "32x32").glob("*.npy"))
+    # the route's plan points as the agent reads them, on both leaderboards' plans
+    for plan in ("50", "200"):
+        ds_plan = NuScenesOccDataset(placed, image_size=32, load_images=False, load_occupancy=False, route_plan=plan)
+        np.testing.assert_allclose(ds_plan[0]["route"], rec["route_points"][plan], atol=1e-6)
+    with pytest.raises(ValueError, match="route_plan must be one of"):
+        NuScenesOccDataset(placed, route_plan="100")
+
+
+def test_route_points_follow_the_ego_down_the_route(placed: Path) -> None:
+    """The 50 m straight heading +y: in the ego frame every plan point lies on the x axis, the route's end
+    (the last point) comes closer by the distance driven, and the segment starts at most a metre ahead (the route
+    starts where the first waypoint snaps onto its lane)."""
+    t = _tables(placed)
+    pose = {p["token"]: p for p in t["ego_pose"]}
+    sd = {r["sample_token"]: r for r in t["sample_data"] if r["is_key_frame"]}
+    info = {r["sample_token"]: r for r in t[EXTRA_TABLE]}
+    start_y = None
+    for s in t["sample"]:
+        y = pose[sd[s["token"]]["ego_pose_token"]]["translation"][1]
+        start_y = y if start_y is None else start_y
+        for plan in ("50", "200"):
+            pts = np.asarray(info[s["token"]]["route_points"][plan])  # (3, 2)
+            assert pts.shape == (3, 2)
+            assert np.abs(pts[:, 1]).max() < 0.3, pts  # the ego drives on the route's line
+            assert pts[0, 0] <= 1.0 and pts[2, 0] == pytest.approx(50.0 - abs(y - start_y), abs=0.3)
 
 
 def test_qa_agrees_with_annotations(placed: Path) -> None:

@@ -34,6 +34,8 @@ def tiny_run_dir(tmp_path_factory) -> Path:
     torch.nn.init.zeros_(bare.planner.mlp[-1].weight)
     torch.nn.init.zeros_(bare.planner.mlp[-1].bias)
     save_run_dir(out.parent / "no_occ", bare, OccVLAProcessor.for_config(bare.config, processor.tokenizer))
+    routed = build_model("tiny", planner={"route_input": True})
+    save_run_dir(out.parent / "route", routed, OccVLAProcessor.for_config(routed.config, processor.tokenizer))
     return out
 
 
@@ -108,7 +110,8 @@ def test_agent_inputs_follow_the_route_and_camera_order(tiny_run_dir):
     data["SPEED"] = (0, {"speed": 3.0})
     lat, lon, _ = location_to_gnss(0.0, -25.0, 0.0, 49.0, 8.0)  # 5 m before the LEFT point
     data["GPS"] = (0, np.array([lat, lon, 0.0]))
-    images, speed, command = agent.model_inputs(data)
+    images, speed, command, route = agent.model_inputs(data)
+    assert route is None  # a model without planner.route_input reads no route points (and asks for no IMU)
     assert images.shape == (6, agent.image_size, agent.image_size, 3)
     assert [int(images[i, 0, 0, 0]) for i in range(6)] == [10 * i for i in range(6)]  # order kept, BGR -> RGB
     assert speed == 3.0 and command == int(RoadOption.LANEFOLLOW)  # the turn starts at the LEFT point
@@ -287,3 +290,30 @@ def test_route_commands_agree_on_the_dense_and_the_downsampled_plans(route_id):
         assert len(disagree) <= 4, (name, disagree)  # a metre or two around a switch point at most
     first_turn = int(np.argmax(turns))
     assert all(c == 4 for c in seen[f"every {PLAN_SAMPLE_DISTANCE:g} m"][: first_turn - 3])
+
+
+def test_a_route_reading_model_gets_the_plan_points_in_its_frame_from_gnss_and_compass(tiny_run_dir, tmp_path):
+    """The plan runs north (-y in CARLA) in 10 m steps; the ego stands 1 m east of it, 5 m along, facing north
+    (compass 0): the segment's start is 5 m behind and 1 m to the left, the next points 5 and 15 m ahead."""
+    from agent.occvla_agent import RouteCommands
+    from occvla.planning import route_features
+    from sim.geo import location_to_gnss
+
+    agent = _agent(tiny_run_dir.parent / "route", tmp_path)
+    assert agent.uses_route and any(s["type"] == "sensor.other.imu" for s in agent.sensors())
+    data = _fake_inputs(3.0)
+    lat, lon, _ = location_to_gnss(1.0, -5.0, 0.0, 49.0, 8.0)
+    data["GPS"] = (0, np.array([lat, lon, 0.0]))
+    data["IMU"] = (0, np.array([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, 0.0]))
+    route = agent.model_inputs(data)[3]
+    np.testing.assert_allclose(route, [[-5.0, 1.0], [5.0, 1.0], [15.0, 1.0]], atol=0.05)
+    feats = route_features(torch.as_tensor(route)[None])[0]
+    assert feats[6] == pytest.approx(-0.5, abs=0.03)  # the ego is 1 m right of the route's line (metres / 2)
+    assert agent.run_step(data, 0.0).brake < 1.0
+    # facing east (compass 90 deg) the same points lie to the left
+    data["IMU"] = (0, np.array([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, math.pi / 2]))
+    np.testing.assert_allclose(agent.model_inputs(data)[3][1], [-1.0, 5.0], atol=0.05)
+    data["IMU"] = (0, np.array([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, np.nan]))
+    assert agent.run_step(data, 0.05).brake == 1.0  # a faulty compass stops the car
+    with pytest.raises(ValueError, match="empty"):
+        RouteCommands([])

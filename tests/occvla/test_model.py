@@ -323,6 +323,37 @@ def test_kinematic_prior_rolls_the_ego_velocity_out_under_the_mlp_offsets():
     assert torch.count_nonzero(head(torch.randn(3, 32), vel, torch.randn(3, 6, 32))) == 0
 
 
+def test_route_features_give_the_offset_from_the_route_line_and_its_directions():
+    """Ego 1.5 m right of a segment running straight ahead, the next segment turning left by 90 degrees; at the
+    route's end (all points equal) the directions default to straight ahead rather than NaN."""
+    from occvla.planning import ROUTE_FEATURES, route_features
+
+    route = torch.tensor([[[-10.0, 1.5], [20.0, 1.5], [20.0, 40.0]],
+                          [[3.0, 0.0], [3.0, 0.0], [3.0, 0.0]]])  # (2, 3, 2)
+    f = route_features(route)
+    assert f.shape == (2, ROUTE_FEATURES) and torch.isfinite(f).all()
+    torch.testing.assert_close(f[0, :6], torch.tensor([-0.2, 0.03, 0.4, 0.03, 0.4, 0.8]))
+    assert f[0, 6] == pytest.approx(-0.75)  # 1.5 m right of the line, metres / 2
+    torch.testing.assert_close(f[0, 7:], torch.tensor([1.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(f[1, 7:], torch.tensor([1.0, 0.0, 1.0, 0.0]))
+    far = route_features(torch.tensor([[[0.0, 0.0], [500.0, 0.0], [900.0, -30.0]]]))
+    assert far[0, :6].abs().max() == 4.0  # clamped: a plan point 200 m away counts as far, not as 200 m
+
+
+def test_a_route_reading_head_needs_the_route():
+    from occvla.config import PlannerConfig
+    from occvla.planning import PlanningHead
+
+    head = PlanningHead(PlannerConfig(route_input=True), lm_hidden=32, num_cameras=6, num_waypoints=6)
+    meta, vel, vis = torch.randn(2, 32), torch.zeros(2, 2), torch.randn(2, 6, 32)
+    with pytest.raises(ValueError, match="route_input"):
+        head(meta, vel, vis)
+    route = torch.tensor([[[-5.0, 0.0], [15.0, 0.0], [35.0, 0.0]]] * 2)
+    turned = route.clone()
+    turned[1, 2] = torch.tensor([15.0, 20.0])
+    out = head(meta, vel, vis, turned)
+    assert not torch.allclose(out, head(meta, vel, vis, route))
+
 
 def test_visual_grid_pools_each_camera_into_image_quadrants():
     """planner.visual_grid=2: the head reads, per camera, the mean of each quadrant of its token grid (row-major as

@@ -287,3 +287,28 @@ def test_occvla_eval_scores_a_run_dir_beside_constant_velocity(stage_dirs: dict[
     np.testing.assert_allclose(constant_velocity(np.array([2.0]))[0, :, 0], [1, 2, 3, 4, 5, 6])
     assert main([str(stage_dirs["s2"]), "--data", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_stage3_with_the_route_then_predicts_from_it(stage_dirs: dict[str, Path], data_root: Path,
+                                                     tmp_path: Path) -> None:
+    """The path a user takes for a route-reading head: stage 3 with planner.route_input on data that carry route
+    points, then the policy plans from them; where they are left out it says so in one line."""
+    from occvla.policy import OccVLAPolicy
+    from occvla.run_dir import load_run_dir
+
+    run_dir = tmp_path / "route"
+    _run("train=stage3_planning", "train.steps=2", f"data.root={data_root}", f"model.init_from={stage_dirs['s2']}",
+         "+model.overrides.planner.route_input=true", "+model.overrides.planner.kinematic_prior=true",
+         f"run_dir={run_dir}")
+    model, _, _ = load_run_dir(run_dir)
+    assert model.config.planner.route_input
+    policy = OccVLAPolicy.from_run_dir(run_dir)
+    images = np.zeros((6, 64, 64, 3), np.uint8)
+    straight = np.array([[-5.0, 0.0], [15.0, 0.0], [35.0, 0.0]], np.float32)
+    left = np.array([[-5.0, 0.0], [10.0, 5.0], [15.0, 25.0]], np.float32)
+    a = policy.predict(images, 5.0, 4, route=straight).waypoints
+    b = policy.predict(images, 5.0, 4, route=left).waypoints
+    assert a.shape == (6, 2) and np.isfinite(a).all() and not np.allclose(a, b)  # the plan reads the route
+    with pytest.raises(ValueError, match="route_input") as err:
+        policy.predict(images, 5.0, 4)
+    assert "\n" not in str(err.value)
