@@ -180,7 +180,8 @@ def expert_plan(
     first: Decision | None = None
     path_local = cum = None
     for k in range(NUM_FUTURE):
-        decision, mem = decide(cur, planner.route, mem, cfg)
+        # now: the decision the expert takes on this tick (memoised, so the driving expert does not decide twice)
+        decision, mem = planner.decide_now(gt) if k == 0 and cfg is planner.cfg else decide(cur, planner.route, mem, cfg)
         if k == 0:
             first = decision
             path = planner.path_ahead(decision.route_index, length=60.0, offset=decision.nudge_offset)
@@ -427,7 +428,7 @@ class DataCollector:
             item = input_data.get(self.cam_ids[ch])
             if item is None:
                 raise RuntimeError(f"camera {self.cam_ids[ch]} gave no image on key frame {gt.frame}")
-            img = np.ascontiguousarray(item[1][:, :, :3])
+            img = cv2.cvtColor(item[1], cv2.COLOR_BGRA2BGR) if item[1].shape[2] == 4 else np.ascontiguousarray(item[1])
             if img.shape[:2] != (self.o.height, self.o.width):
                 img = cv2.resize(img, (self.o.width, self.o.height), interpolation=cv2.INTER_AREA)
             images[ch] = img

@@ -290,10 +290,35 @@ def _red_light_travel_limits(
     """(P,) how far each vehicle (centre) can travel before its front reaches a red (or stoppable yellow) stop
     line it is approaching; inf where no light stops it. A vehicle that could only stop harder than
     `other_red_stop_decel` (red) / `other_yellow_stop_decel` (yellow) is assumed to go through."""
-    out = np.full(len(pos), np.inf)
+    lines = _stopping_lines(gt.traffic_lights, cfg)
+    if lines is None:
+        return np.full(len(pos), np.inf)
+    mid, across, fwd, half, lane, limit = lines  # (L, 2) (L, 2) (L, 2) (L,) (L,) (L,)
     speed = np.hypot(vel[:, 0], vel[:, 1])  # (P,)
-    tol = math.radians(cfg.same_direction_deg)
-    for tl in gt.traffic_lights:
+    rx, ry = pos[:, 0:1] - mid[:, 0], pos[:, 1:2] - mid[:, 1]  # (P, L)
+    to_line = -(rx * fwd[:, 0] + ry * fwd[:, 1]) - half_length[:, None]  # (P, L) front bumper to the line
+    lateral = np.abs(rx * across[:, 0] + ry * across[:, 1])  # (P, L)
+    aligned = np.abs(wrap_angle(yaw[:, None] - lane)) < math.radians(cfg.same_direction_deg)
+    on_approach = aligned & (lateral <= half + cfg.stop_line_extend) & (to_line > -0.5)
+    on_approach &= to_line < cfg.lookahead_m
+    need = speed[:, None] ** 2 / (2.0 * np.maximum(to_line, 0.1))  # (P, L) deceleration to stop at the line
+    stops = on_approach & (need <= limit)
+    return np.where(stops, np.maximum(to_line, 0.0), np.inf).min(axis=1, initial=np.inf)
+
+
+# [the traffic-light list, the config, their stopping lines]: a tick's decision and its rollout share one list
+# (ground truth builds a new list every tick, so an old one never changes under the cache)
+_LINES_CACHE: list = [None, None, None]
+
+
+def _stopping_lines(lights: list, cfg: ExpertConfig) -> tuple[np.ndarray, ...] | None:
+    """The stop lines of the red and yellow lights as arrays: (mid (L, 2), unit across (L, 2), unit approach
+    direction (L, 2), half length (L,), lane yaw rad (L,), the deceleration a vehicle still stops with (L,)),
+    or None without any. Cached for the same list (the expert's rollout decides six times on one tick's lights)."""
+    if _LINES_CACHE[0] is lights and _LINES_CACHE[1] is cfg:
+        return _LINES_CACHE[2]
+    rows = []
+    for tl in lights:
         if tl.state not in ("Red", "Yellow"):
             continue
         p, q = np.asarray(tl.stop_line[0], np.float64), np.asarray(tl.stop_line[1], np.float64)
@@ -303,17 +328,13 @@ def _red_light_travel_limits(
             continue
         across /= 2.0 * half
         lane = math.radians(tl.lane_yaw)
-        fwd = np.array([math.cos(lane), math.sin(lane)])
-        rel = pos - mid  # (P, 2)
-        to_line = -(rel @ fwd) - half_length  # (P,) front bumper to the line along the approach
-        lateral = np.abs(rel @ across)  # (P,)
-        aligned = np.abs(wrap_angle(yaw - lane)) < tol
-        on_approach = aligned & (lateral <= half + cfg.stop_line_extend) & (to_line > -0.5)
-        on_approach &= to_line < cfg.lookahead_m
-        need = speed**2 / (2.0 * np.maximum(to_line, 0.1))  # (P,) deceleration to stop at the line
         limit = cfg.other_red_stop_decel if tl.state == "Red" else cfg.other_yellow_stop_decel
-        stops = on_approach & (need <= limit)
-        out = np.where(stops, np.minimum(out, np.maximum(to_line, 0.0)), out)
+        rows.append((*mid, *across, math.cos(lane), math.sin(lane), half, lane, limit))
+    out = None
+    if rows:
+        arr = np.array(rows, np.float64)  # (L, 9)
+        out = (arr[:, 0:2], arr[:, 2:4], arr[:, 4:6], arr[:, 6], arr[:, 7], arr[:, 8])
+    _LINES_CACHE[:] = [lights, cfg, out]
     return out
 
 

@@ -352,9 +352,22 @@ class ExpertPlanner:
         self.memory = PlannerMemory()
         self.follower = RouteFollower(self.cfg.lateral, self.cfg.longitudinal)
         self.last_decision: Decision | None = None
+        self._memo: tuple[GroundTruth, PlannerMemory, Decision, PlannerMemory] | None = None
+
+    def decide_now(self, gt: GroundTruth) -> tuple[Decision, PlannerMemory]:
+        """`decide` on this ground truth from the current memory, without advancing it. Memoised for the same
+        ground truth and memory: a data collector rolls the expert's plan out from the state the expert is about
+        to decide on, and both then cost one decision (decide is pure, so the result is the same)."""
+        memo = self._memo
+        if memo is not None and memo[0] is gt and memo[1] is self.memory:
+            return memo[2], memo[3]
+        decision, mem = decide(gt, self.route, self.memory, self.cfg)
+        self._memo = (gt, self.memory, decision, mem)
+        return decision, mem
 
     def step(self, gt: GroundTruth) -> tuple[carla.VehicleControl, Decision]:
-        decision, self.memory = decide(gt, self.route, self.memory, self.cfg)
+        decision, self.memory = self.decide_now(gt)
+        self._memo = None
         self.last_decision = decision
         e = gt.ego
         path = self.path_ahead(decision.route_index, offset=decision.nudge_offset)
