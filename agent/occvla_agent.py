@@ -1,7 +1,8 @@
 """The OccVLA leaderboard agent: six cameras + speed + route command -> OccVLA -> 3 s trajectory -> PID control.
 
 A sensor-only agent (it never reads ground truth). Sensors: the six cameras of the nuScenes rig (DESIGN.md), the
-speedometer and GNSS. Every ``policy_every`` ticks it picks the navigation command of the route ahead (GNSS
+speedometer and GNSS (and the IMU, whose compass turns the plan's points into the ego frame, for a model with
+``planner.route_input``). Every ``policy_every`` ticks it picks the navigation command of the route ahead (GNSS
 against the global plan), runs the model (the same ``OccVLAProcessor`` as training) for a meta-action and six
 ego-frame waypoints; in between it follows the last trajectory, re-timed and moved into the current ego frame by
 dead reckoning (agent/ego_motion.py). The shared controllers (agent/controllers.py) turn waypoints into controls.
