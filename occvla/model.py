@@ -357,7 +357,9 @@ class OccVLAModel(nn.Module):
                 losses.append(self.config.occ_loss_weight * res.occ_loss)
         if "meta_end_index" in batch:
             meta_hidden = last[torch.arange(b), batch["meta_end_index"]]  # (B, D)
-            res.waypoints = self._plan(last, input_ids, meta_hidden, batch["ego_velocity"], batch.get("route")).float()
+            res.waypoints = self._plan(
+                last, input_ids, meta_hidden, batch["ego_velocity"], batch.get("route")
+            ).float()
             if "trajectory" in batch:
                 res.plan_loss = planning_loss(res.waypoints, batch["trajectory"])
                 losses.append(self.config.plan_loss_weight * res.plan_loss)
@@ -432,7 +434,9 @@ class OccVLAModel(nn.Module):
             if all(done):
                 break
         visual = self._visual(last, input_ids)  # (B, V*g*g, D)
-        waypoints = self.planner(meta_hidden, batch["ego_velocity"], visual, batch.get("route")).float()  # (B, 6, 2)
+        waypoints = self.planner(
+            meta_hidden, batch["ego_velocity"], visual, batch.get("route")
+        ).float()  # (B, 6, 2)
         occ = self._occupancy(out.hidden_states, input_ids) if want_occ else None
         return GenerationOutput(
             token_ids=tokens, waypoints=waypoints, occ_logits=occ, meta_hidden=meta_hidden, visual=visual

@@ -76,9 +76,14 @@ def _model_card(model: OccVLAModel, cfg_dict: dict, metrics: dict | None, card_e
         "from occvla import OccVLAPolicy",
         "policy = OccVLAPolicy.from_run_dir('<this directory>')",
         "out = policy.predict(images, speed, command)  # images (6, H, W, 3) uint8 RGB",
-        *(["# this head reads the route: the plan points (3, 2) in the ego frame (agent.occvla_agent.RouteCommands)",
-           "out = policy.predict(images, speed, command, route=route_points)"]
-          if model.config.planner.route_input else []),
+        *(
+            [
+                "# this head reads the route: the plan points (3, 2) in the ego frame (agent.occvla_agent.RouteCommands)",
+                "out = policy.predict(images, speed, command, route=route_points)",
+            ]
+            if model.config.planner.route_input
+            else []
+        ),
         "```",
         "",
     ]

@@ -357,8 +357,10 @@ class DatasetWriter:
     def _flush_locked(self, tdir: Path) -> dict[str, int]:
         scenes = self._builder.scenes(self.journal_dir)
         shared = self._builder.shared_tables(scenes)
-        counts = {n: len(shared[n]) if n in shared else sum(len(sc.tables[n]) for sc in scenes)
-                  for n in (*TABLES, EXTRA_TABLE)}
+        counts = {
+            n: len(shared[n]) if n in shared else sum(len(sc.tables[n]) for sc in scenes)
+            for n in (*TABLES, EXTRA_TABLE)
+        }
         try:
             for name in counts:
                 atomic_write_bytes(tdir / f"{name}.json", self._builder.table_bytes(scenes, name, shared))
@@ -441,7 +443,16 @@ class _JournalReader:
 
 
 # Tables with records of one scene only, assembled in scene-name order; the others are shared by all scenes.
-_PER_SCENE = ("log", "scene", "sample", "ego_pose", "sample_data", "sample_annotation", "instance", EXTRA_TABLE)
+_PER_SCENE = (
+    "log",
+    "scene",
+    "sample",
+    "ego_pose",
+    "sample_data",
+    "sample_annotation",
+    "instance",
+    EXTRA_TABLE,
+)
 _CAT_TOKEN = {c: make_token("category", c) for c in NUSCENES_CATEGORIES}
 _ATTR_TOKEN = {a: make_token("attribute", a) for a in ATTRIBUTES}
 
@@ -601,7 +612,13 @@ def _scene_records(lines: list[dict[str, Any]]) -> _SceneRecords | None:
             inst_cat[a["instance_token"]] = a["category"]
             t["sample_annotation"].append(rec)
         t[EXTRA_TABLE].append(
-            {"token": make_token(EXTRA_TABLE, st), "scene": scene, "town": town, "frame": k["frame"], **k["extra"]}
+            {
+                "token": make_token(EXTRA_TABLE, st),
+                "scene": scene,
+                "town": town,
+                "frame": k["frame"],
+                **k["extra"],
+            }
         )
     for recs in sd_recs.values():
         t["sample_data"] += recs
@@ -653,8 +670,12 @@ class TableBuilder:
             calibs.update({k: v for k, v in sc.calibs.items() if k not in calibs})
             maps.setdefault(
                 sc.map_token,
-                {"token": sc.map_token, "log_tokens": [], "category": "semantic_prior",
-                 "filename": f"maps/{sc.map_token}.png"},
+                {
+                    "token": sc.map_token,
+                    "log_tokens": [],
+                    "category": "semantic_prior",
+                    "filename": f"maps/{sc.map_token}.png",
+                },
             )["log_tokens"].append(sc.log_token)
         return {
             "category": [
@@ -678,8 +699,10 @@ class TableBuilder:
         """Every nuScenes table + EXTRA_TABLE as record lists."""
         scenes = self.scenes(journal_dir)
         shared = self.shared_tables(scenes)
-        return {n: shared[n] if n in shared else [r for sc in scenes for r in sc.tables[n]]
-                for n in (*TABLES, EXTRA_TABLE)}
+        return {
+            n: shared[n] if n in shared else [r for sc in scenes for r in sc.tables[n]]
+            for n in (*TABLES, EXTRA_TABLE)
+        }
 
     def table_bytes(self, scenes: list[_SceneRecords], name: str, shared: dict[str, list]) -> bytes:
         """A table's file, byte for byte what json.dumps(records, indent=0) writes."""

@@ -192,7 +192,9 @@ def test_incremental_flushes_write_what_a_rebuild_from_the_journals_writes(tmp_p
     w.end_scene()
     check()
     assert json.loads((tmp_path / CARD_JSON).read_text())["counts"]["samples"] == 5
-    w.begin_scene("s1", "OccGen-1", "test", _cams())  # restarted from scratch (--resume of an unfinished scene)
+    w.begin_scene(
+        "s1", "OccGen-1", "test", _cams()
+    )  # restarted from scratch (--resume of an unfinished scene)
     w.add(_kf(10))
     w.flush()
     check(size_too=False)  # the old run's later frames still lie on disk until the repeat rewrites them
