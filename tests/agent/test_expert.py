@@ -1084,7 +1084,7 @@ def test_town01_route_gets_speed_limits_and_junctions_from_the_map():
     assert turns.any() and route.speed_cap[turns].max() <= ExpertConfig().junction_turn_speed + 1e-9
 
 
-def test_agent_contract():
+def test_agent_contract(tmp_path):
     from agent import expert
     from sim.sensors import validate_sensors
 
@@ -1096,8 +1096,18 @@ def test_agent_contract():
     sensors = agent.sensors()
     validate_sensors(sensors)
     types = [s["type"] for s in sensors]
-    assert types.count("sensor.camera.rgb") == 6
+    # no cameras by default: it reads ground truth, and leaderboard 1.0 allows four (a 1.0 route file refused it)
+    assert types.count("sensor.camera.rgb") == 0
     assert {"sensor.speedometer", "sensor.other.imu", "sensor.other.gnss"} <= set(types)
+    from leaderboard.autoagents.agent_wrapper import validate_sensor_configuration
+    from leaderboard.autoagents.autonomous_agent import Track
+    from leaderboard.rules import SENSORS_LIMITS_1_0
+
+    validate_sensor_configuration(sensors, Track.SENSORS, "SENSORS", SENSORS_LIMITS_1_0)  # 1.0 rules accept it
+    conf = tmp_path / "cams.yaml"
+    conf.write_text("cameras: true\n")
+    agent.setup(str(conf))  # a camera run (e.g. the rig for a dataset recorded from the agent's own sensors)
+    assert [s["type"] for s in agent.sensors()].count("sensor.camera.rgb") == 6
     with pytest.raises(RuntimeError, match="set_privileged"):
         agent.run_step({}, 0.0)
 
