@@ -116,6 +116,32 @@ class ControlLoss(Scenario):
 
 
 # ---------------------------------------------------------------------------------------------- lead vehicles
+LANE_CHANGE_OPTIONS = (5, 6)  # RoadOption.CHANGELANELEFT / CHANGELANERIGHT
+LANE_CHANGE_LOOK_BACK_M = 40.0  # a change this far before a trigger may still be under way past it
+
+
+def _no_lane_change(self: Scenario, s_end: float, look_back: float = LANE_CHANGE_LOOK_BACK_M) -> None:
+    """ScenarioError when the route changes lane between `look_back` metres before the trigger and `s_end`
+    metres past it.
+
+    A lead vehicle drives the ego's route from ahead of the trigger, so after a lane change it stands, waiting for
+    the trigger, in the lane the ego must change into: the ego holds back for a gap that never opens before it
+    reaches the trigger (OccGen-2 route 5: a change 8 m before the trigger, the ego blocked 11 m short of its
+    8 m radius). A change shortly before the trigger lands on the lead's lane too (it spans tens of metres)."""
+    if not self.route:
+        return
+    pts = np.array([[t.location.x, t.location.y] for t, _ in self.route])  # (N, 2)
+    x, y = self.trigger_xy
+    i = int(np.argmin(np.hypot(pts[:, 0] - x, pts[:, 1] - y)))
+    s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])  # (N,)
+    s = s - s[i]  # metres past the trigger
+    for (_, opt), d in zip(self.route, s, strict=True):
+        if -look_back <= d <= s_end and int(opt) in LANE_CHANGE_OPTIONS:
+            where = f"{d:.0f} m past" if d >= 0 else f"{-d:.0f} m before"
+            raise ScenarioError(f"scenario {self.id}: the route changes lane {where} the trigger, into the lane "
+                                "where the lead vehicle would stand")
+
+
 def _clear_run(self: Scenario, s0: float, need: float) -> float:
     """The largest s <= s0 with `need` metres of path before the next junction after it (ScenarioError if none)."""
     span = junction_span(self.cmap, self.ego_path, 0.0, s0 + need + 5.0)
@@ -146,6 +172,7 @@ class FollowLeadingVehicle(Scenario):
     def _build(self) -> None:
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
+        _no_lane_change(self, s0 + c.brake_after + 10.0)  # where the lead spawns and stands
         self.s_lead0 = s0
         path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, accel=2.0, decel=c.decel, obey_lights=True, follow_gap=4.0)
@@ -185,6 +212,7 @@ class OtherLeadingVehicle(Scenario):
     def _build(self) -> None:
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
+        _no_lane_change(self, s0 + c.slow_after + c.slow_for)  # where the lead spawns and crawls
         path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, decel=3.0, obey_lights=True, follow_gap=4.0)
         x, y, yaw = path.point_at(0.0)

@@ -194,3 +194,41 @@ def test_evaluator_refuses_a_route_file_with_a_bad_generated_town_in_one_line(tm
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "OccGen-x" in lines[0] and "non-negative integer" in lines[0]
+
+
+def test_a_lead_vehicle_scenario_is_not_placed_where_the_route_changes_lane(cmap: carla.Map) -> None:
+    """A lead vehicle drives the ego's route from ahead of its trigger: behind a lane change it stood, waiting for
+    the trigger, in the lane the ego had to change into, and the expert waited for a gap forever (OccGen-2 route 5
+    blocked at 33 %). Such a placement is refused in one line (the evaluator then skips the scenario); the same
+    scenario on the same route far from any change is placed."""
+    import numpy as np
+
+    from scenarios import make_scenario
+    from scenarios.base import ScenarioError
+    from sim.factory import make_simulator
+    from sim.protocol import SimConfig, TrafficConfig
+
+    route = generate_routes(TOWN, RouteSpec(count=1, length=500.0, seed=1, min_lane_changes=1), cmap=cmap)[0]
+    dense = _dense(cmap, route)
+    change = next(i for i, (_, o) in enumerate(dense) if o in LANE_CHANGES)
+    sim = make_simulator("embedded", SimConfig(traffic=TrafficConfig(vehicles=0, walkers=0)))
+    try:
+        sim.load_town(TOWN)
+        sim.spawn_ego(dense[0][0])
+        for scenario in ("Scenario2", "Scenario5"):
+            sc = make_scenario(scenario, route=dense)
+            with pytest.raises(ScenarioError, match="changes lane") as err:
+                sc.setup(sim, cmap, dense[min(change + 10, len(dense) - 1)][0], np.random.default_rng(0))
+            assert "\n" not in str(err.value)
+        far = [i for i in range(len(dense) - 150)
+               if all(abs(i - j) > 100 for j, (_, o) in enumerate(dense) if o in LANE_CHANGES)]
+        if far:  # a trigger 100 m from every change
+            sc = make_scenario("Scenario2", route=dense)
+            try:
+                sc.setup(sim, cmap, dense[far[0]][0], np.random.default_rng(0))
+            except ScenarioError as exc:
+                assert "changes lane" not in str(exc)
+            finally:
+                sc.cleanup()
+    finally:
+        sim.close()
