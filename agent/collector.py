@@ -371,10 +371,10 @@ class DataCollector:
         self.poses[gt.frame] = (p.x, p.y, p.z, p.yaw)
         lat, lon, _ = location_to_gnss(p.x, p.y, p.z, *self.geo)
         command = self.commands.command(lat, lon)
-        route = {k: rc.route_points(lat, lon, p.yaw) for k, rc in self.route_plans.items()}  # each (3, 2)
         if self.shadow:
             self.planner.step(gt)  # keeps the shadow expert's memory and controllers in step with the drive
         if gt.frame % self.keyframe_every == 0:
+            route = {k: rc.route_points(lat, lon, p.yaw) for k, rc in self.route_plans.items()}  # each (3, 2)
             self.pending.append(self._capture(input_data, gt, command, route))
         while self.pending and self.pending[0]["frame"] + NUM_FUTURE * self.keyframe_every <= gt.frame:
             self._write(self.pending.pop(0))

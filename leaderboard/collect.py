@@ -221,7 +221,7 @@ def collect(
     plan: CollectPlan, out_dir: str, workers: int = 1, resume: bool = False, progress: bool = True
 ) -> dict:
     """Run the plan into ``out_dir``; returns the dataset card."""
-    from occvla.data.writer import DatasetWriter, atomic_write_bytes, check_output_dir, write_card
+    from occvla.data.writer import DatasetWriter, atomic_write_bytes, check_output_dir
 
     root = Path(out_dir).resolve()
     check_output_dir(root, resume)
@@ -284,16 +284,10 @@ def collect(
             w.close()
     if bar is not None:
         bar.close()
-    writer.flush()
-    card = write_card(root, plan.version, _tables(writer), writer.journal_dir)
+    writer.flush()  # the tables and the card, with every worker's scenes
+    card = json.loads(card_path.read_text())
     card["run"] = {"keyframes": keyframes, "seconds": time.perf_counter() - t0, "failures": failures}
     return card
-
-
-def _tables(writer: Any) -> dict:
-    from occvla.data.writer import build_tables
-
-    return build_tables(writer.journal_dir)
 
 
 def _run_ray(plan: CollectPlan, out_dir: str, todo: list[Episode], workers: int, finished: Any) -> None:

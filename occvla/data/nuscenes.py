@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -415,7 +416,7 @@ class NuScenesOccDataset(Dataset):
             return None
         key = self.route_plan
         if key == "mixed":
-            key = ROUTE_PLANS[int(token[:8], 16) % 2] if all(c in "0123456789abcdef" for c in token[:8]) else "200"
+            key = ROUTE_PLANS[zlib.crc32(token.encode()) % 2]
         if key not in plans:
             raise ValueError(f"sample {token}: no route points on the {key} m plan (has {sorted(plans)})")
         return np.asarray(plans[key], np.float32).reshape(3, 2)

@@ -197,7 +197,7 @@ class DatasetWriter:
         """Scene names whose journal ends with an ``end`` line."""
         out = set()
         for path in sorted(self.journal_dir.glob("*.jsonl")):
-            lines = _read_journal(path)
+            lines = self._builder.journals.lines(path)
             if lines and lines[-1].get("kind") == "end":
                 out.add(path.stem)
         return out
@@ -402,43 +402,35 @@ class DatasetWriter:
             raise _disk_error(exc, f"the journal of scene {scene}") from None
 
 
-def _read_journal(path: Path) -> list[dict[str, Any]]:
-    """Journal lines; a torn last line (a kill mid-append) is ignored."""
-    out = []
-    for line in path.read_bytes().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return out
-
-
 class _JournalReader:
-    """Journal lines cached per file and read on from where the last read stopped: a journal only grows by whole
-    lines (a torn tail is cut back to its last newline; a restarted scene is a new file), so each flush parses
-    what was appended since the last one instead of the whole dataset again."""
+    """Journal lines (a torn last line, a kill mid-append, ignored), cached per file and read on from where the
+    last read stopped: a journal only grows by whole lines (a torn tail is cut back to its last newline), so each
+    flush parses what was appended since the last one instead of the whole dataset again. A restarted scene is a
+    new file: another inode, or (an inode number reused) another first line, or a shorter file."""
 
     def __init__(self) -> None:
-        self._cache: dict[Path, tuple[int, int, list[dict[str, Any]]]] = {}  # path -> (inode, offset, lines)
+        # path -> (inode, its first line's bytes, offset after the last parsed line, the lines)
+        self._cache: dict[Path, tuple[int, bytes, int, list[dict[str, Any]]]] = {}
 
     def lines(self, path: Path) -> list[dict[str, Any]]:
         st = path.stat()
-        ino, off, lines = self._cache.get(path, (st.st_ino, 0, []))
-        if ino != st.st_ino or st.st_size < off:
-            ino, off, lines = st.st_ino, 0, []
-        if st.st_size > off:
-            with open(path, "rb") as f:
+        with open(path, "rb") as f:
+            ino, head, off, lines = self._cache.get(path, (st.st_ino, b"", 0, []))
+            if ino != st.st_ino or st.st_size < off or (head and f.read(len(head)) != head):
+                ino, head, off, lines = st.st_ino, b"", 0, []
+            if st.st_size > off:
                 f.seek(off)
                 data = f.read(st.st_size - off)
-            new = []
-            for raw in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
-                try:
-                    new.append(json.loads(raw))
-                except json.JSONDecodeError:
-                    break  # never past a bad line (as _read_journal)
-                off += len(raw)
-            lines = lines + new
-        self._cache[path] = (ino, off, lines)
+                new = []
+                for raw in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
+                    try:
+                        new.append(json.loads(raw))
+                    except json.JSONDecodeError:
+                        break  # never past a bad line: a torn one is only ever the last
+                    head = head or raw
+                    off += len(raw)
+                lines = lines + new
+        self._cache[path] = (ino, head, off, lines)
         return lines
 
 

@@ -207,7 +207,11 @@ def cache_planner_inputs(model: Any, processor: Any, ds: Any, cfg: Any) -> dict[
     def add(meta: torch.Tensor, vel: torch.Tensor, visual: torch.Tensor, route: torch.Tensor | None,
             traj: torch.Tensor) -> None:
         # (B, D) / (B, 2) / (B, V*g*g, D) / (B, 3, 2) / (B, 6, 2)
-        route = route if model.config.planner.route_input else None  # every row has one when the head reads it
+        if not model.config.planner.route_input:
+            route = None
+        elif route is None:  # every row has one when the head reads it
+            raise ValueError("planner.route_input needs route points in every training sample; this data has none "
+                             "(collect it with this version's occvla-collect, or train without the route)")
         for k, v in zip(parts, (meta, vel, visual, traj, route), strict=True):
             if v is not None:
                 parts[k].append(v.float() if k in ("trajectory", "route") else v)

@@ -312,3 +312,23 @@ def test_stage3_with_the_route_then_predicts_from_it(stage_dirs: dict[str, Path]
     with pytest.raises(ValueError, match="route_input") as err:
         policy.predict(images, 5.0, 4)
     assert "\n" not in str(err.value)
+    # data without route points (real nuScenes, older collections): stage 3 says so before training
+    from occvla.training.data import build_datasets
+    from occvla.training.vla import build_model_and_processor, cache_planner_inputs
+
+    conf = compose_config([*FAST, "train=stage3_planning", f"data.root={data_root}", f"model.init_from={run_dir}",
+                           "device=cpu"])
+    train_ds, _, _ = build_datasets(conf.data, image_size=model.config.vision.image_size,
+                                    occ_grid=tuple(model.config.occ.grid))
+
+    class NoRoute:
+        def __len__(self) -> int:
+            return len(train_ds)
+
+        def __getitem__(self, i: int) -> dict:
+            return {k: v for k, v in train_ds[i].items() if k != "route"}
+
+    m, proc = build_model_and_processor(conf, train_ds, tmp_path / "c")
+    with pytest.raises(ValueError, match="needs route points") as err:
+        cache_planner_inputs(m, proc, NoRoute(), conf)
+    assert "\n" not in str(err.value)

@@ -199,3 +199,21 @@ def test_incremental_flushes_write_what_a_rebuild_from_the_journals_writes(tmp_p
     w.flush()
     check(size_too=False)  # the old run's later frames still lie on disk until the repeat rewrites them
     assert json.loads((tmp_path / CARD_JSON).read_text())["counts"]["samples"] == 2
+
+
+def test_journal_reader_rereads_a_file_replaced_under_the_same_inode(tmp_path: Path) -> None:
+    """The flush's journal cache reads on from its last offset; a journal rewritten in place (an inode number
+    reused by a restarted scene) with another first line is read again from its start, not glued on."""
+    from occvla.data.writer import _JournalReader
+
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"kind": "scene", "name": "a"}\n{"kind": "keyframe", "frame": 10}\n')
+    reader = _JournalReader()
+    assert [ln.get("frame") for ln in reader.lines(path)] == [None, 10]
+    with open(path, "r+b") as f:  # same inode, new content at least as long
+        f.write(b'{"kind": "scene", "name": "b"}\n{"kind": "keyframe", "frame": 20}\n{"kind": "end"}\n')
+    lines = reader.lines(path)
+    assert lines[0]["name"] == "b" and [ln.get("frame") for ln in lines] == [None, 20, None]
+    with open(path, "ab") as f:
+        f.write(b'{"kind": "keyfr')  # a torn tail: left for the next read
+    assert len(reader.lines(path)) == 3
