@@ -8,6 +8,7 @@ atomically, after every finished route.
 from __future__ import annotations
 
 import dataclasses
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from leaderboard.report import lane_polylines, save_route_artifacts, write_markd
 from leaderboard.results import ResultsFile
 from leaderboard.rules import rules_of_run
 from leaderboard.route_runner import RouteOptions, RouteOutcome, run_route
+from leaderboard.scores import FAILURE_MESSAGES
 from leaderboard.utils.signals import reclaim_sigterm
 from sim.protocol import SimConfig, SimulatorError, TrafficConfig
 from sim.routes import RouteConfig, RouteFileError, load_scenario_annotations, parse_routes_file
@@ -272,9 +274,42 @@ def _bar(cfg: EvalConfig, config: RouteConfig) -> _Bar | None:
     return _Bar(f"{config.route_id} ({config.town})") if cfg.progress else None
 
 
+def _unreachable_server(cfg: EvalConfig) -> str:
+    """'' unless --simulator carla names a host:port nothing listens on: then the one line the workers would say,
+    found before Ray starts any of them."""
+    if cfg.simulator != "carla":
+        return ""
+    o = cfg.options
+    try:
+        socket.create_connection((o.host, o.port), timeout=max(float(o.timeout), 0.1)).close()
+    except OSError as exc:
+        return f"cannot reach a CARLA server at {o.host}:{o.port} ({exc.strerror or exc})"
+    return ""
+
+
+def _stop_at_start(results: ResultsFile, workers: list[Any], error: str) -> bool:
+    _say(f"error: {error}")
+    results.crashed = True
+    for w in workers:
+        _ray_kill(w)
+    return True
+
+
+def _ray_kill(actor: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001 - it may be dead already
+        pass
+
+
 def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], results: ResultsFile) -> bool:
     import ray
 
+    unreachable = _unreachable_server(cfg)
+    if unreachable:
+        return _stop_at_start(results, [], unreachable)
     n = min(cfg.workers, len(todo))
     if not ray.is_initialized():
         ray.init(
@@ -287,14 +322,13 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
     reclaim_sigterm()
     worker_cls = ray.remote(num_cpus=1)(RouteWorker)
     workers = [worker_cls.remote(cfg) for _ in range(n)]
-    errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
+    try:
+        errors = [e for e in ray.get([w.startup_error.remote() for w in workers]) if e]
+    except ray.exceptions.RayActorError as exc:  # a worker process died (killed, out of memory, a crash)
+        errors = [f"a route worker died while starting its simulator ({type(exc).__name__})"]
     reclaim_sigterm()  # again once the workers run: Ray may install its handler as it starts them
     if errors:
-        _say(f"error: {errors[0]}")
-        results.crashed = True
-        for w in workers:
-            ray.kill(w)
-        return True
+        return _stop_at_start(results, workers, errors[0])
     pending: dict[Any, Any] = {}
     queue = list(todo)
     idle = list(workers)
@@ -309,12 +343,15 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
             while idle and queue and not stopped:
                 w = idle.pop()
                 config = queue.pop(0)
-                pending[w.run.remote(config, opts)] = w
+                pending[w.run.remote(config, opts)] = (w, config)
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                w = pending.pop(ref)
-                idle.append(w)
-                outcome: RouteOutcome = ray.get(ref)
+                w, config = pending.pop(ref)
+                try:
+                    outcome: RouteOutcome = ray.get(ref)
+                    idle.append(w)
+                except ray.exceptions.RayActorError as exc:  # its process died: the simulation crashed
+                    outcome = _worker_died(results, config, exc)
                 if _finish(results, outcome, cfg, {}, None):
                     stopped = True
                 if done_bar:
@@ -329,6 +366,15 @@ def _run_ray(cfg: EvalConfig, opts: RouteOptions, todo: list[RouteConfig], resul
             done_bar.close()
     close_workers(workers)
     return stopped
+
+
+def _worker_died(results: ResultsFile, config: RouteConfig, exc: Exception) -> RouteOutcome:
+    """The route whose worker process died ends as 'Simulation crashed' and stops the run (--resume repeats it)."""
+    entry, msg = FAILURE_MESSAGES["Simulation"]
+    rid = results.rules.route_name(config.name, config.repetition_index)
+    record = results.rules.failed_route_record(rid, config.index, msg)
+    line = f"{rid}: its route worker died ({type(exc).__name__}: killed, out of memory or a crash)"
+    return RouteOutcome(record, entry, True, line, config.town, key=config.route_id)
 
 
 def close_workers(workers: list[Any], graceful: bool = True) -> None:

@@ -247,6 +247,50 @@ def test_unreachable_carla_server_is_one_line_and_a_crashed_entry(
     assert data["_checkpoint"]["progress"] == [0, 2]
 
 
+def test_a_route_worker_dying_at_start_is_one_line_and_a_crashed_entry(tmp_path, slow_agent_file, routes_file, capsys):
+    # the agent module kills the process that imports it inside a Ray actor (the driver imports it too, and lives)
+    dying = tmp_path / "dying_agent.py"
+    dying.write_text(
+        "import os\nimport ray\n"
+        "if ray.is_initialized() and ray.get_runtime_context().get_actor_id():\n    os._exit(3)\n"
+        + slow_agent_file.read_text()
+    )
+    assert run(tmp_path, dying, routes_file, "--workers", "2") == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert err == ["error: a route worker died while starting its simulator (ActorDiedError)"], err
+    data = json.loads((tmp_path / "res.json").read_text())
+    assert data["entry_status"] == "Crashed" and data["_checkpoint"]["progress"] == [0, 2]
+
+
+def test_a_route_worker_dying_mid_route_crashes_that_route_and_keeps_the_others(
+    tmp_path, slow_agent_file, routes_file, capsys
+):
+    # route 2 (the short one) kills its worker's process on its 5th step; route 1 runs on the other worker
+    dying = tmp_path / "dying_agent.py"
+    dying.write_text(
+        slow_agent_file.read_text().replace(
+            "    def run_step(self, input_data, timestamp):\n",
+            "    def run_step(self, input_data, timestamp):\n"
+            "        import os\n"
+            "        self._n = getattr(self, '_n', 0) + 1\n"
+            "        if self._n == 5 and self._global_plan_world_coord[-1][0].location.y < 232.0:\n"
+            "            os._exit(3)\n",
+        )
+    )
+    assert "os._exit" in dying.read_text()
+    assert run(tmp_path, dying, routes_file, "--workers", "2") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [ln for ln in err if "its route worker died" in ln] == [
+        "Failed - Simulation crashed: RouteScenario_2_rep0: its route worker died (ActorDiedError: killed, out of "
+        "memory or a crash)"
+    ], err
+    data = json.loads((tmp_path / "res.json").read_text())
+    recs = {r["route_id"]: r for r in data["_checkpoint"]["records"]}
+    assert recs["RouteScenario_1_rep0"]["scores"]["score_route"] == 100.0
+    assert recs["RouteScenario_2_rep0"]["status"] == "Failed - Simulation crashed"
+    assert data["entry_status"] == "Crashed"
+
+
 def test_ray_workers_give_the_records_of_a_single_process(tmp_path, slow_agent_file, routes_file):
     assert run(tmp_path, slow_agent_file, routes_file, checkpoint="one.json") == 0
     assert run(tmp_path, slow_agent_file, routes_file, "--workers", "2", checkpoint="two.json") == 0
