@@ -169,10 +169,15 @@ class FollowLeadingVehicle(Scenario):
     Config = FollowLeadingVehicleParams
     description = "lead vehicle brakes hard to a stop, waits, drives on"
 
+    @staticmethod
+    def lead_span(c: FollowLeadingVehicleParams) -> float:
+        """Metres from the lead's start to past where it stands."""
+        return c.brake_after + 10.0
+
     def _build(self) -> None:
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
-        _no_lane_change(self, s0 + c.brake_after + 10.0)  # where the lead spawns and stands
+        _no_lane_change(self, s0 + self.lead_span(c))  # where the lead spawns and stands
         self.s_lead0 = s0
         path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, accel=2.0, decel=c.decel, obey_lights=True, follow_gap=4.0)
@@ -209,10 +214,15 @@ class OtherLeadingVehicle(Scenario):
     Config = OtherLeadingVehicleParams
     description = "lead vehicle slows to a crawl and speeds up; neighbour lane occupied"
 
+    @staticmethod
+    def lead_span(c: OtherLeadingVehicleParams) -> float:
+        """Metres from the lead's start to where it speeds up again."""
+        return c.slow_after + c.slow_for
+
     def _build(self) -> None:
         c = self.config
         s0 = _clear_run(self, c.distance, 6.0)
-        _no_lane_change(self, s0 + c.slow_after + c.slow_for)  # where the lead spawns and crawls
+        _no_lane_change(self, s0 + self.lead_span(c))  # where the lead spawns and crawls
         path = self.drive_path.sub(s0, self.drive_path.length)
         self.lead = PathMotion(path, c.speed, decel=3.0, obey_lights=True, follow_gap=4.0)
         x, y, yaw = path.point_at(0.0)
@@ -635,3 +645,14 @@ LEADERBOARD1: dict[str, tuple[type[Scenario], str]] = {
     "Scenario9": (SignalizedJunctionRightTurn, "SignalizedJunctionRightTurn"),
     "Scenario10": (NoSignalJunctionCrossing, "NoSignalJunctionCrossing"),
 }
+
+
+def lane_change_free_span(scenario_type: str) -> tuple[float, float] | None:
+    """(metres before, metres past) its trigger over which a route must not change lane for a scenario of this type
+    with its default parameters to be placed (the lead-vehicle scenarios refuse such triggers); None: no need."""
+    cls = LEADERBOARD1[scenario_type][0]
+    span = getattr(cls, "lead_span", None)
+    if span is None:
+        return None
+    c = cls.Config()
+    return LANE_CHANGE_LOOK_BACK_M, c.distance + span(c)

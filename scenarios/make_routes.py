@@ -33,6 +33,7 @@ from typing import Any
 
 import carla
 
+from scenarios.leaderboard1 import lane_change_free_span
 from sim.embedded.towns import TOWNS_DIR
 from sim.protocol import SimulatorError
 from sim.route_planner import (
@@ -366,6 +367,7 @@ def scenario_triggers(
         s = [0.0]
         for p, q in zip(xy[:-1], xy[1:]):
             s.append(s[-1] + math.dist(p, q))
+        changes = [s[k] for k, (_, o) in enumerate(dense) if o in LANE_CHANGES]
         last = -spacing / 2  # the first site no earlier than spacing/2 into the route
         i = 0
         while i < len(dense):
@@ -397,7 +399,8 @@ def scenario_triggers(
                     one_lane = (left is None or left.lane_id * wp.lane_id < 0) and (
                         right is None or right.lane_type != carla.LaneType.Driving
                     )
-                    site = (i, LANE_SCENARIOS + (ONE_LANE_SCENARIOS if one_lane else ()))
+                    types = LANE_SCENARIOS + (ONE_LANE_SCENARIOS if one_lane else ())
+                    site = (i, tuple(k for k in types if _fits_lane_changes(k, s, s[i], changes)))
             if site is not None:
                 j, types = site
                 tj = dense[j][0]
@@ -417,6 +420,13 @@ def scenario_triggers(
     return {
         town: [{"scenario_type": k, "available_event_configurations": v} for k, v in sorted(by_type.items())]
     }
+
+
+def _fits_lane_changes(scenario_type: str, s: list[float], s_site: float, changes: list[float]) -> bool:
+    """False where the route changes lane within the span the scenario type keeps free of lane changes (a lead
+    vehicle standing in the lane the ego must change into: the scenario would refuse the trigger)."""
+    span = lane_change_free_span(scenario_type)
+    return span is None or not any(-span[0] <= c - s_site <= span[1] for c in changes)
 
 
 def _junction_arms(cmap: carla.Map, loc: carla.Location) -> int:

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import carla
+import numpy as np
 import pytest
 
+from scenarios.leaderboard1 import lane_change_free_span
 from scenarios.make_routes import (
     SCENARIO_FILE,
     RouteGenerationError,
@@ -114,6 +116,32 @@ def test_triggers_match_their_routes(cmap: carla.Map, tmp_path: Path) -> None:
     again = load_scenario_annotations(json_path)
     assert sum(len(s["available_event_configurations"]) for s in again[TOWN]) == n_triggers
     assert scenario_triggers(routes, cmap, 0) == scenario_triggers(routes, cmap, 0)
+
+
+def test_lead_vehicle_triggers_keep_clear_of_the_routes_lane_changes(cmap: carla.Map) -> None:
+    """Scenario2/5 refuse a trigger whose route changes lane where the lead would stand: none is placed there."""
+    routes = generate_routes(TOWN, RouteSpec(count=8, length=800.0, seed=0, min_lane_changes=1), cmap=cmap)
+    lead = {"Scenario2", "Scenario5"}
+    n_lead = n_near = 0
+    for r in routes:  # one route at a time: the town's trigger file may also put a trigger on a route crossing it
+        triggers = scenario_triggers([r], cmap, int(r.id))[TOWN]
+        dense = _dense(cmap, r)
+        xy = np.array([[t.location.x, t.location.y] for t, _ in dense])  # (N, 2)
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # (N,)
+        changes = s[[int(o) in LANE_CHANGES for _, o in dense]]
+        for entry in triggers:
+            for ev in entry["available_event_configurations"]:
+                t = ev["transform"]
+                d = np.hypot(xy[:, 0] - float(t["x"]), xy[:, 1] - float(t["y"]))
+                s0 = s[int(np.argmin(d))]
+                span = lane_change_free_span(entry["scenario_type"])
+                near = bool(np.any((changes >= s0 - 40.0) & (changes <= s0 + 85.0)))
+                n_near += near
+                if entry["scenario_type"] in lead:
+                    n_lead += 1
+                    assert span is not None
+                    assert not np.any((changes >= s0 - span[0]) & (changes <= s0 + span[1])), (r.id, entry)
+    assert n_lead >= 3 and n_near >= 1  # lead scenarios placed, and other types where a lead one would not fit
 
 
 def test_impossible_routes_and_bad_input_are_one_line(cmap: carla.Map, tmp_path: Path) -> None:
