@@ -329,6 +329,7 @@ def _count_turns(trace: list[tuple[carla.Waypoint, RoadOption]]) -> int:
 
 
 # scenario types that fit each trigger site (leaderboard-1.0 names; scenarios/leaderboard1.py implements them)
+TRIGGER_MIN_GAP_M = 40.0  # between any two triggers of a town
 LANE_SCENARIOS = ("Scenario1", "Scenario2", "Scenario3", "Scenario5")
 ONE_LANE_SCENARIOS = ("Scenario6",)  # passing a broken-down car needs the opposite lane right beside the ego
 SIGNALISED_SCENARIOS = {
@@ -361,6 +362,10 @@ def scenario_triggers(
     grp = GlobalRoutePlanner(cmap, 1.0)
     by_type: dict[str, list[dict[str, Any]]] = {}
     town = routes[0].town if routes else ""
+    # town-wide: a junction has one site, and no two triggers stand close (a route crossing another's site would
+    # run both, and their actors would spawn on each other)
+    placed: list[tuple[float, float]] = []
+    junctions: set[int] = set()
     for r in routes:
         _, dense = interpolate_trajectory(cmap, r.keypoint_locations(), 1.0, planner=grp)
         xy = [(t.location.x, t.location.y) for t, _ in dense]
@@ -379,7 +384,9 @@ def scenario_triggers(
             if entry:
                 j = max(0, i - round(junction_lead))
                 wp = cmap.get_waypoint(dense[j][0].location, lane_type=carla.LaneType.Driving)
-                if wp is not None and not wp.is_junction and s[j] - last >= spacing:
+                junction = _junction_id(cmap, dense[i + 1][0].location)
+                if (wp is not None and not wp.is_junction and s[j] - last >= spacing
+                        and junction not in junctions):
                     lit = bool(wp.get_landmarks_of_type(junction_lead + 2.0, "1000001", False))
                     table = SIGNALISED_SCENARIOS if lit else UNSIGNALISED_SCENARIOS
                     types = table[RoadOption(dense[i + 1][1])]
@@ -401,9 +408,12 @@ def scenario_triggers(
                     )
                     types = LANE_SCENARIOS + (ONE_LANE_SCENARIOS if one_lane else ())
                     site = (i, tuple(k for k in types if _fits_lane_changes(k, s, s[i], changes)))
-            if site is not None:
+            if site is not None and not _near(placed, dense[site[0]][0].location, TRIGGER_MIN_GAP_M):
                 j, types = site
                 tj = dense[j][0]
+                placed.append((tj.location.x, tj.location.y))
+                if entry and junction >= 0:
+                    junctions.add(junction)
                 by_type.setdefault(rng.choice(types), []).append(
                     {
                         "transform": {
@@ -420,6 +430,16 @@ def scenario_triggers(
     return {
         town: [{"scenario_type": k, "available_event_configurations": v} for k, v in sorted(by_type.items())]
     }
+
+
+def _junction_id(cmap: carla.Map, loc: carla.Location) -> int:
+    wp = cmap.get_waypoint(loc, lane_type=carla.LaneType.Driving)
+    j = wp.get_junction() if wp is not None and wp.is_junction else None
+    return j.id if j is not None else -1
+
+
+def _near(points: list[tuple[float, float]], loc: carla.Location, gap: float) -> bool:
+    return any(math.hypot(loc.x - x, loc.y - y) < gap for x, y in points)
 
 
 def _fits_lane_changes(scenario_type: str, s: list[float], s_site: float, changes: list[float]) -> bool:

@@ -19,11 +19,14 @@ import numpy as np
 from scenarios.base import Scenario, ScenarioError
 from scenarios.geometry import Polyline, junction_span
 from scenarios.registry import ScenarioRegistryError, is_registered, make_scenario, scenario_spec
+from sim.blueprints import classify
+from sim.embedded.collision import obb_overlap  # pure geometry (numpy)
 from sim.protocol import Simulator
 from sim.routes import ScenarioConfig
 from sim.types import GroundTruth
 
 SCENARIOS_MODES = ("off", "route")
+CLASH_MARGIN_M = 0.25  # added to each half size: actors closer than this stand on each other
 
 
 def scenario_params(cfg: ScenarioConfig) -> tuple[dict[str, Any], list[str]]:
@@ -108,12 +111,36 @@ class ScenarioManager:
         try:
             sc = make_scenario(type_, route=self.route, **(params or {}))
             sc.setup(self.sim, self.cmap, trigger, self.rng(name))
+            clash = self._clash(name, sc)
+            if clash:
+                sc.cleanup()
+                raise ScenarioError(clash)
         except ScenarioError as exc:
             if not quiet:
                 self.skipped.append((name, str(exc)))
             return False
         self.active.append(ActiveScenario(name, type_, sc))
         return True
+
+    def _clash(self, name: str, sc: Scenario) -> str:
+        """'' unless one of `sc`'s actors stands on an actor of a scenario already set up: two triggers of one
+        junction (or one stretch) would each spawn their actors there, and the twins wait for each other forever."""
+        mine = sc.placements
+        theirs = [(a.name, q) for a in self.active for q in a.scenario.placements]
+        if not mine or not theirs:
+            return ""
+        ext = np.array([classify(q.type_id)[2][:2] for _, q in theirs]) + CLASH_MARGIN_M  # (M, 2) half sizes
+        cx = np.array([q.x for _, q in theirs])
+        cy = np.array([q.y for _, q in theirs])
+        yaw = np.array([q.yaw for _, q in theirs])
+        for p in mine:
+            ex, ey, _ = classify(p.type_id)[2]
+            hit = obb_overlap((p.x, p.y, ex + CLASH_MARGIN_M, ey + CLASH_MARGIN_M, p.yaw), cx, cy, ext[:, 0], ext[:, 1], yaw)
+            if hit.any():
+                other, q = theirs[int(np.argmax(hit))]
+                return (f"scenario {name}: its {p.role} would stand on the {q.role} of scenario {other} at "
+                        f"({q.x:.1f}, {q.y:.1f})")
+        return ""
 
     def _candidate_triggers(self, cls: type) -> list[tuple[float, carla.Transform]]:
         pts = np.array([[t.location.x, t.location.y] for t, _ in self.route])  # (N, 2)

@@ -169,3 +169,17 @@ def test_weather_flag_takes_custom_names_and_lists_them(tmp_path, agent, capsys)
                  "--weather", "Sunny", "--no-progress"])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert code == 2 and len(err) == 1 and err[0].startswith("error: unknown weather 'Sunny'")
+
+
+def test_a_scenario_whose_actors_stand_on_another_scenarios_is_skipped(tmp_path, agent, capsys, monkeypatch):
+    # two triggers of one stretch (two generated routes' trigger files merged, or a hand-written file): the second
+    # would spawn its hidden walker and its prop on the first one's, and the twins would wait for each other
+    monkeypatch.setattr(route_runner, "_NOTED", set())
+    twin = CROSSING.replace("DynamicObjectCrossing_1", "DynamicObjectCrossing_2").replace('y="212.0"', 'y="212.5"')
+    routes = tmp_path / "routes.xml"
+    routes.write_text(ROUTE.format(end=249.5, scenarios=CROSSING + twin))
+    rec = run(tmp_path, routes, agent)
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "skipped" in ln]
+    assert len(notes) == 1 and "DynamicObjectCrossing_2" in notes[0] and "DynamicObjectCrossing_1" in notes[0], notes
+    assert "would stand on" in notes[0]
+    assert len(rec["infractions"]["collisions_pedestrian"]) == 1  # the first one still runs

@@ -18,6 +18,7 @@ import pytest
 from scenarios.leaderboard1 import lane_change_free_span
 from scenarios.make_routes import (
     SCENARIO_FILE,
+    TRIGGER_MIN_GAP_M,
     RouteGenerationError,
     RouteSpec,
     generate_routes,
@@ -142,6 +143,11 @@ def test_lead_vehicle_triggers_keep_clear_of_the_routes_lane_changes(cmap: carla
                     assert span is not None
                     assert not np.any((changes >= s0 - span[0]) & (changes <= s0 + span[1])), (r.id, entry)
     assert n_lead >= 3 and n_near >= 1  # lead scenarios placed, and other types where a lead one would not fit
+    # all routes together: no two triggers of the town close enough for a route to run both on one spot
+    xy = np.array([[float(ev["transform"]["x"]), float(ev["transform"]["y"])]
+                   for e in scenario_triggers(routes, cmap, 0)[TOWN] for ev in e["available_event_configurations"]])
+    gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)) + np.eye(len(xy)) * 1e9  # (K, K)
+    assert len(xy) >= 10 and gaps.min() >= TRIGGER_MIN_GAP_M
 
 
 def test_impossible_routes_and_bad_input_are_one_line(cmap: carla.Map, tmp_path: Path) -> None:
