@@ -32,6 +32,7 @@ from sim.types import GroundTruth
 
 EGO_PATH_AHEAD = 220.0  # metres of ego path built past the trigger
 RETIRE_DISTANCE = 25.0  # finished actors farther than this from the ego are removed
+RETIRE_AFTER_S = 5.0  # ... and any finished actor after standing at its path's end this long
 
 
 class ScenarioError(ValueError):
@@ -87,6 +88,7 @@ class Scenario:
         self.state = "unset"  # unset -> idle -> running -> done
         self.placements: list[Placement] = []
         self.motions: dict[int, PathMotion] = {}
+        self._done_since: dict[int, float] = {}  # actor id -> game time it reached its path's end
         self.trigger_frame: int | None = None
         self.frame = 0
         self._sim: Simulator | None = None
@@ -197,12 +199,16 @@ class Scenario:
         return actor_id
 
     def _retire_finished(self, gt: GroundTruth) -> None:
-        """Remove actors at the end of their path once they are away from the ego."""
+        """Remove actors at the end of their path once they are away from the ego, or once they have stood there
+        RETIRE_AFTER_S: a path can end in the ego's lane (a crossing car's, past the junction), and a car standing
+        there for good blocks the ego as no real driver would."""
         e = gt.ego.pose
         for aid, m in list(self.motions.items()):
             if m.done and m.active:
                 p = m.pose()
-                if math.hypot(p.x - e.x, p.y - e.y) > RETIRE_DISTANCE:
+                since = self._done_since.setdefault(aid, gt.timestamp)
+                if (math.hypot(p.x - e.x, p.y - e.y) > RETIRE_DISTANCE
+                        or gt.timestamp - since >= RETIRE_AFTER_S):
                     self._sim.destroy_actor(aid)
                     del self.motions[aid]
                     self.placements = [q for q in self.placements if q.actor_id != aid]

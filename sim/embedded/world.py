@@ -52,6 +52,10 @@ _STATIC_CATEGORY_CLASSES = {OCC["manmade"], OCC["vegetation"], OCC["barrier"], O
 CONTACT_MEMORY_TICKS = 20  # touching the same thing again within 1 s is the same collision
 _SCENE_CACHE: dict[tuple[str, int], StaticScene] = {}
 
+# what a collision with a scene prop reports, by its occupancy class (a parked car is a prop of the scene)
+PROP_TYPE_IDS = {OCC["manmade"]: "static.prop.building", OCC["vegetation"]: "static.prop.vegetation",
+                 OCC["car"]: "static.prop.parkedcar"}
+
 
 def _capture_period(sensor: dict[str, Any]) -> int:
     """Ticks between captures of a sensor from its CARLA `sensor_tick` (seconds; 0 or absent: every tick)."""
@@ -366,8 +370,7 @@ class EmbeddedSimulator(Simulator):
                     solid.append((float(c[i, 0]), float(c[i, 1])))
                     if new:
                         events.append(SimEvent(self._frame, "collision", p.x, p.y, key, "static",
-                                               "static.prop.building" if props.classes[i] == OCC["manmade"]
-                                               else "static.prop.vegetation"))
+                                               PROP_TYPE_IDS.get(int(props.classes[i]), "static.prop")))
         if solid:
             self._block(solid)
 

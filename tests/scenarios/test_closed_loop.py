@@ -83,6 +83,8 @@ def test_control_loss_is_deterministic_and_bounded(town_sim):
         assert sum(abs(c.steer - base.steer) > 1e-4 for c in seq[:n]) > n // 2
         assert all(c is base for c in seq[n:])  # untouched once the control loss is over
         assert all(-1.0 <= c.steer <= 1.0 and 0.0 <= c.throttle <= 1.0 for c in seq)
+        # scenario_runner's magnitudes: the steer pulled left by a few hundredths at most, the throttle up
+        assert all(base.steer - 0.05 < c.steer <= base.steer and c.throttle >= base.throttle for c in seq[:n])
         sc.cleanup()
     assert outs[0] == outs[1] and outs[0] != outs[2]
 
@@ -129,3 +131,35 @@ def test_scenario2_lead_brakes_waits_and_drives_on(town_sim):
         sc.cleanup()
     seen = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
     assert seen == ["cruise", "brake", "hold", "drive"] and sc.state == "done"
+
+
+def test_an_actor_standing_at_its_paths_end_in_front_of_the_ego_is_removed(town_sim):
+    """A path may end in the ego's lane (a crossing car's, past the junction): the car must not stand there for
+    good (OccGen-14 route 29: the ego waited behind it until the route timed out as blocked)."""
+    from scenarios.base import RETIRE_AFTER_S, RETIRE_DISTANCE, Scenario
+    from scenarios.behaviours import PathMotion
+    from scenarios.geometry import Polyline
+
+    class EndsAhead(Scenario):
+        def _build(self) -> None:  # a car driving 6 m down the ego's lane, to 12 m ahead of the ego
+            path = Polyline.from_points([(98.25, 221.0), (98.25, 227.0)])
+            self.spawn("blocker", "vehicle.tesla.model3", 98.25, 221.0, 90.0, "driving", PathMotion(path, 6.0))
+
+    sim, cmap = town_sim
+    place_ego(sim, 98.25, 215.0)
+    sc = EndsAhead()
+    sc.setup(sim, cmap, STRAIGHT_TRIGGER, np.random.default_rng(0))
+    blocker = sc.placements[0].actor_id
+    alive = []
+    for _ in range(round((RETIRE_AFTER_S + 4.0) / 0.05)):
+        sim.apply_control(carla.VehicleControl(brake=1.0))  # the ego stands behind it, within RETIRE_DISTANCE
+        sim.tick()
+        gt = sim.ground_truth()
+        sc.tick(gt)
+        near = [a for a in gt.actors if a.id == blocker]
+        assert not near or math.hypot(near[0].x - gt.ego.pose.x, near[0].y - gt.ego.pose.y) < RETIRE_DISTANCE
+        alive.append(bool(near))
+    ticks_alive = sum(alive)
+    assert alive[0] and not alive[-1]  # it drove, stood at its path's end, and was removed
+    assert RETIRE_AFTER_S / 0.05 < ticks_alive < (RETIRE_AFTER_S + 3.0) / 0.05
+    sc.cleanup()

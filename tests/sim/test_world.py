@@ -63,6 +63,29 @@ def test_driving_into_an_actor_reports_a_collision_with_its_kind(sim, blueprint,
         assert sim.ground_truth().ego.pose.x != 0 and abs(sim.ground_truth().ego.speed) < 3.0
 
 
+def test_touching_a_parked_car_of_the_scene_reports_what_it_is(sim):
+    """Parked cars along kerbs are props of the static scene: a collision names them as such, not as vegetation."""
+    sim.load_town("OccGen-16")
+    props = sim._scene.props
+    low = props.centers[:, 2] - props.extents[:, 2] < 1.5  # what the ego can touch
+    kinds = {}
+    for cls, want in ((OCC["car"], "static.prop.parkedcar"), (OCC["vegetation"], "static.prop.vegetation")):
+        i = int(np.nonzero(low & (props.classes == cls))[0][0])
+        x, y = (float(v) for v in props.centers[i, :2])
+        yaw = float(props.yaws[i])
+        back = math.radians(yaw)  # start 6 m behind the prop, heading at it
+        sim.spawn_ego(carla.Transform(carla.Location(x - 6.0 * math.cos(back), y - 6.0 * math.sin(back), 0.5),
+                                      carla.Rotation(yaw=yaw)))
+        events = []
+        for _ in range(60):
+            sim.apply_control(carla.VehicleControl(throttle=0.6))
+            sim.tick()
+            events += [e for e in sim.ground_truth().events if e.kind == "collision"]
+        kinds[want] = {(e.other_category, e.other_type_id) for e in events}
+    for want, got in kinds.items():
+        assert ("static", want) in got, kinds
+
+
 def test_scripted_behaviour_moves_an_actor(sim):
     from sim.behaviours import ConstantVelocity
 
