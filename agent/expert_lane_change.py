@@ -40,20 +40,51 @@ def next_lane_change(route: RoutePlan, idx: int, s_ego: float, horizon: float) -
     return j - 1, j
 
 
+def change_hops(route: RoutePlan, j: int, cfg: ExpertConfig) -> list[int]:
+    """The hops of the lane change whose first new-lane point is `j`: `j` and each next hop the same way within a
+    lane change's length of the one before. A change over two lanes hops twice in a row, and route_plan drifts
+    across both as one move: its lanes are checked together, before it starts."""
+    hops = [j]
+    k = j + 1
+    while k < len(route):
+        if route.s[k] - route.s[hops[-1]] > float(lane_change_length(cfg, route.speed_limit[hops[-1]])):
+            break
+        if route.option[k] == route.option[j]:
+            hops.append(k)
+        elif route.option[k] in CHANGES:
+            break  # a change back the other way: its own change
+        k += 1
+    return hops
+
+
+def _group_start(route: RoutePlan, j: int, cfg: ExpertConfig) -> int:
+    """The first hop of the change that hop `j` belongs to (j itself unless a hop the same way lies just before)."""
+    reach = float(lane_change_length(cfg, float(np.max(route.speed_limit))))  # the longest a change spreads over
+    while j >= 2:
+        p = j - 1
+        while p >= 1 and route.option[p] not in CHANGES and route.s[j] - route.s[p] <= reach:
+            p -= 1
+        if p < 1 or route.option[p] != route.option[j] or j not in change_hops(route, p, cfg):
+            break
+        j = p
+    return j
+
+
 def pending_lane_change(
     route: RoutePlan, idx: int, s_ego: float, ex: float, cfg: ExpertConfig
-) -> tuple[int, int, float, float] | None:
-    """(last old-lane index, first new-lane index, start s, length m) of the next lane change within the preview
-    that the ego has not committed to yet, or None."""
+) -> tuple[int, int, float, float, list[int]] | None:
+    """(last old-lane index, first new-lane index, start s, length m, the hops) of the next lane change within
+    the preview that the ego has not committed to yet, or None. A change over several lanes is one change."""
     found = next_lane_change(route, idx, s_ego, cfg.preview_m)
     if found is None:
         return None
-    i_old, j = found
+    j = _group_start(route, found[1], cfg)
+    i_old = j - 1
     s_h = float(route.s[j])  # the change starts here: route_plan pulls the hop's end back onto the old lane
     length = max(float(lane_change_length(cfg, route.speed_limit[j])), 1.0)
     if s_ego + ex > s_h + cfg.lane_change_commit * length:
         return None  # already moving over: finish the change (the corridor still watches what is ahead)
-    return i_old, j, s_h, length
+    return i_old, j, s_h, length, change_hops(route, j, cfg)
 
 
 def lane_change_obstacles(
@@ -74,31 +105,62 @@ def lane_change_obstacles(
     pending = pending_lane_change(route, idx, s_ego, ex, cfg)
     if pending is None:
         return []
-    i_old, j, s_h, length = pending
-    # the target lane: the new lane's centre line where the hop lands on it (the route's points before
-    # smoothing), extended backwards along its heading there. The smoothed route still drifts over for
-    # `length` metres and may bend or change lane again before it is done: neither its heading nor its offset
-    # there measures the lane (OccGen-2 route 5: a change right just out of a left turn, with a change back
-    # left 17 m on, measured 1.1 m wide and went unchecked into a van coming up that lane).
+    i_old, j, s_h, length, hops = pending
+    # each target lane: the lane's centre line where a hop lands on it (the route's points before smoothing),
+    # extended backwards along the heading the route settles on after the change's last hop. The smoothed route
+    # still drifts over for `length` metres and may bend or change lane again before it is done: neither its
+    # heading nor its offset there measures the lane (OccGen-2 route 5: a change right just out of a left turn,
+    # with a change back left 17 m on, measured 1.1 m wide and went unchecked into a van coming up that lane;
+    # OccGen-5 route 10: two hops left in a row out of a turn, measured across the second hop, 0 m wide).
     lanes = route.lane_xy if route.lane_xy is not None else route.xy
-    k = _lane_heading_index(route, j, s_h)
-    pk = lanes[j]
-    d = lanes[k] - pk
+    last = hops[-1]
+    k = _lane_heading_index(route, last, float(route.s[last]))
+    d = lanes[k] - lanes[last]
     hk = math.atan2(float(d[1]), float(d[0]))
     fwd = np.array([math.cos(hk), math.sin(hk)])
     left = np.array([math.sin(hk), -math.cos(hk)])  # CARLA frame (y south): left of the heading
-    width = abs(float(np.dot(lanes[i_old] - pk, left)))  # old lane to new lane, metres
-    if width < 1.5:
-        return []  # not a real change of lane (a hop along the same lane)
-    k = min(route.index_at(s_h + length + 1.0), len(route) - 1)
+    s_end = float(route.s[last]) + length
+    k = min(route.index_at(s_end + 1.0), len(route) - 1)
     # the ego's speed through the change: capped there (route_plan), never assumed slower than min_speed
     cap = float(route.speed_cap[j : k + 1].min())  # lane-change and curve caps along the change
     v_merge = max(min(v, cap), cfg.lane_change_min_speed)
+    worst: Obstacle | None = None
+    prev = lanes[i_old]
+    for h in hops:
+        pk = lanes[h]
+        width = abs(float(np.dot(prev - pk, left)))  # the lane before to this one, metres
+        prev = pk
+        if width < 1.5:
+            continue  # not a real change of lane (a hop along the same lane)
+        a = _gap_blocker(gt, pk, fwd, left, width, float(route.s[h]), length, s_ego, v_merge, ex, cfg, waited)
+        if a is not None and worst is None:
+            worst = Obstacle(
+                max(s_h - s_ego - ex, 0.0), 0.0, 0.3, 0.0, "lane_change_gap", actor_id=a[0], actor_speed=a[1]
+            )
+    return [worst] if worst is not None else []
+
+
+def _gap_blocker(
+    gt: GroundTruth,
+    pk: np.ndarray,
+    fwd: np.ndarray,
+    left: np.ndarray,
+    width: float,
+    s_h: float,
+    length: float,
+    s_ego: float,
+    v_merge: float,
+    ex: float,
+    cfg: ExpertConfig,
+    waited: float,
+) -> tuple[int, float] | None:
+    """(id, speed along the lane) of the first vehicle on the target lane through `pk` that leaves no safe gap
+    for the ego moving over from `s_h` to `s_h + length` of its route, else None."""
+    hk = math.atan2(float(fwd[1]), float(fwd[0]))
     # the change lasts from the front reaching its start to the centre reaching its end; the actor must stay
     # clear over all of it (its distance to the ego is linear in time: checking both ends is enough)
     times = (max(s_h - ex - s_ego, 0.0) / v_merge, max(s_h + length - s_ego, 0.0) / v_merge)
     t_cross = max(s_h + cfg.lane_change_cross_fraction * length - s_ego, 0.0) / v_merge
-    worst: Obstacle | None = None
     for a in gt.actors:
         if a.category != "vehicle":
             continue
@@ -127,14 +189,9 @@ def lane_change_obstacles(
         else:
             behind_ok = max(d) < -(reach + va * cfg.lane_change_rear_headway_s + max(va - v_merge, 0.0) * 1.5)
             ahead_ok = min(d) > reach + max(v_merge - va, 0.0) * 1.0
-        if behind_ok or ahead_ok:
-            continue
-        ob = Obstacle(
-            max(s_h - s_ego - ex, 0.0), 0.0, 0.3, 0.0, "lane_change_gap", actor_id=a.id, actor_speed=va
-        )
-        if worst is None:
-            worst = ob
-    return [worst] if worst is not None else []
+        if not (behind_ok or ahead_ok):
+            return a.id, va
+    return None
 
 
 def _lane_heading_index(route: RoutePlan, j: int, s_h: float, span_m: float = 4.0) -> int:

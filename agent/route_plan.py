@@ -204,10 +204,17 @@ def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: np.ndarray |
     seg = np.diff(pts, axis=0)  # (N-1, 2)
     seg_len = np.hypot(seg[:, 0], seg[:, 1])
     hops = np.nonzero((seg_len > 1.5) & np.isin(opts[1:], (CHANGELANELEFT, CHANGELANERIGHT)))[0]
+    is_hop = np.zeros(len(pts), bool)
+    is_hop[hops + 1] = True  # a point reached by a hop
     for i in hops:
-        if i + 2 >= len(pts):
+        # the new lane's heading: past any further hops right after this one (a change over two lanes hops twice
+        # in a row; measured across the second hop, the first one looked like no sideways move at all)
+        m = i + 1
+        while m + 1 < len(pts) and is_hop[m + 1]:
+            m += 1
+        if m + 1 >= len(pts):
             continue
-        h = pts[i + 2] - pts[i + 1]
+        h = pts[m + 1] - pts[m]
         h /= max(float(np.hypot(*h)), 1e-9)
         normal = np.array([-h[1], h[0]])
         offset = float(np.dot(pts[i] - pts[i + 1], normal))  # old lane, sideways from the new one
@@ -218,7 +225,7 @@ def _smooth_lane_changes(pts: np.ndarray, opts: np.ndarray, length: np.ndarray |
         j = i + 1
         while j < len(pts) and arc <= length:
             u = arc / length
-            out[j] = pts[j] + (1.0 - u * u * (3.0 - 2.0 * u)) * offset * normal
+            out[j] += (1.0 - u * u * (3.0 - 2.0 * u)) * offset * normal  # hops close together add up
             if j + 1 < len(pts):
                 arc += float(np.hypot(*(pts[j + 1] - pts[j])))
             j += 1

@@ -56,6 +56,7 @@ def _drive(
     route: RoutePlan | None = None,
     ego_y: float = 0.0,
     car_y: float = LANE,
+    ys: list[float] | None = None,
 ):
     route = route or _route()
     veh = VehicleModel(Pose(0.0, ego_y, 0.0, 0.0))
@@ -69,6 +70,8 @@ def _drive(
         ctrl, dec = planner.step(gt)
         veh.step(ctrl)
         reasons.append(dec.reason)
+        if ys is not None:
+            ys.append(veh.pose.y)
         for a in actors:
             ego = (veh.pose.x, veh.pose.y, EGO_EXTENT[0], EGO_EXTENT[1], math.radians(veh.pose.yaw))
             overlap |= bool(box_overlap(ego, np.array([[a.x, a.y, CAR[0], CAR[1], 0.0]]))[0])
@@ -162,3 +165,33 @@ def test_merges_into_a_slow_stream_after_waiting() -> None:
     # waiting for a gap nobody brakes for, it would still be standing there
     veh, reasons, overlap = _drive_beside_a_stream(ExpertConfig(lane_change_patience_s=1e6))
     assert reasons[-1] == "lane_change_gap" and abs(veh.pose.y) < 0.3 and veh.pose.x < 86.0 and not overlap
+
+
+def _two_lanes_left_route() -> RoutePlan:
+    """80 m in the right lane of three, then two hops left in a row, 6 m apart (OccGen-5 route 10: out of a turn
+    the route crosses two lanes at once), then 160 m in the left lane."""
+    old = np.stack([np.arange(0.0, 80.0), np.zeros(80)], axis=1)
+    hops = np.array([[86.0, LANE], [92.0, 2 * LANE]])
+    new = np.stack([np.arange(93.0, 253.0), np.full(160, 2 * LANE)], axis=1)
+    opts = [LANEFOLLOW] * 80 + [CHANGELANELEFT, CHANGELANELEFT] + [LANEFOLLOW] * 160
+    return RoutePlan.build(np.concatenate([old, hops, new]), opts, config=ExpertConfig())
+
+
+def test_a_change_over_two_lanes_is_smooth_and_checks_the_far_lane_first() -> None:
+    route = _two_lanes_left_route()
+    # one drift over both lanes that starts in the old lane at the first hop, as a single change's does (the first
+    # hop was left unsmoothed, measured across the second one: the route jumped a lane sideways over 6 m there)
+    first = int(np.nonzero(route.option == CHANGELANELEFT)[0][0])
+    assert abs(route.xy[first, 1]) < 0.05
+    assert np.all(np.diff(route.xy[:, 1]) <= 1e-9) and abs(route.xy[first + 20, 1] - 2 * LANE) < 0.05
+    # a fast car coming up the far (left) lane: the ego waits before the change for it, never cutting in ahead
+    ys: list[float] = []
+    veh, reasons, overlap, cut_in_gap = _drive(-60.0, 13.0, route=route, car_y=2 * LANE, ys=ys)
+    assert "lane_change_gap" in reasons
+    # it waits in its own lane, before the change starts (not halfway over, checking the far lane only then)
+    assert max(abs(y) for y, r in zip(ys, reasons, strict=True) if r == "lane_change_gap") < 0.6
+    assert not overlap and cut_in_gap == math.inf
+    assert abs(veh.pose.y - 2 * LANE) < 0.3 and veh.pose.x > 150.0
+    # with nobody there it drives across both lanes without waiting
+    veh, reasons, overlap, _ = _drive(None, 0.0, route=route)
+    assert "lane_change_gap" not in reasons and abs(veh.pose.y - 2 * LANE) < 0.3
