@@ -248,6 +248,8 @@ def generate_routes(
         kps = _keypoints(legs[0])
         for leg in legs[1:]:  # each via point stays a keypoint, so re-planning goes through it
             kps += _keypoints(leg)[1:]
+        if _late_lane_change(cmap, grp, kps):
+            continue
         w = weather_to_dict(weather_from_name(WEATHERS[(spec.seed + len(made)) % len(WEATHERS)]))
         made.append(
             RouteConfig(
@@ -272,6 +274,26 @@ def generate_routes(
             f">= {spec.min_turns} turn(s) and >= {spec.min_lane_changes} lane change(s) in {spec.max_tries} tries"
         )
     return made
+
+
+def _late_lane_change(cmap: carla.Map, grp: GlobalRoutePlanner, kps: list[carla.Waypoint]) -> bool:
+    """The route as the evaluator densifies it (between its keypoints) changes lane less than
+    LANE_CHANGE_JUNCTION_CLEARANCE_M before a junction it crosses: a change at the stop line, which a driver
+    cannot make while the target lane queues at the light (OccGen-15 route 31: blocked 3 min at a red light)."""
+    try:
+        _, dense = interpolate_trajectory(cmap, [k.transform.location for k in kps], 1.0, planner=grp)
+    except RoutePlanningError:
+        return True
+    entries = [i for i in range(1, len(dense)) if dense[i][1] in JUNCTION_OPTIONS and dense[i - 1][1] not in
+               JUNCTION_OPTIONS]
+    changes = [i for i in range(len(dense)) if dense[i][1] in LANE_CHANGES]
+    if not entries or not changes:
+        return False
+    xy = [(t.location.x, t.location.y) for t, _ in dense]
+    s = [0.0]
+    for p, q in zip(xy[:-1], xy[1:]):
+        s.append(s[-1] + math.dist(p, q))
+    return any(0.0 <= s[e] - s[c] < LANE_CHANGE_JUNCTION_CLEARANCE_M for c in changes for e in entries)
 
 
 def _draw_legs(
@@ -329,6 +351,7 @@ def _count_turns(trace: list[tuple[carla.Waypoint, RoadOption]]) -> int:
 
 
 # scenario types that fit each trigger site (leaderboard-1.0 names; scenarios/leaderboard1.py implements them)
+LANE_CHANGE_JUNCTION_CLEARANCE_M = 20.0  # no lane change of a route closer than this before a junction
 TRIGGER_MIN_GAP_M = 40.0  # between any two triggers of a town
 LANE_SCENARIOS = ("Scenario1", "Scenario2", "Scenario3", "Scenario5")
 ONE_LANE_SCENARIOS = ("Scenario6",)  # passing a broken-down car needs the opposite lane right beside the ego

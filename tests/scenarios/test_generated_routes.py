@@ -17,16 +17,18 @@ import pytest
 
 from scenarios.leaderboard1 import lane_change_free_span
 from scenarios.make_routes import (
+    LANE_CHANGE_JUNCTION_CLEARANCE_M,
     SCENARIO_FILE,
     TRIGGER_MIN_GAP_M,
     RouteGenerationError,
     RouteSpec,
+    _late_lane_change,
     generate_routes,
     scenario_triggers,
     write_generated,
 )
 from sim.embedded.maps import load_town
-from sim.route_planner import LANE_CHANGES, RoadOption, interpolate_trajectory, route_length
+from sim.route_planner import LANE_CHANGES, GlobalRoutePlanner, RoadOption, interpolate_trajectory, route_length
 from sim.routes import load_scenario_annotations, match_scenarios_to_route, parse_routes_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,6 +119,32 @@ def test_triggers_match_their_routes(cmap: carla.Map, tmp_path: Path) -> None:
     again = load_scenario_annotations(json_path)
     assert sum(len(s["available_event_configurations"]) for s in again[TOWN]) == n_triggers
     assert scenario_triggers(routes, cmap, 0) == scenario_triggers(routes, cmap, 0)
+
+
+def test_no_route_changes_lane_just_before_a_junction(cmap: carla.Map) -> None:
+    """A change at the stop line cannot be made while the target lane queues at the light: routes densified as the
+    evaluator does it keep LANE_CHANGE_JUNCTION_CLEARANCE_M between a lane change and the next junction."""
+    routes = generate_routes(TOWN, RouteSpec(count=4, length=800.0, seed=0), cmap=cmap)
+    n_changes = 0
+    for r in routes:
+        dense = _dense(cmap, r)
+        xy = np.array([[t.location.x, t.location.y] for t, _ in dense])  # (N, 2)
+        s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])  # (N,)
+        opts = [int(o) for _, o in dense]
+        junction = (1, 2, 3)  # LEFT, RIGHT, STRAIGHT
+        entries = [s[i] for i in range(1, len(opts)) if opts[i] in junction and opts[i - 1] not in junction]
+        changes = [s[i] for i in range(len(opts)) if opts[i] in LANE_CHANGES]
+        n_changes += len(changes)
+        for c in changes:
+            assert all(not 0.0 <= e - c < LANE_CHANGE_JUNCTION_CLEARANCE_M for e in entries), (r.id, c)
+    assert n_changes >= 2
+    # a route the generator drew before this check (its lane change 2 m before the junction at (268, 122)) is
+    # refused; the same route without its last keypoints (before that junction) is not
+    kps = [(50.781, 372.725), (126.46, 366.95), (148.225, 259.63), (242.6, 237.65), (268.05, 166.9),
+           (268.05, 143.9), (169.329, 119.45), (20.2, 115.95), (1.75, 65.8)]
+    wps = [cmap.get_waypoint(carla.Location(x, y, 0.0)) for x, y in kps]
+    assert _late_lane_change(cmap, GlobalRoutePlanner(cmap, 1.0), wps)
+    assert not _late_lane_change(cmap, GlobalRoutePlanner(cmap, 1.0), wps[:5])
 
 
 def test_lead_vehicle_triggers_keep_clear_of_the_routes_lane_changes(cmap: carla.Map) -> None:
