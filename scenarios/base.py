@@ -33,6 +33,8 @@ from sim.types import GroundTruth
 EGO_PATH_AHEAD = 220.0  # metres of ego path built past the trigger
 RETIRE_DISTANCE = 25.0  # finished actors farther than this from the ego are removed
 RETIRE_AFTER_S = 5.0  # ... and any finished actor after standing at its path's end this long
+RETIRE_STUCK_S = 20.0  # an actor of a finished scenario standing this long on its way is removed
+STILL_SPEED = 0.1  # m/s
 
 
 class ScenarioError(ValueError):
@@ -89,6 +91,7 @@ class Scenario:
         self.placements: list[Placement] = []
         self.motions: dict[int, PathMotion] = {}
         self._done_since: dict[int, float] = {}  # actor id -> game time it reached its path's end
+        self._still_since: dict[int, float] = {}  # actor id -> game time it stopped (scenario done)
         self.trigger_frame: int | None = None
         self.frame = 0
         self._sim: Simulator | None = None
@@ -204,14 +207,26 @@ class Scenario:
         there for good blocks the ego as no real driver would."""
         e = gt.ego.pose
         for aid, m in list(self.motions.items()):
+            if self.state == "done" and m.active and not m.done:
+                # After its scenario, an actor driving on (a lead, a broken-down car leaving) is background that
+                # CARLA would have removed at the scenario's end: one stuck for good (behind walkers waiting for
+                # it at a crossing, behind another scenario's idle car) is removed, never left to block the ego.
+                if m.v > STILL_SPEED:
+                    self._still_since.pop(aid, None)
+                elif gt.timestamp - self._still_since.setdefault(aid, gt.timestamp) >= RETIRE_STUCK_S:
+                    self._retire(aid)
+                continue
             if m.done and m.active:
                 p = m.pose()
                 since = self._done_since.setdefault(aid, gt.timestamp)
                 if (math.hypot(p.x - e.x, p.y - e.y) > RETIRE_DISTANCE
                         or gt.timestamp - since >= RETIRE_AFTER_S):
-                    self._sim.destroy_actor(aid)
-                    del self.motions[aid]
-                    self.placements = [q for q in self.placements if q.actor_id != aid]
+                    self._retire(aid)
+
+    def _retire(self, aid: int) -> None:
+        self._sim.destroy_actor(aid)
+        del self.motions[aid]
+        self.placements = [q for q in self.placements if q.actor_id != aid]
 
     def hold_lights(self, states: dict[int, str]) -> None:
         """Freeze every light and force `states` (light id -> 'Red' | 'Green' | ...) through the protocol."""

@@ -163,3 +163,42 @@ def test_an_actor_standing_at_its_paths_end_in_front_of_the_ego_is_removed(town_
     assert alive[0] and not alive[-1]  # it drove, stood at its path's end, and was removed
     assert RETIRE_AFTER_S / 0.05 < ticks_alive < (RETIRE_AFTER_S + 3.0) / 0.05
     sc.cleanup()
+
+
+def test_an_actor_of_a_finished_scenario_stuck_on_its_way_is_removed(town_sim):
+    """After its scenario, an actor driving on is background: one that cannot go on (OccGen-6 route 13: a car
+    leaving Scenario6 stood 160 s at a crossing, walkers waiting for it, the ego behind it) is removed."""
+    from scenarios.base import RETIRE_STUCK_S, Scenario
+    from scenarios.behaviours import PathMotion
+    from scenarios.geometry import Polyline
+
+    class DrivesOff(Scenario):
+        def _build(self) -> None:  # a car driving 60 m down the ego's lane, a cone standing in its way 20 m on
+            path = Polyline.from_points([(98.25, 225.0), (98.25, 285.0)])
+            self.spawn("car", "vehicle.tesla.model3", 98.25, 225.0, 90.0, "driving", PathMotion(path, 5.0,
+                                                                                            follow_gap=4.0))
+            self.spawn("cone", "static.prop.trafficcone01", 98.25, 245.0, 90.0, "driving")
+
+        def _on_trigger(self, gt: GroundTruth) -> None:
+            super()._on_trigger(gt)
+            self.finish()  # the script is over; the car drives on as background
+
+    sim, cmap = town_sim
+    place_ego(sim, 98.25, 215.0)
+    sc = DrivesOff()
+    sc.setup(sim, cmap, STRAIGHT_TRIGGER, np.random.default_rng(0))
+    car = sc.placements[0].actor_id
+    seen: list[tuple[float, float] | None] = []
+    for _ in range(round((RETIRE_STUCK_S + 12.0) / 0.05)):
+        sim.apply_control(carla.VehicleControl(brake=1.0))
+        sim.tick()
+        gt = sim.ground_truth()
+        sc.tick(gt)
+        a = next((a for a in gt.actors if a.id == car), None)
+        seen.append(None if a is None else (a.y, a.speed))
+    assert sc.state == "done"
+    stood = [k for k, v in enumerate(seen) if v is not None and v[1] < 0.1 and v[0] > 230.0]
+    assert stood and seen[stood[0]][0] < 245.0 - 4.0  # it stopped behind the cone ...
+    gone = next(k for k, v in enumerate(seen) if v is None)  # ... and was removed once stuck there long enough
+    assert abs((gone - stood[0]) * 0.05 - RETIRE_STUCK_S) < 1.0
+    sc.cleanup()
