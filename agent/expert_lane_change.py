@@ -59,10 +59,10 @@ def change_hops(route: RoutePlan, j: int, cfg: ExpertConfig) -> list[int]:
 
 def _group_start(route: RoutePlan, j: int, cfg: ExpertConfig) -> int:
     """The first hop of the change that hop `j` belongs to (j itself unless a hop the same way lies just before)."""
-    reach = float(lane_change_length(cfg, float(np.max(route.speed_limit))))  # the longest a change spreads over
     while j >= 2:
-        p = j - 1
-        while p >= 1 and route.option[p] not in CHANGES and route.s[j] - route.s[p] <= reach:
+        p = j - 1  # back to the hop before, no farther than a change spreads over from there
+        while (p >= 1 and route.option[p] not in CHANGES
+               and route.s[j] - route.s[p] <= float(lane_change_length(cfg, route.speed_limit[p]))):
             p -= 1
         if p < 1 or route.option[p] != route.option[j] or j not in change_hops(route, p, cfg):
             break

@@ -47,6 +47,7 @@ from scenarios.geometry import (
     lane_behind,
     lane_path,
 )
+from sim.route_planner import LANE_CHANGES
 from sim.types import DEFAULT_EXTENTS, GroundTruth
 
 CARS = ("vehicle.tesla.model3", "vehicle.audi.a2", "vehicle.nissan.micra", "vehicle.toyota.prius",
@@ -122,7 +123,6 @@ class ControlLoss(Scenario):
 
 
 # ---------------------------------------------------------------------------------------------- lead vehicles
-LANE_CHANGE_OPTIONS = (5, 6)  # RoadOption.CHANGELANELEFT / CHANGELANERIGHT
 LANE_CHANGE_LOOK_BACK_M = 40.0  # a change this far before a trigger may still be under way past it
 
 
@@ -142,7 +142,7 @@ def _no_lane_change(self: Scenario, s_end: float, look_back: float = LANE_CHANGE
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])  # (N,)
     s = s - s[i]  # metres past the trigger
     for (_, opt), d in zip(self.route, s, strict=True):
-        if -look_back <= d <= s_end and int(opt) in LANE_CHANGE_OPTIONS:
+        if -look_back <= d <= s_end and opt in LANE_CHANGES:
             where = f"{d:.0f} m past" if d >= 0 else f"{-d:.0f} m before"
             raise ScenarioError(f"scenario {self.id}: the route changes lane {where} the trigger, into the lane "
                                 "where the lead vehicle would stand")

@@ -276,6 +276,14 @@ def generate_routes(
     return made
 
 
+def _arc_lengths(dense: list[tuple[carla.Transform, RoadOption]]) -> list[float]:
+    """Metres along a densified route at each of its points."""
+    s = [0.0]
+    for (a, _), (b, _) in zip(dense[:-1], dense[1:]):
+        s.append(s[-1] + math.dist((a.location.x, a.location.y), (b.location.x, b.location.y)))
+    return s
+
+
 def _late_lane_change(cmap: carla.Map, grp: GlobalRoutePlanner, kps: list[carla.Waypoint]) -> bool:
     """The route as the evaluator densifies it (between its keypoints) changes lane less than
     LANE_CHANGE_JUNCTION_CLEARANCE_M before a junction it crosses: a change at the stop line, which a driver
@@ -289,10 +297,7 @@ def _late_lane_change(cmap: carla.Map, grp: GlobalRoutePlanner, kps: list[carla.
     changes = [i for i in range(len(dense)) if dense[i][1] in LANE_CHANGES]
     if not entries or not changes:
         return False
-    xy = [(t.location.x, t.location.y) for t, _ in dense]
-    s = [0.0]
-    for p, q in zip(xy[:-1], xy[1:]):
-        s.append(s[-1] + math.dist(p, q))
+    s = _arc_lengths(dense)
     return any(0.0 <= s[e] - s[c] < LANE_CHANGE_JUNCTION_CLEARANCE_M for c in changes for e in entries)
 
 
@@ -391,10 +396,7 @@ def scenario_triggers(
     junctions: set[int] = set()
     for r in routes:
         _, dense = interpolate_trajectory(cmap, r.keypoint_locations(), 1.0, planner=grp)
-        xy = [(t.location.x, t.location.y) for t, _ in dense]
-        s = [0.0]
-        for p, q in zip(xy[:-1], xy[1:]):
-            s.append(s[-1] + math.dist(p, q))
+        s = _arc_lengths(dense)
         changes = [s[k] for k, (_, o) in enumerate(dense) if o in LANE_CHANGES]
         last = -spacing / 2  # the first site no earlier than spacing/2 into the route
         i = 0
@@ -430,7 +432,7 @@ def scenario_triggers(
                         right is None or right.lane_type != carla.LaneType.Driving
                     )
                     types = LANE_SCENARIOS + (ONE_LANE_SCENARIOS if one_lane else ())
-                    site = (i, tuple(k for k in types if _fits_lane_changes(k, s, s[i], changes)))
+                    site = (i, tuple(k for k in types if _fits_lane_changes(k, s[i], changes)))
             if site is not None and not _near(placed, dense[site[0]][0].location, TRIGGER_MIN_GAP_M):
                 j, types = site
                 tj = dense[j][0]
@@ -465,7 +467,7 @@ def _near(points: list[tuple[float, float]], loc: carla.Location, gap: float) ->
     return any(math.hypot(loc.x - x, loc.y - y) < gap for x, y in points)
 
 
-def _fits_lane_changes(scenario_type: str, s: list[float], s_site: float, changes: list[float]) -> bool:
+def _fits_lane_changes(scenario_type: str, s_site: float, changes: list[float]) -> bool:
     """False where the route changes lane within the span the scenario type keeps free of lane changes (a lead
     vehicle standing in the lane the ego must change into: the scenario would refuse the trigger)."""
     span = lane_change_free_span(scenario_type)
